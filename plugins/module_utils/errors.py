@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: coe.openstack contributors
 # Apache License 2.0 (see LICENSE)
 """The collection's own exceptions.

@@ -1,0 +1,28 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Attributes of the modules of coe.openstack. Modules that change
+    # something use the default; read-only modules use coe.openstack.attributes.info.
+    DOCUMENTATION = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and returns what it would change, without changing it.
+    support: full
+  diff_mode:
+    description: Returns C(before) and C(after) of what changes when C(--diff) is given.
+    support: full
+"""
+
+    INFO = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode; this module changes nothing.
+    support: full
+  diff_mode:
+    description: Returns no diff; this module changes nothing.
+    support: none
+"""

@@ -1,0 +1,234 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The base class of every module in this collection.
+
+A module is a subclass with class attributes and a ``run()`` method::
+
+    class ClusterInfoModule(CoeModule):
+        argument_spec = dict(name=dict())
+        module_kwargs = dict(supports_check_mode=True)
+        uses_cloud = False
+        uses_store = True
+
+        def run(self):
+            self.exit(clusters=self.store.list_clusters())
+
+    def main():
+        ClusterInfoModule()()
+
+The base class wraps AnsibleModule (composition), merges the common
+connection options (doc fragment ``coe.openstack.openstack``) and the store
+option (doc fragment ``coe.openstack.store``), builds the openstacksdk
+connection and opens the store lazily, and turns every error into one
+``fail_json`` whose message says what we were doing and why it failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, CoeError
+
+try:
+    import openstack
+    import openstack.config
+    import openstack.exceptions
+
+    HAS_OPENSTACKSDK = True
+    OPENSTACKSDK_IMPORT_ERROR = None
+except ImportError:
+    openstack = None
+    HAS_OPENSTACKSDK = False
+    OPENSTACKSDK_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from keystoneauth1 import exceptions as ksa_exceptions
+except ImportError:
+    ksa_exceptions = None
+
+
+# The options every cloud-facing module takes, with openstack.cloud's names.
+# Documented in plugins/doc_fragments/openstack.py.
+OPENSTACK_ARGUMENT_SPEC = dict(
+    api_timeout=dict(type="int"),
+    auth=dict(type="dict", no_log=True),
+    auth_type=dict(),
+    ca_cert=dict(aliases=["cacert"]),
+    client_cert=dict(aliases=["cert"]),
+    client_key=dict(no_log=True, aliases=["key"]),
+    cloud=dict(type="raw"),
+    interface=dict(default="public", choices=["admin", "internal", "public"], aliases=["endpoint_type"]),
+    region_name=dict(),
+    timeout=dict(type="int", default=3600),
+    validate_certs=dict(type="bool", aliases=["verify"]),
+    wait=dict(type="bool", default=True),
+)
+
+# The option every module that reads or writes the cluster store takes.
+# Documented in plugins/doc_fragments/store.py.
+STORE_ARGUMENT_SPEC = dict(
+    state_url=dict(fallback=(env_fallback, ["COE_STATE_URL"])),
+)
+
+
+def sdk_error_text(error):
+    """The cloud's own words for an openstacksdk/keystoneauth error, one line."""
+    details = getattr(error, "details", None)
+    message = getattr(error, "message", None) or str(error)
+    text = str(message).strip()
+    if details and str(details) not in text:
+        text = "%s: %s" % (text, details)
+    return " ".join(text.split())
+
+
+def build_connection(params):
+    """Build an openstacksdk Connection from the module's connection options.
+
+    Raises CloudError naming the cloud and the reason when the cloud name is
+    unknown, the configuration is incomplete, or authentication fails.
+    """
+    cloud = params.get("cloud")
+    label = cloud if isinstance(cloud, str) and cloud else os.environ.get("OS_CLOUD") or "the configured cloud"
+    if isinstance(cloud, dict):
+        label = "the given cloud config"
+    kwargs = {}
+    for option in ("auth", "auth_type", "region_name", "interface", "api_timeout"):
+        if params.get(option) is not None:
+            kwargs[option] = params[option]
+    if params.get("validate_certs") is not None:
+        kwargs["verify"] = params["validate_certs"]
+    if params.get("ca_cert"):
+        kwargs["cacert"] = params["ca_cert"]
+    if params.get("client_cert"):
+        kwargs["cert"] = params["client_cert"]
+        if params.get("client_key"):
+            kwargs["key"] = params["client_key"]
+    try:
+        if isinstance(cloud, dict):
+            config = dict(cloud)
+            config.update(kwargs)
+            conn = openstack.connect(**config)
+        else:
+            conn = openstack.connect(cloud=cloud or None, **kwargs)
+        # authenticate now, so that a bad auth URL or password fails here,
+        # with the cloud's name, rather than half-way through an operation
+        conn.authorize()
+    except openstack.exceptions.ConfigException as e:
+        raise CloudError("Couldn't configure cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
+    except openstack.exceptions.SDKException as e:
+        raise CloudError("Couldn't connect to cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
+    except Exception as e:
+        if ksa_exceptions is not None and isinstance(e, ksa_exceptions.ClientException):
+            raise CloudError("Couldn't connect to cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
+        raise
+    return conn
+
+
+class CoeModule:
+    """Base class: subclass, set the class attributes, implement ``run()``."""
+
+    argument_spec = {}
+    module_kwargs = {}
+    uses_cloud = True
+    uses_store = False
+
+    def __init__(self):
+        spec = {}
+        if self.uses_cloud:
+            spec.update(copy.deepcopy(OPENSTACK_ARGUMENT_SPEC))
+        if self.uses_store:
+            spec.update(copy.deepcopy(STORE_ARGUMENT_SPEC))
+        spec.update(copy.deepcopy(self.argument_spec))
+        self.ansible = AnsibleModule(argument_spec=spec, **copy.deepcopy(self.module_kwargs))
+        self.params = self.ansible.params
+        self.check_mode = self.ansible.check_mode
+        self.diff_mode = self.ansible._diff
+        self._conn = None
+        self._store = None
+
+    # -- lazy resources ---------------------------------------------------
+
+    @property
+    def conn(self):
+        """The openstacksdk Connection, built (and authenticated) on first use."""
+        if self._conn is None:
+            if not HAS_OPENSTACKSDK:
+                self.ansible.fail_json(msg=missing_required_lib("openstacksdk"), exception=OPENSTACKSDK_IMPORT_ERROR)
+            self._conn = build_connection(self.params)
+        return self._conn
+
+    @property
+    def store(self):
+        """The cluster store named by ``state_url``, opened on first use."""
+        if self._store is None:
+            from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+
+            self._store = open_store(self.params.get("state_url"))
+        return self._store
+
+    # -- results ----------------------------------------------------------
+
+    def exit(self, changed=False, **kwargs):
+        """Finish the module successfully."""
+        self._close()
+        self.ansible.exit_json(changed=changed, **kwargs)
+
+    def fail(self, msg, **kwargs):
+        """Finish the module with a failure."""
+        self._close()
+        self.ansible.fail_json(msg=msg, **kwargs)
+
+    def warn(self, msg):
+        self.ansible.warn(msg)
+
+    @contextlib.contextmanager
+    def action(self, what):
+        """Say what we are doing, so errors read "Couldn't <what>: <why>"."""
+        try:
+            yield
+        except CoeError as e:
+            if e.msg.startswith("Couldn't "):
+                raise
+            raise _rewrap(e, "Couldn't %s: %s" % (what, e.msg)) from e
+        except Exception as e:
+            if HAS_OPENSTACKSDK and isinstance(e, openstack.exceptions.SDKException):
+                raise CloudError("Couldn't %s: %s" % (what, sdk_error_text(e))) from e
+            if ksa_exceptions is not None and isinstance(e, ksa_exceptions.ClientException):
+                raise CloudError("Couldn't %s: %s" % (what, sdk_error_text(e))) from e
+            raise
+
+    def run(self):
+        raise NotImplementedError
+
+    def __call__(self):
+        try:
+            self.run()
+        except CoeError as e:
+            self.fail(e.msg, **e.details)
+        except Exception as e:
+            if HAS_OPENSTACKSDK and isinstance(e, openstack.exceptions.SDKException):
+                self.fail(sdk_error_text(e), exception=traceback.format_exc())
+            if ksa_exceptions is not None and isinstance(e, ksa_exceptions.ClientException):
+                self.fail(sdk_error_text(e), exception=traceback.format_exc())
+            self.fail("%s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
+        # run() normally exits; a run() that returns reports no change
+        self.exit(changed=False)
+
+    def _close(self):
+        store, self._store = self._store, None
+        if store is not None and hasattr(store, "close"):
+            store.close()
+
+
+def _rewrap(error, msg):
+    """A copy of a CoeError with a new message and the same details."""
+    new = CoeError.__new__(type(error))
+    Exception.__init__(new, msg)
+    new.__dict__.update(error.__dict__)
+    new.msg = msg
+    return new

@@ -1,0 +1,199 @@
+"""The module base class: options, lazy connection, and errors turned into one fail_json."""
+
+import socket
+
+import pytest
+
+from ansible_collections.coe.openstack.plugins.module_utils import module as base
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError, ValidationError
+
+
+def _closed_port():
+    """A loopback port nothing listens on (bound then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def clouds_yaml(tmp_path, monkeypatch):
+    """A clouds.yaml with one cloud whose Keystone is a closed loopback port."""
+    path = tmp_path / "clouds.yaml"
+    path.write_text(
+        "clouds:\n"
+        "  deadcloud:\n"
+        "    auth:\n"
+        "      auth_url: http://127.0.0.1:%d/v3\n"
+        "      username: u\n"
+        "      password: p\n"
+        "      project_name: p\n"
+        "      user_domain_name: Default\n"
+        "      project_domain_name: Default\n"
+        "    region_name: RegionOne\n" % _closed_port()
+    )
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(path))
+    for var in ("OS_CLOUD", "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    return path
+
+
+class EchoModule(base.CoeModule):
+    """Returns its params; optionally raises what the test asks for."""
+
+    argument_spec = dict(name=dict(required=True), raise_what=dict(default="nothing"))
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self):
+        what = self.params["raise_what"]
+        if what == "validation":
+            raise ValidationError("name", "must be a DNS label")
+        if what == "notfound":
+            with self.action("find cluster %s" % self.params["name"]):
+                raise NotFoundError("no cluster named %s" % self.params["name"], name=self.params["name"])
+        if what == "connect":
+            self.conn.compute.servers()
+        if what == "bug":
+            raise KeyError("oops")
+        self.exit(changed=False, name=self.params["name"], check_mode=self.check_mode, diff_mode=self.diff_mode)
+
+
+class StoreOnlyModule(base.CoeModule):
+    argument_spec = dict(name=dict())
+    module_kwargs = dict(supports_check_mode=True)
+    uses_cloud = False
+    uses_store = True
+
+    def run(self):
+        self.exit(state_url=self.params["state_url"])
+
+
+def main():
+    EchoModule()()
+
+
+def test_common_options_have_openstack_cloud_defaults(run_module):
+    result = run_module(main, {"name": "c1"}, check_mode=True, diff=True)
+    assert not result.failed
+    assert result["name"] == "c1"
+    assert result["check_mode"] is True
+    assert result["diff_mode"] is True
+
+
+def test_unknown_option_is_refused_naming_it(run_module):
+    result = run_module(main, {"name": "c1", "colour": "red"})
+    assert result.failed
+    assert "colour" in result["msg"]
+
+
+def test_store_module_takes_state_url_from_environment(run_module, monkeypatch):
+    monkeypatch.setenv("COE_STATE_URL", "sqlite:////tmp/x.db")
+    result = run_module(lambda: StoreOnlyModule()(), {})
+    assert result["state_url"] == "sqlite:////tmp/x.db"
+    # a store-only module does not take the cloud options
+    result = run_module(lambda: StoreOnlyModule()(), {"cloud": "x"})
+    assert result.failed and "cloud" in result["msg"]
+
+
+def test_validation_error_names_the_field(run_module):
+    result = run_module(main, {"name": "c1", "raise_what": "validation"})
+    assert result.failed
+    assert result["msg"] == "Invalid value for 'name': must be a DNS label"
+    assert result["field"] == "name"
+    assert "exception" not in result
+
+
+def test_action_adds_what_we_were_doing_and_keeps_details(run_module):
+    result = run_module(main, {"name": "c1", "raise_what": "notfound"})
+    assert result.failed
+    assert result["msg"] == "Couldn't find cluster c1: no cluster named c1"
+    assert result["name"] == "c1"
+
+
+def test_unexpected_exception_is_a_failure_not_a_traceback_dump(run_module):
+    result = run_module(main, {"name": "c1", "raise_what": "bug"})
+    assert result.failed
+    assert result["msg"] == "KeyError: 'oops'"
+    assert "Traceback" not in result["msg"]
+
+
+def test_unknown_cloud_name_fails_naming_the_cloud(run_module, clouds_yaml):
+    result = run_module(main, {"name": "c1", "raise_what": "connect", "cloud": "nosuchcloud"})
+    assert result.failed
+    assert result["msg"].startswith("Couldn't configure cloud nosuchcloud: ")
+    assert "nosuchcloud" in result["msg"][len("Couldn't configure cloud nosuchcloud: ") :]
+    assert result["cloud"] == "nosuchcloud"
+
+
+def test_unreachable_auth_url_fails_naming_the_cloud_and_the_error(run_module, clouds_yaml):
+    result = run_module(main, {"name": "c1", "raise_what": "connect", "cloud": "deadcloud", "api_timeout": 5})
+    assert result.failed
+    assert result["msg"].startswith("Couldn't connect to cloud deadcloud: ")
+    assert "127.0.0.1" in result["msg"]
+    # no secret in the output
+    assert "password" not in str(result).lower().replace("'password'", "")
+
+
+def test_connection_is_lazy(clouds_yaml, monkeypatch):
+    calls = []
+    monkeypatch.setattr(base, "build_connection", lambda params: calls.append(params) or object())
+    from ansible.module_utils.testing import patch_module_args
+
+    with patch_module_args({"name": "c1", "cloud": "deadcloud"}):
+        module = EchoModule()
+    assert calls == []
+    first = module.conn
+    assert module.conn is first
+    assert len(calls) == 1
+
+
+def test_build_connection_passes_connection_options(monkeypatch):
+    seen = {}
+
+    class FakeConn:
+        def authorize(self):
+            seen["authorized"] = True
+
+    def fake_connect(**kwargs):
+        seen.update(kwargs)
+        return FakeConn()
+
+    monkeypatch.setattr(base.openstack, "connect", fake_connect)
+    params = dict(
+        cloud="c",
+        auth=None,
+        auth_type="password",
+        region_name="R1",
+        interface="internal",
+        api_timeout=7,
+        validate_certs=False,
+        ca_cert="/ca.pem",
+        client_cert="/c.pem",
+        client_key="/k.pem",
+    )
+    base.build_connection(params)
+    assert seen == dict(
+        cloud="c",
+        auth_type="password",
+        region_name="R1",
+        interface="internal",
+        api_timeout=7,
+        verify=False,
+        cacert="/ca.pem",
+        cert="/c.pem",
+        key="/k.pem",
+        authorized=True,
+    )
+
+
+def test_cloud_error_from_sdk_carries_the_clouds_words():
+    from openstack import exceptions
+
+    err = exceptions.HttpException(message="Quota exceeded for instances", details="Requested 5, but already used 9")
+    with pytest.raises(CloudError) as e:
+        module = object.__new__(base.CoeModule)
+        with base.CoeModule.action(module, "create cluster c1"):
+            raise err
+    assert str(e.value).startswith("Couldn't create cluster c1: Quota exceeded for instances")
+    assert "Requested 5" in str(e.value)
