@@ -1,0 +1,93 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The interface every driver's state synchroniser implements (docs/internals.md).
+
+A synchroniser knows HOW a driver's resources map onto cluster state; the
+caller (the ``cluster_sync`` module) decides WHEN to look and what to write.
+A synchroniser observes and returns; it never writes the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# Magnum's cluster statuses and health statuses (lifecycle.py holds the rules).
+HEALTH_STATUSES = ("HEALTHY", "UNHEALTHY", "UNKNOWN")
+
+
+@dataclasses.dataclass
+class Observation:
+    """What the cloud says about one cluster.
+
+    ``status`` None means "nothing to say" (the record's status is kept);
+    ``exists`` False means nothing of the cluster is left in the cloud.
+    ``nodegroups`` is ``{name: {status, status_reason, node_count,
+    node_addresses, nodes}}`` with ``nodes`` a list of ``{name, id, status,
+    addresses, image_id, fault}``.
+    """
+
+    uuid: str
+    exists: bool
+    status: str | None = None
+    status_reason: str | None = None
+    faults: dict[str, str] = dataclasses.field(default_factory=dict)
+    api_address: str | None = None
+    master_addresses: list[str] = dataclasses.field(default_factory=list)
+    node_addresses: list[str] = dataclasses.field(default_factory=list)
+    nodegroups: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    health_status: str | None = None
+    health_status_reason: Any | None = None
+    stack_id: str | None = None
+    coe_version: str | None = None
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class StateSynchroniser:
+    """Base class of a driver's synchroniser."""
+
+    #: the template ``driver`` value this synchroniser serves
+    driver = None
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def observe(self, clusters):
+        """Return ``{uuid: Observation}`` for every cluster record given.
+
+        ``clusters`` are one driver's cluster record dicts. The number of API
+        calls must not grow with ``len(clusters)``. Never writes the store.
+        """
+        raise NotImplementedError
+
+
+class FakeSynchroniser(StateSynchroniser):
+    """A synchroniser for unit tests: answers from a dict, counts its calls.
+
+    ``observations`` maps a cluster uuid to an Observation, a dict of
+    Observation fields, or a callable ``(record) -> Observation``. A cluster
+    it knows nothing about is reported as not existing.
+    """
+
+    driver = "fake"
+
+    def __init__(self, conn=None, observations=None):
+        super().__init__(conn)
+        self.observations = dict(observations or {})
+        self.calls = []
+
+    def observe(self, clusters):
+        self.calls.append([c["uuid"] for c in clusters])
+        result = {}
+        for record in clusters:
+            answer = self.observations.get(record["uuid"])
+            if callable(answer):
+                answer = answer(record)
+            if answer is None:
+                answer = Observation(uuid=record["uuid"], exists=False)
+            elif isinstance(answer, dict):
+                answer = Observation(**dict(answer, uuid=record["uuid"]))
+            result[record["uuid"]] = answer
+        return result
