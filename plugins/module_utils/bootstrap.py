@@ -1,0 +1,517 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The one cloud-init user-data renderer both drivers use.
+
+Plain Python (``yaml`` and pki.py; no ansible, no openstack). Every document is built
+from Python dicts and dumped with ``yaml.safe_dump``: no text templating, so no value
+(cluster name, label, address) can inject YAML or shell.
+
+What the drivers and the front door call
+========================================
+
+``check_bootstrap_inputs(cluster) -> None``
+    Validates what the renderer will need (coe_version, api_address, labels, network
+    CIDRs, key settings for this version). The front door calls it before any cloud
+    call so bad input fails early; ``render_user_data`` calls it too.
+
+``render_user_data(cluster, node, credentials, clock=None) -> str``
+    ``cluster``: the cluster record (docs/internals.md): name, uuid, coe_version,
+    api_address, master_addresses, labels, nodegroups. ``node``: ``{name, role
+    ("master"|"worker"), nodegroup, index, first_master: bool}``. ``credentials``:
+    ``pki.ClusterCredentials`` (from ``pki.ensure_cluster_credentials`` or
+    ``pki.load_cluster_credentials``). Returns ``#cloud-config`` text. Every call issues
+    a fresh node certificate (valid from ``clock()``), so render per node, at the time
+    the server is created. The text is secret: pass it to Heat as a ``hidden: true``
+    parameter, never log or return it.
+
+``encode_user_data(text) -> bytes``
+    The bytes to give Nova: the text itself, or gzip of it when the text would pass
+    Nova's limit (cloud-init reads gzip). Heat cannot carry binary user-data: use the
+    text there (it fits: see ``NOVA_USER_DATA_LIMIT`` and the tests).
+
+``user_data_size(data) -> int``
+    Size after base64, what Nova checks against ``NOVA_USER_DATA_LIMIT`` (65535).
+
+What a node gets
+================
+
+- first master: the cluster's CAs and service-account keys under /etc/kubernetes/pki
+  (mode 0600, root), a kubeadm InitConfiguration + ClusterConfiguration, ``kubeadm init``;
+- other masters: the same CA material and a JoinConfiguration with ``controlPlane`` (no
+  ``--upload-certs``: kubeadm makes each master's serving certificates from the CAs);
+- workers: a JoinConfiguration whose discovery is a file kubeconfig carrying THAT node's
+  own client certificate (CN system:node:<name>, O system:nodes): no bootstrap token.
+
+kubeadm API: ``kubeadm.k8s.io/v1beta4`` from Kubernetes 1.31, ``v1beta3`` before
+(1.22 to 1.30). ``controlPlaneEndpoint`` is the cluster's API address; the API server's
+certSANs hold it and every known master address.
+
+Cluster labels used here (Magnum's names where Magnum has one):
+``pod_network_cidr`` (or ``calico_ipv4pool`` / ``flannel_network_cidr``; default
+10.100.0.0/16), ``service_cluster_ip_range`` (10.254.0.0/16), ``dns_cluster_domain``
+(cluster.local), ``cni_manifest_url`` (a CNI manifest the first master applies;
+``none`` to skip; default Calico). A label whose key has a DNS prefix
+(``example.com/team``) becomes a Kubernetes node label, from the cluster (template +
+coe_labels) and, overriding those, from the node's nodegroup; every node also gets
+``coe.openstack.org/role`` and ``coe.openstack.org/nodegroup``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import ipaddress
+import re
+
+from ansible_collections.coe.openstack.plugins.module_utils import pki
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CoeError, ValidationError
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - exercised by ansible-test sanity
+    yaml = None
+    HAS_YAML = False
+
+#: Nova refuses user-data longer than this once base64-encoded.
+NOVA_USER_DATA_LIMIT = 65535
+#: The oldest Kubernetes minor the renderer supports (kubeadm v1beta3 appeared in 1.22).
+MIN_VERSION = (1, 22)
+#: kubeadm config API v1beta4 from this Kubernetes minor on.
+V1BETA4_FROM = (1, 31)
+#: ECDSA P-384 keys are accepted by kubeadm from this minor on.
+ECDSA_P384_FROM = (1, 34)
+
+PKI_DIR = "/etc/kubernetes/pki"
+COE_DIR = "/etc/kubernetes/coe"
+KUBEADM_CONFIG = COE_DIR + "/kubeadm.yaml"
+DISCOVERY_KUBECONFIG = COE_DIR + "/discovery.conf"
+BOOTSTRAP_SCRIPT = "/usr/local/sbin/coe-bootstrap"
+API_PORT = 6443
+DISCOVERY_TIMEOUT = "30m0s"
+
+DEFAULT_POD_CIDR = "10.100.0.0/16"
+DEFAULT_SERVICE_CIDR = "10.254.0.0/16"
+DEFAULT_DNS_DOMAIN = "cluster.local"
+DEFAULT_CNI_MANIFEST = "https://raw.githubusercontent.com/projectcalico/calico/v3.28.2/manifests/calico.yaml"
+
+LABEL_ROLE = "coe.openstack.org/role"
+LABEL_NODEGROUP = "coe.openstack.org/nodegroup"
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_PREFIX = re.compile(r"^%s(\.%s)*$" % (_DNS_LABEL, _DNS_LABEL))
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+# kubelet refuses to set labels of these namespaces on itself, except the allowed ones
+_RESTRICTED = ("kubernetes.io", "k8s.io")
+_ALLOWED_RESTRICTED_PREFIXES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+
+# The node's bootstrap, run once by cloud-init's runcmd with fixed arguments:
+#   coe-bootstrap init|join KUBERNETES_VERSION API_HOST:PORT [CNI_MANIFEST_URL]
+# Values come as arguments (a YAML list, no shell parsing), never pasted into the text.
+BOOTSTRAP_SH = r"""#!/bin/sh
+# coe.openstack node bootstrap, written by cloud-init and run once per instance.
+set -eu
+mode="$1"
+version="$2"
+endpoint="$3"
+cni_manifest="${4:-}"
+conf=/etc/kubernetes/coe/kubeadm.yaml
+log() { echo "coe-bootstrap: $*"; }
+
+if [ -e /etc/kubernetes/kubelet.conf ]; then
+  log "this node is already part of a cluster; nothing to do"
+  exit 0
+fi
+
+swapoff -a || true
+sed -i '/[[:space:]]swap[[:space:]]/ s/^[^#]/#&/' /etc/fstab || true
+modprobe overlay || true
+modprobe br_netfilter || true
+sysctl --system >/dev/null || true
+
+if ! command -v kubeadm >/dev/null 2>&1; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "kubeadm is not installed and this image has no apt-get:"
+    log "use an image with kubeadm, kubelet and a container runtime"
+    exit 1
+  fi
+  minor=$(echo "$version" | sed -E 's/^v?([0-9]+\.[0-9]+).*/\1/')
+  patch=$(echo "$version" | sed -nE 's/^v?([0-9]+\.[0-9]+\.[0-9]+).*/\1/p')
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q apt-transport-https ca-certificates curl gpg containerd
+  mkdir -p -m 0755 /etc/apt/keyrings
+  curl -fsSL "https://pkgs.k8s.io/core:/stable:/v$minor/deb/Release.key" \
+    | gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+  echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v$minor/deb/ /" \
+    > /etc/apt/sources.list.d/kubernetes.list
+  apt-get update -q
+  if [ -n "$patch" ]; then
+    apt-get install -y -q "kubelet=$patch-*" "kubeadm=$patch-*" "kubectl=$patch-*"
+  else
+    apt-get install -y -q kubelet kubeadm kubectl
+  fi
+  apt-mark hold kubelet kubeadm kubectl
+fi
+
+# containerd with the systemd cgroup driver, which kubeadm configures the kubelet for
+if command -v containerd >/dev/null 2>&1 && ! grep -qs 'SystemdCgroup = true' /etc/containerd/config.toml; then
+  mkdir -p /etc/containerd
+  containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' > /etc/containerd/config.toml
+  systemctl restart containerd || true
+fi
+systemctl enable kubelet || true
+
+case "$mode" in
+  init)
+    kubeadm init --config "$conf"
+    if [ -n "$cni_manifest" ]; then
+      kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "$cni_manifest"
+    fi
+    ;;
+  join)
+    log "waiting for the API server at $endpoint"
+    tries=0
+    until curl -ksf -o /dev/null "https://$endpoint/readyz"; do
+      tries=$((tries + 1))
+      if [ "$tries" -ge 180 ]; then
+        log "the API server at $endpoint did not answer in 30 minutes"
+        exit 1
+      fi
+      sleep 10
+    done
+    kubeadm join --config "$conf"
+    rm -f /etc/kubernetes/coe/discovery.conf
+    ;;
+  *)
+    log "unknown mode $mode"
+    exit 2
+    ;;
+esac
+log "done"
+"""
+
+MODULES_LOAD = "overlay\nbr_netfilter\n"
+SYSCTL = "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n"
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def kubeadm_api_version(coe_version):
+    """'kubeadm.k8s.io/v1beta4' from Kubernetes 1.31, 'kubeadm.k8s.io/v1beta3' before."""
+    version = pki.parse_coe_version(coe_version)
+    if version < MIN_VERSION:
+        raise ValidationError(
+            "coe_version",
+            "%s is older than the oldest supported Kubernetes (%d.%d)" % (coe_version, MIN_VERSION[0], MIN_VERSION[1]),
+        )
+    return "kubeadm.k8s.io/v1beta4" if version >= V1BETA4_FROM else "kubeadm.k8s.io/v1beta3"
+
+
+def kubernetes_version(coe_version):
+    """kubeadm's kubernetesVersion: 'v1.31.2', or 'stable-1.31' when no patch is given."""
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(coe_version).strip())
+    if match.group(3) is None:
+        return "stable-%s.%s" % (match.group(1), match.group(2))
+    return "v%s.%s.%s" % match.groups()
+
+
+# --------------------------------------------------------------------------- labels and network
+
+
+def _is_node_label_key(key):
+    return "/" in key
+
+
+def validate_node_label(key, value):
+    """ValidationError unless key=value is a label the kubelet may set on its own node."""
+    field = "labels.%s" % key
+    prefix, _, name = key.rpartition("/")
+    if not prefix or len(prefix) > 253 or not _PREFIX.match(prefix):
+        raise ValidationError(field, "the prefix %r of a node label must be a DNS subdomain" % prefix)
+    if not _NAME_PART.match(name):
+        raise ValidationError(field, "%r is not a valid label name (63 characters, alphanumeric, - _ .)" % name)
+    restricted = any(prefix == ns or prefix.endswith("." + ns) for ns in _RESTRICTED)
+    allowed = any(prefix == ns or prefix.endswith("." + ns) for ns in _ALLOWED_RESTRICTED_PREFIXES)
+    if restricted and not allowed:
+        raise ValidationError(field, "the kubelet may not set labels under %s on its own node" % prefix)
+    if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+        raise ValidationError(field, "%r is not a valid label value (63 characters, alphanumeric, - _ .)" % (value,))
+
+
+def _find_nodegroup(cluster, name):
+    for nodegroup in cluster.get("nodegroups") or []:
+        if nodegroup.get("name") == name:
+            return nodegroup
+    return None
+
+
+def node_labels(cluster, node):
+    """The Kubernetes labels of one node: ours, then the cluster's, then its nodegroup's."""
+    labels = {}
+    for key, value in sorted((cluster.get("labels") or {}).items()):
+        if _is_node_label_key(key):
+            labels[key] = str(value)
+    nodegroup = _find_nodegroup(cluster, node.get("nodegroup")) or {}
+    for key, value in sorted((nodegroup.get("labels") or {}).items()):
+        if _is_node_label_key(key):
+            labels[key] = str(value)
+    for key, value in labels.items():
+        validate_node_label(key, value)
+    labels[LABEL_ROLE] = node["role"]
+    labels[LABEL_NODEGROUP] = node["nodegroup"]
+    validate_node_label(LABEL_NODEGROUP, node["nodegroup"])
+    return labels
+
+
+def _label(cluster, *names, default=None):
+    labels = cluster.get("labels") or {}
+    for name in names:
+        value = labels.get(name)
+        if value not in (None, ""):
+            return str(value).strip()
+    return default
+
+
+def _cidr(cluster, field, names, default):
+    value = _label(cluster, *names, default=default)
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValidationError("labels.%s" % names[0], "%r is not a network CIDR: %s" % (value, exc)) from None
+
+
+def network_settings(cluster):
+    pod = _cidr(cluster, "pod", ("pod_network_cidr", "calico_ipv4pool", "flannel_network_cidr"), DEFAULT_POD_CIDR)
+    service = _cidr(cluster, "service", ("service_cluster_ip_range",), DEFAULT_SERVICE_CIDR)
+    if ipaddress.ip_network(pod).overlaps(ipaddress.ip_network(service)):
+        raise ValidationError(
+            "labels.pod_network_cidr", "the pod network %s overlaps the service network %s" % (pod, service)
+        )
+    domain = _label(cluster, "dns_cluster_domain", default=DEFAULT_DNS_DOMAIN)
+    if len(domain) > 253 or not _PREFIX.match(domain):
+        raise ValidationError("labels.dns_cluster_domain", "%r is not a DNS domain" % domain)
+    return dict(podSubnet=pod, serviceSubnet=service, dnsDomain=domain)
+
+
+def cni_manifest_url(cluster):
+    value = _label(cluster, "cni_manifest_url", default=DEFAULT_CNI_MANIFEST)
+    if value.lower() == "none":
+        return ""
+    if not re.match(r"^https://[^\s]+$", value):
+        raise ValidationError("labels.cni_manifest_url", "%r must be an https:// URL, or 'none'" % value)
+    return value
+
+
+def cert_sans(cluster):
+    """The API server certificate's extra SANs: the API host and every known master address."""
+    host, _ = pki.parse_api_address(cluster.get("api_address"))
+    sans = [host]
+    for address in cluster.get("master_addresses") or []:
+        try:
+            address = str(ipaddress.ip_address(str(address).strip()))
+        except ValueError:
+            raise ValidationError("master_addresses", "%r is not an IP address" % (address,)) from None
+        if address not in sans:
+            sans.append(address)
+    return sans
+
+
+def check_bootstrap_inputs(cluster):
+    """Everything render_user_data will validate, with no node and no credentials."""
+    if not HAS_YAML:
+        raise CoeError("The Python library 'PyYAML' is required to render user-data")
+    name = str(cluster.get("name") or "")
+    if not re.match(r"^%s$" % _DNS_LABEL, name) or len(name) > 63:
+        raise ValidationError("name", "%r is not a DNS label (lowercase, digits, '-', at most 63)" % name)
+    version = pki.parse_coe_version(cluster.get("coe_version"))
+    kubeadm_api_version(cluster.get("coe_version"))
+    pki.parse_api_address(cluster.get("api_address"))
+    cert_sans(cluster)
+    network_settings(cluster)
+    cni_manifest_url(cluster)
+    settings = pki.PkiSettings.from_labels(cluster.get("labels"))
+    if settings.key_type == "ecdsa" and settings.key_size == 384 and version < ECDSA_P384_FROM:
+        raise ValidationError(
+            "labels.coe_pki_key_size", "kubeadm accepts ECDSA P-384 keys from Kubernetes 1.34; use 256 or RSA"
+        )
+    for key, value in (cluster.get("labels") or {}).items():
+        if _is_node_label_key(key):
+            validate_node_label(key, str(value))
+    for nodegroup in cluster.get("nodegroups") or []:
+        for key, value in (nodegroup.get("labels") or {}).items():
+            if _is_node_label_key(key):
+                validate_node_label(key, str(value))
+
+
+# --------------------------------------------------------------------------- kubeadm documents
+
+
+def _extra_args(api_version, args):
+    """kubeadm extra args: a map in v1beta3, a list of {name, value} in v1beta4."""
+    if api_version.endswith("v1beta4"):
+        return [{"name": key, "value": value} for key, value in args.items()]
+    return dict(args)
+
+
+def _node_registration(api_version, node, labels):
+    return {
+        "name": node["name"],
+        "kubeletExtraArgs": _extra_args(
+            api_version, {"node-labels": ",".join("%s=%s" % item for item in labels.items())}
+        ),
+    }
+
+
+def _cluster_configuration(api_version, cluster, settings):
+    host, port = pki.parse_api_address(cluster["api_address"])
+    doc = {
+        "apiVersion": api_version,
+        "kind": "ClusterConfiguration",
+        "clusterName": cluster["name"],
+        "kubernetesVersion": kubernetes_version(cluster["coe_version"]),
+        "controlPlaneEndpoint": pki.host_port(host, port),
+        "certificatesDir": PKI_DIR,
+        "apiServer": {"certSANs": cert_sans(cluster)},
+        "networking": network_settings(cluster),
+    }
+    if api_version.endswith("v1beta4"):
+        doc["encryptionAlgorithm"] = settings.kubeadm_encryption_algorithm()
+    elif settings.key_type == "ecdsa":
+        doc["featureGates"] = {"PublicKeysECDSA": True}
+    return doc
+
+
+def _discovery(api_version):
+    discovery = {"file": {"kubeConfigPath": DISCOVERY_KUBECONFIG}}
+    if not api_version.endswith("v1beta4"):
+        discovery["timeout"] = DISCOVERY_TIMEOUT
+    return discovery
+
+
+def kubeadm_documents(cluster, node, settings):
+    """The kubeadm configuration documents of one node, as dicts."""
+    api_version = kubeadm_api_version(cluster["coe_version"])
+    labels = node_labels(cluster, node)
+    registration = _node_registration(api_version, node, labels)
+    _host, port = pki.parse_api_address(cluster["api_address"])
+    if node["role"] == "master" and node.get("first_master"):
+        init = {
+            "apiVersion": api_version,
+            "kind": "InitConfiguration",
+            "nodeRegistration": registration,
+            "localAPIEndpoint": {"bindPort": port},
+        }
+        return [init, _cluster_configuration(api_version, cluster, settings)]
+    join = {"apiVersion": api_version, "kind": "JoinConfiguration", "discovery": _discovery(api_version)}
+    join["nodeRegistration"] = registration
+    if node["role"] == "master":
+        join["controlPlane"] = {"localAPIEndpoint": {"bindPort": port}}
+    if api_version.endswith("v1beta4"):
+        join["timeouts"] = {"discovery": DISCOVERY_TIMEOUT}
+    return [join]
+
+
+# --------------------------------------------------------------------------- cloud-config
+
+
+if HAS_YAML:
+
+    class _Dumper(yaml.SafeDumper):
+        """SafeDumper that writes multi-line strings (PEM, scripts) as literal blocks."""
+
+    def _str(dumper, data):
+        if "\n" in data:
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+    _Dumper.add_representer(str, _str)
+
+
+def _dump(doc):
+    return yaml.dump(doc, Dumper=_Dumper, default_flow_style=False, sort_keys=False, width=1000)
+
+
+def _file(path, content, permissions="0600"):
+    return {"path": path, "content": content, "owner": "root:root", "permissions": permissions}
+
+
+def _check_node(cluster, node):
+    for key in ("name", "role", "nodegroup"):
+        if not node.get(key):
+            raise ValidationError("node.%s" % key, "is required to render user-data")
+    if node["role"] not in ("master", "worker"):
+        raise ValidationError("node.role", "must be 'master' or 'worker', got %r" % (node["role"],))
+    if node.get("first_master") and node["role"] != "master":
+        raise ValidationError("node.first_master", "only a master can be the first master")
+    if not re.match(r"^%s$" % _DNS_LABEL, node["name"]) or len(node["name"]) > 63:
+        raise ValidationError("node.name", "%r is not a DNS label (lowercase, digits, '-', at most 63)" % node["name"])
+
+
+def render_user_data(cluster, node, credentials, clock=None):
+    """The ``#cloud-config`` user-data of one node (see the module docstring)."""
+    check_bootstrap_inputs(cluster)
+    _check_node(cluster, node)
+    api_host, api_port = pki.parse_api_address(cluster["api_address"])
+    endpoint = pki.host_port(api_host, api_port)
+    files = []
+    is_master = node["role"] == "master"
+    if is_master:
+        for name, content in credentials.kubeadm_files().items():
+            files.append(_file("%s/%s" % (PKI_DIR, name), content))
+    documents = kubeadm_documents(cluster, node, credentials.settings)
+    files.append(_file(KUBEADM_CONFIG, "".join("---\n" + _dump(doc) for doc in documents)))
+    first = is_master and node.get("first_master")
+    if not first:
+        identity = pki.issue_node_certificate(credentials, node["name"], clock=clock)
+        files.append(
+            _file(
+                DISCOVERY_KUBECONFIG,
+                pki.kubeconfig(
+                    cluster["name"],
+                    "https://" + endpoint,
+                    credentials.ca.cert_pem,
+                    identity.cert_pem,
+                    identity.key_pem,
+                    pki.NODE_USER_PREFIX + node["name"],
+                ),
+            )
+        )
+    files.append(_file("/etc/modules-load.d/coe-kubernetes.conf", MODULES_LOAD, "0644"))
+    files.append(_file("/etc/sysctl.d/90-coe-kubernetes.conf", SYSCTL, "0644"))
+    files.append(_file(BOOTSTRAP_SCRIPT, BOOTSTRAP_SH, "0700"))
+    command = [BOOTSTRAP_SCRIPT, "init" if first else "join", kubernetes_version(cluster["coe_version"]), endpoint]
+    if first and cni_manifest_url(cluster):
+        command.append(cni_manifest_url(cluster))
+    doc = {"write_files": files, "runcmd": [command]}
+    text = "#cloud-config\n" + _dump(doc)
+    size = user_data_size(text)
+    if size > NOVA_USER_DATA_LIMIT and user_data_size(gzip.compress(text.encode("utf-8"), mtime=0)) > (
+        NOVA_USER_DATA_LIMIT
+    ):
+        raise CoeError(
+            "The user-data of node %s is %d bytes in base64, over Nova's limit of %d even compressed: "
+            "use fewer or shorter labels." % (node["name"], size, NOVA_USER_DATA_LIMIT)
+        )
+    return text
+
+
+def user_data_size(data):
+    """Length of ``data`` (str or bytes) once base64-encoded, as Nova counts it."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return len(base64.b64encode(data))
+
+
+def encode_user_data(text):
+    """Bytes for Nova: the text as is when it fits, else gzip (cloud-init reads gzip)."""
+    raw = text.encode("utf-8")
+    if user_data_size(raw) <= NOVA_USER_DATA_LIMIT:
+        return raw
+    packed = gzip.compress(raw, mtime=0)
+    if user_data_size(packed) > NOVA_USER_DATA_LIMIT:
+        raise CoeError("The user-data is over Nova's limit of %d bytes even compressed." % NOVA_USER_DATA_LIMIT)
+    return packed
