@@ -1,0 +1,515 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""Batch server operations through Nova, with one shared connection.
+
+``NovaBatch`` runs a plan (plan.py) against the cloud:
+
+* one tag-filtered server list (``coe-cluster-<uuid>``) tells what exists;
+* references (image, flavor, keypair, networks, server groups, security
+  groups) are resolved once per distinct value, before any write;
+* quota headroom (instances, cores, ram, ports) is checked before the first
+  create, and a too small quota fails naming the quota;
+* creates and deletes run concurrently on a ThreadPoolExecutor with bounded
+  parallelism, sharing ONE openstacksdk Connection (one token);
+* waiting polls with one tag-filtered list per interval, never one GET per
+  server, and collects Nova's fault messages for servers in ERROR.
+
+Only ``conn`` is needed: the code uses ``conn.compute``, ``conn.image``,
+``conn.network`` and ``conn.current_project_id``, so the unit tests drive it
+with a fake connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import time
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
+
+DEFAULT_CONCURRENCY = 10
+DEFAULT_POLL_INTERVAL = 1.0
+
+
+def _attr(obj, key, default=None):
+    """An attribute of an openstacksdk resource or a key of a dict."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    value = getattr(obj, key, default)
+    return default if value is None else value
+
+
+def error_text(error):
+    """The cloud's own words for an exception, on one line."""
+    message = getattr(error, "message", None) or str(error)
+    details = getattr(error, "details", None)
+    text = str(message).strip()
+    if details and str(details) not in text:
+        text = "%s: %s" % (text, details)
+    return " ".join(text.split())
+
+
+def fault_message(server):
+    """Nova's fault message of a server, or None."""
+    fault = _attr(server, "fault")
+    if not fault:
+        return None
+    message = _attr(fault, "message") or ""
+    code = _attr(fault, "code")
+    message = message.strip() or "unknown fault"
+    return "%s (code %s)" % (message, code) if code else message
+
+
+def split_addresses(addresses):
+    """``({network: [fixed...]}, [floating...])`` from a server's addresses."""
+    fixed = []
+    floating = []
+    for _net, entries in sorted((addresses or {}).items()):
+        for entry in entries or ():
+            kind = entry.get("OS-EXT-IPS:type")
+            if kind == "floating":
+                floating.append(entry.get("addr"))
+            else:
+                fixed.append(entry.get("addr"))
+    return fixed, floating
+
+
+def server_view(server):
+    """A plain dict describing an existing server (see plan.py)."""
+    metadata = dict(_attr(server, "metadata") or {})
+    image = _attr(server, "image")
+    flavor = _attr(server, "flavor")
+    fixed, floating = split_addresses(_attr(server, "addresses"))
+    index = metadata.get(naming.META_INDEX)
+    tags = list(_attr(server, "tags") or [])
+    return dict(
+        id=_attr(server, "id"),
+        name=_attr(server, "name"),
+        status=_attr(server, "status"),
+        cluster_uuid=metadata.get(naming.META_CLUSTER_UUID) or naming.uuid_from_tags(tags),
+        nodegroup=metadata.get(naming.META_NODEGROUP),
+        role=metadata.get(naming.META_ROLE),
+        index=int(index) if index and str(index).isdigit() else None,
+        image_id=_attr(image, "id") or None,
+        flavor_id=_attr(flavor, "id") or None,
+        flavor_name=_attr(flavor, "original_name") or _attr(flavor, "name") or None,
+        created_at=_attr(server, "created_at"),
+        fault=fault_message(server),
+        fixed_addresses=fixed,
+        floating_addresses=floating,
+        tags=tags,
+    )
+
+
+def public_view(view):
+    """What the module returns for a server."""
+    keys = (
+        "id",
+        "name",
+        "status",
+        "nodegroup",
+        "role",
+        "image_id",
+        "flavor_name",
+        "fault",
+        "fixed_addresses",
+        "floating_addresses",
+        "created_at",
+    )
+    return {k: view.get(k) for k in keys}
+
+
+class NovaBatch:
+    """Create, delete and wait for a cluster's servers in batches."""
+
+    def __init__(
+        self,
+        conn,
+        cluster_uuid,
+        cluster_name,
+        concurrency=DEFAULT_CONCURRENCY,
+        poll_interval=DEFAULT_POLL_INTERVAL,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        progress=None,
+    ):
+        self.conn = conn
+        self.uuid = cluster_uuid
+        self.cluster_name = cluster_name
+        self.tag = naming.cluster_tag(cluster_uuid)
+        self.concurrency = max(1, int(concurrency))
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress or (lambda msg: None)
+        self._cache = {}
+        self.flavors = {}
+
+    # -- reading ----------------------------------------------------------
+
+    def list_views(self):
+        """Every server of this cluster: one tag-filtered list call."""
+        return [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)]
+
+    def _cached(self, key, fetch):
+        if key not in self._cache:
+            self._cache[key] = fetch()
+        return self._cache[key]
+
+    def resolve(self, specs_or_groups):
+        """Resolve every reference the specs use, once per distinct value.
+
+        Reads only; raises NotFoundError naming the field and value when a
+        reference does not exist. Returns ``{(kind, value): resolved}`` with
+        image ids, flavors ``(id, name)``, network ids, server group ids and
+        security group names, which ``create`` then uses.
+        """
+        resolved = {}
+        compute = self.conn.compute
+        network = self.conn.network
+        for spec in specs_or_groups:
+            label = spec.get("name") or "?"
+            image = spec.get("image")
+            if image and ("image", image) not in resolved:
+                found = self._cached(
+                    ("image", image), lambda image=image: self.conn.image.find_image(image, ignore_missing=True)
+                )
+                if found is None:
+                    raise NotFoundError("Image %s (for %s) not found" % (image, label), field="image")
+                resolved[("image", image)] = found.id
+            flavor = spec.get("flavor")
+            if flavor and ("flavor", flavor) not in resolved:
+                found = self._cached(
+                    ("flavor", flavor), lambda flavor=flavor: compute.find_flavor(flavor, ignore_missing=True)
+                )
+                if found is None:
+                    raise NotFoundError("Flavor %s (for %s) not found" % (flavor, label), field="flavor")
+                self.flavors[found.id] = found
+                resolved[("flavor", flavor)] = (found.id, found.name)
+            keypair = spec.get("keypair")
+            if keypair and ("keypair", keypair) not in resolved:
+                found = self._cached(
+                    ("keypair", keypair), lambda keypair=keypair: compute.find_keypair(keypair, ignore_missing=True)
+                )
+                if found is None:
+                    raise NotFoundError("Keypair %s (for %s) not found" % (keypair, label), field="keypair")
+                resolved[("keypair", keypair)] = found.name
+            for net in spec.get("networks") or ():
+                ref = net.get("uuid") or net.get("name") or net.get("network")
+                if net.get("port"):
+                    continue
+                if ref and ("network", ref) not in resolved:
+                    found = self._cached(
+                        ("network", ref), lambda ref=ref: network.find_network(ref, ignore_missing=True)
+                    )
+                    if found is None:
+                        raise NotFoundError("Network %s (for %s) not found" % (ref, label), field="networks")
+                    resolved[("network", ref)] = found.id
+            group = spec.get("server_group")
+            if group and ("server_group", group) not in resolved:
+                found = self._cached(("server_group", group), lambda group=group: self._find_server_group(group))
+                if found is None:
+                    raise NotFoundError("Server group %s (for %s) not found" % (group, label), field="server_group")
+                resolved[("server_group", group)] = found.id
+            for sg in spec.get("security_groups") or ():
+                if ("security_group", sg) not in resolved:
+                    found = self._cached(
+                        ("security_group", sg), lambda sg=sg: network.find_security_group(sg, ignore_missing=True)
+                    )
+                    if found is None:
+                        raise NotFoundError(
+                            "Security group %s (for %s) not found" % (sg, label), field="security_groups"
+                        )
+                    resolved[("security_group", sg)] = found.id
+        return resolved
+
+    def _find_server_group(self, ref):
+        groups = self._cached(("server_groups",), lambda: list(self.conn.compute.server_groups()))
+        for group in groups:
+            if group.id == ref:
+                return group
+        matches = [g for g in groups if g.name == ref]
+        return matches[0] if matches else None
+
+    # -- quota ------------------------------------------------------------
+
+    def quota_shortfalls(self, creates, frees, resolved):
+        """What the creates need beyond the project's free quota.
+
+        ``frees`` are views of servers deleted before the creates (their
+        usage is given back). Returns a list of messages, one per quota too
+        small, each naming the quota, the need, the limit and the use.
+        """
+        need = dict(instances=0, cores=0, ram=0, ports=0)
+        for spec in creates:
+            flavor = self.flavors.get(resolved[("flavor", spec["flavor"])][0])
+            need["instances"] += 1
+            need["cores"] += int(_attr(flavor, "vcpus", 0) or 0)
+            need["ram"] += int(_attr(flavor, "ram", 0) or 0)
+            need["ports"] += len([n for n in spec.get("networks") or () if not n.get("port")])
+        freed = dict(instances=0, cores=0, ram=0, ports=0)
+        for view in frees:
+            flavor = self._flavor_of(view)
+            freed["instances"] += 1
+            freed["cores"] += int(_attr(flavor, "vcpus", 0) or 0)
+            freed["ram"] += int(_attr(flavor, "ram", 0) or 0)
+        project = self.conn.current_project_id
+        messages = []
+        if need["instances"]:
+            quota = self.conn.compute.get_quota_set(project, usage=True)
+            usage = _attr(quota, "usage") or {}
+            for key in ("instances", "cores", "ram"):
+                limit = _attr(quota, key)
+                if limit is None or int(limit) < 0:
+                    continue
+                used = int(usage.get(key, 0) or 0) - freed[key]
+                if used + need[key] > int(limit):
+                    messages.append(
+                        "quota %s too small: %d more needed, %d free (limit %d, %d in use)"
+                        % (key, need[key], max(0, int(limit) - used), int(limit), used)
+                    )
+        if need["ports"]:
+            quota = self.conn.network.get_quota(project, details=True)
+            ports = _attr(quota, "ports")
+            if isinstance(ports, dict):
+                limit = ports.get("limit")
+                used = int(ports.get("used", 0) or 0) + int(ports.get("reserved", 0) or 0)
+                if limit is not None and int(limit) >= 0 and used + need["ports"] > int(limit):
+                    messages.append(
+                        "quota ports too small: %d more needed, %d free (limit %d, %d in use)"
+                        % (need["ports"], max(0, int(limit) - used), int(limit), used)
+                    )
+        return messages
+
+    def _flavor_of(self, view):
+        for flavor in self.flavors.values():
+            if view.get("flavor_id") in (flavor.id,) or view.get("flavor_name") == flavor.name:
+                return flavor
+        return None
+
+    # -- writing ----------------------------------------------------------
+
+    def server_body(self, spec, resolved):
+        """The create_server arguments of a spec."""
+        metadata = {str(k): str(v) for k, v in (spec.get("metadata") or {}).items()}
+        metadata.update(
+            {
+                naming.META_CLUSTER_UUID: self.uuid,
+                naming.META_CLUSTER_NAME: self.cluster_name,
+                naming.META_NODEGROUP: spec["nodegroup"],
+                naming.META_ROLE: spec["role"],
+            }
+        )
+        if spec.get("index") is not None:
+            metadata[naming.META_INDEX] = str(spec["index"])
+        body = dict(
+            name=spec["name"],
+            image_id=resolved[("image", spec["image"])],
+            flavor_id=resolved[("flavor", spec["flavor"])][0],
+            metadata=metadata,
+            tags=[naming.COMMON_TAG, self.tag],
+        )
+        networks = []
+        for net in spec.get("networks") or ():
+            if net.get("port"):
+                networks.append({"port": net["port"]})
+                continue
+            entry = {"uuid": resolved[("network", net.get("uuid") or net.get("name") or net.get("network"))]}
+            if net.get("fixed_ip"):
+                entry["fixed_ip"] = net["fixed_ip"]
+            networks.append(entry)
+        body["networks"] = networks or "none"
+        if spec.get("keypair"):
+            body["key_name"] = resolved[("keypair", spec["keypair"])]
+        if spec.get("user_data"):
+            body["user_data"] = base64.b64encode(spec["user_data"].encode("utf-8")).decode("ascii")
+        if spec.get("server_group"):
+            body["scheduler_hints"] = {"group": resolved[("server_group", spec["server_group"])]}
+        if spec.get("security_groups"):
+            body["security_groups"] = [{"name": resolved[("security_group", sg)]} for sg in spec["security_groups"]]
+        if spec.get("availability_zone"):
+            body["availability_zone"] = spec["availability_zone"]
+        return body
+
+    def _pool(self, jobs):
+        """Run ``[(key, callable)]`` concurrently; ``{key: (result, error)}``."""
+        results = {}
+        if not jobs:
+            return results
+        workers = min(self.concurrency, len(jobs))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(fn): key for key, fn in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                key = futures[future]
+                try:
+                    results[key] = (future.result(), None)
+                except Exception as e:  # reported per server, the others go on
+                    results[key] = (None, e)
+        return results
+
+    def create(self, specs, resolved):
+        """Create servers concurrently. Returns ``({name: id}, {name: error text})``."""
+        compute = self.conn.compute
+        jobs = []
+        for spec in specs:
+            body = self.server_body(spec, resolved)
+            jobs.append((spec["name"], lambda body=body: compute.create_server(**body)))
+        self.progress("creating %d servers" % len(jobs))
+        created = {}
+        errors = {}
+        for name, (server, error) in self._pool(jobs).items():
+            if error is not None:
+                errors[name] = error_text(error)
+            else:
+                created[name] = server.id
+        return created, errors
+
+    def delete(self, views):
+        """Delete servers by id, concurrently. Returns ``{name: error text}``."""
+        compute = self.conn.compute
+        jobs = [((v["name"], v["id"]), lambda v=v: compute.delete_server(v["id"], ignore_missing=True)) for v in views]
+        self.progress("deleting %d servers" % len(jobs))
+        return {key[0]: error_text(error) for key, (_r, error) in self._pool(jobs).items() if error is not None}
+
+    def wait(self, created_ids, deleted_ids, timeout, deadline=None):
+        """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
+
+        One tag-filtered list per poll interval. Returns the last list of
+        views. Raises WaitTimeout naming the servers still awaited.
+        """
+        deadline = deadline if deadline is not None else self.clock() + timeout
+        created_ids = set(created_ids)
+        deleted_ids = set(deleted_ids)
+        while True:
+            views = self.list_views()
+            by_id = {v["id"]: v for v in views}
+            building = sorted(
+                by_id[i]["name"] for i in created_ids if i in by_id and by_id[i]["status"] not in ("ACTIVE", "ERROR")
+            )
+            vanished = sorted(i for i in created_ids if i not in by_id)
+            deleting = sorted(by_id[i]["name"] for i in deleted_ids if i in by_id)
+            if not building and not deleting:
+                if vanished:
+                    raise CloudError("Servers vanished while they were being created: %s" % ", ".join(vanished))
+                return views
+            if self.clock() >= deadline:
+                parts = []
+                if building:
+                    parts.append("still building: %s" % ", ".join(building))
+                if deleting:
+                    parts.append("still being deleted: %s" % ", ".join(deleting))
+                raise WaitTimeout(
+                    "Timed out after %ds waiting for the servers of cluster %s (%s)"
+                    % (timeout, self.cluster_name, "; ".join(parts)),
+                    building=building,
+                    deleting=deleting,
+                )
+            self.progress("%d building, %d being deleted" % (len(building), len(deleting)))
+            self.sleep(self.poll_interval)
+
+    # -- the whole run ----------------------------------------------------
+
+    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True):
+        """Carry out a plan. Returns a result dict (see the module's RETURN).
+
+        Quota is checked before the first write. Creates that the cloud
+        refuses (e.g. a 403 quota) and servers that end in ERROR are listed in
+        ``failed`` with the cloud's words; the caller decides to fail.
+        """
+        result = dict(created=[], deleted=[], failed={}, views=None)
+        steps = planner.rounds(plan, batch_size)
+        if not steps:
+            result["views"] = None
+            return result
+        deadline = self.clock() + timeout
+        wait_deletes = False
+        if check_quota and plan["create"]:
+            if batch_size:
+                # the peak is reached at some round: what is created up to it
+                # minus what went before it
+                needs, frees = self._rolling_peak(steps)
+                short = self.quota_shortfalls(needs, frees, resolved)
+            else:
+                short = self.quota_shortfalls(plan["create"], [], resolved)
+                frees = plan["delete"]
+            if not batch_size and short and frees and not self.quota_shortfalls(plan["create"], frees, resolved):
+                # it fits once the deletes are through: delete, wait, then create
+                short = []
+                wait_deletes = True
+            if short:
+                raise CloudError(
+                    "Not enough quota to create %d servers for cluster %s: %s"
+                    % (len(plan["create"]), self.cluster_name, "; ".join(short)),
+                    quota=short,
+                )
+        views = None
+        for creates, deletes in steps:
+            if batch_size:
+                # rolling: the new servers are ACTIVE before the old ones go
+                views = self._create_and_wait(creates, resolved, result, timeout, deadline, True) or views
+                if result["failed"]:
+                    break  # the old servers still serve; stop before the next batch
+                views = self._delete_and_wait(deletes, result, timeout, deadline, True) or views
+                if result["failed"]:
+                    break
+                continue
+            deleted_ids = self._delete(deletes, result)
+            if wait_deletes and creates and deleted_ids:
+                views = self.wait([], deleted_ids, timeout, deadline)
+                deleted_ids = []
+            created = self._create(creates, resolved, result)
+            if wait:
+                views = self.wait(created.values(), deleted_ids, timeout, deadline)
+                self._collect_faults(views, created, result)
+        result["views"] = views
+        return result
+
+    @staticmethod
+    def _rolling_peak(steps):
+        best = ([], [])
+        created, deleted = [], []
+        for creates, deletes in steps:
+            created = created + list(creates)
+            if len(created) - len(deleted) > len(best[0]) - len(best[1]):
+                best = (created, list(deleted))
+            deleted = deleted + list(deletes)
+        return best
+
+    def _create(self, creates, resolved, result):
+        created, errors = self.create(creates, resolved)
+        result["created"].extend(sorted(created))
+        result["failed"].update(errors)
+        return created
+
+    def _delete(self, deletes, result):
+        errors = self.delete(deletes)
+        result["failed"].update({n: "delete failed: %s" % e for n, e in errors.items()})
+        result["deleted"].extend(d["name"] for d in deletes if d["name"] not in errors)
+        return [d["id"] for d in deletes if d["name"] not in errors]
+
+    def _create_and_wait(self, creates, resolved, result, timeout, deadline, wait):
+        if not creates:
+            return None
+        created = self._create(creates, resolved, result)
+        if not wait:
+            return None
+        views = self.wait(created.values(), [], timeout, deadline)
+        self._collect_faults(views, created, result)
+        return views
+
+    def _delete_and_wait(self, deletes, result, timeout, deadline, wait):
+        if not deletes:
+            return None
+        deleted_ids = self._delete(deletes, result)
+        return self.wait([], deleted_ids, timeout, deadline) if wait else None
+
+    @staticmethod
+    def _collect_faults(views, created, result):
+        ids = set(created.values())
+        for view in views:
+            if view["id"] in ids and view["status"] == "ERROR":
+                result["failed"][view["name"]] = view["fault"] or "went to ERROR without a fault message"

@@ -1,0 +1,87 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""Names, tags and metadata the Nova driver puts on what it creates.
+
+The contract is in docs/internals.md ("Tags and names in the cloud"). Every
+cluster server carries two tags: the common ``coe-cluster`` (one server list
+covers every cluster, for the synchroniser) and ``coe-cluster-<uuid>`` (one
+list covers one cluster). Metadata is payload (it cannot be filtered
+server-side): cluster uuid and name, nodegroup, role.
+
+Plain Python: no ansible and no openstack import.
+"""
+
+from __future__ import annotations
+
+import re
+
+COMMON_TAG = "coe-cluster"
+CLUSTER_TAG_PREFIX = "coe-cluster-"
+
+META_CLUSTER_UUID = "coe_cluster_uuid"
+META_CLUSTER_NAME = "coe_cluster_name"
+META_NODEGROUP = "coe_nodegroup"
+META_ROLE = "coe_role"
+META_INDEX = "coe_index"
+
+MASTER_NODEGROUP = "default-master"
+WORKER_NODEGROUP = "default-worker"
+ROLES = ("master", "worker")
+
+# a DNS label: what a cluster or nodegroup name must be
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def cluster_tag(uuid):
+    """The per-cluster server/port/security-group tag."""
+    return CLUSTER_TAG_PREFIX + uuid
+
+
+def uuid_from_tags(tags):
+    """The cluster uuid named by a resource's tags, or None."""
+    for tag in tags or ():
+        if tag.startswith(CLUSTER_TAG_PREFIX) and _UUID.match(tag[len(CLUSTER_TAG_PREFIX) :]):
+            return tag[len(CLUSTER_TAG_PREFIX) :]
+    return None
+
+
+def is_label(value):
+    return bool(value) and bool(_LABEL.match(value))
+
+
+def is_uuid(value):
+    return bool(value) and bool(_UUID.match(value))
+
+
+def node_prefix(cluster_name, nodegroup, role):
+    """``<cluster>-master-`` for masters, ``<cluster>-<nodegroup>-`` for workers."""
+    if role == "master":
+        return "%s-master-" % cluster_name
+    return "%s-%s-" % (cluster_name, nodegroup)
+
+
+def node_name(cluster_name, nodegroup, role, index):
+    return "%s%d" % (node_prefix(cluster_name, nodegroup, role), index)
+
+
+def node_index(name, cluster_name, nodegroup, role):
+    """The index in a node name of this nodegroup, or None if it is not one."""
+    prefix = node_prefix(cluster_name, nodegroup, role)
+    if name.startswith(prefix) and name[len(prefix) :].isdigit():
+        return int(name[len(prefix) :])
+    return None
+
+
+def security_group_name(cluster_name, uuid):
+    """The cluster's security group: the uuid makes it unique and findable."""
+    return "coe-%s-%s" % (cluster_name, uuid)
+
+
+def server_group_name(uuid, nodegroup):
+    """Server groups cannot carry tags: the name carries the uuid."""
+    return "coe-%s-%s" % (uuid, nodegroup)
+
+
+def server_group_prefix(uuid):
+    return "coe-%s-" % uuid

@@ -1,0 +1,241 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""Aggregate server views into what the Nova synchroniser reports.
+
+Plain Python (no ansible, no openstack): ``aggregate(record, views)`` takes
+one cluster record (docs/internals.md) and the views (batch.server_view) of
+the servers tagged with its uuid, and returns the fields of a
+``sync.base.Observation``.
+
+Status, from the record's status ``<ACTION>_<STATE>``:
+
+* while ``<ACTION>_IN_PROGRESS``: ``<ACTION>_FAILED`` with the faults when a
+  server is in ERROR; ``<ACTION>_IN_PROGRESS`` while a server builds, a
+  nodegroup has more or fewer servers than desired, or (during an update)
+  runs another image; ``<ACTION>_COMPLETE`` when every count matches and
+  every server is ACTIVE. ``DELETE_IN_PROGRESS`` becomes ``DELETE_COMPLETE``
+  when no server is left;
+* otherwise None: nothing to say, the record keeps its status; health and
+  faults still report what the cloud shows (drift).
+
+Health: UNHEALTHY with a reason naming missing servers (fewer than desired;
+named after the record's known nodes), unexpected servers (more than
+desired, or of no known nodegroup) and servers in ERROR or not ACTIVE;
+HEALTHY otherwise; None (nothing to say) while an operation runs.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+
+API_PORT = 6443
+
+
+def desired_nodegroups(record):
+    """``[{name, role, node_count, image_id, nodes: [names]}]`` of a record."""
+    groups = []
+    for group in record.get("nodegroups") or ():
+        nodes = [n["name"] if isinstance(n, dict) else n for n in group.get("nodes") or ()]
+        groups.append(
+            dict(
+                name=group["name"],
+                role=group.get("role") or ("master" if group["name"] == naming.MASTER_NODEGROUP else "worker"),
+                node_count=int(group.get("node_count") or 0),
+                image_id=group.get("image_id") or record.get("image_id"),
+                nodes=nodes,
+            )
+        )
+    if not groups:
+        groups = [
+            dict(
+                name=naming.MASTER_NODEGROUP,
+                role="master",
+                node_count=int(record.get("master_count") or 0),
+                image_id=record.get("image_id"),
+                nodes=[],
+            ),
+            dict(
+                name=naming.WORKER_NODEGROUP,
+                role="worker",
+                node_count=int(record.get("node_count") or 0),
+                image_id=record.get("image_id"),
+                nodes=[],
+            ),
+        ]
+    return groups
+
+
+def _addresses(view):
+    return list(view.get("floating_addresses") or []) + list(view.get("fixed_addresses") or [])
+
+
+def _node(view):
+    return dict(
+        name=view["name"],
+        id=view["id"],
+        status=view["status"],
+        addresses=_addresses(view),
+        image_id=view.get("image_id"),
+        fault=view.get("fault"),
+    )
+
+
+def _preferred_address(view):
+    floating = view.get("floating_addresses") or []
+    fixed = view.get("fixed_addresses") or []
+    return (floating or fixed or [None])[0]
+
+
+def _group_of(view, groups, cluster_name):
+    if view.get("nodegroup"):
+        return view["nodegroup"]
+    for group in groups:
+        if naming.node_index(view["name"], cluster_name, group["name"], group["role"]) is not None:
+            return group["name"]
+    return None
+
+
+def aggregate(record, views):
+    """The Observation fields for one cluster (see the module docstring)."""
+    uuid = record["uuid"]
+    cluster_name = record.get("name") or ""
+    record_status = record.get("status") or ""
+    in_progress = record_status.endswith("_IN_PROGRESS")
+    action = record_status[: -len("_IN_PROGRESS")] if in_progress else record_status.rpartition("_")[0]
+
+    groups = desired_nodegroups(record)
+    by_group = {g["name"]: [] for g in groups}
+    strays = []
+    for view in sorted(views, key=lambda v: (v["name"], v.get("created_at") or "")):
+        name = _group_of(view, groups, cluster_name)
+        if name in by_group:
+            by_group[name].append(view)
+        else:
+            strays.append(view)
+
+    faults = {}
+    problems = []
+    nodegroups = {}
+    busy = False
+    failed = False
+    master_addresses = []
+    node_addresses = []
+    api_address = None
+
+    for group in groups:
+        members = by_group[group["name"]]
+        counts = {}
+        for view in members:
+            counts[view["status"]] = counts.get(view["status"], 0) + 1
+        errored = [v for v in members if v["status"] == "ERROR"]
+        building = [v for v in members if v["status"] in ("BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")]
+        other = [v for v in members if v not in errored and v not in building and v["status"] != "ACTIVE"]
+        outdated = []
+        if group["image_id"] and naming.is_uuid(group["image_id"]):
+            outdated = [v for v in members if v.get("image_id") and v["image_id"] != group["image_id"]]
+        for view in errored:
+            faults[view["name"]] = view.get("fault") or "server in ERROR"
+        present = {v["name"] for v in members}
+        missing_count = group["node_count"] - len(members)
+        reasons = []
+        if missing_count > 0:
+            named = [n for n in group["nodes"] if n not in present][:missing_count]
+            if len(named) < missing_count:
+                named.append("%d more" % (missing_count - len(named)))
+            reasons.append("missing servers: %s" % ", ".join(named))
+        elif missing_count < 0:
+            known = set(group["nodes"])
+            ordered = [v["name"] for v in members if v["name"] not in known] + [
+                v["name"] for v in members if v["name"] in known
+            ]
+            unexpected = ordered[:-missing_count]
+            reasons.append("unexpected servers: %s" % ", ".join(unexpected))
+        if errored:
+            reasons.append("in ERROR: %s" % ", ".join("%s (%s)" % (v["name"], faults[v["name"]]) for v in errored))
+        if other:
+            reasons.append("not ACTIVE: %s" % ", ".join("%s (%s)" % (v["name"], v["status"]) for v in other))
+        if in_progress and errored:
+            group_status = "%s_FAILED" % action
+            failed = True
+        elif in_progress and (building or missing_count or (outdated and action == "UPDATE")):
+            group_status = "%s_IN_PROGRESS" % action
+            busy = True
+        elif in_progress:
+            group_status = "%s_COMPLETE" % action
+        else:
+            group_status = None
+        if reasons:
+            problems.append("%s: %s" % (group["name"], "; ".join(reasons)))
+        addresses = [a for a in (_preferred_address(v) for v in members if v["status"] == "ACTIVE") if a]
+        if group["role"] == "master":
+            master_addresses.extend(addresses)
+            api_views = [v for v in members if v["status"] == "ACTIVE"]
+            floating = [a for v in api_views for a in v.get("floating_addresses") or []]
+            fixed = [a for v in api_views for a in v.get("fixed_addresses") or []]
+            if api_address is None and (floating or fixed):
+                api_address = "https://%s:%d" % ((floating or fixed)[0], API_PORT)
+        else:
+            node_addresses.extend(addresses)
+        nodegroups[group["name"]] = dict(
+            status=group_status,
+            status_reason="; ".join(reasons) or None,
+            node_count=len(members),
+            node_addresses=addresses,
+            nodes=[_node(v) for v in members],
+            counts=counts,
+            last_index=max(
+                [
+                    v.get("index") or naming.node_index(v["name"], cluster_name, group["name"], group["role"]) or 0
+                    for v in members
+                ]
+                or [0]
+            ),
+        )
+    if strays:
+        problems.append("unexpected servers: %s" % ", ".join(v["name"] for v in strays))
+        busy = busy or in_progress  # e.g. a nodegroup being removed
+        for view in strays:
+            if view["status"] == "ERROR":
+                faults[view["name"]] = view.get("fault") or "server in ERROR"
+
+    exists = bool(views)
+    status = None
+    reason = None
+    if action == "DELETE" and in_progress:
+        if not exists:
+            status, reason = "DELETE_COMPLETE", "no server of the cluster is left"
+        else:
+            status, reason = "DELETE_IN_PROGRESS", "%d servers left" % len(views)
+    elif in_progress:
+        if failed:
+            status = "%s_FAILED" % action
+            reason = "servers in ERROR: %s" % "; ".join("%s: %s" % kv for kv in sorted(faults.items()))
+        elif busy:
+            status = "%s_IN_PROGRESS" % action
+            reason = "; ".join(problems) or "servers building"
+        else:
+            status = "%s_COMPLETE" % action
+            reason = "all %d servers ACTIVE" % len(views)
+
+    if (in_progress and status and status.endswith("_IN_PROGRESS")) or (action == "DELETE" and in_progress):
+        health, health_reason = None, None
+    elif problems:
+        health, health_reason = "UNHEALTHY", "; ".join(problems)
+    elif not exists and any(g["node_count"] for g in groups):
+        health, health_reason = "UNHEALTHY", "no server of the cluster exists"
+    else:
+        health, health_reason = "HEALTHY", "all %d servers ACTIVE" % len(views)
+
+    return dict(
+        uuid=uuid,
+        exists=exists,
+        status=status,
+        status_reason=reason,
+        faults=faults,
+        api_address=api_address,
+        master_addresses=master_addresses,
+        node_addresses=node_addresses,
+        nodegroups=nodegroups,
+        health_status=health,
+        health_status_reason=health_reason,
+    )

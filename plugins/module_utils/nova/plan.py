@@ -1,0 +1,323 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""What the Nova driver must do: desired servers versus the servers that exist.
+
+Plain Python (no ansible, no openstack): everything here works on plain
+dicts, so it is tested without a cloud.
+
+A *spec* is a desired server::
+
+    {name, nodegroup, role, index, flavor, image, keypair, user_data,
+     metadata, server_group, networks, security_groups, availability_zone}
+
+A *view* is an existing server, flattened from openstacksdk (batch.py makes
+them)::
+
+    {id, name, status, nodegroup, role, index, image_id, flavor_name,
+     flavor_id, created_at, fault, fixed_addresses, floating_addresses}
+
+``desired_from_nodegroups`` turns nodegroup counts into specs (names,
+indexes, which nodes go when scaling in); ``make_plan`` compares specs with
+views and says which servers to create, keep, replace and delete.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+
+# the order in which duplicates (same name twice) are kept: best first
+_STATUS_RANK = {"ACTIVE": 0, "BUILD": 1, "REBUILD": 1, "SHUTOFF": 2, "ERROR": 9}
+
+SPEC_FIELDS = (
+    "availability_zone",
+    "flavor",
+    "image",
+    "keypair",
+    "metadata",
+    "networks",
+    "security_groups",
+    "server_group",
+    "user_data",
+)
+
+
+def _rank(view):
+    return (_STATUS_RANK.get(view.get("status"), 5), view.get("created_at") or "", view.get("id") or "")
+
+
+def validate_specs(specs, field="servers"):
+    """Check a list of explicit specs before any cloud call."""
+    seen = set()
+    for i, spec in enumerate(specs):
+        where = "%s[%d]" % (field, i)
+        name = spec.get("name")
+        if not name:
+            raise ValidationError("%s.name" % where, "a server needs a name")
+        if name in seen:
+            raise ValidationError("%s.name" % where, "server name %r is given twice" % name)
+        seen.add(name)
+        if spec.get("role") not in naming.ROLES:
+            raise ValidationError(
+                "%s.role" % where, "must be one of %s, got %r" % (", ".join(naming.ROLES), spec.get("role"))
+            )
+        if not spec.get("nodegroup"):
+            raise ValidationError("%s.nodegroup" % where, "a server needs its nodegroup")
+        for key in ("flavor", "image"):
+            if not spec.get(key):
+                raise ValidationError("%s.%s" % (where, key), "server %s needs a %s" % (name, key))
+
+
+def validate_nodegroups(nodegroups, field="nodegroups"):
+    """Check nodegroup counts before any cloud call."""
+    names = set()
+    masters = 0
+    for i, group in enumerate(nodegroups):
+        where = "%s[%d]" % (field, i)
+        name = group.get("name")
+        if not naming.is_label(name or ""):
+            raise ValidationError("%s.name" % where, "must be a DNS label (a-z, 0-9, '-'), got %r" % (name,))
+        if name in names:
+            raise ValidationError("%s.name" % where, "nodegroup %r is given twice" % name)
+        names.add(name)
+        if group.get("role") not in naming.ROLES:
+            raise ValidationError(
+                "%s.role" % where, "must be one of %s, got %r" % (", ".join(naming.ROLES), group.get("role"))
+            )
+        if group["role"] == "master":
+            masters += 1
+        count = group.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValidationError("%s.count" % where, "must be an integer >= 0, got %r" % (count,))
+        for key in ("flavor", "image"):
+            if not group.get(key) and count:
+                raise ValidationError("%s.%s" % (where, key), "nodegroup %s needs a %s" % (name, key))
+    if masters > 1:
+        raise ValidationError(field, "only one nodegroup may have role master")
+
+
+def _group_members(views, cluster_name, group):
+    """The existing servers of a nodegroup, by metadata or, failing that, by name."""
+    members = []
+    for view in views:
+        if view.get("nodegroup"):
+            if view["nodegroup"] == group["name"]:
+                members.append(view)
+        elif naming.node_index(view["name"], cluster_name, group["name"], group["role"]) is not None:
+            members.append(view)
+    return members
+
+
+def _index_of(view, cluster_name, group):
+    index = naming.node_index(view["name"], cluster_name, group["name"], group["role"])
+    if index is None and view.get("index") is not None:
+        index = view["index"]
+    return index
+
+
+def is_outdated(view, spec_or_group, image_id=None, flavor_names=()):
+    """True when a server runs another image (or flavor) than the one desired.
+
+    ``image_id`` is the resolved id of the desired image; ``flavor_names`` the
+    desired flavor's id and name (servers report the flavor's name).
+    """
+    if image_id and view.get("image_id") and view["image_id"] != image_id:
+        return True
+    if flavor_names:
+        have = {view.get("flavor_name"), view.get("flavor_id")} - {None}
+        if have and not (have & set(flavor_names)):
+            return True
+    return False
+
+
+def desired_from_nodegroups(cluster_name, nodegroups, views, remove_nodes=(), replace_outdated=False, resolved=None):
+    """Turn nodegroup counts into the desired specs.
+
+    ``nodegroups``: ``[{name, role, count, flavor, image, ..., nodes: [names the
+    cluster is known to have], last_index: highest index ever used}]``.
+
+    Per nodegroup:
+
+    * known nodes (``nodes``) and existing servers are kept, up to ``count``;
+      a known node that is missing is recreated under its own name (repair);
+    * scaling in removes, in this order: the nodes named in ``remove_nodes``,
+      known nodes that are missing, nodes in ERROR, then the newest nodes;
+    * scaling out and replacements get new indexes above every index ever
+      used (``last_index``, known and existing names): an index is never reused;
+    * with ``replace_outdated``, a server whose image or flavor differs from
+      the nodegroup's gets a replacement with a new index (the old one is then
+      surplus: make_plan deletes it, after its replacement is ACTIVE when
+      batching).
+
+    Returns ``(specs, last_indexes, removed)``: the specs, the highest index
+    per nodegroup after this plan, and the names chosen for removal.
+    """
+    resolved = resolved or {}
+    remove = set(remove_nodes or ())
+    specs = []
+    last_indexes = {}
+    removed = []
+    all_names = {view["name"] for view in views}
+    for group in nodegroups:
+        members = _group_members(views, cluster_name, group)
+        by_name = {}
+        for view in sorted(members, key=_rank):
+            by_name.setdefault(view["name"], view)
+        known = [
+            n
+            for n in group.get("nodes") or ()
+            if naming.node_index(n, cluster_name, group["name"], group["role"]) is not None
+        ]
+        indexes = [group.get("last_index") or 0]
+        indexes += [naming.node_index(n, cluster_name, group["name"], group["role"]) for n in known]
+        indexes += [i for i in (_index_of(v, cluster_name, group) for v in members) if i is not None]
+        last = max(indexes)
+
+        image_id = resolved.get(("image", group.get("image")))
+        flavor_names = resolved.get(("flavor", group.get("flavor"))) or ()
+
+        # candidates: existing servers plus known-but-missing nodes
+        candidates = []
+        for name, view in by_name.items():
+            candidates.append(dict(name=name, view=view))
+        for name in known:
+            if name not in by_name:
+                candidates.append(dict(name=name, view=None))
+
+        # nodes named for removal always go, whatever the count; then, when
+        # there are more than ``count``: missing known nodes, nodes in ERROR,
+        # then the newest (latest creation time, then highest index)
+        named = [c for c in candidates if c["name"] in remove]
+        rest = [c for c in candidates if c["name"] not in remove]
+        missing = [c for c in rest if c["view"] is None]
+        errored = [c for c in rest if c["view"] is not None and c["view"].get("status") == "ERROR"]
+        others = [c for c in rest if c["view"] is not None and c["view"].get("status") != "ERROR"]
+        others.sort(
+            key=lambda c, group=group: (
+                c["view"].get("created_at") or "",
+                _index_of(c["view"], cluster_name, group) or 0,
+            ),
+            reverse=True,
+        )
+        newest_first = missing + errored + others
+        surplus = max(0, len(rest) - group["count"])
+        going = named + newest_first[:surplus]
+        going_names = {c["name"] for c in going}
+        removed.extend(c["name"] for c in going if c["view"] is not None)
+        staying = [c for c in candidates if c["name"] not in going_names]
+
+        base = {k: group.get(k) for k in SPEC_FIELDS if group.get(k) is not None}
+        base.update(nodegroup=group["name"], role=group["role"])
+        for c in sorted(
+            staying, key=lambda c: naming.node_index(c["name"], cluster_name, group["name"], group["role"]) or 0
+        ):
+            view = c["view"]
+            if replace_outdated and view is not None and is_outdated(view, group, image_id, flavor_names):
+                last += 1
+                spec = dict(base, name=naming.node_name(cluster_name, group["name"], group["role"], last), index=last)
+                spec["replaces"] = c["name"]
+                specs.append(spec)
+                continue
+            index = naming.node_index(c["name"], cluster_name, group["name"], group["role"])
+            specs.append(dict(base, name=c["name"], index=index))
+        for _ in range(group["count"] - len(staying)):
+            last += 1
+            name = naming.node_name(cluster_name, group["name"], group["role"], last)
+            while name in all_names:
+                last += 1
+                name = naming.node_name(cluster_name, group["name"], group["role"], last)
+            specs.append(dict(base, name=name, index=last))
+        last_indexes[group["name"]] = last
+    return specs, last_indexes, removed
+
+
+def make_plan(specs, views, prune=True, delete=(), replace_errored=True):
+    """Compare desired specs with existing servers.
+
+    Returns a dict:
+
+    * ``create``: specs to create (missing, or replacing a server in ERROR);
+    * ``keep``: views of servers that stay as they are;
+    * ``replace``: views in ERROR that are deleted and created again (same name);
+    * ``delete``: views to delete (named in ``delete``, surplus when ``prune``,
+      and duplicates of a name);
+    * ``absent``: names asked to be deleted that do not exist.
+    """
+    delete = list(delete or ())
+    desired_names = {s["name"] for s in specs}
+    both = sorted(desired_names & set(delete))
+    if both:
+        raise ValidationError("delete", "server %s is both desired and to be deleted" % ", ".join(both))
+
+    by_name = {}
+    for view in sorted(views, key=_rank):
+        by_name.setdefault(view["name"], []).append(view)
+
+    plan = dict(create=[], keep=[], replace=[], delete=[], absent=[])
+    for spec in specs:
+        found = by_name.get(spec["name"]) or []
+        best = found[0] if found else None
+        for dup in found[1:]:
+            plan["delete"].append(dict(dup, reason="duplicate of %s (%s)" % (spec["name"], best["id"])))
+        if best is None or best.get("status") in ("DELETED", "SOFT_DELETED"):
+            plan["create"].append(spec)
+        elif best.get("status") == "ERROR" and replace_errored:
+            plan["replace"].append(best)
+            plan["delete"].append(dict(best, reason="in ERROR: replaced"))
+            plan["create"].append(spec)
+        else:
+            plan["keep"].append(best)
+    for name, found in by_name.items():
+        if name in desired_names:
+            continue
+        if name in delete:
+            reason = "asked to be deleted"
+        elif prune:
+            reason = "not desired"
+        else:
+            continue
+        for view in found:
+            plan["delete"].append(dict(view, reason=reason))
+    plan["absent"] = sorted(n for n in delete if n not in by_name)
+    return plan
+
+
+def plan_changed(plan):
+    return bool(plan["create"] or plan["delete"])
+
+
+def rounds(plan, batch_size):
+    """Split a plan into create-before-delete rounds.
+
+    Without a batch size (0) there is one round: deletes and creates go
+    together. With one, servers in ERROR and duplicates go first (they serve
+    nothing), then each round creates up to ``batch_size`` servers and, once
+    they are ACTIVE, deletes as many surplus servers of the same nodegroups
+    (the server a spec ``replaces`` first); the surplus left at the end goes
+    in a last round. Returns ``[(creates, deletes), ...]``.
+    """
+    creates = list(plan["create"])
+    deletes = list(plan["delete"])
+    if not batch_size or batch_size <= 0:
+        return [(creates, deletes)] if creates or deletes else []
+    first = [d for d in deletes if d.get("status") == "ERROR" or str(d.get("reason", "")).startswith("duplicate")]
+    pending = [d for d in deletes if d not in first]
+    result = []
+    if first:
+        result.append(([], first))
+    for start in range(0, len(creates), batch_size):
+        batch = creates[start : start + batch_size]
+        goes = []
+        for spec in batch:
+            pick = None
+            if spec.get("replaces"):
+                pick = next((d for d in pending if d["name"] == spec["replaces"]), None)
+            if pick is None:
+                pick = next((d for d in pending if d.get("nodegroup") == spec.get("nodegroup")), None)
+            if pick is not None:
+                pending.remove(pick)
+                goes.append(pick)
+        result.append((batch, goes))
+    if pending:
+        result.append(([], pending))
+    return result

@@ -1,0 +1,231 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The cluster's other cloud resources: security group, server groups,
+floating IP for the API, and the cleanup of everything a cluster left.
+
+Everything is found by the cluster's uuid: Neutron resources carry the tags
+``coe-cluster`` and ``coe-cluster-<uuid>`` (and the uuid in their name or
+description, so that a resource whose tagging was interrupted is found as
+well); server groups cannot carry tags, so their name carries the uuid.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch, error_text
+
+# ingress opened to the world on the cluster security group (ssh, the
+# Kubernetes API, the kubelet); traffic between members is always allowed
+DEFAULT_PORTS = (22, 6443, 10250)
+SERVER_GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+
+
+class ClusterResources:
+    """Find, ensure and clean up the non-server resources of one cluster."""
+
+    def __init__(self, conn, cluster_uuid, cluster_name, check_mode=False):
+        self.conn = conn
+        self.uuid = cluster_uuid
+        self.cluster_name = cluster_name
+        self.tag = naming.cluster_tag(cluster_uuid)
+        self.check_mode = check_mode
+        self.changes = []
+
+    def _changed(self, what):
+        self.changes.append(what)
+
+    def _tag(self, resource):
+        if not self.check_mode:
+            self.conn.network.set_tags(resource, [naming.COMMON_TAG, self.tag])
+
+    # -- security group ---------------------------------------------------
+
+    def find_security_groups(self):
+        """The cluster's security groups: tagged, or named after the uuid."""
+        found = {sg.id: sg for sg in self.conn.network.security_groups(tags=self.tag)}
+        name = naming.security_group_name(self.cluster_name, self.uuid)
+        for sg in self.conn.network.security_groups(name=name):
+            found.setdefault(sg.id, sg)
+        return list(found.values())
+
+    def ensure_security_group(self, ports=DEFAULT_PORTS):
+        """The cluster security group with its rules; returns a summary."""
+        groups = self.find_security_groups()
+        name = naming.security_group_name(self.cluster_name, self.uuid)
+        if groups:
+            sg = groups[0]
+            if self.tag not in (sg.tags or []):
+                self._changed("tag security group %s" % sg.name)
+                self._tag(sg)
+        else:
+            self._changed("create security group %s" % name)
+            if self.check_mode:
+                return dict(id=None, name=name, ports=list(ports))
+            sg = self.conn.network.create_security_group(
+                name=name, description="coe.openstack cluster %s (%s)" % (self.cluster_name, self.uuid)
+            )
+            self._tag(sg)
+        have = set()
+        for rule in sg.security_group_rules or []:
+            r = rule if isinstance(rule, dict) else rule.to_dict()
+            if r.get("direction") != "ingress":
+                continue
+            if r.get("remote_group_id") == sg.id:
+                have.add("members")
+            elif r.get("protocol") == "tcp" and r.get("port_range_min") == r.get("port_range_max"):
+                have.add(r.get("port_range_min"))
+        wanted = [dict(ethertype="IPv4", remote_group_id=sg.id)] if "members" not in have else []
+        for port in ports:
+            if port not in have:
+                wanted.append(
+                    dict(
+                        ethertype="IPv4",
+                        protocol="tcp",
+                        port_range_min=port,
+                        port_range_max=port,
+                        remote_ip_prefix="0.0.0.0/0",
+                    )
+                )
+        for rule in wanted:
+            self._changed("add rule %s to security group %s" % (rule.get("port_range_min", "members"), sg.name))
+            if not self.check_mode:
+                self.conn.network.create_security_group_rule(security_group_id=sg.id, direction="ingress", **rule)
+        return dict(id=sg.id, name=sg.name, ports=list(ports))
+
+    # -- server groups ----------------------------------------------------
+
+    def find_server_groups(self):
+        prefix = naming.server_group_prefix(self.uuid)
+        return [g for g in self.conn.compute.server_groups() if (g.name or "").startswith(prefix)]
+
+    def ensure_server_groups(self, wanted):
+        """``wanted``: ``{nodegroup: policy}``. Returns ``{nodegroup: {id, name, policy}}``."""
+        existing = {g.name: g for g in self.find_server_groups()}
+        result = {}
+        for nodegroup, policy in sorted(wanted.items()):
+            name = naming.server_group_name(self.uuid, nodegroup)
+            group = existing.get(name)
+            if group is not None:
+                have = getattr(group, "policy", None) or (group.policies or [None])[0]
+                if have != policy:
+                    raise CloudError(
+                        "Server group %s has policy %s, not %s: a server group's policy cannot change"
+                        % (name, have, policy)
+                    )
+            else:
+                self._changed("create server group %s (%s)" % (name, policy))
+                if not self.check_mode:
+                    group = self.conn.compute.create_server_group(name=name, policy=policy)
+            result[nodegroup] = dict(id=group.id if group is not None else None, name=name, policy=policy)
+        return result
+
+    # -- floating IP for the API ------------------------------------------
+
+    def find_floating_ips(self):
+        found = {ip.id: ip for ip in self.conn.network.ips(tags=self.tag)}
+        for ip in self.conn.network.ips(description=self._fip_description()):
+            found.setdefault(ip.id, ip)
+        return list(found.values())
+
+    def _fip_description(self):
+        return "coe.openstack API of cluster %s" % self.uuid
+
+    def ensure_floating_ip(self, external_network, server_name):
+        """A floating IP on the first port of ``server_name`` (a cluster server)."""
+        network = self.conn.network.find_network(external_network, ignore_missing=True)
+        if network is None:
+            raise NotFoundError("External network %s not found" % external_network, field="floating_ip_network")
+        servers = [s for s in self.conn.compute.servers(details=False, tags=self.tag) if s.name == server_name]
+        if not servers:
+            raise NotFoundError(
+                "Server %s of cluster %s not found: it gets the API floating IP" % (server_name, self.cluster_name),
+                field="floating_ip_server",
+            )
+        ports = list(self.conn.network.ports(device_id=servers[0].id))
+        if not ports:
+            raise CloudError("Server %s has no port for the floating IP" % server_name)
+        port = sorted(ports, key=lambda p: p.created_at or "")[0]
+        fips = self.find_floating_ips()
+        fip = next((f for f in fips if f.port_id == port.id), None) or (fips[0] if fips else None)
+        if fip is None:
+            self._changed("create floating IP on %s for %s" % (external_network, server_name))
+            if self.check_mode:
+                return dict(id=None, address=None, port_id=port.id, server=server_name)
+            fip = self.conn.network.create_ip(
+                floating_network_id=network.id, port_id=port.id, description=self._fip_description()
+            )
+            self._tag(fip)
+        elif fip.port_id != port.id:
+            self._changed("move floating IP %s to %s" % (fip.floating_ip_address, server_name))
+            if not self.check_mode:
+                fip = self.conn.network.update_ip(fip, port_id=port.id)
+        return dict(id=fip.id, address=fip.floating_ip_address, port_id=port.id, server=server_name)
+
+    # -- everything -------------------------------------------------------
+
+    def inventory(self):
+        """Everything of the cluster that exists: ``{kind: [names]}``."""
+        servers = list(self.conn.compute.servers(details=False, tags=self.tag))
+        return dict(
+            servers=sorted(s.name for s in servers),
+            floating_ips=sorted(f.floating_ip_address for f in self.find_floating_ips()),
+            ports=sorted(p.name or p.id for p in self.conn.network.ports(tags=self.tag)),
+            security_groups=sorted(sg.name for sg in self.find_security_groups()),
+            server_groups=sorted(g.name for g in self.find_server_groups()),
+        )
+
+    def delete_all(self, timeout=3600, concurrency=10, wait=True, progress=None):
+        """Delete everything of the cluster, orphans of an interrupted run included.
+
+        Servers first (they hold ports, floating IPs and group memberships),
+        then floating IPs, tagged ports, server groups and security groups.
+        Returns ``{kind: [names deleted]}``.
+        """
+        deleted = dict(servers=[], floating_ips=[], ports=[], server_groups=[], security_groups=[])
+        batch = NovaBatch(self.conn, self.uuid, self.cluster_name, concurrency=concurrency, progress=progress)
+        views = batch.list_views()
+        if views:
+            deleted["servers"] = sorted(v["name"] for v in views)
+            self._changed("delete %d servers" % len(views))
+            if not self.check_mode:
+                errors = batch.delete(views)
+                if errors:
+                    raise CloudError(
+                        "Couldn't delete servers of cluster %s: %s"
+                        % (self.cluster_name, "; ".join("%s: %s" % kv for kv in sorted(errors.items())))
+                    )
+                # ports, security groups and server groups stay busy until
+                # the servers are gone
+                batch.wait([], [v["id"] for v in views], timeout)
+        for fip in self.find_floating_ips():
+            deleted["floating_ips"].append(fip.floating_ip_address)
+            self._changed("delete floating IP %s" % fip.floating_ip_address)
+            if not self.check_mode:
+                self.conn.network.delete_ip(fip, ignore_missing=True)
+        for port in self.conn.network.ports(tags=self.tag):
+            deleted["ports"].append(port.name or port.id)
+            self._changed("delete port %s" % (port.name or port.id))
+            if not self.check_mode:
+                self.conn.network.delete_port(port, ignore_missing=True)
+        for group in self.find_server_groups():
+            deleted["server_groups"].append(group.name)
+            self._changed("delete server group %s" % group.name)
+            if not self.check_mode:
+                self.conn.compute.delete_server_group(group, ignore_missing=True)
+        for sg in self.find_security_groups():
+            deleted["security_groups"].append(sg.name)
+            self._changed("delete security group %s" % sg.name)
+            if not self.check_mode:
+                try:
+                    self.conn.network.delete_security_group(sg, ignore_missing=True)
+                except Exception as e:
+                    raise CloudError("Couldn't delete security group %s: %s" % (sg.name, error_text(e))) from e
+        return deleted
+
+
+def validate_policy(field, policy):
+    if policy not in SERVER_GROUP_POLICIES:
+        from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+        raise ValidationError(field, "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy))
