@@ -56,7 +56,7 @@ def _check_token(token):
     try:
         value = int(token)
     except (TypeError, ValueError):
-        raise ValidationError("lock_token", "must be an integer fencing token, got %r" % (token,))
+        raise ValidationError("lock_token", "must be an integer fencing token, got %r" % (token,)) from None
     if value < 1 or isinstance(token, bool):
         raise ValidationError("lock_token", "must be a positive integer, got %r" % (token,))
     return value

@@ -181,7 +181,7 @@ class Store:
     def _query(self, sql, params=()):
         cur = self._execute(sql, params)
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def now(self):
         return self.clock()

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-PG_BIN_CANDIDATES = ["/usr/lib/postgresql/15/bin"] + sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+PG_BIN_CANDIDATES = ["/usr/lib/postgresql/15/bin", *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
 
 
 class FakeClock:
@@ -96,7 +96,7 @@ def postgres_server():
     try:
         yield "postgresql://postgres@127.0.0.1:%d/postgres" % port
     finally:
-        subprocess.run(prefix + [pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"], capture_output=True)
+        subprocess.run([*prefix, pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(datadir, ignore_errors=True)
 
 

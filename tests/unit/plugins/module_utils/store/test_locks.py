@@ -1,0 +1,119 @@
+"""Cluster locks (locks.py) on both backends, with an injectable clock."""
+
+import pytest
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import LockError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+
+
+@pytest.fixture
+def locks(store, clock):
+    return LockManager(store, clock=clock, sleep=clock.sleep)
+
+
+def test_acquire_refuses_a_second_holder_naming_the_first(locks):
+    lease = locks.acquire("p", "c", "create", ttl=300, holder="alice@laptop")
+    assert lease["token"] == 1 and lease["held"] and lease["holder"] == "alice@laptop"
+    assert lease["operation"] == "create"
+    with pytest.raises(LockError) as err:
+        locks.acquire("p", "c", "delete", ttl=300, holder="bob@ci")
+    assert "alice@laptop" in str(err.value) and "create" in str(err.value)
+    assert err.value.details["holder"] == "alice@laptop"
+    # another cluster, or the same name in another project, is independent
+    assert locks.acquire("p", "other", "create", ttl=300)["token"] == 1
+    assert locks.acquire("q", "c", "create", ttl=300)["token"] == 1
+
+
+def test_expired_lease_is_taken_over_and_logged(locks, clock, store):
+    first = locks.acquire("p", "c", "update", ttl=60, holder="alice")
+    clock.advance(59)
+    with pytest.raises(LockError):
+        locks.acquire("p", "c", "update", ttl=60, holder="bob")
+    clock.advance(2)
+    assert locks.get("p", "c")["expired"] is True
+    second = locks.acquire("p", "c", "update", ttl=60, holder="bob")
+    assert second["token"] == first["token"] + 1 and second["holder"] == "bob"
+    events = store.list_events(kind="lock", target="c")
+    assert events[-1]["operation"] == "lock-takeover" and "alice" in events[-1]["message"]
+
+
+def test_wait_for_the_holder_with_timeout(locks, clock):
+    locks.acquire("p", "c", "update", ttl=30, holder="alice")
+    start = clock()
+    with pytest.raises(LockError) as err:
+        locks.acquire("p", "c", "update", ttl=30, holder="bob", wait=10, poll=1)
+    assert "gave up after waiting 10" in str(err.value)
+    assert clock() - start >= 10
+    # waiting longer than the lease: the lease expires and bob gets it
+    lease = locks.acquire("p", "c", "update", ttl=30, holder="bob", wait=60, poll=1)
+    assert lease["holder"] == "bob" and lease["token"] == 2
+
+
+def test_renew_extends_and_a_stale_token_cannot_renew(locks, clock):
+    lease = locks.acquire("p", "c", "update", ttl=60, holder="alice")
+    clock.advance(50)
+    renewed = locks.renew("p", "c", lease["token"], ttl=60)
+    assert renewed["token"] == lease["token"]
+    clock.advance(50)
+    assert locks.get("p", "c")["held"]  # would have expired without the renewal
+    clock.advance(11)
+    # expired but nobody took it over: still the newest token, renewal allowed
+    assert locks.renew("p", "c", lease["token"], ttl=60)["held"]
+    clock.advance(61)
+    locks.acquire("p", "c", "delete", ttl=60, holder="bob")
+    with pytest.raises(LockError) as err:
+        locks.renew("p", "c", lease["token"], ttl=60)
+    assert "stale" in str(err.value) and "bob" in str(err.value)
+
+
+def test_release_and_fencing_token_only_grows(locks):
+    tokens = []
+    for _ in range(4):
+        lease = locks.acquire("p", "c", "update", ttl=60)
+        tokens.append(lease["token"])
+        assert locks.release("p", "c", lease["token"]) is True
+        assert locks.release("p", "c", lease["token"]) is False  # already released
+    assert tokens == [1, 2, 3, 4]
+    assert locks.get("p", "c")["held"] is False
+    with pytest.raises(LockError):
+        locks.release("p", "c", 2)  # a stale token never releases somebody else's lease
+
+
+def test_break_needs_a_reason_and_is_logged(locks, store):
+    lease = locks.acquire("p", "c", "delete", ttl=600, holder="alice@dead-runner")
+    with pytest.raises(ValidationError) as err:
+        locks.break_lock("p", "c", "  ", actor={"user": "ops"})
+    assert err.value.field == "reason"
+    broken = locks.break_lock("p", "c", "runner died at 03:00", actor={"user": "ops"})
+    assert broken["holder"] == "alice@dead-runner" and broken["token"] == lease["token"]
+    assert locks.break_lock("p", "c", "again") is None
+    event = store.list_events(kind="lock", target="c")[-1]
+    assert event["operation"] == "lock-break" and event["actor_user"] == "ops"
+    assert "runner died at 03:00" in event["message"] and "alice@dead-runner" in event["message"]
+    # the broken holder's token is dead; the next lease gets a bigger one
+    with pytest.raises(LockError):
+        locks.renew("p", "c", lease["token"], ttl=60)
+    assert locks.acquire("p", "c", "delete", ttl=60)["token"] == lease["token"] + 1
+
+
+@pytest.mark.parametrize("ttl", [0, -5, 10**9, "60", True])
+def test_bad_ttl(locks, ttl):
+    with pytest.raises(ValidationError) as err:
+        locks.acquire("p", "c", "update", ttl=ttl)
+    assert err.value.field == "ttl"
+
+
+@pytest.mark.parametrize("token", ["abc", 0, -1, None])
+def test_bad_token(locks, token):
+    with pytest.raises(ValidationError) as err:
+        locks.renew("p", "c", token, ttl=60)
+    assert err.value.field == "lock_token"
+
+
+def test_list_locks(locks, clock):
+    locks.acquire("p", "a", "create", ttl=60, holder="x")
+    lease = locks.acquire("p", "b", "create", ttl=600, holder="y")
+    clock.advance(100)
+    assert [v["cluster"] for v in locks.list("p")] == ["a", "b"]
+    assert [v["cluster"] for v in locks.list("p", held_only=True)] == ["b"]
+    assert locks.list(held_only=True)[0]["token"] == lease["token"]
