@@ -36,9 +36,14 @@ import base64
 import os
 import secrets
 import stat
-from urllib.parse import unquote, urlparse
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import SecretError
+from ansible_collections.coe.openstack.plugins.module_utils.store import (
+    POSTGRES_SCHEMES,
+    default_state_url,
+    redact_url,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.store import sqlite_path as store_sqlite_path
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -69,29 +74,14 @@ VERIFIER_NAME = "secret-key-check"
 _VERIFIER_TEXT = b"coe.openstack secret key verifier v1"
 
 
-def default_state_dir(environ=None):
-    """``$XDG_STATE_HOME/coe.openstack`` or ``~/.local/state/coe.openstack``."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "coe.openstack")
-
-
 def sqlite_path(state_url, environ=None):
-    """The SQLite file of an embedded store URL, or None for a shared (PostgreSQL) store."""
-    if not state_url:
-        return os.path.join(default_state_dir(environ), "coe.db")
-    url = str(state_url)
-    if url.startswith(("postgres://", "postgresql://", "postgresql+")):
+    """The SQLite file of the store at ``state_url`` (as the store reads it), or None when the
+    store is shared (PostgreSQL). No URL: ``COE_STATE_URL``, then the store's default."""
+    environ = os.environ if environ is None else environ
+    url = state_url or environ.get(ENV_STATE_URL) or default_state_url()
+    if str(url).startswith(POSTGRES_SCHEMES):
         return None
-    if url.startswith("sqlite:"):
-        parsed = urlparse(url)
-        path = unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path)
-        if path in ("", "/:memory:", ":memory:"):
-            return None
-        return os.path.expanduser(path)
-    if "://" in url:
-        return None
-    return os.path.expanduser(url)
+    return store_sqlite_path(str(url))
 
 
 def generate_key():
@@ -216,7 +206,8 @@ def create_key_file(path):
 def resolve_secret_key(secret_key=None, state_url=None, environ=None, create=True):
     """Find the user's key (see the module docstring for the order); a SecretBox.
 
-    ``state_url`` is the store's URL (None: ``COE_STATE_URL`` or the embedded default).
+    ``state_url`` is the store's URL (None: ``COE_STATE_URL``, then the store's default
+    ``~/.local/state/coe.openstack/coe.db``).
     With ``create`` false (check mode) a missing default key file is not created; the
     returned box then holds a throw-away key and ``box.ephemeral`` is True.
     """
@@ -227,14 +218,12 @@ def resolve_secret_key(secret_key=None, state_url=None, environ=None, create=Tru
         return SecretBox(environ[ENV_KEY], source="the environment variable %s" % ENV_KEY)
     if environ.get(ENV_KEY_FILE):
         return read_key_file(environ[ENV_KEY_FILE])
-    if state_url is None:
-        state_url = environ.get(ENV_STATE_URL)
     db = sqlite_path(state_url, environ)
     if db is None:
         raise SecretError(
             "No secret key: the store %s is shared, so every runner must be given the same key. Set the "
             "secret_key option (coe_secret_key, e.g. from Ansible Vault), or %s, or %s (a file of mode 0600)."
-            % (_redact_url(state_url), ENV_KEY, ENV_KEY_FILE)
+            % (redact_url(str(state_url or environ.get(ENV_STATE_URL))), ENV_KEY, ENV_KEY_FILE)
         )
     path = os.path.join(os.path.dirname(os.path.abspath(db)), KEY_FILE_NAME)
     if not os.path.exists(path):
@@ -244,15 +233,6 @@ def resolve_secret_key(secret_key=None, state_url=None, environ=None, create=Tru
             return box
         create_key_file(path)
     return read_key_file(path)
-
-
-def _redact_url(url):
-    """A store URL without its password, for messages."""
-    parsed = urlparse(str(url))
-    if parsed.password:
-        netloc = parsed.netloc.replace(":%s@" % parsed.password, ":***@")
-        return parsed._replace(netloc=netloc).geturl()
-    return str(url)
 
 
 def check_secret_key(store, box, create=True):
