@@ -49,7 +49,7 @@ def test_create_from_nothing_names_nodes_from_index_1():
 
 def test_existing_servers_are_kept_and_scale_out_uses_next_index():
     existing = [view("k1-default-worker-1"), view("k1-default-worker-2")]
-    specs, last, _ = planner.desired_from_nodegroups("k1", groups(0, 3), existing)
+    specs, _last, _ = planner.desired_from_nodegroups("k1", groups(0, 3), existing)
     assert names(specs) == ["k1-default-worker-1", "k1-default-worker-2", "k1-default-worker-3"]
 
 
@@ -98,7 +98,7 @@ def test_outdated_servers_get_replacements_with_new_indexes():
     resolved = {("image", "fake-image-v2"): "img-2", ("flavor", "m1.small"): ("f-small", "m1.small")}
     grps = groups(0, 2)
     grps[1]["image"] = "fake-image-v2"
-    specs, last, _ = planner.desired_from_nodegroups("k1", grps, existing, replace_outdated=True, resolved=resolved)
+    specs, _last, _ = planner.desired_from_nodegroups("k1", grps, existing, replace_outdated=True, resolved=resolved)
     assert names(specs) == ["k1-default-worker-3", "k1-default-worker-4"]
     assert [s["replaces"] for s in specs] == ["k1-default-worker-1", "k1-default-worker-2"]
     # without replace_outdated the servers stay as they are

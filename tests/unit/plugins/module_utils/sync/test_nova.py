@@ -1,0 +1,194 @@
+"""The Nova synchroniser: one list for all clusters, status, faults, health (drift)."""
+
+import importlib
+import os
+import sys
+
+import pytest
+
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+from ansible_collections.coe.openstack.plugins.module_utils.sync.nova import NovaSynchroniser
+
+
+def FakeCloud(**kw):
+    """The nova tests' fake connection (tests/unit/plugins/module_utils/nova/fakecloud.py)."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nova")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("fakecloud").FakeCloud(**kw)
+
+
+U1 = "11111111-1111-4111-8111-111111111111"
+U2 = "22222222-2222-4222-8222-222222222222"
+
+
+def record(uuid, name, status="CREATE_COMPLETE", masters=1, workers=2, nodes=None, image_id=None):
+    nodes = nodes or {}
+    return dict(
+        uuid=uuid,
+        name=name,
+        status=status,
+        master_count=masters,
+        node_count=workers,
+        image_id=image_id,
+        nodegroups=[
+            dict(
+                name="default-master",
+                role="master",
+                node_count=masters,
+                nodes=[{"name": n} for n in nodes.get("m", [])],
+            ),
+            dict(
+                name="default-worker",
+                role="worker",
+                node_count=workers,
+                nodes=[{"name": n} for n in nodes.get("w", [])],
+            ),
+        ],
+    )
+
+
+def add(cloud, uuid, name, nodegroup, role, status="ACTIVE", fault=None, image="fake-image"):
+    return cloud.add_server(
+        name,
+        status=status,
+        tags=[naming.COMMON_TAG, naming.cluster_tag(uuid)],
+        metadata={"coe_cluster_uuid": uuid, "coe_nodegroup": nodegroup, "coe_role": role},
+        fault=fault,
+        image=image,
+    )
+
+
+def healthy_cluster(cloud, uuid, name, workers=2):
+    add(cloud, uuid, "%s-master-1" % name, "default-master", "master")
+    for i in range(1, workers + 1):
+        add(cloud, uuid, "%s-default-worker-%d" % (name, i), "default-worker", "worker")
+
+
+def known(name, workers=2):
+    return {"m": ["%s-master-1" % name], "w": ["%s-default-worker-%d" % (name, i) for i in range(1, workers + 1)]}
+
+
+def test_one_list_call_whatever_the_number_of_clusters():
+    cloud = FakeCloud()
+    records = []
+    for i in range(30):
+        uuid = "%08d-1111-4111-8111-111111111111" % i
+        healthy_cluster(cloud, uuid, "c%d" % i)
+        records.append(record(uuid, "c%d" % i))
+    result = NovaSynchroniser(cloud).observe(records)
+    assert len(result) == 30
+    assert cloud.count() == 1
+    assert cloud.calls[0][1:] == ("servers", {"details": True, "tags": naming.COMMON_TAG})
+    assert all(o.health_status == "HEALTHY" for o in result.values())
+
+
+def test_complete_when_counts_match_with_addresses():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1")
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", status="CREATE_IN_PROGRESS")])[U1]
+    assert obs.exists
+    assert obs.status == "CREATE_COMPLETE"
+    assert obs.health_status == "HEALTHY"
+    assert len(obs.master_addresses) == 1 and len(obs.node_addresses) == 2
+    assert obs.api_address == "https://%s:6443" % obs.master_addresses[0]
+    assert obs.nodegroups["default-worker"]["node_count"] == 2
+    assert [n["name"] for n in obs.nodegroups["default-worker"]["nodes"]] == [
+        "k1-default-worker-1",
+        "k1-default-worker-2",
+    ]
+
+
+def test_in_progress_while_building():
+    cloud = FakeCloud(polls_to_active=10)
+    add(cloud, U1, "k1-master-1", "default-master", "master")
+    add(cloud, U1, "k1-default-worker-1", "default-worker", "worker", status="BUILD")
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", status="CREATE_IN_PROGRESS", workers=1)])[U1]
+    assert obs.status == "CREATE_IN_PROGRESS"
+    assert obs.nodegroups["default-worker"]["status"] == "CREATE_IN_PROGRESS"
+    assert obs.nodegroups["default-master"]["status"] == "CREATE_COMPLETE"
+
+
+def test_failed_with_novas_fault_when_a_server_is_in_error():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1", workers=1)
+    add(
+        cloud,
+        U1,
+        "k1-default-worker-2",
+        "default-worker",
+        "worker",
+        status="ERROR",
+        fault={"code": 500, "message": "No valid host was found. "},
+    )
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", status="UPDATE_IN_PROGRESS")])[U1]
+    assert obs.status == "UPDATE_FAILED"
+    assert obs.faults == {"k1-default-worker-2": "No valid host was found. (code 500)"}
+    assert "No valid host was found" in obs.status_reason
+    assert obs.health_status == "UNHEALTHY"
+
+
+def test_a_server_deleted_behind_our_back_is_named_as_missing():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1", workers=3)
+    gone = next(s for s in cloud.servers.values() if s.name == "k1-default-worker-2")
+    del cloud.servers[gone.id]
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", workers=3, nodes=known("k1", 3))])[U1]
+    assert obs.status is None  # a stable cluster keeps its status
+    assert obs.health_status == "UNHEALTHY"
+    assert "missing servers: k1-default-worker-2" in obs.health_status_reason
+
+
+def test_unexpected_servers_are_named():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1", workers=2)
+    add(cloud, U1, "k1-default-worker-9", "default-worker", "worker")
+    add(cloud, U1, "k1-gpu-1", "gpu", "worker")
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", nodes=known("k1"))])[U1]
+    assert obs.health_status == "UNHEALTHY"
+    assert "default-worker: unexpected servers: k1-default-worker-9" in obs.health_status_reason
+    assert "unexpected servers: k1-gpu-1" in obs.health_status_reason
+
+
+def test_clusters_are_kept_apart_and_a_cluster_with_nothing_left():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1")
+    result = NovaSynchroniser(cloud).observe([record(U1, "k1"), record(U2, "k2", status="DELETE_IN_PROGRESS")])
+    assert result[U1].exists and result[U1].health_status == "HEALTHY"
+    assert not result[U2].exists
+    assert result[U2].status == "DELETE_COMPLETE"
+
+
+def test_delete_in_progress_while_servers_are_left():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1")
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", status="DELETE_IN_PROGRESS")])[U1]
+    assert obs.status == "DELETE_IN_PROGRESS"
+
+
+def test_upgrade_in_progress_until_every_server_runs_the_new_image():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1", workers=1)
+    old, new = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+    for server in cloud.servers.values():
+        server.image.id = old
+    rec = record(U1, "k1", status="UPDATE_IN_PROGRESS", workers=1, image_id=new)
+    obs = NovaSynchroniser(cloud).observe([rec])[U1]
+    assert obs.status == "UPDATE_IN_PROGRESS"
+    for server in cloud.servers.values():
+        server.image.id = new
+    obs = NovaSynchroniser(cloud).observe([rec])[U1]
+    assert obs.status == "UPDATE_COMPLETE"
+
+
+@pytest.mark.parametrize("status", ["SHUTOFF", "ERROR"])
+def test_stable_cluster_with_a_broken_server_is_unhealthy(status):
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1", workers=1)
+    add(
+        cloud, U1, "k1-default-worker-2", "default-worker", "worker", status=status, fault={"code": 500, "message": "x"}
+    )
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1", nodes=known("k1"))])[U1]
+    assert obs.status is None
+    assert obs.health_status == "UNHEALTHY"
+    assert "k1-default-worker-2" in obs.health_status_reason
