@@ -1,0 +1,332 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The Heat driver's state synchroniser: Heat stacks and Nova servers → cluster state.
+
+Cost: whatever the number of clusters, one stack list call (``tags_any`` =
+the clusters' ``coe-cluster-<uuid>`` tags, as a list) and one server list
+call (same tags, server-side filter) per 40 clusters, plus one nested
+resources call per stack that is *_FAILED (for the cloud's reasons).
+
+Mapping (Magnum's HeatPoller semantics, docs/internals.md):
+
+* the stack's status is the cluster's status, except that CREATE_COMPLETE
+  seen while the record says UPDATE_IN_PROGRESS is UPDATE_COMPLETE (the
+  update changed nothing Heat had to act on);
+* no stack while the record says DELETE_IN_PROGRESS → DELETE_COMPLETE;
+  while CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS → CREATE_FAILED /
+  UPDATE_FAILED "Stack ... not found"; in any other status Magnum says
+  nothing, and neither do we (status None) — but ``exists`` is False and the
+  health is UNHEALTHY, so drift is seen;
+* addresses, nodes and per-nodegroup counts come from the servers tagged
+  with the cluster (their metadata says nodegroup, role and index); the API
+  address is the first master's floating IP, else its fixed IP (what the
+  template's ``api_address`` output says);
+* faults: {node or resource: reason} from failed resources and from servers
+  in ERROR;
+* health: HEALTHY when the stack is *_COMPLETE and every expected server is
+  ACTIVE, UNHEALTHY with the reasons when servers are missing or broken,
+  UNKNOWN while an operation is in progress.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.coe.openstack.plugins.module_utils.heat.stack import HeatClient
+from ansible_collections.coe.openstack.plugins.module_utils.heat.template import (
+    cluster_tag,
+    normalise_nodegroups,
+    stack_name,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
+
+CHUNK = 40
+KNOWN_STATUSES = {
+    "%s_%s" % (action, state)
+    for action in ("CREATE", "UPDATE", "DELETE", "ROLLBACK", "RESUME", "RESTORE", "SNAPSHOT", "CHECK", "ADOPT")
+    for state in ("IN_PROGRESS", "COMPLETE", "FAILED")
+}
+
+
+def map_status(record_status, stack):
+    """(status, reason) for a record in ``record_status`` and the stack seen (None: no stack)."""
+    if stack is None:
+        if record_status == "DELETE_IN_PROGRESS":
+            return "DELETE_COMPLETE", "Stack deleted"
+        if record_status == "CREATE_IN_PROGRESS":
+            return "CREATE_FAILED", "Stack not found in Heat"
+        if record_status == "UPDATE_IN_PROGRESS":
+            return "UPDATE_FAILED", "Stack not found in Heat"
+        return None, None
+    status = stack.get("status")
+    reason = stack.get("status_reason")
+    if status == "CREATE_COMPLETE" and record_status == "UPDATE_IN_PROGRESS":
+        return "UPDATE_COMPLETE", reason
+    if status not in KNOWN_STATUSES:
+        return None, reason
+    return status, reason
+
+
+def _chunks(items, size=CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _server_dict(server):
+    if isinstance(server, dict):
+        return server
+    fault = getattr(server, "fault", None)
+    image = getattr(server, "image", None) or {}
+    return dict(
+        id=server.id,
+        name=server.name,
+        status=server.status,
+        addresses=server.addresses or {},
+        metadata=dict(server.metadata or {}),
+        tags=list(server.tags or []),
+        image_id=image.get("id") if isinstance(image, dict) else getattr(image, "id", None),
+        fault=fault,
+    )
+
+
+def fixed_address(server):
+    for entries in (server.get("addresses") or {}).values():
+        for entry in entries:
+            if entry.get("OS-EXT-IPS:type", "fixed") == "fixed" and entry.get("version", 4) == 4:
+                return entry.get("addr")
+    for entries in (server.get("addresses") or {}).values():
+        for entry in entries:
+            if entry.get("OS-EXT-IPS:type", "fixed") == "fixed":
+                return entry.get("addr")
+    return None
+
+
+def floating_address(server):
+    for entries in (server.get("addresses") or {}).values():
+        for entry in entries:
+            if entry.get("OS-EXT-IPS:type") == "floating":
+                return entry.get("addr")
+    return None
+
+
+def _fault_text(fault):
+    if not fault:
+        return None
+    if isinstance(fault, dict):
+        text = fault.get("message") or ""
+        code = fault.get("code")
+        return ("%s (code %s)" % (text.strip(), code)) if code else text.strip()
+    return str(fault).strip()
+
+
+def _index(server):
+    try:
+        return int(server["metadata"].get("coe_node_index"))
+    except (TypeError, ValueError):
+        tail = str(server.get("name", "")).rsplit("-", 1)[-1]
+        return int(tail) if tail.isdigit() else 1 << 30
+
+
+def _fault_key(record, failure):
+    """A failed resource's key in ``faults``: the node's name when it is inside a node."""
+    path = [str(p) for p in failure.get("path") or []]
+    groups = {g["name"]: g for g in (record.get("_nodegroups") or [])}
+    if len(path) >= 2 and path[0] in groups and path[1].isdigit():
+        group = groups[path[0]]
+        return "%s-%s-%s" % (record["name"], group["prefix"], path[1])
+    return ".".join(path) or str(failure.get("resource"))
+
+
+class HeatSynchroniser(StateSynchroniser):
+    """Observe Heat-driven clusters (see the module docstring for the mapping)."""
+
+    driver = "heat"
+
+    def __init__(self, conn, client=None):
+        super().__init__(conn)
+        self.client = client or HeatClient(conn)
+
+    # -- cloud reads (each call is one API request) --------------------------
+
+    def _stacks(self, tags):
+        out = []
+        for chunk in _chunks(tags):
+            out.extend(self.client.list_any(chunk))
+        return out
+
+    def _servers(self, tags):
+        out = []
+        for chunk in _chunks(tags):
+            for server in self.conn.compute.servers(details=True, any_tags=",".join(chunk)):
+                out.append(_server_dict(server))
+        return out
+
+    # -- the interface ---------------------------------------------------------
+
+    def observe(self, clusters):
+        clusters = [c for c in clusters if c.get("uuid")]
+        if not clusters:
+            return {}
+        tags = [cluster_tag(c["uuid"]) for c in clusters]
+        stacks_by_tag = {}
+        for stack in self._stacks(tags):
+            for tag in stack.get("tags") or []:
+                stacks_by_tag.setdefault(tag, []).append(stack)
+        servers_by_uuid = {}
+        for server in self._servers(tags):
+            uuid = server["metadata"].get("coe_cluster_uuid")
+            if not uuid:
+                for tag in server.get("tags") or []:
+                    if tag.startswith("coe-cluster-"):
+                        uuid = tag[len("coe-cluster-") :]
+            servers_by_uuid.setdefault(uuid, []).append(server)
+        result = {}
+        for record in clusters:
+            stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
+            failures = []
+            if stack is not None and str(stack.get("status", "")).endswith("_FAILED"):
+                failures = self.client.failures(stack)
+            result[record["uuid"]] = self.observation(record, stack, servers_by_uuid.get(record["uuid"], []), failures)
+        return result
+
+    @staticmethod
+    def _pick_stack(record, stacks):
+        if not stacks:
+            return None
+        wanted = record.get("stack_id")
+        for stack in stacks:
+            if wanted and stack.get("id") == wanted:
+                return stack
+        name = stack_name(record.get("name", ""), record["uuid"])
+        for stack in stacks:
+            if stack.get("name") == name:
+                return stack
+        return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
+
+    def observation(self, record, stack, servers, failures=()):
+        """The Observation of one cluster from what was read (pure: no API call)."""
+        record = dict(record)
+        try:
+            record["_nodegroups"] = normalise_nodegroups(record)
+        except Exception:
+            # a record we cannot fully interpret still gets its status mapped
+            record["_nodegroups"] = []
+        status, reason = map_status(record.get("status"), stack)
+        faults = {}
+        for failure in failures:
+            faults[_fault_key(record, failure)] = failure.get("reason") or failure.get("status")
+        servers = sorted(servers, key=lambda s: (s["metadata"].get("coe_nodegroup", ""), _index(s)))
+        groups = {}
+        for g in record["_nodegroups"]:
+            groups[g["name"]] = dict(role=g["role"], expected=g["count"], servers=[])
+        for server in servers:
+            ng = server["metadata"].get("coe_nodegroup") or "unknown"
+            role = server["metadata"].get("coe_role") or "worker"
+            groups.setdefault(ng, dict(role=role, expected=None, servers=[]))["servers"].append(server)
+            text = _fault_text(server.get("fault")) if server.get("status") == "ERROR" else None
+            if text:
+                faults.setdefault(server["name"], text)
+        if stack is not None and str(stack.get("status", "")).endswith("_FAILED") and not faults and reason:
+            faults[stack.get("name") or "stack"] = reason
+        if stack is not None and failures and reason:
+            # the stack's own reason names a resource path; the leaves say it plainly
+            leaf = "; ".join("%s: %s" % (k, v) for k, v in faults.items())
+            if leaf and leaf not in reason:
+                reason = "%s (%s)" % (reason, leaf)
+
+        nodegroups = {}
+        master_addresses, node_addresses = [], []
+        api_address = None
+        unhealthy = {}
+        stack_status = (stack or {}).get("status") or ""
+        for ng, info in groups.items():
+            nodes = []
+            addresses = []
+            for server in info["servers"]:
+                addr = fixed_address(server)
+                if addr:
+                    addresses.append(addr)
+                nodes.append(
+                    dict(
+                        name=server["name"],
+                        id=server["id"],
+                        status=server["status"],
+                        addresses=[a for a in (addr, floating_address(server)) if a],
+                        image_id=server.get("image_id"),
+                        fault=_fault_text(server.get("fault")) if server.get("status") == "ERROR" else None,
+                    )
+                )
+                if server["status"] != "ACTIVE":
+                    unhealthy[server["name"]] = "server is %s" % server["status"]
+            if info["role"] == "master":
+                master_addresses.extend(addresses)
+                if info["servers"] and api_address is None:
+                    first = info["servers"][0]
+                    api_address = floating_address(first) or fixed_address(first)
+            else:
+                node_addresses.extend(addresses)
+            expected = info["expected"]
+            if expected is not None and len(info["servers"]) != expected and stack_status.endswith("_COMPLETE"):
+                unhealthy[ng] = "%d of %d servers exist" % (len(info["servers"]), expected)
+            ng_failures = {k: v for k, v in faults.items() if any(n["name"] == k for n in nodes)}
+            ng_failures.update(
+                {k: v for k, v in faults.items() if k.startswith("%s-%s-" % (record.get("name"), _prefix(record, ng)))}
+            )
+            if status and status.endswith("_FAILED") and not ng_failures:
+                ng_status = status.replace("_FAILED", "_COMPLETE")
+                ng_reason = None
+            else:
+                ng_status = status
+                ng_reason = "; ".join("%s: %s" % kv for kv in sorted(ng_failures.items())) or (
+                    reason if status else None
+                )
+            nodegroups[ng] = dict(
+                status=ng_status,
+                status_reason=ng_reason,
+                node_count=len(info["servers"]),
+                node_addresses=addresses,
+                nodes=nodes,
+            )
+
+        if stack is None:
+            health, health_reason = (
+                ("UNHEALTHY", {"stack": "stack %s not found in Heat" % stack_name(record["name"], record["uuid"])})
+                if status is None and record.get("status") not in ("DELETE_COMPLETE",)
+                else (None, None)
+            )
+        elif stack_status.endswith("_IN_PROGRESS"):
+            health, health_reason = "UNKNOWN", {"stack": "stack is %s" % stack_status}
+        elif unhealthy or stack_status.endswith("_FAILED"):
+            health = "UNHEALTHY"
+            health_reason = dict(unhealthy)
+            if stack_status.endswith("_FAILED"):
+                health_reason["stack"] = "stack is %s" % stack_status
+        else:
+            health, health_reason = "HEALTHY", {}
+
+        versions = {s["metadata"].get("coe_version") for s in servers if s["metadata"].get("coe_role") == "master"}
+        versions.discard(None)
+        versions.discard("")
+        return Observation(
+            uuid=record["uuid"],
+            exists=stack is not None or bool(servers),
+            status=status,
+            status_reason=reason,
+            faults=faults,
+            api_address=api_address,
+            master_addresses=master_addresses,
+            node_addresses=node_addresses,
+            nodegroups=nodegroups,
+            health_status=health,
+            health_status_reason=health_reason,
+            stack_id=(stack or {}).get("id"),
+            coe_version=versions.pop() if len(versions) == 1 else None,
+        )
+
+
+def _prefix(record, ng):
+    for g in record.get("_nodegroups") or []:
+        if g["name"] == ng:
+            return g["prefix"]
+    return ng
+
+
+Synchroniser = HeatSynchroniser

@@ -1,0 +1,252 @@
+"""The cluster → HOT renderer: names, parameters, structure, edge cases."""
+
+import json
+
+import pytest
+import yaml
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.heat import hot
+from ansible_collections.coe.openstack.plugins.module_utils.heat import template as t
+
+UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
+
+
+def record(**over):
+    base = dict(
+        name="demo",
+        uuid=UUID,
+        master_count=3,
+        node_count=2,
+        flavor_id="m1.small",
+        master_flavor_id="m1.medium",
+        image_id="fake-image",
+        keypair="demo-key",
+        labels={},
+        fixed_network="private",
+    )
+    base.update(over)
+    return base
+
+
+def functions(node, name):
+    """Every argument of the intrinsic function ``name`` anywhere in ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == name:
+                yield value
+            yield from functions(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            yield from functions(value, name)
+
+
+def assert_references_resolve(tmpl):
+    """Every get_param names a declared parameter; every get_resource/get_attr a resource."""
+    params = set(tmpl.get("parameters") or {})
+    resources = set(tmpl.get("resources") or {})
+    conditions = set(tmpl.get("conditions") or {})
+    for arg in functions(tmpl, "get_param"):
+        name = arg if isinstance(arg, str) else arg[0]
+        assert name in params, "get_param %r is not a declared parameter" % name
+    for arg in functions(tmpl, "get_resource"):
+        assert arg in resources, "get_resource %r is not a resource" % arg
+    for arg in functions(tmpl, "get_attr"):
+        assert arg[0] in resources, "get_attr %r is not a resource" % arg[0]
+    for res in (tmpl.get("resources") or {}).values():
+        if "condition" in res:
+            assert res["condition"] in conditions
+
+
+def render(**over):
+    spec = t.build_cluster_stack(record(**over.pop("rec", {})), **over)
+    return spec, yaml.safe_load(spec.template)
+
+
+def test_names_tags_and_default_nodegroups():
+    spec, tmpl = render()
+    assert spec.name == "demo-3f2a9c4e"
+    assert spec.tags == ["coe-cluster-" + UUID]
+    assert spec.nodes == {
+        "default-master": ["demo-master-0", "demo-master-1", "demo-master-2"],
+        "default-worker": ["demo-default-worker-0", "demo-default-worker-1"],
+    }
+    assert spec.parameters["default-master_flavor"] == "m1.medium"
+    assert spec.parameters["default-worker_flavor"] == "m1.small"
+    assert spec.parameters["default-master_count"] == 3
+    assert spec.files == {"coe_node.yaml": hot.NODE_TEMPLATE}
+    # the version stays a string (a date would not be JSON serialisable)
+    assert tmpl["heat_template_version"] == "2021-04-16"
+    assert tmpl["resources"]["default-master"]["type"] == "OS::Heat::ResourceGroup"
+    assert tmpl["resources"]["master_server_group"]["properties"]["policies"] == [
+        {"get_param": "master_server_group_policy"}
+    ]
+    assert spec.parameters["master_server_group_policy"] == "anti-affinity"
+    assert_references_resolve(tmpl)
+
+
+def test_node_template_references_resolve_and_picks_its_own_user_data():
+    node = yaml.safe_load(hot.NODE_TEMPLATE)
+    assert_references_resolve(node)
+    server = node["resources"]["server"]["properties"]
+    assert server["user_data"] == {"get_param": ["user_data_map", {"get_param": "index"}]}
+    assert server["user_data_update_policy"] == "IGNORE"
+    assert node["parameters"]["user_data_map"]["hidden"] is True
+    assert set(server["metadata"]) >= {"coe_cluster_uuid", "coe_nodegroup", "coe_role", "coe_cluster_name"}
+
+
+def test_every_parameter_the_template_declares_is_sent_and_nothing_else():
+    spec, tmpl = render(rec=dict(nodegroups=[]))
+    assert set(spec.parameters) == set(tmpl["parameters"])
+
+
+def test_zero_workers():
+    spec, tmpl = render(rec=dict(node_count=0))
+    assert spec.parameters["default-worker_count"] == 0
+    assert spec.parameters["default-worker_user_data"] == {}
+    assert spec.nodes["default-worker"] == []
+    assert_references_resolve(tmpl)
+
+
+def test_masters_only_cluster_has_empty_node_addresses():
+    spec, tmpl = render(rec=dict(nodegroups=[dict(name="default-master", role="master", node_count=1)]))
+    assert tmpl["outputs"]["node_addresses"]["value"] == []
+    assert list(tmpl["outputs"]["nodegroups"]["value"]) == ["default-master"]
+    assert_references_resolve(tmpl)
+
+
+def test_many_nodegroups():
+    groups = [dict(name="default-master", role="master", node_count=1)]
+    groups += [dict(name="pool-%d" % i, role="worker", node_count=i, flavor_id="f%d" % i) for i in range(12)]
+    spec, tmpl = render(rec=dict(nodegroups=groups))
+    workers = ["pool-%d" % i for i in range(12)]
+    for i, ng in enumerate(workers):
+        assert tmpl["resources"][ng]["properties"]["count"] == {"get_param": ng + "_count"}
+        assert spec.parameters[ng + "_count"] == i
+        assert spec.parameters[ng + "_flavor"] == "f%d" % i
+        assert spec.nodes[ng] == ["demo-%s-%d" % (ng, n) for n in range(i)]
+    concat = tmpl["outputs"]["node_addresses"]["value"]["list_concat"]
+    assert [c["get_attr"][0] for c in concat] == workers
+    assert set(tmpl["outputs"]["nodegroups"]["value"]) == {"default-master", *workers}
+    assert_references_resolve(tmpl)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'it\'s "quoted"',
+        "key: value",
+        "{{ jinja }} {% raw %}",
+        "- list\n- item",
+        "&anchor *alias !!python/object:os.system",
+        "#comment ]]} [[{",
+    ],
+)
+def test_labels_with_yaml_metacharacters_only_travel_as_parameters(value):
+    plain, _ = render()
+    spec, tmpl = render(rec=dict(labels={"weird": value, "kube_tag": value}))
+    # the template text does not change with label values: nothing is pasted into YAML
+    assert spec.template == plain.template
+    assert spec.parameters["labels"] == {"weird": value, "kube_tag": value}
+    assert spec.parameters["coe_version"] == value
+    # and the parameters survive JSON (what the API call sends)
+    assert json.loads(json.dumps(spec.parameters))["labels"]["weird"] == value
+
+
+@pytest.mark.parametrize("bad", ['x"y', "a: b", "UPPER", "-lead", "with space", "x" * 64, "under_score"])
+def test_nodegroup_names_that_are_not_dns_labels_are_refused(bad):
+    groups = [dict(name="default-master", role="master", node_count=1), dict(name=bad, node_count=1)]
+    with pytest.raises(ValidationError) as e:
+        render(rec=dict(nodegroups=groups))
+    assert e.value.field == "nodegroups[1].name"
+
+
+def test_user_data_goes_to_each_node_by_index():
+    ud = {"demo-master-0": "#cloud-config\nm0: 1\n", "demo-default-worker-1": "#cloud-config\nw1: 'x'\n"}
+    spec, _ = render(user_data=ud)
+    assert spec.parameters["default-master_user_data"] == {"0": ud["demo-master-0"], "1": "", "2": ""}
+    assert spec.parameters["default-worker_user_data"] == {"0": "", "1": ud["demo-default-worker-1"]}
+    assert spec.hidden == {"default-master_user_data", "default-worker_user_data"}
+
+
+def test_remove_a_named_node_and_never_reuse_its_index():
+    spec, _ = render(rec=dict(node_count=2), nodes_to_remove=["demo-default-worker-1"])
+    assert spec.parameters["default-worker_removal_policies"] == [{"resource_list": ["1"]}]
+    assert spec.nodes["default-worker"] == ["demo-default-worker-0", "demo-default-worker-2"]
+    # a later scale-out: the live stack remembers index 1, new nodes skip it
+    live = dict(spec.parameters)
+    live["default-worker_removal_policies"] = json.dumps(live["default-worker_removal_policies"])
+    later, _ = render(rec=dict(node_count=4), live_parameters=live, user_data={"demo-default-worker-4": "x"})
+    assert later.nodes["default-worker"] == [
+        "demo-default-worker-0",
+        "demo-default-worker-2",
+        "demo-default-worker-3",
+        "demo-default-worker-4",
+    ]
+    assert later.parameters["default-worker_removal_policies"] == [{"resource_list": ["1"]}]
+    assert later.parameters["default-worker_user_data"]["4"] == "x"
+    assert "1" not in later.parameters["default-worker_user_data"]
+
+
+def test_removing_a_node_that_is_not_a_member_is_refused():
+    with pytest.raises(ValidationError) as e:
+        render(nodes_to_remove=["demo-default-worker-7"], live_members={"default-worker": ["0", "1"]})
+    assert e.value.field == "nodes_to_remove"
+    with pytest.raises(ValidationError) as e:
+        render(nodes_to_remove=["other-default-worker-0"])
+    assert "not a node name of cluster demo" in str(e.value)
+
+
+def test_batch_size_only_for_upgrades():
+    spec, tmpl = render()
+    assert spec.parameters["default-worker_max_batch_size"] == 2
+    assert "default-worker_max_batch_size" in spec.policy
+    policy = tmpl["resources"]["default-worker"]["update_policy"]["rolling_update"]
+    assert policy["max_batch_size"] == {"get_param": "default-worker_max_batch_size"}
+    upgrade, _ = render(upgrade=True, batch_size=1)
+    assert upgrade.parameters["default-worker_max_batch_size"] == 1
+    assert upgrade.parameters["default-master_max_batch_size"] == 1
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        (dict(rec=dict(master_count=2)), "master_count"),
+        (dict(rec=dict(master_count=0)), "nodegroups[0].node_count"),
+        (dict(rec=dict(node_count=-1)), "nodegroups[1].node_count"),
+        (dict(rec=dict(node_count="two")), "nodegroups[1].node_count"),
+        (dict(rec=dict(flavor_id=None, master_flavor_id=None)), "nodegroups[0].flavor_id"),
+        (dict(rec=dict(image_id="")), "nodegroups[0].image_id"),
+        (dict(rec=dict(name="Bad_Name")), "cluster.name"),
+        (dict(rec=dict(uuid="not a uuid!")), "cluster.uuid"),
+        (dict(rec=dict(fixed_network=None)), "fixed_network"),
+        (dict(rec=dict(labels=["a"])), "cluster.labels"),
+        (dict(floating_ip_enabled=True), "external_network"),
+        (dict(server_group_policy="spread"), "server_group_policy"),
+        (dict(image_update_policy="RECREATE"), "image_update_policy"),
+        (dict(user_data={"demo-master-0": 42}), "user_data"),
+        (dict(upgrade=True, batch_size=0), "batch_size"),
+    ],
+)
+def test_bad_input_names_the_field(over, field):
+    with pytest.raises(ValidationError) as e:
+        render(**over)
+    assert e.value.field == field
+
+
+def test_floating_ip_and_network_options():
+    spec, tmpl = render(floating_ip_enabled=True, external_network="public", fixed_subnet="private-subnet")
+    assert spec.parameters["floating_ip_enabled"] is True
+    assert spec.parameters["external_network"] == "public"
+    assert spec.parameters["fixed_subnet"] == "private-subnet"
+    fip = tmpl["resources"]["api_floating_ip"]
+    assert fip["condition"] == "api_floating_ip"
+    assert fip["properties"]["port_id"] == {"get_attr": ["default-master", "resource.0", "port_id"]}
+
+
+def test_member_indices_skip_removed_ones():
+    assert t.member_indices(3, set()) == [0, 1, 2]
+    assert t.member_indices(3, {1}) == [0, 2, 3]
+    assert t.member_indices(0, {0}) == []
+    assert t.removed_indices('[{"resource_list": ["1", "4", "server-x"]}]') == {1, 4}
+    assert t.removed_indices("") == set()
