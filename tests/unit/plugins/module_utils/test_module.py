@@ -73,6 +73,10 @@ def main():
     EchoModule()()
 
 
+def store_main():
+    StoreOnlyModule()()
+
+
 def test_common_options_have_openstack_cloud_defaults(run_module):
     result = run_module(main, {"name": "c1"}, check_mode=True, diff=True)
     assert not result.failed
@@ -89,10 +93,10 @@ def test_unknown_option_is_refused_naming_it(run_module):
 
 def test_store_module_takes_state_url_from_environment(run_module, monkeypatch):
     monkeypatch.setenv("COE_STATE_URL", "sqlite:////tmp/x.db")
-    result = run_module(lambda: StoreOnlyModule()(), {})
+    result = run_module(store_main, {})
     assert result["state_url"] == "sqlite:////tmp/x.db"
     # a store-only module does not take the cloud options
-    result = run_module(lambda: StoreOnlyModule()(), {"cloud": "x"})
+    result = run_module(store_main, {"cloud": "x"})
     assert result.failed and "cloud" in result["msg"]
 
 
