@@ -112,6 +112,8 @@ ADMIN_GROUP_129 = "kubeadm:cluster-admins"
 ADMIN_GROUP_OLD = "system:masters"
 NODE_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
+#: X.509 limits a common name to 64 characters; "system:node:" takes 12 of them.
+MAX_NODE_NAME = 64 - len(NODE_USER_PREFIX)
 
 _LABEL_PREFIX = "coe_pki_"
 
@@ -537,8 +539,15 @@ def purge_cluster_credentials(store, cluster_uuid):
 
 def issue_node_certificate(credentials, node_name, clock=None, validity=None):
     """The client identity of one node: CN system:node:<name>, O system:nodes."""
-    if not node_name or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", node_name) or len(node_name) > 253:
+    if not node_name or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", node_name):
         raise ValidationError("node name", "%r is not a valid Kubernetes node name" % (node_name,))
+    if len(node_name) > MAX_NODE_NAME:
+        raise ValidationError(
+            "node name",
+            "%r is %d characters: a node's certificate name system:node:<name> holds at most %d, so node "
+            "names (<cluster>-<nodegroup>-<index>) can have at most %d"
+            % (node_name, len(node_name), 64, MAX_NODE_NAME),
+        )
     settings = credentials.settings
     return issue_client_certificate(
         credentials.ca,
@@ -555,8 +564,8 @@ def issue_admin_certificate(
     credentials, coe_version, user="kubernetes-admin", validity=DEFAULT_ADMIN_VALIDITY, clock=None
 ):
     """An admin client certificate in the cluster-admin group of ``coe_version``."""
-    if not user or user.startswith(NODE_USER_PREFIX):
-        raise ValidationError("user", "%r cannot be an admin user name" % (user,))
+    if not user or user.startswith(NODE_USER_PREFIX) or user.startswith("system:") or len(user) > 64:
+        raise ValidationError("user", "%r cannot be an admin user name (at most 64 characters, no system:)" % (user,))
     if validity <= datetime.timedelta(0):
         raise ValidationError("validity", "must be positive")
     settings = credentials.settings

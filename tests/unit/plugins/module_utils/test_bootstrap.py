@@ -1,0 +1,437 @@
+"""The user-data renderer, checked with real validators: cloud-init's schema, openssl, sh -n."""
+
+import base64
+import datetime
+import gzip
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+T0 = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.UTC)
+CLOUD_INIT = shutil.which("cloud-init")
+OPENSSL = shutil.which("openssl")
+
+
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def creds():
+    return pki.generate_cluster_credentials(pki.PkiSettings(), clock=Clock(T0))
+
+
+def make_cluster(version="v1.31.2", **overrides):
+    cluster = dict(
+        name="demo",
+        uuid="0f2b6c1e-1111-2222-3333-444455556666",
+        coe_version=version,
+        api_address="https://10.0.0.10:6443",
+        master_addresses=["10.0.0.11", "10.0.0.12", "10.0.0.13"],
+        labels={"kube_tag": "v1.31.2", "example.com/team": "blue", "example.com/tier": "gold"},
+        nodegroups=[
+            dict(name="default-master", role="master", labels={}),
+            dict(name="default-worker", role="worker", labels={"example.com/tier": "silver"}),
+            dict(name="gpu", role="worker", labels={"example.com/gpu": "true"}),
+        ],
+    )
+    cluster.update(overrides)
+    return cluster
+
+
+FIRST = dict(name="demo-master-0", role="master", nodegroup="default-master", index=0, first_master=True)
+OTHER_MASTER = dict(name="demo-master-1", role="master", nodegroup="default-master", index=1, first_master=False)
+WORKER = dict(name="demo-default-worker-0", role="worker", nodegroup="default-worker", index=0, first_master=False)
+GPU = dict(name="demo-gpu-4", role="worker", nodegroup="gpu", index=4, first_master=False)
+NODES = {"first_master": FIRST, "other_master": OTHER_MASTER, "worker": WORKER}
+
+
+def cloud_init_schema(tmp_path, text):
+    assert CLOUD_INIT, "cloud-init is required (Debian package cloud-init) to validate user-data"
+    path = tmp_path / "user-data"
+    path.write_text(text)
+    return subprocess.run([CLOUD_INIT, "schema", "--config-file", str(path)], capture_output=True, text=True)
+
+
+def parse(text):
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)
+
+
+def files_of(text):
+    return {f["path"]: f for f in parse(text)["write_files"]}
+
+
+def kubeadm_docs(text):
+    return [d for d in yaml.safe_load_all(files_of(text)[bootstrap.KUBEADM_CONFIG]["content"]) if d]
+
+
+def openssl_verify(tmp_path, ca_pem, cert_pem, at):
+    assert OPENSSL, "openssl is required for these tests"
+    (tmp_path / "ca.pem").write_text(ca_pem)
+    (tmp_path / "cert.pem").write_text(cert_pem)
+    return subprocess.run(
+        [
+            OPENSSL,
+            "verify",
+            "-x509_strict",
+            "-attime",
+            str(int(at.timestamp())),
+            "-CAfile",
+            str(tmp_path / "ca.pem"),
+            str(tmp_path / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+def node_labels_arg(doc):
+    args = doc["nodeRegistration"]["kubeletExtraArgs"]
+    if isinstance(args, list):
+        (value,) = [a["value"] for a in args if a["name"] == "node-labels"]
+    else:
+        value = args["node-labels"]
+    return dict(item.split("=", 1) for item in value.split(","))
+
+
+# ------------------------------------------------------------------ validity of every rendered user-data
+
+
+@pytest.mark.parametrize("version", ["v1.28.9", "1.30.4", "v1.31.2", "v1.34.1"])
+@pytest.mark.parametrize("role", sorted(NODES))
+def test_every_user_data_passes_cloud_init_schema(tmp_path, creds, version, role):
+    text = bootstrap.render_user_data(make_cluster(version), NODES[role], creds, clock=Clock(T0))
+    result = cloud_init_schema(tmp_path, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+
+
+def test_the_schema_check_really_rejects_bad_user_data(tmp_path, creds):
+    # the validator the tests rely on does fail on a malformed write_files entry
+    doc = parse(bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0)))
+    doc["write_files"][0]["permissions"] = ["0600"]
+    result = cloud_init_schema(tmp_path, "#cloud-config\n" + yaml.safe_dump(doc))
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize(
+    "version,api",
+    [
+        ("v1.22.0", "kubeadm.k8s.io/v1beta3"),
+        ("v1.28.9", "kubeadm.k8s.io/v1beta3"),
+        ("1.30", "kubeadm.k8s.io/v1beta3"),
+        ("v1.31.0", "kubeadm.k8s.io/v1beta4"),
+        ("1.34.1", "kubeadm.k8s.io/v1beta4"),
+    ],
+)
+def test_kubeadm_documents_have_the_right_kinds_and_api_version(creds, version, api):
+    cluster = make_cluster(version)
+    first = kubeadm_docs(bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0)))
+    assert [(d["apiVersion"], d["kind"]) for d in first] == [(api, "InitConfiguration"), (api, "ClusterConfiguration")]
+    for node in (OTHER_MASTER, WORKER):
+        docs = kubeadm_docs(bootstrap.render_user_data(cluster, node, creds, clock=Clock(T0)))
+        assert [(d["apiVersion"], d["kind"]) for d in docs] == [(api, "JoinConfiguration")]
+    labels_arg = first[0]["nodeRegistration"]["kubeletExtraArgs"]
+    assert isinstance(labels_arg, list if api.endswith("v1beta4") else dict)
+
+
+def test_too_old_kubernetes_is_refused(creds):
+    with pytest.raises(ValidationError, match="oldest supported"):
+        bootstrap.render_user_data(make_cluster("v1.21.3"), FIRST, creds)
+
+
+def test_bootstrap_script_is_valid_shell(tmp_path, creds):
+    text = bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0))
+    script = files_of(text)[bootstrap.BOOTSTRAP_SCRIPT]
+    assert script["permissions"] == "0700"
+    (tmp_path / "s.sh").write_text(script["content"])
+    result = subprocess.run(["sh", "-n", str(tmp_path / "s.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------ first master
+
+
+def test_first_master_gets_the_ca_material_and_init(creds):
+    text = bootstrap.render_user_data(make_cluster(), FIRST, creds, clock=Clock(T0))
+    files = files_of(text)
+    for name, content in creds.kubeadm_files().items():
+        entry = files["/etc/kubernetes/pki/" + name]
+        assert entry["content"] == content
+        assert entry["permissions"] == "0600" and entry["owner"] == "root:root"
+    assert files[bootstrap.KUBEADM_CONFIG]["permissions"] == "0600"
+    assert bootstrap.DISCOVERY_KUBECONFIG not in files
+    init, config = kubeadm_docs(text)
+    assert init["nodeRegistration"]["name"] == "demo-master-0"
+    assert config["controlPlaneEndpoint"] == "10.0.0.10:6443"
+    assert config["clusterName"] == "demo"
+    assert config["kubernetesVersion"] == "v1.31.2"
+    assert config["apiServer"]["certSANs"] == ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]
+    assert config["networking"] == dict(
+        podSubnet="10.100.0.0/16", serviceSubnet="10.254.0.0/16", dnsDomain="cluster.local"
+    )
+    assert config["encryptionAlgorithm"] == "RSA-2048"
+    command = parse(text)["runcmd"][0]
+    assert command[:4] == [bootstrap.BOOTSTRAP_SCRIPT, "init", "v1.31.2", "10.0.0.10:6443"]
+    assert command[4] == bootstrap.DEFAULT_CNI_MANIFEST
+
+
+def test_api_address_forms_and_ipv6(creds):
+    cluster = make_cluster(api_address="fd00::10", master_addresses=["fd00::11"])
+    text = bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0))
+    config = kubeadm_docs(text)[1]
+    assert config["controlPlaneEndpoint"] == "[fd00::10]:6443"
+    assert config["apiServer"]["certSANs"] == ["fd00::10", "fd00::11"]
+    dns = make_cluster(api_address="https://api.demo.example.com:443")
+    config = kubeadm_docs(bootstrap.render_user_data(dns, FIRST, creds, clock=Clock(T0)))[1]
+    assert config["controlPlaneEndpoint"] == "api.demo.example.com:443"
+    assert config["apiServer"]["certSANs"][0] == "api.demo.example.com"
+
+
+def test_network_labels(creds):
+    cluster = make_cluster(
+        labels={
+            "pod_network_cidr": "192.168.0.0/16",
+            "service_cluster_ip_range": "10.96.0.0/12",
+            "dns_cluster_domain": "k8s.example",
+            "cni_manifest_url": "none",
+        }
+    )
+    text = bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0))
+    assert kubeadm_docs(text)[1]["networking"] == dict(
+        podSubnet="192.168.0.0/16", serviceSubnet="10.96.0.0/12", dnsDomain="k8s.example"
+    )
+    assert len(parse(text)["runcmd"][0]) == 4
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"pod_network_cidr": "10.0.0.0/33"},
+        {"pod_network_cidr": "10.254.0.0/20"},  # overlaps the default service range
+        {"cni_manifest_url": "http://insecure.example/cni.yaml"},
+        {"cni_manifest_url": "https://x.example/a b"},
+        {"dns_cluster_domain": "bad domain"},
+    ],
+)
+def test_bad_network_labels_fail_before_rendering(creds, labels):
+    with pytest.raises(ValidationError):
+        bootstrap.check_bootstrap_inputs(make_cluster(labels=labels))
+
+
+def test_ecdsa_on_v1beta3_uses_the_feature_gate_and_p384_needs_1_34(creds):
+    cluster = make_cluster("v1.30.2", labels={"coe_pki_key_type": "ecdsa"})
+    ec_creds = pki.generate_cluster_credentials(pki.PkiSettings(key_type="ecdsa", key_size=256), clock=Clock(T0))
+    config = kubeadm_docs(bootstrap.render_user_data(cluster, FIRST, ec_creds, clock=Clock(T0)))[1]
+    assert config["featureGates"] == {"PublicKeysECDSA": True}
+    with pytest.raises(ValidationError, match=r"1\.34"):
+        bootstrap.check_bootstrap_inputs(
+            make_cluster("v1.33.0", labels={"coe_pki_key_type": "ecdsa", "coe_pki_key_size": "384"})
+        )
+    bootstrap.check_bootstrap_inputs(
+        make_cluster("v1.34.0", labels={"coe_pki_key_type": "ecdsa", "coe_pki_key_size": "384"})
+    )
+
+
+# ------------------------------------------------------------------ other masters and workers
+
+
+def discovery_identity(text):
+    return pki.read_kubeconfig(files_of(text)[bootstrap.DISCOVERY_KUBECONFIG]["content"])
+
+
+def test_other_master_joins_as_control_plane_with_the_same_cas(tmp_path, creds):
+    text = bootstrap.render_user_data(make_cluster(), OTHER_MASTER, creds, clock=Clock(T0))
+    files = files_of(text)
+    for name, content in creds.kubeadm_files().items():
+        assert files["/etc/kubernetes/pki/" + name]["content"] == content
+    (join,) = kubeadm_docs(text)
+    assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}
+    assert "certificateKey" not in join["controlPlane"]
+    assert join["discovery"] == {"file": {"kubeConfigPath": bootstrap.DISCOVERY_KUBECONFIG}}
+    assert join["timeouts"] == {"discovery": bootstrap.DISCOVERY_TIMEOUT}
+    identity = discovery_identity(text)
+    cert = pki.load_certificate(identity["cert_pem"])
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:demo-master-1"
+    assert openssl_verify(tmp_path, creds.ca.cert_pem, identity["cert_pem"], T0).returncode == 0
+    assert parse(text)["runcmd"][0][:2] == [bootstrap.BOOTSTRAP_SCRIPT, "join"]
+
+
+def test_worker_joins_with_its_own_client_certificate_and_no_ca_key(tmp_path, creds):
+    text = bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0))
+    files = files_of(text)
+    assert not [p for p in files if p.startswith("/etc/kubernetes/pki/")]
+    for secret in (creds.ca.key_pem, creds.etcd_ca.key_pem, creds.front_proxy_ca.key_pem, creds.sa_key_pem):
+        assert secret not in text
+        assert base64.b64encode(secret.encode()).decode() not in text
+    assert files[bootstrap.DISCOVERY_KUBECONFIG]["permissions"] == "0600"
+    (join,) = kubeadm_docs(text)
+    assert "controlPlane" not in join
+    assert join["nodeRegistration"]["name"] == "demo-default-worker-0"
+    assert join["discovery"]["file"]["kubeConfigPath"] == bootstrap.DISCOVERY_KUBECONFIG
+    assert "tlsBootstrapToken" not in join["discovery"] and "bootstrapToken" not in join["discovery"]
+    identity = discovery_identity(text)
+    assert identity["server"] == "https://10.0.0.10:6443"
+    assert identity["ca_pem"] == creds.ca.cert_pem
+    cert = pki.load_certificate(identity["cert_pem"])
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:demo-default-worker-0"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:nodes"
+    assert pki.key_matches_certificate(identity["key_pem"], identity["cert_pem"])
+    result = openssl_verify(tmp_path, creds.ca.cert_pem, identity["cert_pem"], T0)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_v1beta3_join_keeps_the_discovery_timeout_in_discovery(creds):
+    (join,) = kubeadm_docs(bootstrap.render_user_data(make_cluster("v1.29.4"), WORKER, creds, clock=Clock(T0)))
+    assert join["discovery"]["timeout"] == bootstrap.DISCOVERY_TIMEOUT and "timeouts" not in join
+
+
+def test_scale_out_a_year_later_gives_a_valid_node_identity(tmp_path, creds):
+    later = T0 + datetime.timedelta(days=365)
+    text = bootstrap.render_user_data(make_cluster(), GPU, creds, clock=Clock(later))
+    identity = discovery_identity(text)
+    result = openssl_verify(tmp_path, creds.ca.cert_pem, identity["cert_pem"], later + datetime.timedelta(hours=1))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pki.load_certificate(identity["cert_pem"]).not_valid_before_utc > T0 + datetime.timedelta(days=364)
+
+
+# ------------------------------------------------------------------ node labels
+
+
+def test_node_labels_from_template_cluster_and_nodegroup(creds):
+    cluster = make_cluster()
+    worker = node_labels_arg(kubeadm_docs(bootstrap.render_user_data(cluster, WORKER, creds, clock=Clock(T0)))[0])
+    assert worker == {
+        "example.com/team": "blue",
+        "example.com/tier": "silver",  # the nodegroup overrides the cluster
+        "coe.openstack.org/role": "worker",
+        "coe.openstack.org/nodegroup": "default-worker",
+    }
+    gpu = node_labels_arg(kubeadm_docs(bootstrap.render_user_data(cluster, GPU, creds, clock=Clock(T0)))[0])
+    assert gpu["example.com/gpu"] == "true" and gpu["example.com/tier"] == "gold"
+    assert gpu["coe.openstack.org/nodegroup"] == "gpu"
+    master = node_labels_arg(kubeadm_docs(bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0)))[0])
+    assert master["coe.openstack.org/role"] == "master"
+    # unprefixed labels are settings (Magnum's kube_tag...), not node labels
+    assert "kube_tag" not in worker
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"example.com/x": "a\nruncmd: [reboot]"},
+        {"example.com/x": "a,b=c"},
+        {"example.com/x": "$(reboot)"},
+        {"kubernetes.io/role": "x"},
+        {"node-role.kubernetes.io/worker": ""},
+        {"Bad_Prefix/x": "y"},
+        {"example.com/" + "n" * 64: "y"},
+    ],
+)
+def test_labels_that_would_break_or_inject_are_refused(creds, labels):
+    with pytest.raises(ValidationError):
+        bootstrap.render_user_data(make_cluster(labels=labels), WORKER, creds)
+
+
+def test_allowed_kubelet_label_namespaces(creds):
+    cluster = make_cluster(labels={"node.kubernetes.io/instance-type": "m1.large"})
+    labels = node_labels_arg(kubeadm_docs(bootstrap.render_user_data(cluster, WORKER, creds, clock=Clock(T0)))[0])
+    assert labels["node.kubernetes.io/instance-type"] == "m1.large"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"name": "Demo_1"},
+        {"name": "demo\nruncmd"},
+        {"api_address": None},
+        {"api_address": "bad host!"},
+        {"master_addresses": ["10.0.0.1; reboot"]},
+        {"coe_version": "latest"},
+    ],
+)
+def test_bad_cluster_fields_are_refused(creds, overrides):
+    with pytest.raises(ValidationError):
+        bootstrap.render_user_data(make_cluster(**overrides), WORKER, creds)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        dict(WORKER, role="boss"),
+        dict(WORKER, first_master=True),
+        dict(WORKER, name="Worker 1"),
+        {"name": "x", "role": "worker"},
+    ],
+)
+def test_bad_nodes_are_refused(creds, node):
+    with pytest.raises(ValidationError):
+        bootstrap.render_user_data(make_cluster(), node, creds)
+
+
+# ------------------------------------------------------------------ size
+
+
+@pytest.fixture(scope="module")
+def largest():
+    """The largest supported shape: RSA 4096 keys, 7 masters on IPv6, node names of the
+    longest length a node certificate allows (52), and 30 node labels of maximum length."""
+    settings = pki.PkiSettings(key_type="rsa", key_size=4096)
+    creds = pki.generate_cluster_credentials(settings, clock=Clock(T0))
+    name = "c" * 40
+    labels = {"coe_pki_key_size": "4096", "cni_manifest_url": "https://example.com/" + "m" * 200 + ".yaml"}
+    for i in range(30):
+        labels["%s.example.com/%s" % ("p" * 40, ("l%02d" % i) * 21)] = "v" * 63
+    cluster = make_cluster(
+        "v1.34.1",
+        name=name,
+        api_address="https://[fd00:1234:5678:9abc:def0:1234:5678:9abc]:6443",
+        master_addresses=["fd00:1234:5678:9abc:def0:1234:5678:%x" % i for i in range(7)],
+        labels=labels,
+        nodegroups=[dict(name="n" * 8, role="worker", labels={"example.com/ng": "x" * 63})],
+    )
+    return cluster, creds
+
+
+@pytest.mark.parametrize("first_master,role", [(True, "master"), (False, "master"), (False, "worker")])
+def test_user_data_fits_novas_limit_at_the_largest_shape_without_compression(tmp_path, largest, first_master, role):
+    cluster, creds = largest
+    node = dict(name=("c" * 40 + "-master-6") if role == "master" else "c" * 40 + "-nnnnnnnn-99", role=role)
+    assert len(node["name"]) <= pki.MAX_NODE_NAME
+    node.update(nodegroup="default-master" if role == "master" else "n" * 8, index=6, first_master=first_master)
+    text = bootstrap.render_user_data(cluster, node, creds, clock=Clock(T0))
+    assert bootstrap.user_data_size(text) <= bootstrap.NOVA_USER_DATA_LIMIT
+    assert bootstrap.encode_user_data(text) == text.encode()
+    result = cloud_init_schema(tmp_path, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_oversized_user_data_is_gzipped_for_nova_and_stays_readable():
+    text = "#cloud-config\n" + yaml.safe_dump({"write_files": [{"path": "/x", "content": "a" * 60000}]})
+    assert bootstrap.user_data_size(text) > bootstrap.NOVA_USER_DATA_LIMIT
+    packed = bootstrap.encode_user_data(text)
+    assert bootstrap.user_data_size(packed) <= bootstrap.NOVA_USER_DATA_LIMIT
+    assert gzip.decompress(packed).decode() == text
+
+
+def test_node_names_too_long_for_a_certificate_are_refused(creds):
+    node = dict(WORKER, name="w" * (pki.MAX_NODE_NAME + 1))
+    with pytest.raises(ValidationError, match="at most 52"):
+        bootstrap.render_user_data(make_cluster(), node, creds)
+
+
+def test_every_render_issues_a_fresh_node_identity(creds):
+    a = discovery_identity(bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0)))
+    b = discovery_identity(bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0)))
+    assert a["key_pem"] != b["key_pem"]
