@@ -326,7 +326,9 @@ class NovaBatch:
         if spec.get("keypair"):
             body["key_name"] = resolved[("keypair", spec["keypair"])]
         if spec.get("user_data"):
-            body["user_data"] = base64.b64encode(spec["user_data"].encode("utf-8")).decode("ascii")
+            data = spec["user_data"]
+            data = data if isinstance(data, bytes) else data.encode("utf-8")
+            body["user_data"] = base64.b64encode(data).decode("ascii")
         if spec.get("server_group"):
             body["scheduler_hints"] = {"group": resolved[("server_group", spec["server_group"])]}
         if spec.get("security_groups"):

@@ -1,0 +1,563 @@
+#!/usr/bin/python
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_servers
+short_description: Create, repair, scale, replace and delete a cluster's servers in one batch
+version_added: 0.1.0
+description:
+  - The batch servers primitive of the coe.openstack Nova driver. Makes the servers of one cluster
+    match a desired set in one module run, with one authentication and one shared connection.
+  - Missing servers are created concurrently (at most O(concurrency) API calls at once); servers
+    that are not desired (or named in O(nodes_to_remove)) are deleted; with O(replace_errored),
+    servers in C(ERROR) are deleted and created again (repair).
+  - Idempotent by server name and cluster uuid. Every server carries the tags C(coe-cluster) and
+    C(coe-cluster-<uuid>) and the metadata C(coe_cluster_uuid), C(coe_cluster_name),
+    C(coe_nodegroup), C(coe_role), C(coe_index). An existing server is never modified; a server
+    whose image or flavor differs from the desired one is replaced only with O(replace_outdated).
+  - The desired set comes from a cluster record (O(cluster)) or from an explicit list (O(servers)).
+    From a record, node names are C(<cluster>-master-<index>) and C(<cluster>-<nodegroup>-<index>);
+    a new node gets an index above every index the nodegroup ever used (the nodegroup's
+    C(last_index) and every known or existing name), so an index is never reused.
+  - "Scaling in removes, in this order: the nodes named in O(nodes_to_remove), known nodes that are
+    missing, nodes in C(ERROR), then the newest nodes."
+  - A known node (in the record's nodegroup C(nodes)) that was deleted behind our back is created
+    again under its own name.
+  - Before the first write, every reference (image, flavor, keypair, networks, server groups,
+    security groups) is looked up and the project's quota (instances, cores, ram, ports) is checked;
+    a quota too small fails naming the quota, and nothing is created.
+  - Waiting polls with ONE server list filtered by the cluster's tag per O(poll_interval), never a
+    request per server. A server that goes to C(ERROR) makes the module fail with Nova's fault
+    message for it (for example C(No valid host was found.)); the other servers are kept.
+author:
+  - coe.openstack contributors
+extends_documentation_fragment:
+  - coe.openstack.openstack
+  - coe.openstack.store
+  - coe.openstack.attributes
+attributes:
+  idempotent:
+    description: A second run with the same arguments changes nothing and makes no write call.
+    support: full
+options:
+  batch_size:
+    description:
+      - Create-before-delete in batches (rolling replacement, for upgrades). Each batch creates up
+        to this many servers, waits until they are C(ACTIVE), then deletes as many of the servers
+        they replace; the first batch that fails stops the run with the old servers still in place.
+      - C(0) creates and deletes everything at once.
+    type: int
+    default: 0
+  cluster:
+    description:
+      - A cluster record (the C(cluster) return of M(coe.openstack.cluster)); the desired servers
+        are derived from it. Used keys are C(uuid), C(name), C(nodegroups) (C(name), C(role),
+        C(node_count), C(flavor_id), C(image_id), C(nodes), C(last_index)) or C(master_count) and
+        C(node_count), C(flavor_id), C(master_flavor_id), C(image_id), C(keypair),
+        C(fixed_network); with O(render_user_data) also what the user-data renderer needs
+        (C(api_address), C(coe_version), C(labels)).
+      - The cluster's security group and the nodegroups' server groups (made by
+        M(coe.openstack.cluster_resources)) are used when they exist.
+      - Mutually exclusive with O(servers).
+    type: dict
+  cluster_name:
+    description:
+      - Name of the cluster, with O(servers).
+    type: str
+  cluster_uuid:
+    description:
+      - UUID of the cluster, with O(servers); every server is tagged with it.
+    type: str
+  concurrency:
+    description:
+      - How many create or delete calls run at once. They share one connection.
+    type: int
+    default: 10
+  fixed_network:
+    description:
+      - With O(cluster), the network of the servers' ports (Nova creates one port per server);
+        overrides the record's C(fixed_network).
+    type: str
+  nodes_to_remove:
+    description:
+      - Names of servers to delete. With O(cluster), nodes taken out when scaling in (each
+        nodegroup's C(node_count) is its size after the removal); with O(servers), servers to
+        delete whether or not O(prune) is set.
+    type: list
+    elements: str
+    default: []
+  poll_interval:
+    description:
+      - Seconds between two server lists while waiting.
+    type: float
+    default: 1.0
+  prune:
+    description:
+      - With O(servers), delete the cluster's servers that are not in the list. With O(cluster) a
+        server that is not desired is always deleted.
+    type: bool
+    default: true
+  render_user_data:
+    description:
+      - With O(cluster), render each new node's cloud-init user-data with the collection's one
+        renderer (cluster CAs from the store, a client certificate per worker). Needs O(state_url)
+        and O(secret_key) (or their environment variables).
+      - User-data given in O(user_data) for a node wins.
+    type: bool
+    default: false
+  replace_errored:
+    description:
+      - Delete servers in C(ERROR) and create them again under the same name.
+    type: bool
+    default: true
+  replace_outdated:
+    description:
+      - With O(cluster), replace servers whose image or flavor differs from their nodegroup's by new
+        servers with new indexes (an upgrade). Use O(batch_size) to roll it.
+    type: bool
+    default: false
+  secret_key:
+    description:
+      - The key the cluster secrets are encrypted with in the store, for O(render_user_data).
+      - Defaults to C(COE_SECRET_KEY), then C(COE_SECRET_KEY_FILE), then the key file next to a
+        SQLite store.
+    type: str
+  servers:
+    description:
+      - The desired servers, explicitly. Mutually exclusive with O(cluster).
+    type: list
+    elements: dict
+    suboptions:
+      availability_zone:
+        description: Availability zone.
+        type: str
+      flavor:
+        description: Flavor name or id.
+        type: str
+        required: true
+      image:
+        description: Image name or id.
+        type: str
+        required: true
+      index:
+        description: The node's index, stored in the C(coe_index) metadata.
+        type: int
+      keypair:
+        description: Keypair name.
+        type: str
+      metadata:
+        description: Extra metadata; the C(coe_*) keys are always set by the module.
+        type: dict
+      name:
+        description: Server name, unique in the cluster.
+        type: str
+        required: true
+      networks:
+        description: Networks (Nova creates the port) or existing ports.
+        type: list
+        elements: dict
+        suboptions:
+          fixed_ip:
+            description: A fixed IP on O(servers[].networks[].network).
+            type: str
+          network:
+            description: Network name or id.
+            type: str
+          port:
+            description: An existing port id.
+            type: str
+      nodegroup:
+        description: The nodegroup the server belongs to.
+        type: str
+        required: true
+      role:
+        description: The server's role.
+        type: str
+        required: true
+        choices: [master, worker]
+      security_groups:
+        description: Security group names or ids for the ports Nova creates.
+        type: list
+        elements: str
+      server_group:
+        description: Server group name or id (scheduler hint).
+        type: str
+      user_data:
+        description: Cloud-init user-data text.
+        type: str
+  state:
+    description:
+      - C(present) makes the servers match; C(absent) deletes every server of the cluster.
+    type: str
+    choices: [absent, present]
+    default: present
+  user_data:
+    description:
+      - User-data text per node name (for nodes created by this run). Never logged or returned.
+    type: dict
+notes:
+  - Servers are created with Nova-made ports on the given networks, with the cluster's security
+    group; Nova deletes those ports with the server.
+  - The module never waits longer than O(timeout) in total; a timeout names the servers still
+    building or being deleted.
+"""
+
+EXAMPLES = r"""
+- name: The servers of a cluster record, user-data rendered per node
+  coe.openstack.cluster_servers:
+    cloud: mycloud
+    cluster: "{{ coe_cluster }}"
+    render_user_data: true
+    secret_key: "{{ coe_secret_key }}"
+  no_log: true
+
+- name: Scale in, removing one named node
+  coe.openstack.cluster_servers:
+    cloud: mycloud
+    cluster: "{{ coe_cluster }}"
+    nodes_to_remove: [k1-default-worker-2]
+
+- name: Upgrade (the record's image changed), one node at a time
+  coe.openstack.cluster_servers:
+    cloud: mycloud
+    cluster: "{{ coe_cluster }}"
+    replace_outdated: true
+    batch_size: 1
+
+- name: An explicit set of servers
+  coe.openstack.cluster_servers:
+    cloud: mycloud
+    cluster_name: k1
+    cluster_uuid: 0b0c8f1e-1111-4222-8333-444455556666
+    servers:
+      - name: k1-master-1
+        nodegroup: default-master
+        role: master
+        flavor: m1.small
+        image: fake-image
+        keypair: demo-key
+        networks: [{network: private}]
+        server_group: k1-masters
+      - name: k1-default-worker-1
+        nodegroup: default-worker
+        role: worker
+        flavor: m1.small
+        image: fake-image
+        networks: [{network: private}]
+
+- name: Delete every server of a cluster
+  coe.openstack.cluster_servers:
+    cloud: mycloud
+    cluster_name: k1
+    cluster_uuid: 0b0c8f1e-1111-4222-8333-444455556666
+    state: absent
+"""
+
+RETURN = r"""
+created:
+  description: Names of the servers created (in check mode, that would be created).
+  returned: always
+  type: list
+  elements: str
+  sample: [k1-default-worker-3]
+deleted:
+  description: Names of the servers deleted (in check mode, that would be deleted).
+  returned: always
+  type: list
+  elements: str
+  sample: [k1-default-worker-1]
+faults:
+  description: Servers that failed, with the cloud's reason (Nova's fault message, or the error of
+    a refused create).
+  returned: always
+  type: dict
+  sample: {"k1-default-worker-3": "No valid host was found. (code 500)"}
+nodegroups:
+  description: Per nodegroup, the highest node index used so far (to keep in the record so that an
+    index is never reused) and the number of servers desired.
+  returned: with O(cluster)
+  type: dict
+  sample: {"default-worker": {"last_index": 3, "node_count": 2}}
+replaced:
+  description: Names of servers in C(ERROR) that were (or would be) deleted and created again.
+  returned: always
+  type: list
+  elements: str
+  sample: [k1-default-worker-2]
+servers:
+  description: The cluster's servers after the run (before it, in check mode or without O(wait)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    created_at:
+      description: Creation time.
+      type: str
+      sample: "2026-11-25T08:00:00Z"
+    fault:
+      description: Nova's fault message when the server is in C(ERROR), else null.
+      type: str
+      sample: "No valid host was found. (code 500)"
+    fixed_addresses:
+      description: Fixed IP addresses.
+      type: list
+      sample: [10.0.0.12]
+    flavor_name:
+      description: Flavor name.
+      type: str
+      sample: m1.small
+    floating_addresses:
+      description: Floating IP addresses.
+      type: list
+      sample: [172.24.4.20]
+    id:
+      description: Server id.
+      type: str
+      sample: 7d1c...
+    image_id:
+      description: Image id.
+      type: str
+      sample: 4b8e...
+    name:
+      description: Server name.
+      type: str
+      sample: k1-default-worker-1
+    nodegroup:
+      description: Nodegroup.
+      type: str
+      sample: default-worker
+    role:
+      description: C(master) or C(worker).
+      type: str
+      sample: worker
+    status:
+      description: Nova status.
+      type: str
+      sample: ACTIVE
+  sample: [{"name": "k1-master-1", "status": "ACTIVE", "fixed_addresses": ["10.0.0.12"]}]
+"""
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
+from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch, public_view
+
+
+class ClusterServersModule(CoeModule):
+    argument_spec = dict(
+        batch_size=dict(type="int", default=0),
+        cluster=dict(type="dict"),
+        cluster_name=dict(),
+        cluster_uuid=dict(),
+        concurrency=dict(type="int", default=10),
+        fixed_network=dict(),
+        nodes_to_remove=dict(type="list", elements="str", default=[]),
+        poll_interval=dict(type="float", default=1.0),
+        prune=dict(type="bool", default=True),
+        render_user_data=dict(type="bool", default=False),
+        replace_errored=dict(type="bool", default=True),
+        replace_outdated=dict(type="bool", default=False),
+        secret_key=dict(no_log=True),
+        servers=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                availability_zone=dict(),
+                flavor=dict(required=True),
+                image=dict(required=True),
+                index=dict(type="int"),
+                keypair=dict(no_log=False),
+                metadata=dict(type="dict"),
+                name=dict(required=True),
+                networks=dict(
+                    type="list",
+                    elements="dict",
+                    options=dict(fixed_ip=dict(), network=dict(), port=dict()),
+                ),
+                nodegroup=dict(required=True),
+                role=dict(required=True, choices=["master", "worker"]),
+                security_groups=dict(type="list", elements="str"),
+                server_group=dict(),
+                user_data=dict(no_log=True),
+            ),
+        ),
+        state=dict(default="present", choices=["absent", "present"]),
+        user_data=dict(type="dict", no_log=True),
+    )
+    module_kwargs = dict(
+        supports_check_mode=True,
+        mutually_exclusive=[("cluster", "servers"), ("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
+        required_one_of=[("cluster", "cluster_uuid")],
+        required_together=[("cluster_uuid", "cluster_name")],
+    )
+    uses_store = True
+
+    def validate(self):
+        p = self.params
+        for key in ("batch_size", "concurrency"):
+            if p[key] < (0 if key == "batch_size" else 1):
+                raise ValidationError(key, "must be %s, got %d" % (">= 0" if key == "batch_size" else ">= 1", p[key]))
+        if p["poll_interval"] <= 0:
+            raise ValidationError("poll_interval", "must be > 0")
+        if p["timeout"] is not None and p["timeout"] <= 0:
+            raise ValidationError("timeout", "must be > 0")
+        if p["cluster"] is not None:
+            uuid, name = cluster_utils.record_identity(p["cluster"])
+            groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
+            if p["state"] == "present":
+                planner.validate_nodegroups(groups, field="cluster.nodegroups")
+            return uuid, name, groups
+        if not naming.is_uuid(p["cluster_uuid"]):
+            raise ValidationError("cluster_uuid", "must be a UUID, got %r" % p["cluster_uuid"])
+        if not naming.is_label(p["cluster_name"]):
+            raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % p["cluster_name"])
+        specs = [self._clean(s) for s in p["servers"] or []]
+        if p["state"] == "present":
+            planner.validate_specs(specs)
+        return p["cluster_uuid"], p["cluster_name"], None
+
+    @staticmethod
+    def _clean(spec):
+        spec = {k: v for k, v in spec.items() if v is not None}
+        if spec.get("networks"):
+            spec["networks"] = [{k: v for k, v in n.items() if v is not None} for n in spec["networks"]]
+        return spec
+
+    def run(self):
+        p = self.params
+        uuid, name, groups = self.validate()
+        batch = NovaBatch(self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"])
+        with self.action("read the servers of cluster %s" % name):
+            views = batch.list_views()
+
+        last_indexes = None
+        if p["state"] == "absent":
+            specs = []
+            plan = planner.make_plan([], views, prune=True)
+            resolved = {}
+        else:
+            with self.action("look up what the servers of cluster %s need" % name):
+                if groups is not None:
+                    self._attach_cluster_resources(batch, uuid, groups)
+                    resolved = batch.resolve(groups)
+                    specs, last_indexes, _removed = planner.desired_from_nodegroups(
+                        name, groups, views, p["nodes_to_remove"], p["replace_outdated"], resolved
+                    )
+                    plan = planner.make_plan(specs, views, prune=True, replace_errored=p["replace_errored"])
+                else:
+                    specs = [self._clean(s) for s in p["servers"] or []]
+                    resolved = batch.resolve(specs)
+                    plan = planner.make_plan(
+                        specs,
+                        views,
+                        prune=p["prune"],
+                        delete=p["nodes_to_remove"],
+                        replace_errored=p["replace_errored"],
+                    )
+
+        created = [s["name"] for s in plan["create"]]
+        deleted = sorted(d["name"] for d in plan["delete"])
+        replaced = sorted(v["name"] for v in plan["replace"])
+        before = sorted({v["name"] for v in views})
+        after = sorted(({v["name"] for v in views} - {d["name"] for d in plan["delete"]}) | set(created))
+        out = dict(
+            created=created,
+            deleted=deleted,
+            replaced=replaced,
+            faults={v["name"]: v["fault"] for v in views if v.get("fault")},
+            servers=[public_view(v) for v in views],
+        )
+        if last_indexes is not None:
+            out["nodegroups"] = {
+                g["name"]: dict(last_index=last_indexes[g["name"]], node_count=g["count"]) for g in groups
+            }
+        if self.diff_mode:
+            out["diff"] = dict(before=dict(servers=before), after=dict(servers=after))
+        if not planner.plan_changed(plan):
+            self.exit(changed=False, **out)
+        if self.check_mode:
+            with self.action("check the quota for cluster %s" % name):
+                short = batch.quota_shortfalls(plan["create"], [], resolved) if plan["create"] else []
+                if short and plan["delete"]:
+                    short = batch.quota_shortfalls(plan["create"], plan["delete"], resolved)
+            if short:
+                raise CloudError(
+                    "Not enough quota to create %d servers for cluster %s: %s" % (len(created), name, "; ".join(short)),
+                    quota=short,
+                )
+            self.exit(changed=True, **out)
+
+        if p["render_user_data"] and groups is not None:
+            self._render_user_data(plan, views)
+        elif p["user_data"]:
+            for spec in plan["create"]:
+                if spec["name"] in p["user_data"]:
+                    spec["user_data"] = p["user_data"][spec["name"]]
+
+        with self.action("change the servers of cluster %s" % name):
+            result = batch.apply(plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"])
+        final = result["views"] if result["views"] is not None else batch.list_views()
+        out.update(
+            created=result["created"],
+            deleted=sorted(result["deleted"]),
+            faults={v["name"]: v["fault"] for v in final if v.get("fault")},
+            servers=[public_view(v) for v in final],
+        )
+        out["faults"].update(result["failed"])
+        if self.diff_mode:
+            out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
+        if result["failed"]:
+            msg = "%d of %d servers of cluster %s failed: %s" % (
+                len(result["failed"]),
+                len(plan["create"]) + len(plan["delete"]),
+                name,
+                "; ".join("%s: %s" % kv for kv in sorted(result["failed"].items())),
+            )
+            self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
+        self.exit(changed=True, **out)
+
+    def _attach_cluster_resources(self, batch, uuid, groups):
+        """Use the cluster's security group and server groups when they exist."""
+        conn = self.conn
+        sg_name = naming.security_group_name(self.params["cluster"]["name"], uuid)
+        sgs = list(conn.network.security_groups(name=sg_name))
+        server_groups = {g.name: g for g in conn.compute.server_groups()}
+        for group in groups:
+            if sgs and group.get("networks"):
+                group["security_groups"] = [sgs[0].id]
+            sg = server_groups.get(naming.server_group_name(uuid, group["name"]))
+            if sg is not None:
+                group["server_group"] = sg.id
+
+    def _render_user_data(self, plan, views):
+        from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
+
+        record = self.params["cluster"]
+        box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
+        with self.action("read the credentials of cluster %s" % record["name"]):
+            credentials = pki.load_cluster_credentials(self.store, record["uuid"], box)
+        if credentials is None:
+            raise CloudError(
+                "Cluster %s has no credentials in the store: the cluster module creates them" % record["name"]
+            )
+        first = cluster_utils.first_master_name(plan["create"], [v for v in views if v not in plan["delete"]])
+        given = self.params["user_data"] or {}
+        for spec in plan["create"]:
+            if spec["name"] in given:
+                spec["user_data"] = given[spec["name"]]
+                continue
+            node = cluster_utils.bootstrap_node(spec, spec["name"] == first)
+            spec["user_data"] = bootstrap.encode_user_data(bootstrap.render_user_data(record, node, credentials))
+
+
+def main():
+    ClusterServersModule()()
+
+
+if __name__ == "__main__":
+    main()
