@@ -210,7 +210,9 @@ failed_resources:
       path: [default-worker, "0", server]
       type: OS::Nova::Server
       status: CREATE_FAILED
-      reason: 'ResourceInError: resources.server: Went to status ERROR due to "Message: No valid host was found. , Code: 500"'
+      reason: >-
+        ResourceInError: resources.server: Went to status ERROR due to
+        "Message: No valid host was found. , Code: 500"
       physical_id: 0f4b2c36-3a7e-4a43-8f0c-1f5b3f1d8a11
 nodes:
   description: With O(cluster), the node names of each nodegroup once the stack matches.
@@ -329,7 +331,7 @@ class HeatStackModule(CoeModule):
     def validate(self):
         p = self.params
         if p["cluster"] is None:
-            for option in CLUSTER_ONLY + ("nodes_to_remove",):
+            for option in (*CLUSTER_ONLY, "nodes_to_remove"):
                 if p[option]:
                     raise ValidationError(option, "is only used with cluster")
             if p["state"] == "present" and p["template"] in (None, ""):

@@ -114,7 +114,12 @@ resources:
       description: "coe.openstack: Kubernetes node ports"
       rules:
 {%- for low, high, what in tcp_ports %}
-        - {direction: ingress, ethertype: IPv4, protocol: tcp, port_range_min: {{ low }}, port_range_max: {{ high }}, remote_ip_prefix: 0.0.0.0/0}
+        - direction: ingress
+          ethertype: IPv4
+          protocol: tcp
+          port_range_min: {{ low }}
+          port_range_max: {{ high }}
+          remote_ip_prefix: 0.0.0.0/0
 {%- endfor %}
         - {direction: ingress, ethertype: IPv4, remote_mode: remote_group_id}
         - {direction: ingress, ethertype: IPv6, remote_mode: remote_group_id}

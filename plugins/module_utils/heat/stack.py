@@ -292,9 +292,13 @@ class HeatClient:
 
     def __init__(self, conn, sleep=time.sleep):
         self.conn = conn
-        self.api = conn.orchestration
         self.sleep = sleep
         self.writes = []  # (method, what) of every write call made, for tests and reports
+
+    @property
+    def api(self):
+        """The orchestration proxy (looked up on first use: building it reads the catalog)."""
+        return self.conn.orchestration
 
     def _json(self, resp):
         if sdk_exceptions is not None:
@@ -405,12 +409,10 @@ def wait_for_stack(client, name, action, timeout, interval=2.0, clock=time.monot
     """
     sleep = sleep or client.sleep
     deadline = clock() + timeout
-    last = None
     while True:
         stack = client.find(name)
         if stack is None:
             return None
-        last = stack
         status = stack.get("status") or ""
         if not status.endswith("_IN_PROGRESS"):
             return stack
@@ -425,7 +427,7 @@ def wait_for_stack(client, name, action, timeout, interval=2.0, clock=time.monot
 
 
 def timeout_mins(timeout):
-    return max(int(math.ceil(timeout / 60.0)), 1)
+    return max(math.ceil(timeout / 60.0), 1)
 
 
 class StackResult:

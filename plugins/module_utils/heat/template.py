@@ -309,7 +309,7 @@ def build_cluster_stack(
         params[key + "_removal_policies"] = [{"resource_list": [str(i) for i in sorted(skipped)]}] if skipped else []
         params[key + "_max_batch_size"] = batch_size if upgrade else max(ng["count"], 1)
         params[key + "_pause_time"] = pause_time
-        params[key + "_user_data"] = {str(i): user_data.get(n, "") for i, n in zip(indices, names)}
+        params[key + "_user_data"] = {str(i): user_data.get(n, "") for i, n in zip(indices, names, strict=True)}
         hidden.add(key + "_user_data")
         policy_params.update(key + suffix for suffix in POLICY_SUFFIXES)
 

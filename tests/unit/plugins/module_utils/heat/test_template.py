@@ -109,7 +109,7 @@ def test_zero_workers():
 
 
 def test_masters_only_cluster_has_empty_node_addresses():
-    spec, tmpl = render(rec=dict(nodegroups=[dict(name="default-master", role="master", node_count=1)]))
+    _, tmpl = render(rec=dict(nodegroups=[dict(name="default-master", role="master", node_count=1)]))
     assert tmpl["outputs"]["node_addresses"]["value"] == []
     assert list(tmpl["outputs"]["nodegroups"]["value"]) == ["default-master"]
     assert_references_resolve(tmpl)
@@ -144,7 +144,7 @@ def test_many_nodegroups():
 )
 def test_labels_with_yaml_metacharacters_only_travel_as_parameters(value):
     plain, _ = render()
-    spec, tmpl = render(rec=dict(labels={"weird": value, "kube_tag": value}))
+    spec, _ = render(rec=dict(labels={"weird": value, "kube_tag": value}))
     # the template text does not change with label values: nothing is pasted into YAML
     assert spec.template == plain.template
     assert spec.parameters["labels"] == {"weird": value, "kube_tag": value}

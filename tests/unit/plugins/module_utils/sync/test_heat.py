@@ -1,0 +1,239 @@
+"""The Heat synchroniser: Magnum's status mapping as a table, addresses, faults, constant API calls."""
+
+import pytest
+
+from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
+from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser, map_status
+
+UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
+
+
+@pytest.mark.parametrize(
+    "record_status, stack_status, expected",
+    [
+        # no stack at all
+        ("DELETE_IN_PROGRESS", None, "DELETE_COMPLETE"),
+        ("CREATE_IN_PROGRESS", None, "CREATE_FAILED"),
+        ("UPDATE_IN_PROGRESS", None, "UPDATE_FAILED"),
+        ("CREATE_COMPLETE", None, None),
+        ("UPDATE_FAILED", None, None),
+        ("DELETE_COMPLETE", None, None),
+        # a stack: its status, except CREATE_COMPLETE seen after an update
+        ("UPDATE_IN_PROGRESS", "CREATE_COMPLETE", "UPDATE_COMPLETE"),
+        ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_COMPLETE"),
+        ("CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS"),
+        ("CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_FAILED"),
+        ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", "UPDATE_FAILED", "UPDATE_FAILED"),
+        ("UPDATE_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_COMPLETE"),
+        ("DELETE_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_IN_PROGRESS"),
+        ("DELETE_IN_PROGRESS", "DELETE_FAILED", "DELETE_FAILED"),
+        ("CREATE_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"),
+        ("CREATE_COMPLETE", "CHECK_COMPLETE", "CHECK_COMPLETE"),
+        ("CREATE_COMPLETE", "SOMETHING_ODD", None),
+    ],
+)
+def test_status_mapping(record_status, stack_status, expected):
+    stack = None if stack_status is None else dict(status=stack_status, status_reason="r")
+    assert map_status(record_status, stack)[0] == expected
+
+
+def test_missing_stack_reasons_say_not_found():
+    assert map_status("CREATE_IN_PROGRESS", None) == ("CREATE_FAILED", "Stack not found in Heat")
+    assert map_status("UPDATE_IN_PROGRESS", None) == ("UPDATE_FAILED", "Stack not found in Heat")
+
+
+def server(name, ng, role, index, addr, status="ACTIVE", fip=None, fault=None, uuid=UUID, version="v1.30.1"):
+    addresses = {"private": [{"addr": addr, "version": 4, "OS-EXT-IPS:type": "fixed"}]}
+    if fip:
+        addresses["private"].append({"addr": fip, "version": 4, "OS-EXT-IPS:type": "floating"})
+    return dict(
+        id="id-" + name,
+        name=name,
+        status=status,
+        addresses=addresses,
+        metadata=dict(
+            coe_cluster_uuid=uuid,
+            coe_nodegroup=ng,
+            coe_role=role,
+            coe_node_index=str(index),
+            coe_cluster_name="demo",
+            coe_version=version,
+        ),
+        tags=["coe-cluster-" + uuid],
+        image_id="img-1",
+        fault=fault,
+    )
+
+
+def record(**over):
+    base = dict(
+        uuid=UUID,
+        name="demo",
+        status="CREATE_IN_PROGRESS",
+        master_count=1,
+        node_count=2,
+        flavor_id="m1.small",
+        image_id="img-1",
+        fixed_network="private",
+    )
+    base.update(over)
+    return base
+
+
+class FakeCompute:
+    def __init__(self, servers):
+        self._servers = servers
+        self.calls = []
+
+    def servers(self, details=True, any_tags=None):
+        self.calls.append(any_tags)
+        wanted = set(any_tags.split(","))
+        return [s for s in self._servers if wanted & set(s["tags"])]
+
+
+class FakeConn:
+    def __init__(self, servers):
+        self.compute = FakeCompute(servers)
+
+
+class FakeClient:
+    def __init__(self, stacks, failures=None):
+        self.stacks = stacks
+        self._failures = failures or {}
+        self.list_calls = []
+        self.failure_calls = []
+
+    def list_any(self, tags):
+        assert isinstance(tags, list), "stack tags must go to the SDK as a list"
+        self.list_calls.append(list(tags))
+        return [s for s in self.stacks if set(tags) & set(s["tags"])]
+
+    def failures(self, stack):
+        self.failure_calls.append(stack["id"])
+        return self._failures.get(stack["id"], [])
+
+
+def stack(status, uuid=UUID, name="demo-3f2a9c4e", reason="ok"):
+    return dict(id="st-" + uuid[:4], name=name, status=status, status_reason=reason, tags=["coe-cluster-" + uuid])
+
+
+def observe(records, stacks, servers, failures=None):
+    client = FakeClient(stacks, failures)
+    conn = FakeConn(servers)
+    sync = HeatSynchroniser(conn, client=client)
+    return sync.observe(records), client, conn
+
+
+def test_complete_cluster_addresses_nodegroups_health_and_version():
+    servers = [
+        server("demo-master-0", "default-master", "master", 0, "10.0.0.5", fip="172.24.4.20"),
+        server("demo-default-worker-1", "default-worker", "worker", 1, "10.0.0.7"),
+        server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
+    ]
+    obs, _, _ = observe([record()], [stack("CREATE_COMPLETE")], servers)
+    o = obs[UUID]
+    assert o.exists and o.status == "CREATE_COMPLETE" and o.stack_id == "st-3f2a"
+    assert o.api_address == "172.24.4.20"
+    assert o.master_addresses == ["10.0.0.5"]
+    assert o.node_addresses == ["10.0.0.6", "10.0.0.7"]
+    workers = o.nodegroups["default-worker"]
+    assert workers["node_count"] == 2
+    assert [n["name"] for n in workers["nodes"]] == ["demo-default-worker-0", "demo-default-worker-1"]
+    assert o.health_status == "HEALTHY"
+    assert o.coe_version == "v1.30.1"
+
+
+def test_api_address_without_floating_ip_is_the_first_masters_fixed_ip():
+    servers = [
+        server("demo-master-2", "default-master", "master", 2, "10.0.0.9"),
+        server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
+        server("demo-master-1", "default-master", "master", 1, "10.0.0.8"),
+    ]
+    obs, _, _ = observe([record(master_count=3, node_count=0)], [stack("CREATE_COMPLETE")], servers)
+    assert obs[UUID].api_address == "10.0.0.5"
+    assert obs[UUID].master_addresses == ["10.0.0.5", "10.0.0.8", "10.0.0.9"]
+
+
+def test_failed_stack_faults_come_from_failed_resources_and_server_faults():
+    reason = 'ResourceInError: resources.server: Went to status ERROR due to "Message: No valid host was found. "'
+    failures = {
+        "st-3f2a": [dict(path=["default-worker", "1", "server"], reason=reason, resource="server")],
+    }
+    servers = [
+        server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
+        server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
+        server(
+            "demo-default-worker-1",
+            "default-worker",
+            "worker",
+            1,
+            "10.0.0.7",
+            status="ERROR",
+            fault={"code": 500, "message": "No valid host was found. "},
+        ),
+    ]
+    failed = stack("CREATE_FAILED", reason="Resource CREATE failed: ResourceInError: resources.default-worker...")
+    obs, client, _ = observe([record()], [failed], servers, failures)
+    o = obs[UUID]
+    assert o.status == "CREATE_FAILED"
+    assert "No valid host was found" in o.faults["demo-default-worker-1"]
+    assert "No valid host was found" in o.status_reason
+    assert o.nodegroups["default-worker"]["status"] == "CREATE_FAILED"
+    assert "No valid host" in o.nodegroups["default-worker"]["status_reason"]
+    assert o.nodegroups["default-master"]["status"] == "CREATE_COMPLETE"
+    assert o.health_status == "UNHEALTHY"
+    assert client.failure_calls == ["st-3f2a"]
+
+
+def test_stack_deleted_behind_our_back():
+    # a cluster believed complete whose stack and servers are gone: nothing to say about the
+    # status (Magnum's rule), but it no longer exists and is unhealthy, so drift is visible
+    obs, _, _ = observe([record(status="CREATE_COMPLETE")], [], [])
+    o = obs[UUID]
+    assert (o.exists, o.status, o.health_status) == (False, None, "UNHEALTHY")
+    assert "not found" in o.health_status_reason["stack"]
+    # while deleting, a missing stack means the delete finished
+    obs, _, _ = observe([record(status="DELETE_IN_PROGRESS")], [], [])
+    assert (obs[UUID].exists, obs[UUID].status) == (False, "DELETE_COMPLETE")
+    obs, _, _ = observe([record(status="CREATE_IN_PROGRESS")], [], [])
+    assert (obs[UUID].status, obs[UUID].status_reason) == ("CREATE_FAILED", "Stack not found in Heat")
+
+
+def test_a_node_deleted_out_of_band_makes_the_cluster_unhealthy():
+    servers = [
+        server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
+        server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
+    ]
+    obs, _, _ = observe([record(status="CREATE_COMPLETE")], [stack("CREATE_COMPLETE")], servers)
+    o = obs[UUID]
+    assert o.status == "CREATE_COMPLETE"
+    assert o.health_status == "UNHEALTHY"
+    assert o.health_status_reason == {"default-worker": "1 of 2 servers exist"}
+
+
+def test_in_progress_is_unknown_health():
+    obs, client, _ = observe([record()], [stack("CREATE_IN_PROGRESS")], [])
+    assert obs[UUID].status == "CREATE_IN_PROGRESS"
+    assert obs[UUID].health_status == "UNKNOWN"
+    assert client.failure_calls == []
+
+
+def test_many_clusters_cost_a_constant_number_of_calls():
+    records, stacks, servers = [], [], []
+    for i in range(35):
+        uuid = "%08x-0000-4000-8000-%012x" % (i, i)
+        records.append(record(uuid=uuid, name="c%d" % i, status="CREATE_COMPLETE", node_count=1))
+        stacks.append(stack("CREATE_COMPLETE", uuid=uuid, name="c%d-%s" % (i, uuid[:8])))
+        servers.append(server("c%d-master-0" % i, "default-master", "master", 0, "10.1.%d.1" % i, uuid=uuid))
+        servers.append(server("c%d-default-worker-0" % i, "default-worker", "worker", 0, "10.1.%d.2" % i, uuid=uuid))
+    obs, client, conn = observe(records, stacks, servers)
+    assert len(client.list_calls) == 1 and len(conn.compute.calls) == 1
+    assert len(client.list_calls[0]) == 35
+    assert all(o.status == "CREATE_COMPLETE" and o.health_status == "HEALTHY" for o in obs.values())
+    assert obs[records[7]["uuid"]].master_addresses == ["10.1.7.1"]
+
+
+def test_registry_gives_the_heat_synchroniser():
+    sync = get_synchroniser("heat", FakeConn([]))
+    assert isinstance(sync, HeatSynchroniser)
