@@ -131,36 +131,66 @@ class ClusterResources:
     def _fip_description(self):
         return "coe.openstack API of cluster %s" % self.uuid
 
-    def ensure_floating_ip(self, external_network, server_name):
-        """A floating IP on the first port of ``server_name`` (a cluster server)."""
+    def _api_server(self, server_name=None):
+        """The server that carries the API floating IP: the one named, or the
+        ACTIVE master with the lowest index. None if there is none yet."""
+        views = NovaBatch(self.conn, self.uuid, self.cluster_name).list_views()
+        if server_name:
+            found = [v for v in views if v["name"] == server_name]
+            if not found:
+                raise NotFoundError(
+                    "Server %s of cluster %s not found: it should get the API floating IP"
+                    % (server_name, self.cluster_name),
+                    field="floating_ip_server",
+                )
+            return found[0]
+        masters = [v for v in views if v.get("role") == "master" and v["status"] == "ACTIVE"]
+        if not masters:
+            return None
+        return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))
+
+    def ensure_floating_ip(self, external_network, server_name=None):
+        """The cluster's API floating IP.
+
+        Created unattached when no master exists yet (its address is the API
+        address the user-data needs before any server boots); attached to the
+        server named, or else, when it is attached to nothing, to the first
+        ACTIVE master. An attached floating IP is not moved unless a server is
+        named.
+        """
         network = self.conn.network.find_network(external_network, ignore_missing=True)
         if network is None:
-            raise NotFoundError("External network %s not found" % external_network, field="floating_ip_network")
-        servers = [s for s in self.conn.compute.servers(details=False, tags=self.tag) if s.name == server_name]
-        if not servers:
-            raise NotFoundError(
-                "Server %s of cluster %s not found: it gets the API floating IP" % (server_name, self.cluster_name),
-                field="floating_ip_server",
-            )
-        ports = list(self.conn.network.ports(device_id=servers[0].id))
-        if not ports:
-            raise CloudError("Server %s has no port for the floating IP" % server_name)
-        port = sorted(ports, key=lambda p: p.created_at or "")[0]
+            raise NotFoundError("External network %s not found" % external_network, field="external_network")
         fips = self.find_floating_ips()
-        fip = next((f for f in fips if f.port_id == port.id), None) or (fips[0] if fips else None)
+        fip = fips[0] if fips else None
+        target = None
+        if server_name or fip is None or not fip.port_id:
+            server = self._api_server(server_name)
+            if server is not None:
+                ports = sorted(self.conn.network.ports(device_id=server["id"]), key=lambda p: p.created_at or "")
+                if not ports:
+                    raise CloudError("Server %s has no port for the API floating IP" % server["name"])
+                target = (server["name"], ports[0].id)
         if fip is None:
-            self._changed("create floating IP on %s for %s" % (external_network, server_name))
+            self._changed("create floating IP on %s%s" % (external_network, " for %s" % target[0] if target else ""))
             if self.check_mode:
-                return dict(id=None, address=None, port_id=port.id, server=server_name)
+                return dict(id=None, address=None, port_id=target[1] if target else None, server=target and target[0])
             fip = self.conn.network.create_ip(
-                floating_network_id=network.id, port_id=port.id, description=self._fip_description()
+                floating_network_id=network.id,
+                port_id=target[1] if target else None,
+                description=self._fip_description(),
             )
             self._tag(fip)
-        elif fip.port_id != port.id:
-            self._changed("move floating IP %s to %s" % (fip.floating_ip_address, server_name))
+        elif target is not None and fip.port_id != target[1]:
+            self._changed("attach floating IP %s to %s" % (fip.floating_ip_address, target[0]))
             if not self.check_mode:
-                fip = self.conn.network.update_ip(fip, port_id=port.id)
-        return dict(id=fip.id, address=fip.floating_ip_address, port_id=port.id, server=server_name)
+                fip = self.conn.network.update_ip(fip, port_id=target[1])
+        return dict(
+            id=fip.id,
+            address=fip.floating_ip_address,
+            port_id=fip.port_id,
+            server=target[0] if target else None,
+        )
 
     # -- everything -------------------------------------------------------
 

@@ -1,0 +1,239 @@
+#!/usr/bin/python
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_resources
+short_description: A cluster's security group, server groups and API floating IP, or the cleanup of all of it
+version_added: 0.1.0
+description:
+  - What the coe.openstack Nova driver needs around the servers (M(coe.openstack.cluster_servers)).
+  - With O(state=present), ensures the cluster's security group (ingress on O(security_group_ports)
+    from anywhere, and everything between members), one server group per nodegroup listed in
+    O(server_groups), and, with O(floating_ip), the API's floating IP. The floating IP is created
+    unattached when no master exists yet (so the API address is known before any server boots) and
+    attached to the first C(ACTIVE) master, or to O(floating_ip_server), later.
+  - With O(state=absent), deletes everything of the cluster, orphans of an interrupted run included,
+    in this order, servers (waiting until they are gone), floating IPs, ports, server groups,
+    security groups.
+  - Everything is found by the cluster's uuid. Neutron resources carry the tags C(coe-cluster) and
+    C(coe-cluster-<uuid>) (and the uuid in their name or description); server groups, which cannot
+    carry tags, are named C(coe-<uuid>-<nodegroup>); the security group is
+    C(coe-<cluster>-<uuid>).
+author:
+  - coe.openstack contributors
+extends_documentation_fragment:
+  - coe.openstack.openstack
+  - coe.openstack.attributes
+attributes:
+  idempotent:
+    description: A second run with the same arguments changes nothing and makes no write call.
+    support: full
+options:
+  cluster:
+    description:
+      - A cluster record (the C(cluster) return of M(coe.openstack.cluster)). Used keys are C(uuid),
+        C(name), C(nodegroups) (for the masters' nodegroup name), C(external_network_id) and
+        C(floating_ip_enabled).
+      - Mutually exclusive with O(cluster_uuid) and O(cluster_name).
+    type: dict
+  cluster_name:
+    description:
+      - Name of the cluster, without O(cluster).
+    type: str
+  cluster_uuid:
+    description:
+      - UUID of the cluster, without O(cluster).
+    type: str
+  external_network:
+    description:
+      - The external network of the API floating IP; overrides the record's C(external_network_id).
+    type: str
+  floating_ip:
+    description:
+      - Whether the API gets a floating IP. Defaults to the record's C(floating_ip_enabled), else to
+        true when an external network is known.
+    type: bool
+  floating_ip_server:
+    description:
+      - Attach the floating IP to this server of the cluster (moving it if needed).
+    type: str
+  security_group:
+    description:
+      - Whether the cluster has its own security group.
+    type: bool
+    default: true
+  security_group_ports:
+    description:
+      - TCP ports open to anyone on the security group (ssh, the Kubernetes API, the kubelet).
+    type: list
+    elements: int
+    default: [22, 6443, 10250]
+  server_groups:
+    description:
+      - Server group policy per nodegroup. Defaults, with O(cluster), to C(anti-affinity) for the
+        masters' nodegroup. A server group's policy cannot change.
+    type: dict
+  state:
+    description:
+      - C(present) ensures the resources; C(absent) deletes everything of the cluster.
+    type: str
+    choices: [absent, present]
+    default: present
+notes:
+  - Nova refuses an C(anti-affinity) server with C(No valid host was found) when the group already
+    has a member on every compute host; use C(soft-anti-affinity) for more masters than hosts.
+"""
+
+EXAMPLES = r"""
+- name: Security group, masters' server group and API floating IP of a cluster
+  coe.openstack.cluster_resources:
+    cloud: mycloud
+    cluster: "{{ coe_cluster }}"
+    external_network: public
+
+- name: Spread the workers too
+  coe.openstack.cluster_resources:
+    cloud: mycloud
+    cluster: "{{ coe_cluster }}"
+    server_groups:
+      default-master: anti-affinity
+      default-worker: soft-anti-affinity
+
+- name: Delete everything tagged with the cluster's uuid
+  coe.openstack.cluster_resources:
+    cloud: mycloud
+    cluster_name: k1
+    cluster_uuid: 0b0c8f1e-1111-4222-8333-444455556666
+    state: absent
+"""
+
+RETURN = r"""
+api_address:
+  description: The API URL on the floating IP.
+  returned: when O(state=present) and the floating IP exists
+  type: str
+  sample: https://172.24.4.20:6443
+changes:
+  description: What was (or, in check mode, would be) changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create security group coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]
+deleted:
+  description: Names (addresses for floating IPs) of what was deleted, by kind.
+  returned: when O(state=absent)
+  type: dict
+  sample: {"servers": ["k1-master-1"], "floating_ips": ["172.24.4.20"], "ports": [], "server_groups": [],
+           "security_groups": ["coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]}
+floating_ip:
+  description: The API floating IP; C(server) is the server it was attached to in this run.
+  returned: when O(state=present) with a floating IP
+  type: dict
+  sample: {"id": "5a1e...", "address": "172.24.4.20", "port_id": "c0de...", "server": "k1-master-1"}
+security_group:
+  description: The cluster's security group.
+  returned: when O(state=present) and O(security_group)
+  type: dict
+  sample: {"id": "3f2a...", "name": "coe-k1-0b0c8f1e-1111-4222-8333-444455556666", "ports": [22, 6443, 10250]}
+server_groups:
+  description: Server groups by nodegroup.
+  returned: when O(state=present)
+  type: dict
+  sample: {"default-master": {"id": "9e1d...", "name": "coe-0b0c...-default-master", "policy": "anti-affinity"}}
+"""
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
+from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+from ansible_collections.coe.openstack.plugins.module_utils.nova.resources import ClusterResources, validate_policy
+
+
+class ClusterResourcesModule(CoeModule):
+    argument_spec = dict(
+        cluster=dict(type="dict"),
+        cluster_name=dict(),
+        cluster_uuid=dict(),
+        external_network=dict(),
+        floating_ip=dict(type="bool"),
+        floating_ip_server=dict(),
+        security_group=dict(type="bool", default=True),
+        security_group_ports=dict(type="list", elements="int", default=[22, 6443, 10250]),
+        server_groups=dict(type="dict"),
+        state=dict(default="present", choices=["absent", "present"]),
+    )
+    module_kwargs = dict(
+        supports_check_mode=True,
+        mutually_exclusive=[("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
+        required_one_of=[("cluster", "cluster_uuid")],
+        required_together=[("cluster_uuid", "cluster_name")],
+    )
+
+    def validate(self):
+        p = self.params
+        record = p["cluster"] or {}
+        if p["cluster"] is not None:
+            uuid, name = cluster_utils.record_identity(record)
+        else:
+            uuid, name = p["cluster_uuid"], p["cluster_name"]
+            if not naming.is_uuid(uuid):
+                raise ValidationError("cluster_uuid", "must be a UUID, got %r" % uuid)
+            if not naming.is_label(name):
+                raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % name)
+        for port in p["security_group_ports"]:
+            if not 0 < port < 65536:
+                raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
+        groups = p["server_groups"]
+        if groups is None:
+            groups = {}
+            if p["cluster"] is not None:
+                masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
+                if masters:
+                    groups[masters[0]["name"]] = "anti-affinity"
+        for nodegroup, policy in groups.items():
+            if not naming.is_label(nodegroup):
+                raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
+            validate_policy("server_groups.%s" % nodegroup, policy)
+        external = p["external_network"] or record.get("external_network_id")
+        floating = p["floating_ip"]
+        if floating is None:
+            floating = record.get("floating_ip_enabled", bool(external)) if record else bool(external)
+        if floating and not external:
+            raise ValidationError("external_network", "a floating IP needs an external network")
+        return uuid, name, groups, floating, external
+
+    def run(self):
+        p = self.params
+        uuid, name, groups, floating, external = self.validate()
+        res = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
+        out = {}
+        if p["state"] == "absent":
+            with self.action("delete the resources of cluster %s" % name):
+                out["deleted"] = res.delete_all(timeout=p["timeout"])
+        else:
+            if p["security_group"]:
+                with self.action("ensure the security group of cluster %s" % name):
+                    out["security_group"] = res.ensure_security_group(p["security_group_ports"])
+            with self.action("ensure the server groups of cluster %s" % name):
+                out["server_groups"] = res.ensure_server_groups(groups)
+            if floating:
+                with self.action("ensure the API floating IP of cluster %s" % name):
+                    fip = res.ensure_floating_ip(external, p["floating_ip_server"])
+                out["floating_ip"] = fip
+                if fip.get("address"):
+                    out["api_address"] = "https://%s:6443" % fip["address"]
+        out["changes"] = res.changes
+        if self.diff_mode:
+            out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))
+        self.exit(changed=bool(res.changes), **out)
+
+
+def main():
+    ClusterResourcesModule()()
+
+
+if __name__ == "__main__":
+    main()
