@@ -112,10 +112,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 api_address:
-  description: The API URL on the floating IP.
+  description: The API address, the floating IP (the Kubernetes API listens on port 6443).
   returned: when O(state=present) and the floating IP exists
   type: str
-  sample: https://172.24.4.20:6443
+  sample: 172.24.4.20
 changes:
   description: What was (or, in check mode, would be) changed.
   returned: always
@@ -224,7 +224,7 @@ class ClusterResourcesModule(CoeModule):
                     fip = res.ensure_floating_ip(external, p["floating_ip_server"])
                 out["floating_ip"] = fip
                 if fip.get("address"):
-                    out["api_address"] = "https://%s:6443" % fip["address"]
+                    out["api_address"] = fip["address"]
         out["changes"] = res.changes
         if self.diff_mode:
             out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))

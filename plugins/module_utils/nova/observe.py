@@ -18,17 +18,20 @@ Status, from the record's status ``<ACTION>_<STATE>``:
 * otherwise None: nothing to say, the record keeps its status; health and
   faults still report what the cloud shows (drift).
 
-Health: UNHEALTHY with a reason naming missing servers (fewer than desired;
-named after the record's known nodes), unexpected servers (more than
-desired, or of no known nodegroup) and servers in ERROR or not ACTIVE;
-HEALTHY otherwise; None (nothing to say) while an operation runs.
+Health: UNHEALTHY with reasons (``{nodegroup or server: reason}``) naming
+missing servers (fewer than desired; named after the record's known nodes),
+unexpected servers (more than desired, or of no known nodegroup) and servers
+in ERROR or not ACTIVE; HEALTHY (``{}``) otherwise; UNKNOWN while an
+operation is in progress (as the Heat synchroniser does).
+
+Addresses: master and node addresses are fixed IPs; the API address is the
+cluster's floating IP (on whichever master carries it), else the first
+master's fixed IP.
 """
 
 from __future__ import annotations
 
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
-
-API_PORT = 6443
 
 
 def desired_nodegroups(record):
@@ -80,10 +83,14 @@ def _node(view):
     )
 
 
-def _preferred_address(view):
-    floating = view.get("floating_addresses") or []
-    fixed = view.get("fixed_addresses") or []
-    return (floating or fixed or [None])[0]
+def _index(view, groups, cluster_name):
+    if view.get("index") is not None:
+        return view["index"]
+    for group in groups:
+        index = naming.node_index(view["name"], cluster_name, group["name"], group["role"])
+        if index is not None:
+            return index
+    return 0
 
 
 def _group_of(view, groups, cluster_name):
@@ -106,7 +113,7 @@ def aggregate(record, views):
     groups = desired_nodegroups(record)
     by_group = {g["name"]: [] for g in groups}
     strays = []
-    for view in sorted(views, key=lambda v: (v["name"], v.get("created_at") or "")):
+    for view in sorted(views, key=lambda v: (_index(v, groups, cluster_name), v["name"])):
         name = _group_of(view, groups, cluster_name)
         if name in by_group:
             by_group[name].append(view)
@@ -114,7 +121,7 @@ def aggregate(record, views):
             strays.append(view)
 
     faults = {}
-    problems = []
+    problems = {}
     nodegroups = {}
     busy = False
     failed = False
@@ -165,15 +172,17 @@ def aggregate(record, views):
         else:
             group_status = None
         if reasons:
-            problems.append("%s: %s" % (group["name"], "; ".join(reasons)))
-        addresses = [a for a in (_preferred_address(v) for v in members if v["status"] == "ACTIVE") if a]
+            problems[group["name"]] = "; ".join(reasons)
+        addresses = [(v.get("fixed_addresses") or [None])[0] for v in members if v["status"] == "ACTIVE"]
+        addresses = [a for a in addresses if a]
         if group["role"] == "master":
             master_addresses.extend(addresses)
-            api_views = [v for v in members if v["status"] == "ACTIVE"]
-            floating = [a for v in api_views for a in v.get("floating_addresses") or []]
-            fixed = [a for v in api_views for a in v.get("fixed_addresses") or []]
-            if api_address is None and (floating or fixed):
-                api_address = "https://%s:%d" % ((floating or fixed)[0], API_PORT)
+            # the API floating IP, wherever it is, else the first master's fixed IP
+            floating = [a for v in members for a in v.get("floating_addresses") or []]
+            if floating:
+                api_address = floating[0]
+            elif addresses and api_address is None:
+                api_address = addresses[0]
         else:
             node_addresses.extend(addresses)
         nodegroups[group["name"]] = dict(
@@ -192,7 +201,8 @@ def aggregate(record, views):
             ),
         )
     if strays:
-        problems.append("unexpected servers: %s" % ", ".join(v["name"] for v in strays))
+        for view in strays:
+            problems[view["name"]] = "unexpected server (nodegroup %s is not in the cluster)" % view.get("nodegroup")
         busy = busy or in_progress  # e.g. a nodegroup being removed
         for view in strays:
             if view["status"] == "ERROR":
@@ -212,19 +222,19 @@ def aggregate(record, views):
             reason = "servers in ERROR: %s" % "; ".join("%s: %s" % kv for kv in sorted(faults.items()))
         elif busy:
             status = "%s_IN_PROGRESS" % action
-            reason = "; ".join(problems) or "servers building"
+            reason = "; ".join("%s: %s" % kv for kv in sorted(problems.items())) or "servers building"
         else:
             status = "%s_COMPLETE" % action
             reason = "all %d servers ACTIVE" % len(views)
 
-    if (in_progress and status and status.endswith("_IN_PROGRESS")) or (action == "DELETE" and in_progress):
-        health, health_reason = None, None
+    if in_progress and status and status.endswith("_IN_PROGRESS"):
+        health, health_reason = "UNKNOWN", {"cluster": "%s: %s" % (status, reason)}
     elif problems:
-        health, health_reason = "UNHEALTHY", "; ".join(problems)
+        health, health_reason = "UNHEALTHY", problems
     elif not exists and any(g["node_count"] for g in groups):
-        health, health_reason = "UNHEALTHY", "no server of the cluster exists"
+        health, health_reason = "UNHEALTHY", {"cluster": "no server of the cluster exists"}
     else:
-        health, health_reason = "HEALTHY", "all %d servers ACTIVE" % len(views)
+        health, health_reason = "HEALTHY", {}
 
     return dict(
         uuid=uuid,

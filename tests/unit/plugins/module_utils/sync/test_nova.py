@@ -91,7 +91,7 @@ def test_complete_when_counts_match_with_addresses():
     assert obs.status == "CREATE_COMPLETE"
     assert obs.health_status == "HEALTHY"
     assert len(obs.master_addresses) == 1 and len(obs.node_addresses) == 2
-    assert obs.api_address == "https://%s:6443" % obs.master_addresses[0]
+    assert obs.api_address == obs.master_addresses[0]
     assert obs.nodegroups["default-worker"]["node_count"] == 2
     assert [n["name"] for n in obs.nodegroups["default-worker"]["nodes"]] == [
         "k1-default-worker-1",
@@ -105,6 +105,7 @@ def test_in_progress_while_building():
     add(cloud, U1, "k1-default-worker-1", "default-worker", "worker", status="BUILD")
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1", status="CREATE_IN_PROGRESS", workers=1)])[U1]
     assert obs.status == "CREATE_IN_PROGRESS"
+    assert obs.health_status == "UNKNOWN"
     assert obs.nodegroups["default-worker"]["status"] == "CREATE_IN_PROGRESS"
     assert obs.nodegroups["default-master"]["status"] == "CREATE_COMPLETE"
 
@@ -136,7 +137,7 @@ def test_a_server_deleted_behind_our_back_is_named_as_missing():
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1", workers=3, nodes=known("k1", 3))])[U1]
     assert obs.status is None  # a stable cluster keeps its status
     assert obs.health_status == "UNHEALTHY"
-    assert "missing servers: k1-default-worker-2" in obs.health_status_reason
+    assert obs.health_status_reason == {"default-worker": "missing servers: k1-default-worker-2"}
 
 
 def test_unexpected_servers_are_named():
@@ -146,8 +147,10 @@ def test_unexpected_servers_are_named():
     add(cloud, U1, "k1-gpu-1", "gpu", "worker")
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1", nodes=known("k1"))])[U1]
     assert obs.health_status == "UNHEALTHY"
-    assert "default-worker: unexpected servers: k1-default-worker-9" in obs.health_status_reason
-    assert "unexpected servers: k1-gpu-1" in obs.health_status_reason
+    assert obs.health_status_reason == {
+        "default-worker": "unexpected servers: k1-default-worker-9",
+        "k1-gpu-1": "unexpected server (nodegroup gpu is not in the cluster)",
+    }
 
 
 def test_clusters_are_kept_apart_and_a_cluster_with_nothing_left():
@@ -191,4 +194,18 @@ def test_stable_cluster_with_a_broken_server_is_unhealthy(status):
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1", nodes=known("k1"))])[U1]
     assert obs.status is None
     assert obs.health_status == "UNHEALTHY"
-    assert "k1-default-worker-2" in obs.health_status_reason
+    assert "k1-default-worker-2" in obs.health_status_reason["default-worker"]
+
+
+def test_api_address_is_the_floating_ip_when_there_is_one():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1")
+    master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
+    master.addresses["private"].append({"addr": "172.24.4.50", "OS-EXT-IPS:type": "floating"})
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1")])[U1]
+    assert obs.api_address == "172.24.4.50"
+    assert obs.master_addresses == [master.addresses["private"][0]["addr"]]
+    assert obs.nodegroups["default-master"]["nodes"][0]["addresses"] == [
+        "172.24.4.50",
+        master.addresses["private"][0]["addr"],
+    ]
