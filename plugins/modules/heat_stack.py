@@ -25,6 +25,7 @@ author:
   - coe.openstack contributors
 extends_documentation_fragment:
   - coe.openstack.openstack
+  - coe.openstack.store
   - coe.openstack.attributes
 attributes:
   idempotent:
@@ -78,9 +79,11 @@ options:
     type: bool
   image_update_policy:
     description:
-      - With O(cluster), what a new image does to a server. C(REBUILD) (the default) rebuilds it in
-        place and keeps its id, port and addresses; C(REPLACE) creates a new server before deleting
-        the old one.
+      - With O(cluster), what a new image does to a server. C(REPLACE) (the default) creates a new
+        server, which boots with fresh user-data and joins the cluster, before deleting the old one
+        (the node keeps its name and port); C(REBUILD) rebuilds the server in place (same id), which
+        re-runs the user-data the server was first created with.
+      - When not given, the label C(image_update_policy), else C(REPLACE).
     type: str
     choices: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
   name:
@@ -104,6 +107,22 @@ options:
       - With O(cluster) and O(batch_size), seconds to wait between batches.
     type: int
     default: 0
+  render_user_data:
+    description:
+      - With O(cluster), render each node's cloud-init user-data with the collection's bootstrap
+        renderer (kubeadm configuration, the node's own client certificate signed by the cluster CA),
+        from the cluster's credentials in the store (O(state_url), O(secret_key)).
+      - The API address the user-data names must exist before any node boots, so a new cluster's
+        stack is first created with no nodes (security group, server group, the API's port and
+        floating IP), then updated to its nodes.
+      - User-data given in O(user_data) for a node wins.
+    type: bool
+    default: false
+  secret_key:
+    description:
+      - The key the cluster secrets are encrypted with in the store, for O(render_user_data).
+      - When not given, C(COE_SECRET_KEY), then the key file next to the store.
+    type: str
   server_group_policy:
     description:
       - With O(cluster), the policy of the masters' server group.
@@ -288,6 +307,8 @@ CLUSTER_ONLY = (
     "fixed_subnet",
     "floating_ip_enabled",
     "image_update_policy",
+    "render_user_data",
+    "secret_key",
     "server_group_policy",
     "user_data",
 )
@@ -308,12 +329,15 @@ class HeatStackModule(CoeModule):
         nodes_to_remove=dict(type="list", elements="str", default=[]),
         parameters=dict(type="dict"),
         pause_time=dict(type="int", default=0),
+        render_user_data=dict(type="bool", default=False),
+        secret_key=dict(no_log=True),
         server_group_policy=dict(choices=["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]),
         state=dict(default="present", choices=["absent", "present"]),
         tags=dict(type="list", elements="str"),
         template=dict(type="raw"),
         user_data=dict(type="dict", no_log=True),
     )
+    uses_store = True
     module_kwargs = dict(
         supports_check_mode=True,
         required_one_of=[("name", "cluster")],
@@ -348,7 +372,7 @@ class HeatStackModule(CoeModule):
             if not isinstance(value, str):
                 raise ValidationError("files", "the content of %s must be a string" % key)
 
-    def cluster_spec(self, live):
+    def cluster_spec(self, live, user_data=None, empty=False):
         p = self.params
         live_members = None
         if live is not None:
@@ -356,8 +380,8 @@ class HeatStackModule(CoeModule):
             live_members = {ng: list((members or {}).keys()) for ng, members in groups.items()}
         return heat_template.build_cluster_stack(
             p["cluster"],
-            user_data=p["user_data"],
-            nodes_to_remove=p["nodes_to_remove"],
+            user_data=user_data if user_data is not None else p["user_data"],
+            nodes_to_remove=[] if empty else p["nodes_to_remove"],
             live_parameters=(live or {}).get("parameters"),
             live_members=live_members,
             upgrade=p["batch_size"] is not None,
@@ -369,6 +393,7 @@ class HeatStackModule(CoeModule):
             floating_ip_enabled=p["floating_ip_enabled"],
             server_group_policy=p["server_group_policy"],
             image_update_policy=p["image_update_policy"],
+            empty=empty,
         )
 
     def check_cluster_record(self):
@@ -385,7 +410,48 @@ class HeatStackModule(CoeModule):
             server_group_policy=p["server_group_policy"],
             image_update_policy=p["image_update_policy"],
         )
+        if p["render_user_data"]:
+            from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
+
+            record = dict(p["cluster"])
+            # the API address is only known once the stack exists; any valid one checks the rest
+            record.setdefault("api_address", record.get("api_address") or "192.0.2.1")
+            bootstrap.check_bootstrap_inputs(record)
         return spec.name
+
+    def render_user_data(self, spec, api_address, first_master):
+        """{node name: cloud-config} for every node of ``spec`` (given user-data wins)."""
+        from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
+
+        p = self.params
+        record = dict(p["cluster"], api_address=api_address)
+        if not api_address:
+            raise CloudError("stack %s has no api_address output to write into the user-data" % spec.name)
+        box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
+        with self.action("read the credentials of cluster %s" % record["name"]):
+            credentials = pki.load_cluster_credentials(self.store, record["uuid"], box)
+        if credentials is None:
+            raise CloudError(
+                "Cluster %s has no credentials in the store: the cluster module creates them" % record["name"]
+            )
+        given = p["user_data"] or {}
+        roles = {ng["name"]: ng["role"] for ng in heat_template.normalise_nodegroups(record)}
+        out = {}
+        for ng, names in spec.nodes.items():
+            for name in names:
+                if name in given:
+                    out[name] = given[name]
+                    continue
+                index = int(name.rsplit("-", 1)[1])
+                node = dict(
+                    name=name,
+                    role=roles[ng],
+                    nodegroup=ng,
+                    index=index,
+                    first_master=bool(first_master and roles[ng] == "master" and index == 0),
+                )
+                out[name] = bootstrap.render_user_data(record, node, credentials)
+        return out
 
     # -- run -----------------------------------------------------------------
 
@@ -420,6 +486,8 @@ class HeatStackModule(CoeModule):
         nodes = None
         if p["cluster"] is not None:
             spec = self.cluster_spec(live)
+            if p["render_user_data"] and not self.check_mode:
+                live, spec = self.prepare_user_data(client, name, live, spec)
             template, files, params, tags = spec.template, spec.files, spec.parameters, spec.tags
             policy, nodes = spec.policy, spec.nodes
         else:
@@ -447,9 +515,13 @@ class HeatStackModule(CoeModule):
             e.details.setdefault("action", verb)
             e.details.setdefault("changed", True)
             raise
+        action = result.action
+        if verb == "create" and live is not None:
+            # the stack was created empty first (render_user_data), then given its nodes
+            action = "create"
         out = dict(
-            changed=result.changed,
-            action=result.action,
+            changed=result.changed or action == "create",
+            action=action,
             changes=result.changes,
             stack=result.stack,
             failed_resources=failures,
@@ -459,6 +531,41 @@ class HeatStackModule(CoeModule):
         if self.diff_mode:
             out["diff"] = self.diff(live, template, params, tags)
         self.exit(**out)
+
+    def prepare_user_data(self, client, name, live, spec):
+        """Render the user-data when an update or create is due; (live, spec) to apply.
+
+        A new cluster's stack is created with no nodes first, so that the API's
+        address (an output) exists when the user-data is written.
+        """
+        p = self.params
+        desired = heat_stack.load_template(spec.template)
+        action, _ = heat_stack.plan(live, desired, spec.files, spec.parameters, spec.tags, spec.policy)
+        if action == "none":
+            return live, spec
+        first_master = live is None
+        if live is None:
+            empty = self.cluster_spec(None, empty=True)
+            with self.action("create stack %s" % name):
+                heat_stack.ensure_present(
+                    client,
+                    name,
+                    empty.template,
+                    empty.files,
+                    empty.parameters,
+                    empty.tags,
+                    policy=empty.policy,
+                    wait=True,
+                    timeout=p["timeout"],
+                    live=None,
+                )
+                live = client.live(name)
+        else:
+            masters = (live.get("outputs") or {}).get("master_addresses") or []
+            first_master = not masters
+        api_address = (live.get("outputs") or {}).get("api_address")
+        user_data = self.render_user_data(spec, api_address, first_master)
+        return live, self.cluster_spec(live, user_data=user_data)
 
     def absent(self, client, name):
         p = self.params

@@ -64,7 +64,7 @@ parameters:
       - allowed_values: [anti-affinity, affinity, soft-anti-affinity, soft-affinity]
   image_update_policy:
     type: string
-    default: REBUILD
+    default: REPLACE
     constraints:
       - allowed_values: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
   labels:
@@ -104,6 +104,8 @@ parameters:
 conditions:
   api_floating_ip:
     get_param: floating_ip_enabled
+  has_subnet:
+    not: {equals: [{get_param: fixed_subnet}, ""]}
 
 resources:
   secgroup:
@@ -160,6 +162,8 @@ resources:
           security_group: {get_resource: secgroup}
 {%- if ng.role == "master" %}
           server_group: {get_resource: master_server_group}
+          first_port: {get_resource: api_port}
+          first_port_ip: {get_attr: [api_port, fixed_ips, 0, ip_address]}
 {%- else %}
           server_group: ""
 {%- endif %}
@@ -167,12 +171,31 @@ resources:
           coe_version: {get_param: coe_version}
           user_data_map: {get_param: {{ (ng.name ~ "_user_data") | tojson }}}
 {% endfor %}
+  # The API's address exists before any node: master 0 uses this port, and the
+  # floating IP (when enabled) is attached to it. So the user-data of every
+  # node can name the API endpoint (a stack is first created with no nodes).
+  api_port:
+    type: OS::Neutron::Port
+    properties:
+      name:
+        list_join: ["-", [{get_param: cluster_name}, "master", "0", "port"]]
+      network: {get_param: fixed_network}
+      fixed_ips:
+        if:
+          - has_subnet
+          - [{subnet: {get_param: fixed_subnet}}]
+          - []
+      security_groups:
+        - {get_resource: secgroup}
+      tags:
+        - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
+
   api_floating_ip:
     type: OS::Neutron::FloatingIP
     condition: api_floating_ip
     properties:
       floating_network: {get_param: external_network}
-      port_id: {get_attr: [{{ master.name | tojson }}, resource.0, port_id]}
+      port_id: {get_resource: api_port}
 
 outputs:
   api_address:
@@ -181,7 +204,7 @@ outputs:
       if:
         - api_floating_ip
         - {get_attr: [api_floating_ip, floating_ip_address]}
-        - {get_attr: [{{ master.name | tojson }}, resource.0, fixed_ip]}
+        - {get_attr: [api_port, fixed_ips, 0, ip_address]}
   master_addresses:
     description: Fixed IPs of the masters
     value: {get_attr: [{{ master.name | tojson }}, fixed_ip]}
@@ -241,9 +264,16 @@ parameters:
   server_group:
     type: string
     default: ""
+  first_port:
+    type: string
+    default: ""
+    description: a port made beforehand for member 0 (the API's port of the masters)
+  first_port_ip:
+    type: string
+    default: ""
   image_update_policy:
     type: string
-    default: REBUILD
+    default: REPLACE
   coe_version:
     type: string
     default: ""
@@ -259,10 +289,15 @@ conditions:
     not: {equals: [{get_param: fixed_subnet}, ""]}
   has_server_group:
     not: {equals: [{get_param: server_group}, ""]}
+  own_port:
+    or:
+      - not: {equals: [{get_param: index}, "0"]}
+      - equals: [{get_param: first_port}, ""]
 
 resources:
   port:
     type: OS::Neutron::Port
+    condition: own_port
     properties:
       name:
         list_join: ["-", [{get_param: name}, "port"]]
@@ -286,7 +321,7 @@ resources:
       key_name:
         if: [has_keypair, {get_param: keypair}, null]
       networks:
-        - port: {get_resource: port}
+        - port: {if: [own_port, {get_resource: port}, {get_param: first_port}]}
       scheduler_hints:
         if:
           - has_server_group
@@ -311,14 +346,14 @@ outputs:
   OS::stack_id:
     value: {get_resource: server}
   fixed_ip:
-    value: {get_attr: [port, fixed_ips, 0, ip_address]}
+    value: {if: [own_port, {get_attr: [port, fixed_ips, 0, ip_address]}, {get_param: first_port_ip}]}
   port_id:
-    value: {get_resource: port}
+    value: {if: [own_port, {get_resource: port}, {get_param: first_port}]}
   node:
     value:
       name: {get_param: name}
       id: {get_resource: server}
-      fixed_ip: {get_attr: [port, fixed_ips, 0, ip_address]}
-      port_id: {get_resource: port}
+      fixed_ip: {if: [own_port, {get_attr: [port, fixed_ips, 0, ip_address]}, {get_param: first_port_ip}]}
+      port_id: {if: [own_port, {get_resource: port}, {get_param: first_port}]}
       image: {get_param: image}
 """

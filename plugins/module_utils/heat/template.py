@@ -222,6 +222,7 @@ def build_cluster_stack(
     server_group_policy=None,
     image_update_policy=None,
     live_members=None,
+    empty=False,
 ):
     """The StackSpec of a cluster record.
 
@@ -230,7 +231,9 @@ def build_cluster_stack(
     policies); the nodegroup's ``node_count`` is the count *after* removal.
     ``live_parameters``: the live stack's parameters, for the indices removed
     earlier. ``live_members``: {nodegroup: [member index, ...]} of the live
-    stack; a node to remove must be one of them. ``upgrade``: roll through the nodes ``batch_size`` at a time
+    stack; a node to remove must be one of them. ``empty``: every nodegroup
+    with no node (the first step of a create: the API's port and address
+    exist before any node's user-data is written). ``upgrade``: roll through the nodes ``batch_size`` at a time
     (otherwise every changed member is updated in one batch).
     Raises ValidationError naming the field; makes no cloud call.
     """
@@ -247,6 +250,8 @@ def build_cluster_stack(
         raise ValidationError("cluster.labels", "must be a dict of strings")
     labels = {str(k): "" if v is None else str(v) for k, v in labels.items()}
     nodegroups = normalise_nodegroups(cluster)
+    if empty:
+        nodegroups = [dict(ng, count=0) for ng in nodegroups]
     batch_size = _count(batch_size, "batch_size", 1)
     pause_time = _count(pause_time, "pause_time", 0)
     user_data = user_data or {}
@@ -269,7 +274,7 @@ def build_cluster_stack(
         raise ValidationError(
             "server_group_policy", "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy)
         )
-    image_policy = image_update_policy or labels.get("image_update_policy") or "REBUILD"
+    image_policy = image_update_policy or labels.get("image_update_policy") or "REPLACE"
     if image_policy not in IMAGE_UPDATE_POLICIES:
         raise ValidationError(
             "image_update_policy", "must be one of %s, got %r" % (", ".join(IMAGE_UPDATE_POLICIES), image_policy)

@@ -241,7 +241,12 @@ def test_floating_ip_and_network_options():
     assert spec.parameters["fixed_subnet"] == "private-subnet"
     fip = tmpl["resources"]["api_floating_ip"]
     assert fip["condition"] == "api_floating_ip"
-    assert fip["properties"]["port_id"] == {"get_attr": ["default-master", "resource.0", "port_id"]}
+    # the floating IP is on the API port, made before any node; master 0 uses that port
+    assert fip["properties"]["port_id"] == {"get_resource": "api_port"}
+    masters = tmpl["resources"]["default-master"]["properties"]["resource_def"]["properties"]
+    assert masters["first_port"] == {"get_resource": "api_port"}
+    workers = tmpl["resources"]["default-worker"]["properties"]["resource_def"]["properties"]
+    assert "first_port" not in workers
 
 
 def test_member_indices_skip_removed_ones():
