@@ -481,6 +481,14 @@ class ClusterServersModule(CoeModule):
         if not planner.plan_changed(plan):
             self.exit(changed=False, **out)
         if self.check_mode:
+            if p["render_user_data"] and groups is not None and plan["create"]:
+                from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
+
+                # the API address may not exist before the first run: check the rest
+                record = dict(p["cluster"])
+                record.setdefault("api_address", None)
+                record["api_address"] = record["api_address"] or "192.0.2.1"
+                bootstrap.check_bootstrap_inputs(record)
             with self.action("check the quota for cluster %s" % name):
                 short = batch.quota_shortfalls(plan["create"], [], resolved) if plan["create"] else []
                 if short and plan["delete"]:
@@ -538,12 +546,15 @@ class ClusterServersModule(CoeModule):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
         record = self.params["cluster"]
+        bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):
-            credentials = pki.load_cluster_credentials(self.store, record["uuid"], box)
-        if credentials is None:
-            raise CloudError(
-                "Cluster %s has no credentials in the store: the cluster module creates them" % record["name"]
+            credentials = pki.ensure_cluster_credentials(
+                self.store,
+                record["uuid"],
+                box,
+                cluster_name=record["name"],
+                settings=pki.PkiSettings.from_labels(record.get("labels")),
             )
         first = cluster_utils.first_master_name(plan["create"], [v for v in views if v not in plan["delete"]])
         given = self.params["user_data"] or {}
