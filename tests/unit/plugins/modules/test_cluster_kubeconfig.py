@@ -1,5 +1,6 @@
 """cluster_kubeconfig: a real SQLite store, real certificates, the module run as Ansible runs it."""
 
+import base64
 import datetime
 import os
 import shutil
@@ -242,3 +243,60 @@ def test_cluster_without_api_address_fails_before_writing(run_module, env):
     result = run_module(cluster_kubeconfig.main, args(env, cluster="young"))
     assert result.failed and "API address" in result["msg"]
     assert not os.path.exists(env["path"])
+
+
+def test_playbook_vvv_output_carries_no_key_material(env, tmp_path):
+    """coe.openstack.kubeconfig under ansible-playbook -vvv with return_content (through the
+    action plugin): the content is usable through register, yet no output shows a key."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    playbook_bin = os.path.join(repo, ".venv", "bin", "ansible-playbook")
+    assert os.path.exists(playbook_bin), "ansible-playbook is required (make venv)"
+    play = tmp_path / "play.yml"
+    play.write_text(
+        """
+- name: Kubeconfig through the collection's playbook
+  ansible.builtin.import_playbook: coe.openstack.kubeconfig
+
+- name: Use the content through register
+  hosts: all
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: Ask for the content
+      coe.openstack.cluster_kubeconfig:
+        cluster: demo
+        path: "%s"
+        return_content: true
+        secret_key: "{{ coe_secret_key }}"
+      register: with_content
+    - name: The content is there for whoever registered it
+      ansible.builtin.assert:
+        that:
+          - with_content.kubeconfig.content is search('client-key-data')
+          - with_content is not changed
+        quiet: true
+"""
+        % env["path"]
+    )
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    demo:\n      coe_kubeconfig_path: %s\n" % env["path"])
+    environ = dict(os.environ)
+    environ.pop("COE_SECRET_KEY", None)
+    result = subprocess.run(
+        [playbook_bin, "-vvv", "-i", str(inventory), str(play), "-e", "coe_secret_key='%s'" % KEY],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "export KUBECONFIG=%s" % env["path"] in output
+    with open(env["path"]) as handle:
+        parsed = pki.read_kubeconfig(handle.read())
+    key_b64_start = base64.b64encode(parsed["key_pem"].encode()).decode()[:40]
+    for secret in ("PRIVATE KEY", "client-key-data", key_b64_start, env["creds"].ca.key_pem.splitlines()[1], KEY):
+        assert secret not in output
+    assert "censored" in output
