@@ -269,7 +269,8 @@ def build_cluster_stack(
     external = external_network or cluster.get("external_network_id") or cluster.get("external_network") or ""
     if fip and not external:
         raise ValidationError("external_network", "is required when floating_ip_enabled is true")
-    policy = server_group_policy or labels.get("master_server_group_policy") or "anti-affinity"
+    policy = server_group_policy or cluster.get("master_server_group_policy")
+    policy = policy or labels.get("master_server_group_policy") or "anti-affinity"
     if policy not in SERVER_GROUP_POLICIES:
         raise ValidationError(
             "server_group_policy", "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy)
@@ -291,7 +292,7 @@ def build_cluster_stack(
     params = dict(
         cluster_uuid=uuid,
         cluster_name=name,
-        keypair=cluster.get("keypair") or "",
+        keypair=cluster.get("keypair") or cluster.get("keypair_id") or "",
         fixed_network=network,
         fixed_subnet=subnet or "",
         external_network=external,
