@@ -10,9 +10,9 @@ short_description: Check, before any write, that the cloud has what a cluster's 
 version_added: 0.1.0
 description:
   - Read-only checks the C(coe.openstack.heat_driver) role runs before it creates or changes anything
-    the orchestration (Heat) endpoint answers; the cluster's images, flavors, keypair, network,
+    (the orchestration (Heat) endpoint answers; the cluster's images, flavors, keypair, network,
     subnet and external network exist; the project's quota has room for the servers, cores, RAM,
-    ports and floating IP that the operation adds.
+    ports and floating IP that the operation adds).
   - Every problem is reported at once; the module fails when there is any, naming each.
 author:
   - coe.openstack contributors

@@ -9,12 +9,12 @@ module: heat_stack
 short_description: Create, update or delete a Heat stack, or a cluster's stack
 version_added: 0.1.0
 description:
-  - Makes one OpenStack Heat stack match a template, its files, parameters and tags; idempotent.
+  - Makes one OpenStack Heat stack match a template, its files, parameters and tags, idempotently.
   - The live stack's template, files, visible parameters and tags are compared with the desired
     ones; when they are the same no update call is made. Hidden parameters cannot be read back
     from Heat and are not compared.
   - With O(cluster), the stack is the one the coe.openstack Heat driver builds for a cluster record
-    (the output of the M(coe.openstack.cluster) module): a server group for the masters, one
+    (the output of the M(coe.openstack.cluster) module). It holds a server group for the masters, one
     C(OS::Heat::ResourceGroup) per nodegroup (ports on the cluster network, a security group with
     the Kubernetes ports, per-node user-data), a floating IP for the API when enabled, and outputs
     for the addresses. Every value that comes from the record goes in as a Heat parameter.
@@ -47,7 +47,7 @@ options:
     default: true
   cluster:
     description:
-      - A cluster record (the C(cluster) return of M(coe.openstack.cluster)): C(name), C(uuid),
+      - A cluster record (the C(cluster) return of M(coe.openstack.cluster)) with C(name), C(uuid),
         C(nodegroups) (or C(master_count) and C(node_count)), C(flavor_id), C(master_flavor_id),
         C(image_id), C(keypair), C(labels), C(fixed_network), C(fixed_subnet),
         C(external_network_id), C(floating_ip_enabled).

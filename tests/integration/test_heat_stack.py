@@ -1,0 +1,271 @@
+"""The Heat driver against the local cloud: the heat_stack module and the Heat synchroniser.
+
+The module runs the way Ansible runs it (its file executed with an args file), so
+these tests see what a playbook sees: ``changed``, the return values, the
+failure message. Every cluster name is unique and everything is deleted at the end.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid as uuidlib
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(REPO, ".build", "collections")
+MODULE = os.path.join(REPO, "plugins", "modules", "heat_stack.py")
+
+pytestmark = pytest.mark.usefixtures("minicloud")
+
+
+def run_module(args, check=False, diff=False, tmp=None):
+    """Run plugins/modules/heat_stack.py as Ansible would; return its JSON result."""
+    payload = dict(args, cloud="minicloud", _ansible_check_mode=check, _ansible_diff=diff)
+    payload.setdefault("state_url", "sqlite:///%s" % os.path.join(tmp or "/tmp", "heat-it.db"))
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    proc = subprocess.run(
+        [sys.executable, MODULE],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module printed no JSON:\n%s\n%s" % (proc.stdout, proc.stderr)) from None
+
+
+@pytest.fixture
+def conn():
+    import openstack
+
+    return openstack.connect(cloud="minicloud")
+
+
+@pytest.fixture
+def admin():
+    import openstack
+
+    return openstack.connect(cloud="minicloud-admin", compute_api_version="2.3")
+
+
+def new_record(**over):
+    uuid = str(uuidlib.uuid4())
+    rec = dict(
+        name="heat-%s" % uuid[:6],
+        uuid=uuid,
+        status="CREATE_IN_PROGRESS",
+        master_count=3,
+        node_count=2,
+        flavor_id="m1.small",
+        master_flavor_id="m1.small",
+        image_id="fake-image",
+        keypair="demo-key",
+        labels={"kube_tag": "v1.30.1", "odd": 'it\'s "quoted": {yes}'},
+        fixed_network="private",
+        external_network_id="public",
+        floating_ip_enabled=True,
+    )
+    rec.update(over)
+    return rec
+
+
+def servers_of(conn, rec):
+    found = list(conn.compute.servers(details=True, tags="coe-cluster-%s" % rec["uuid"]))
+    return {s.name: s for s in found}
+
+
+def destroy(rec, tmp):
+    result = run_module(dict(cluster=rec, state="absent"), tmp=tmp)
+    assert not result.get("failed"), result.get("msg")
+
+
+def test_cluster_stack_lifecycle(conn, admin, tmp_path):
+    tmp = str(tmp_path)
+    rec = new_record()
+    name = rec["name"]
+    user_data = {
+        "%s-master-0" % name: "#cloud-config\nhostname: m0\n",
+        "%s-default-worker-1" % name: "#cloud-config\nhostname: w1\n",
+    }
+    try:
+        # check mode first: says create, creates nothing
+        result = run_module(dict(cluster=rec, user_data=user_data), check=True, diff=True, tmp=tmp)
+        assert result["changed"] is True and result["action"] == "create", result
+        assert result["diff"]["before"] == {"state": "absent"}
+        assert conn.orchestration.find_stack("%s-%s" % (name, rec["uuid"][:8])) is None
+
+        # create: 3 masters, 2 workers
+        result = run_module(dict(cluster=rec, user_data=user_data), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        assert result["changed"] is True and result["action"] == "create"
+        stack = result["stack"]
+        assert stack["status"] == "CREATE_COMPLETE"
+        assert stack["name"] == "%s-%s" % (name, rec["uuid"][:8])
+        assert stack["tags"] == ["coe-cluster-%s" % rec["uuid"]]
+        outputs = stack["outputs"]
+        assert outputs["api_address"].startswith("172.24.4.")  # the floating IP on the API port
+        assert len(outputs["master_addresses"]) == 3 and len(outputs["node_addresses"]) == 2
+        assert result["nodes"] == {
+            "default-master": ["%s-master-%d" % (name, i) for i in range(3)],
+            "default-worker": ["%s-default-worker-%d" % (name, i) for i in range(2)],
+        }
+        # the user-data parameter is hidden
+        assert stack["parameters"]["default-master_user_data"] == "******"
+        servers = servers_of(conn, rec)
+        assert sorted(servers) == sorted(result["nodes"]["default-master"] + result["nodes"]["default-worker"])
+        master0 = servers["%s-master-0" % name]
+        assert master0.metadata["coe_cluster_uuid"] == rec["uuid"]
+        assert master0.metadata["coe_role"] == "master"
+        assert master0.metadata["coe_nodegroup"] == "default-master"
+        assert sorted({s.metadata["coe_role"] for s in servers.values()}) == ["master", "worker"]
+        # anti-affinity: the three masters are on three hosts
+        hosts = {admin.compute.get_server(servers["%s-master-%d" % (name, i)].id).compute_host for i in range(3)}
+        assert len(hosts) == 3
+        # every node got its own user-data (the one given, or empty)
+        for node, server in servers.items():
+            raw = admin.compute.get_server(server.id).user_data
+            text = base64.b64decode(raw).decode() if raw else ""
+            assert text == user_data.get(node, ""), node
+
+        # the same again: not changed, no update call (the stack is untouched)
+        events_before = len(list(conn.orchestration.stack_events(stack["id"])))
+        result = run_module(dict(cluster=rec, user_data=user_data), tmp=tmp)
+        assert result["changed"] is False and result["action"] == "none", result
+        live = conn.orchestration.get_stack(stack["id"])
+        assert live.updated_at is None and live.status == "CREATE_COMPLETE"
+        assert len(list(conn.orchestration.stack_events(stack["id"]))) == events_before
+
+        # scale workers 2 -> 4 (check mode first)
+        rec4 = dict(rec, node_count=4)
+        result = run_module(dict(cluster=rec4), check=True, tmp=tmp)
+        assert result["action"] == "update"
+        assert result["changes"]["parameters"]["default-worker_count"] == {"before": 2, "after": 4}
+        assert len(servers_of(conn, rec)) == 5
+        result = run_module(dict(cluster=rec4), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        assert result["stack"]["status"] == "UPDATE_COMPLETE"
+        servers = servers_of(conn, rec)
+        workers = sorted(n for n in servers if "-default-worker-" in n)
+        assert workers == ["%s-default-worker-%d" % (name, i) for i in range(4)]
+        kept_ids = {n: servers[n].id for n in workers}
+
+        # 4 -> 3 removing the named node -1: that node is the one gone, the others keep their ids
+        gone = "%s-default-worker-1" % name
+        rec3 = dict(rec, node_count=3)
+        result = run_module(dict(cluster=rec3, nodes_to_remove=[gone]), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        servers = servers_of(conn, rec)
+        workers = sorted(n for n in servers if "-default-worker-" in n)
+        assert gone not in workers and len(workers) == 3
+        assert {n: servers[n].id for n in workers} == {n: kept_ids[n] for n in workers}
+        # the same run again changes nothing; a later scale-out never reuses index 1
+        again = run_module(dict(cluster=rec3, nodes_to_remove=[]), tmp=tmp)
+        assert again["changed"] is False, again
+        result = run_module(dict(cluster=dict(rec, node_count=4)), tmp=tmp)
+        assert result["nodes"]["default-worker"] == ["%s-default-worker-%d" % (name, i) for i in (0, 2, 3, 4)]
+        assert sorted(n for n in servers_of(conn, rec) if "-default-worker-" in n) == result["nodes"]["default-worker"]
+        rec = dict(rec, node_count=4)
+
+        # add a nodegroup, then remove it
+        groups = [
+            dict(name="default-master", role="master", node_count=3),
+            dict(name="default-worker", role="worker", node_count=4),
+            dict(name="gpu", role="worker", node_count=1, flavor_id="m1.medium"),
+        ]
+        result = run_module(dict(cluster=dict(rec, nodegroups=groups)), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        assert result["nodes"]["gpu"] == ["%s-gpu-0" % name]
+        assert "%s-gpu-0" % name in servers_of(conn, rec)
+        result = run_module(dict(cluster=dict(rec, nodegroups=groups[:2])), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        assert "gpu" not in result["stack"]["outputs"]["nodegroups"]
+        assert not [n for n in servers_of(conn, rec) if "-gpu-" in n]
+
+        # rolling image update, one node at a time
+        v2 = conn.image.find_image("fake-image-v2", ignore_missing=False)
+        result = run_module(dict(cluster=dict(rec, image_id="fake-image-v2"), batch_size=1), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        assert result["stack"]["status"] == "UPDATE_COMPLETE"
+        assert result["stack"]["parameters"]["default-worker_max_batch_size"] == "1"
+        servers = servers_of(conn, rec)
+        assert len(servers) == 7
+        assert {s.image["id"] for s in servers.values()} == {v2.id}
+
+        # the synchroniser sees what the module made
+        from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser
+
+        observed = HeatSynchroniser(conn).observe([dict(rec, status="UPDATE_IN_PROGRESS")])[rec["uuid"]]
+        assert observed.status == "UPDATE_COMPLETE" and observed.exists
+        assert observed.api_address == result["stack"]["outputs"]["api_address"]
+        assert sorted(observed.master_addresses) == sorted(result["stack"]["outputs"]["master_addresses"])
+        assert observed.nodegroups["default-worker"]["node_count"] == 4
+        assert observed.health_status == "HEALTHY"
+        assert observed.coe_version == "v1.30.1"
+    finally:
+        destroy(rec, tmp)
+    # nothing of the cluster is left: no stack, no server, no port
+    assert conn.orchestration.find_stack("%s-%s" % (name, rec["uuid"][:8])) is None
+    assert servers_of(conn, rec) == {}
+    assert list(conn.network.ports(tags=["coe-cluster-%s" % rec["uuid"]])) == []
+    # deleting again is a no-op
+    assert run_module(dict(cluster=rec, state="absent"), tmp=tmp)["changed"] is False
+
+
+def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):
+    tmp = str(tmp_path)
+    rec = new_record(master_count=1, node_count=1, flavor_id="m1.huge", floating_ip_enabled=False)
+    try:
+        result = run_module(dict(cluster=rec, timeout=600), tmp=tmp)
+        assert result.get("failed") is True, result
+        assert "CREATE_FAILED" in result["msg"]
+        assert "No valid host was found" in result["msg"]
+        leaves = result["failed_resources"]
+        assert leaves and leaves[0]["path"] == ["default-worker", "0", "server"]
+        assert "No valid host was found" in leaves[0]["reason"]
+        assert result["stack"]["status"] == "CREATE_FAILED"
+
+        # the synchroniser reports it the same way, with the fault on the node
+        from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser
+
+        observed = HeatSynchroniser(conn).observe([rec])[rec["uuid"]]
+        assert observed.status == "CREATE_FAILED"
+        assert "No valid host was found" in observed.faults["%s-default-worker-0" % rec["name"]]
+        assert "No valid host was found" in observed.status_reason
+    finally:
+        destroy(rec, tmp)
+
+
+def test_stack_deleted_behind_our_back(conn, tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser
+
+    tmp = str(tmp_path)
+    rec = new_record(master_count=1, node_count=0, floating_ip_enabled=False)
+    try:
+        result = run_module(dict(cluster=rec), tmp=tmp)
+        assert result["stack"]["status"] == "CREATE_COMPLETE", result.get("msg")
+        sync = HeatSynchroniser(conn)
+        assert sync.observe([rec])[rec["uuid"]].status == "CREATE_COMPLETE"
+        conn.orchestration.delete_stack(result["stack"]["id"])
+        deadline = time.monotonic() + 120
+        while conn.orchestration.find_stack(result["stack"]["id"]) is not None:
+            assert time.monotonic() < deadline, "the stack was not deleted in 120 s"
+            time.sleep(1)
+        records = [
+            dict(rec, status="UPDATE_IN_PROGRESS"),
+            dict(rec, uuid=rec["uuid"], status="UPDATE_IN_PROGRESS"),
+        ]
+        seen = sync.observe(records[:1])[rec["uuid"]]
+        assert (seen.exists, seen.status, seen.status_reason) == (False, "UPDATE_FAILED", "Stack not found in Heat")
+        seen = sync.observe([dict(rec, status="DELETE_IN_PROGRESS")])[rec["uuid"]]
+        assert (seen.exists, seen.status) == (False, "DELETE_COMPLETE")
+        seen = sync.observe([dict(rec, status="CREATE_COMPLETE")])[rec["uuid"]]
+        assert (seen.exists, seen.status, seen.health_status) == (False, None, "UNHEALTHY")
+    finally:
+        destroy(rec, tmp)
