@@ -47,7 +47,7 @@ def lease_view(row, now):
     )
 
 
-def _check_ttl(ttl):
+def check_ttl(ttl):
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not MIN_TTL <= ttl <= MAX_TTL:
         raise ValidationError("ttl", "must be a number of seconds between %d and %d, got %r" % (MIN_TTL, MAX_TTL, ttl))
 
@@ -81,7 +81,7 @@ class LockManager:
 
     def try_acquire(self, project, name, operation, ttl, holder=None, actor=None):
         """One attempt: the new lease, or LockError naming the current holder."""
-        _check_ttl(ttl)
+        check_ttl(ttl)
         who = resolve_actor(actor)
         holder = holder or actor_label(who)
         with self.store.lock_row(project, name) as row:
@@ -151,7 +151,7 @@ class LockManager:
         An expired lease that nobody took over may still be renewed: its token
         is still the newest, so no other writer can have come in between.
         """
-        _check_ttl(ttl)
+        check_ttl(ttl)
         token = _check_token(token)
         with self.store.lock_row(project, name) as row:
             self._held_row(row, name, token, "renew")

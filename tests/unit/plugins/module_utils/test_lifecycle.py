@@ -67,21 +67,21 @@ def _outcome(status, action, retry=False, record_op=None, plan=None, target=None
         return False
 
 
-@pytest.mark.parametrize("status", sorted(ALL) + [lc.ABSENT])
+@pytest.mark.parametrize("status", [*sorted(ALL), lc.ABSENT])
 @pytest.mark.parametrize("action", ["update", "resize"])
 def test_update_and_resize_cells(status, action):
     allowed = COMPLETE | ({"UPDATE_FAILED"} if action == "resize" else set())
     assert _outcome(status, action) is (status in allowed)
 
 
-@pytest.mark.parametrize("status", sorted(ALL) + [lc.ABSENT])
+@pytest.mark.parametrize("status", [*sorted(ALL), lc.ABSENT])
 def test_create_cells(status):
     # a new create only where there is no record; re-running a create in progress resumes it
     assert _outcome(status, "create") is (status == lc.ABSENT)
     assert _outcome(status, "create", retry=True, record_op="create") is (status in (lc.ABSENT, "CREATE_IN_PROGRESS"))
 
 
-@pytest.mark.parametrize("status", sorted(ALL) + [lc.ABSENT])
+@pytest.mark.parametrize("status", [*sorted(ALL), lc.ABSENT])
 def test_delete_cells(status):
     assert _outcome(status, "delete", record_op="delete") is (status != lc.ABSENT)
     deleting = dict(held=True, holder="bob@ci", operation="delete", expires_at="x")
@@ -93,7 +93,7 @@ def test_delete_cells(status):
     assert _outcome(status, "delete", record_op="delete", lock=updating) is (status != lc.ABSENT)
 
 
-@pytest.mark.parametrize("status", sorted(ALL) + [lc.ABSENT])
+@pytest.mark.parametrize("status", [*sorted(ALL), lc.ABSENT])
 def test_upgrade_cells(status):
     failed_upgrade = dict(action="upgrade", from_template="k8s", from_version=1, to_template="k8s", to_version=2)
     assert _outcome(status, "upgrade", target=("k8s", 3)) is (status in COMPLETE)

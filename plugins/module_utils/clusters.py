@@ -1,0 +1,435 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""What the cluster modules do, as plain functions on a store (testable without Ansible).
+
+``ensure_template`` (cluster_template), ``ensure_cluster`` (cluster),
+``sync_clusters`` (cluster_sync) and ``views`` for cluster_info. The
+modules only turn options into arguments and results into exit_json.
+
+No ansible and no openstack import: the cloud is reached only through a
+synchroniser factory handed in by the caller.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
+from ansible_collections.coe.openstack.plugins.module_utils.errors import (
+    ConflictError,
+    LockError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import spec_hash
+
+DEFAULT_PROJECT = "default"
+CAS_RETRIES = 5
+
+# keys kept inside the record for the drivers and the planner, not Magnum fields
+INTERNAL_KEYS = ("overrides",)
+
+
+def cluster_view(record):
+    """A cluster record as returned by the modules (Magnum's field names, plus ours)."""
+    if record is None:
+        return None
+    view = {k: copy.deepcopy(v) for k, v in record.items() if k not in INTERNAL_KEYS}
+    for ng in view.get("nodegroups") or []:
+        for key in ("own_flavor_id", "own_image_id", "own_labels"):
+            ng.pop(key, None)
+    view.setdefault("uuid", None)
+    view["version"] = view.get("template_version")
+    return view
+
+
+def template_view(version, versions=None):
+    """A template version as returned by the modules: its spec flattened, plus identity."""
+    view = dict(copy.deepcopy(version["spec"]))
+    view.update(
+        name=version["name"],
+        version=version["version"],
+        uuid=version.get("uuid"),
+        created_at=version.get("created_at"),
+        created_by=version.get("created_by"),
+    )
+    if versions is not None:
+        view["versions"] = [
+            dict(version=v["version"], uuid=v["uuid"], created_at=v["created_at"], created_by=v["created_by"])
+            for v in versions
+        ]
+    return view
+
+
+class LazyConnection:
+    """A stand-in for a connection, built by ``factory`` on first attribute access.
+
+    A sync with nothing to observe, or a synchroniser that is a test fake,
+    never authenticates.
+    """
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._conn = None
+
+    def __getattr__(self, name):
+        if self._conn is None:
+            self._conn = self._factory()
+        return getattr(self._conn, name)
+
+
+# -- templates -----------------------------------------------------------------------
+
+
+def ensure_template(store, name, state, spec_params=None, version=None, check_mode=False, actor=None):
+    """Make template ``name`` present (new version when the spec differs) or absent.
+
+    Returns ``(changed, result)`` where result has ``cluster_template`` (the
+    version, or None), ``version`` and ``versions``.
+    """
+    lifecycle.validate_name("name", name)
+    if state == "present":
+        if version is not None:
+            raise ValidationError("version", "only with state=absent (versions are numbered by the store)")
+        spec = lifecycle.normalise_template_spec(spec_params or {})
+        versions = store.list_templates(name)
+        latest = versions[-1] if versions else None
+        if latest is not None and latest["spec_hash"] == spec_hash(spec):
+            return False, _template_result(latest, versions)
+        if check_mode:
+            would = dict(
+                name=name,
+                version=(latest["version"] + 1) if latest else 1,
+                uuid=None,
+                spec=spec,
+                created_at=None,
+                created_by=None,
+            )
+            return True, _template_result(would, [*versions, would])
+        created, _ = store.put_template(name, spec, actor=actor)
+        return True, _template_result(created, store.list_templates(name))
+
+    if version is not None:
+        lifecycle.validate_int("version", version, 1, 10**9)
+    versions = store.list_templates(name)
+    doomed = [v for v in versions if version is None or v["version"] == version]
+    if not doomed:
+        return False, dict(cluster_template=None, version=None, versions=[v["version"] for v in versions])
+    if check_mode:
+        users = store.template_users(name, version)
+        if users:
+            raise ConflictError(
+                "Cannot delete %s: in use by cluster(s) %s"
+                % (
+                    "version %s of cluster template '%s'" % (version, name)
+                    if version
+                    else "cluster template '%s'" % name,
+                    ", ".join("%s (version %d)" % (u["name"], u["template_version"]) for u in users),
+                ),
+                clusters=sorted({u["name"] for u in users}),
+            )
+        left = [v["version"] for v in versions if v not in doomed]
+    else:
+        store.delete_template(name, version, actor=actor)
+        left = [v["version"] for v in store.list_templates(name)]
+    return True, dict(
+        cluster_template=None, version=None, versions=left, deleted_versions=[v["version"] for v in doomed]
+    )
+
+
+def _template_result(version, versions):
+    return dict(
+        cluster_template=template_view(version, versions),
+        version=version["version"],
+        versions=[v["version"] for v in versions],
+    )
+
+
+# -- clusters ------------------------------------------------------------------------
+
+
+def resolve_template(store, record, template_name, template_version):
+    """The template version a desired spec asks for (the record's when it says nothing)."""
+    if template_name is None:
+        if record is None:
+            raise ValidationError("cluster_template", "is required to create a cluster")
+        template_name = record["cluster_template_name"]
+    lifecycle.validate_name("cluster_template", template_name)
+    if template_version is None and record is not None and record["cluster_template_name"] == template_name:
+        template_version = record["template_version"]  # never upgrade behind the user's back
+    try:
+        return store.get_template(template_name, template_version)
+    except NotFoundError as e:
+        raise ValidationError(e.details.get("field", "cluster_template"), e.msg) from e
+
+
+def _check_lock(locks, project, name, lock_token, operation):
+    """(lease view, whether we hold it); LockError now if our token is stale or another holds it."""
+    lease = locks.get(project, name)
+    own = False
+    if lock_token is not None:
+        token = int(lock_token)
+        if lease is None or lease["token"] != token or not lease["held"]:
+            raise LockError(
+                "Lock token %s for cluster '%s' is not the live lease (%s); nothing was written"
+                % (
+                    lock_token,
+                    name,
+                    "current token %d held by %s" % (lease["token"], lease["holder"])
+                    if lease and lease["held"]
+                    else "current token %s, not held" % (lease["token"] if lease else "none"),
+                ),
+                holder=lease["holder"] if lease and lease["held"] else None,
+            )
+        own = True
+    elif lease and lease["held"] and operation != "none":
+        raise LockError(
+            "Cannot %s cluster '%s': it is locked by %s for %s until %s (token %d); pass lock_token if that is you"
+            % (operation, name, lease["holder"], lease["operation"], lease["expires_at"], lease["token"]),
+            holder=lease["holder"],
+            lock_operation=lease["operation"],
+        )
+    return lease, own
+
+
+def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None, force=False, observe=None, now=None):
+    """Record the desired state of a cluster and say which operation the driver must run.
+
+    ``desired``: name, project_id, state, template_name, template_version,
+    master_count, node_count, nodegroups, nodes_to_remove, keypair, labels,
+    flavor_id, master_flavor_id, timeout, upgrade_batch_size (None = keep).
+    ``observe(record) -> Observation``: for ``force`` only.
+
+    Returns a dict: changed, operation, plan, cluster, record_removed,
+    diff (before/after of the desired part).
+    """
+    desired = lifecycle.validate_desired(dict(desired))
+    project, name = desired["project_id"], desired["name"]
+    now = store.now() if now is None else now
+    locks = LockManager(store)
+    record = store.find_cluster(project, name)
+
+    if desired["state"] == "absent" and force and record is not None:
+        return _force_delete(store, locks, record, lock_token, check_mode, actor, observe)
+
+    template = None
+    if desired["state"] == "present":
+        template = resolve_template(store, record, desired.get("template_name"), desired.get("template_version"))
+    p = lifecycle.plan(desired, record, template)
+    lease, own = _check_lock(locks, project, name, lock_token, p["operation"])
+    if p["action"] is not None:
+        target = (p["to_template"], p["to_version"]) if p["action"] == "upgrade" else None
+        lifecycle.check_transition(record, p["action"], retry=p["retry"], target=target, lock=lease, own_lock=own)
+
+    new = lifecycle.apply_plan(record, p, now)
+    before, after = lifecycle.diff_view(record), lifecycle.diff_view(new) if desired["state"] == "present" else {}
+    resume = p["retry"] and record is not None and record["status"].endswith("_IN_PROGRESS")
+    desired_changed = (
+        desired["state"] == "present" and record is not None and _desired_part(new) != _desired_part(record)
+    )
+    needs_write = (p["action"] is not None and not resume) or desired_changed
+    result = dict(
+        changed=needs_write,
+        operation=p["operation"],
+        plan=lifecycle.public_plan(p),
+        diff=dict(before=before, after=after),
+        record_removed=False,
+    )
+    if not needs_write or check_mode:
+        shown = new if needs_write else record
+        result["cluster"] = cluster_view(shown)
+        return result
+    message = "%s%s: %s" % (
+        p["operation"],
+        " (retry)" if p["retry"] else "",
+        "; ".join(_change_text(c) for c in p["changes"]) or "re-run",
+    )
+    if record is None:
+        written = store.create_cluster(new, actor=actor, lock_token=lock_token, message=message)
+    else:
+        written = store.update_cluster(
+            new,
+            record["generation"],
+            actor=actor,
+            lock_token=lock_token,
+            message=message,
+            operation=p["operation"],
+            force_event=p["action"] is not None,
+        )
+    result["cluster"] = cluster_view(written)
+    return result
+
+
+def _desired_part(record):
+    view = lifecycle.diff_view(record)
+    view["nodegroups"] = [lifecycle._group_shape(ng) for ng in record.get("nodegroups") or []]
+    return view
+
+
+def _change_text(change):
+    return "%s %s -> %s" % (change["field"], change["before"], change["after"])
+
+
+def _force_delete(store, locks, record, lock_token, check_mode, actor, observe):
+    """Remove the record once the synchroniser reports nothing of the cluster left."""
+    lease, own = _check_lock(locks, record["project_id"], record["name"], lock_token, "delete")
+    if observe is None:
+        raise ValidationError("force", "needs a connection to the cloud to check that nothing is left")
+    obs = observe(record)
+    plan = dict(operation="delete", action="delete", retry=False, force=True, exists_in_cloud=obs.exists)
+    result = dict(operation="delete", plan=plan, diff=dict(before=lifecycle.diff_view(record), after={}))
+    if obs.exists:
+        # something is left: this is an ordinary delete the driver must run first
+        lifecycle.check_transition(
+            record, "delete", retry=record.get("operation") == "delete", lock=lease, own_lock=own
+        )
+        if record.get("operation") == "delete" and record["status"] == lifecycle.DELETE_IN_PROGRESS:
+            result.update(changed=False, record_removed=False, cluster=cluster_view(record))
+            return result
+        p = dict(
+            operation="delete",
+            action="delete",
+            retry=False,
+            changes=[],
+            nodegroups={},
+            nodes_to_remove=[],
+            from_version=None,
+            to_version=None,
+            from_template=None,
+            to_template=None,
+            desired=None,
+        )
+        new = lifecycle.apply_plan(record, p, store.now())
+        new["status_reason"] = "force delete: the cloud still has resources of the cluster; delete them first"
+        result.update(changed=True, record_removed=False)
+        if check_mode:
+            result["cluster"] = cluster_view(new)
+            return result
+        written = store.update_cluster(
+            new,
+            record["generation"],
+            actor=actor,
+            lock_token=lock_token,
+            message="force delete requested; the cloud still has resources",
+            operation="delete",
+            force_event=True,
+        )
+        result["cluster"] = cluster_view(written)
+        return result
+    gone = dict(record, status=lifecycle.DELETE_COMPLETE, status_reason="force delete: nothing left in the cloud")
+    result.update(changed=True, record_removed=True, cluster=cluster_view(gone))
+    if not check_mode:
+        store.delete_cluster(
+            record,
+            record["generation"],
+            actor=actor,
+            lock_token=lock_token,
+            message="force delete: the synchroniser reports nothing of the cluster in the cloud; "
+            "record removed (was %s)" % record["status"],
+        )
+    return result
+
+
+# -- synchronisation -----------------------------------------------------------------
+
+
+def _differs(a, b):
+    strip = ("updated_at", "generation")
+    return {k: v for k, v in a.items() if k not in strip} != {k: v for k, v in b.items() if k not in strip}
+
+
+def sync_clusters(store, records, synchroniser_for, lock=None, check_mode=False, actor=None, now=None):
+    """Observe ``records`` (grouped by driver) and write what changed, by CAS.
+
+    ``synchroniser_for(driver)`` gives a StateSynchroniser. ``lock``: dict
+    (project, name, token, ttl) of the lease held on the one cluster synced;
+    it is renewed first, and a stale token refuses the whole sync.
+    Returns dict(changed, clusters, removed, lock).
+    """
+    locks = LockManager(store)
+    lease = None
+    if lock is not None:
+        if check_mode:
+            lease, _ = _check_lock(locks, lock["project"], lock["name"], lock["token"], "sync")
+        else:
+            lease = locks.renew(lock["project"], lock["name"], lock["token"], lock["ttl"])
+    by_driver = {}
+    for record in records:
+        by_driver.setdefault(record["driver"], []).append(record)
+    observations = {}
+    for driver in sorted(by_driver):
+        observations.update(synchroniser_for(driver).observe(by_driver[driver]))
+    changed, out, removed = False, [], []
+    for record in records:
+        obs = observations.get(record["uuid"])
+        if obs is None:
+            out.append(cluster_view(record))
+            continue
+        token = (
+            lock["token"]
+            if lock and (lock["project"], lock["name"]) == (record["project_id"], record["name"])
+            else None
+        )
+        current = record
+        for _attempt in range(CAS_RETRIES):
+            when = store.now() if now is None else now
+            new, message = lifecycle.merge_observation(current, obs, when)
+            if not _differs(new, current):
+                out.append(cluster_view(current))
+                break
+            changed = True
+            if check_mode:
+                out.append(cluster_view(new))
+                break
+            try:
+                if new["status"] == lifecycle.DELETE_COMPLETE and current.get("operation") == "delete":
+                    store.delete_cluster(
+                        current,
+                        current["generation"],
+                        actor=actor,
+                        lock_token=token,
+                        require_lock_free=False,
+                        message="deleted: nothing of the cluster is left in the cloud",
+                    )
+                    removed.append(current["name"])
+                    out.append(cluster_view(new))
+                else:
+                    out.append(
+                        cluster_view(
+                            store.update_cluster(
+                                new,
+                                current["generation"],
+                                actor=actor,
+                                lock_token=token,
+                                require_lock_free=False,
+                                message=message,
+                                operation="sync",
+                            )
+                        )
+                    )
+                break
+            except ConflictError:
+                try:
+                    current = store.get_cluster(record["uuid"])  # somebody wrote: merge again on the fresh record
+                except NotFoundError:
+                    removed.append(record["name"])
+                    break
+        else:
+            raise ConflictError(
+                "Cluster '%s' kept changing under the sync; gave up after %d tries" % (record["name"], CAS_RETRIES)
+            )
+    return dict(changed=changed, clusters=out, removed=removed, lock=lease)
+
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "StateError",
+    "cluster_view",
+    "ensure_cluster",
+    "ensure_template",
+    "resolve_template",
+    "sync_clusters",
+    "template_view",
+]

@@ -1,0 +1,404 @@
+#!/usr/bin/python
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster
+short_description: Declare a cluster's desired state and get the operation a driver must run
+version_added: 0.1.0
+description:
+  - Records the desired state of a Kubernetes cluster in the coe.openstack store (template and
+    version, master and worker counts, extra nodegroups, nodes to remove, labels, flavors,
+    timeout) and says which operation the driver must run to get there - C(create), C(update)
+    (scale, nodegroups, removal of named nodes, labels), C(upgrade) (another template version,
+    nodes replaced in batches), C(delete) - or C(none).
+  - The state machine is checked before anything else; a refused operation fails at once with
+    the cluster's status, the operation asked and the lock holder if any. Update and upgrade
+    are allowed from C(*_COMPLETE); resize also from C(UPDATE_FAILED); after a failed upgrade,
+    retrying it or rolling back to the previous version is allowed; delete from any status,
+    unless somebody else's live lock holds a delete. docs/state-machine.md draws the table.
+  - A recorded operation moves the cluster to C(*_IN_PROGRESS). The driver roles then act on
+    the cloud and M(coe.openstack.cluster_sync) records what they achieved. Re-running the same
+    task on a cluster whose operation is in progress or failed re-runs that operation
+    (resume, retry) where the state machine allows it; on a complete cluster it changes nothing.
+  - Options that are not given keep the recorded value on an existing cluster (an existing
+    cluster is never moved to the latest template version unless asked).
+  - Names are unique per O(project); a retried create never makes a second cluster.
+  - With O(lock_token), every write is fenced; a stale token is refused by the store. Without
+    it, the module refuses to change a cluster somebody else has locked.
+  - The cloud is called only with O(force=true), to ask the driver's synchroniser whether
+    anything of the cluster is left.
+author:
+  - coe.openstack contributors
+extends_documentation_fragment:
+  - coe.openstack.openstack
+  - coe.openstack.store
+  - coe.openstack.attributes
+attributes:
+  idempotent:
+    description: The same desired state twice records one operation.
+    support: full
+options:
+  actor:
+    description:
+      - Who is acting, recorded in the event history. Keys C(user), C(host), C(awx_job_id).
+      - Defaults to the local user, the host name and the AWX job id from the environment
+        (C(JOB_ID)).
+    type: dict
+  cluster_template:
+    description:
+      - Name of the cluster template. Required to create a cluster.
+      - Another template than the recorded one is an upgrade (the driver must be the same).
+    type: str
+  cluster_template_version:
+    description:
+      - Template version. When creating, the latest; on an existing cluster, the recorded one.
+      - Another version than the recorded one is an upgrade, which must change nothing else.
+    type: int
+  flavor_id:
+    description:
+      - Flavor of the default workers, over the template's. Fixed once the cluster exists.
+    type: str
+    aliases: [flavor]
+  force:
+    description:
+      - With O(state=absent), remove the record as soon as the driver's synchroniser reports that
+        nothing of the cluster is left in the cloud (recovery after a lost or failed delete; the
+        removal is logged). When something is left, the cluster is moved to
+        C(DELETE_IN_PROGRESS) for the driver to delete, as without O(force).
+    type: bool
+    default: false
+  keypair:
+    description:
+      - Nova keypair of the nodes, over the template's. Fixed once the cluster exists.
+    type: str
+  labels:
+    description:
+      - Labels (string to string) merged over the template's.
+    type: dict
+  lock_token:
+    description:
+      - The fencing token of the cluster's lock (M(coe.openstack.cluster_lock)). Writes carrying
+        a token that is not the live lease's are refused.
+    type: int
+  master_count:
+    description:
+      - Number of masters, odd, 1 to 7. C(1) when creating; fixed once the cluster exists.
+    type: int
+  master_flavor_id:
+    description:
+      - Flavor of the masters, over the template's. Fixed once the cluster exists.
+    type: str
+    aliases: [master_flavor]
+  name:
+    description:
+      - Cluster name, a DNS label (lowercase letters, digits, C(-); starting with a letter); node
+        host names are C(<name>-<nodegroup>-<index>) and must fit in 63 characters.
+    type: str
+    required: true
+  node_count:
+    description:
+      - Number of workers in the C(default-worker) nodegroup, 0 to 1000. C(1) when creating.
+    type: int
+  nodegroups:
+    description:
+      - Extra worker nodegroups. The whole list (the default nodegroups excluded); a nodegroup
+        not listed is removed. Not given keeps the recorded ones.
+    type: list
+    elements: dict
+    suboptions:
+      flavor_id:
+        description: Flavor of the nodegroup's nodes (the cluster's when not given).
+        type: str
+        aliases: [flavor]
+      image_id:
+        description: Image of the nodegroup's nodes (the template's when not given).
+        type: str
+        aliases: [image]
+      labels:
+        description: Labels merged over the cluster's.
+        type: dict
+      max_node_count:
+        description: Upper bound of O(nodegroups[].node_count).
+        type: int
+      min_node_count:
+        description: Lower bound of O(nodegroups[].node_count).
+        type: int
+      name:
+        description: Nodegroup name, a DNS label.
+        type: str
+        required: true
+      node_count:
+        description: Number of nodes.
+        type: int
+        default: 1
+  nodes_to_remove:
+    description:
+      - When lowering a node count, the names of the nodes to remove (as the last
+        M(coe.openstack.cluster_sync) saw them); other removals take the newest nodes.
+      - A node named that the cluster does not have is an error; one already removed by an
+        earlier run is ignored, so the task can be re-run.
+    type: list
+    elements: str
+    default: []
+  project:
+    description:
+      - The project key the cluster belongs to in the store; cluster names are unique per project.
+      - Use the cloud's project (or cloud name) when several projects share one store.
+      - Defaults to the environment variable C(COE_PROJECT), then C(default).
+    type: str
+  state:
+    description:
+      - C(present) records the desired state; C(absent) asks for the cluster's deletion.
+    type: str
+    choices: [present, absent]
+    default: present
+  timeout:
+    description:
+      - Operation timeout in seconds (create, update and delete alike), 60 to 604800. An
+        operation in progress for longer becomes C(*_FAILED) at the next sync.
+      - C(3600) when creating; the recorded value otherwise.
+    type: int
+  upgrade_batch_size:
+    description:
+      - Nodes replaced at once during an upgrade. C(1) when creating.
+    type: int
+  wait:
+    description:
+      - Not used by this module, which records the operation and returns; the driver roles wait
+        (with M(coe.openstack.cluster_sync)).
+    type: bool
+    default: true
+seealso:
+  - module: coe.openstack.cluster_template
+  - module: coe.openstack.cluster_lock
+  - module: coe.openstack.cluster_sync
+  - module: coe.openstack.cluster_info
+"""
+
+EXAMPLES = r"""
+- name: Take the cluster's lock
+  coe.openstack.cluster_lock:
+    name: demo
+    operation: create
+  register: demo_lock
+
+- name: Declare a cluster with three masters and five workers
+  coe.openstack.cluster:
+    name: demo
+    cluster_template: k8s-small
+    master_count: 3
+    node_count: 5
+    labels:
+      monitoring_enabled: "true"
+    lock_token: "{{ demo_lock.lock.token }}"
+  register: demo
+
+- name: Scale in, removing one named node
+  coe.openstack.cluster:
+    name: demo
+    node_count: 4
+    nodes_to_remove: [demo-default-worker-2]
+
+- name: Upgrade to version 2 of the template (check mode shows the plan)
+  coe.openstack.cluster:
+    name: demo
+    cluster_template: k8s-small
+    cluster_template_version: 2
+  check_mode: true
+
+- name: Ask for deletion
+  coe.openstack.cluster:
+    name: demo
+    state: absent
+
+- name: Drop the record of a cluster whose resources are already gone from the cloud
+  coe.openstack.cluster:
+    cloud: devstack
+    name: demo
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+cluster:
+  description:
+    - The cluster record after this run (what would be written, in check mode), with Magnum's
+      field names plus C(operation), C(generation), C(template_version) (also as C(version)),
+      C(driver), C(template) (the template version's spec) and C(plan) (the last plan recorded).
+    - None when there is no cluster (O(state=absent) on an unknown name).
+  returned: always
+  type: dict
+  sample:
+    uuid: 0f2b6c1e-1111-2222-3333-444455556666
+    name: demo
+    project_id: default
+    status: CREATE_IN_PROGRESS
+    status_reason: create requested
+    health_status: UNKNOWN
+    health_status_reason: {}
+    cluster_template_id: 2b4e0d3c-8c3e-4a4b-9d0e-2f1b8f7b1a11
+    cluster_template_name: k8s-small
+    template_version: 1
+    version: 1
+    driver: heat
+    master_count: 3
+    node_count: 5
+    nodegroups:
+      - {name: default-master, role: master, node_count: 3, flavor_id: m1.medium, image_id: fcos,
+         labels: {}, min_node_count: null, max_node_count: null, status: null, status_reason: null,
+         node_addresses: [], nodes: []}
+    api_address: null
+    master_addresses: []
+    node_addresses: []
+    stack_id: null
+    keypair: ops
+    labels: {kube_tag: v1.30.4, monitoring_enabled: "true"}
+    flavor_id: m1.small
+    master_flavor_id: m1.medium
+    image_id: fcos
+    coe_version: v1.30.4
+    create_timeout: 60
+    timeout: 3600
+    created_at: "2026-11-25T07:40:00+00:00"
+    updated_at: "2026-11-25T07:40:00+00:00"
+    faults: {}
+    generation: 1
+    operation: create
+diff:
+  description: The desired state before and after (with C(--diff)).
+  returned: when diff mode is on
+  type: dict
+  sample: {before: {node_count: 5}, after: {node_count: 4}}
+operation:
+  description: The operation the driver must run now - C(create), C(update), C(upgrade), C(delete) or C(none).
+  returned: always
+  type: str
+  sample: update
+plan:
+  description:
+    - What the operation does. C(action) is the state-machine action (C(create), C(update),
+      C(resize), C(upgrade), C(delete)); C(retry) says the recorded operation is re-run;
+      C(changes) lists field changes; C(nodegroups) gives, per nodegroup, the node counts
+      C(before) and C(after), how many nodes to C(add) and the nodes to C(remove);
+      C(from_version)/C(to_version) and C(from_template)/C(to_template) describe an upgrade.
+  returned: always
+  type: dict
+  sample:
+    operation: update
+    action: resize
+    retry: false
+    changes: [{field: nodegroups.default-worker.node_count, before: 5, after: 4}]
+    nodegroups: {default-worker: {before: 5, after: 4, add: 0, remove: [demo-default-worker-2]}}
+    nodes_to_remove: [demo-default-worker-2]
+    from_version: 1
+    to_version: 1
+    from_template: k8s-small
+    to_template: k8s-small
+record_removed:
+  description: True when the record was removed (O(force=true) with nothing left in the cloud).
+  returned: always
+  type: bool
+  sample: false
+"""
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
+    DEFAULT_PROJECT,
+    LazyConnection,
+    ensure_cluster,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
+
+
+class ClusterModule(CoeModule):
+    argument_spec = dict(
+        actor=dict(type="dict"),
+        cluster_template=dict(),
+        cluster_template_version=dict(type="int"),
+        flavor_id=dict(aliases=["flavor"]),
+        force=dict(type="bool", default=False),
+        keypair=dict(no_log=False),
+        labels=dict(type="dict"),
+        lock_token=dict(type="int", no_log=False),
+        master_count=dict(type="int"),
+        master_flavor_id=dict(aliases=["master_flavor"]),
+        name=dict(required=True),
+        node_count=dict(type="int"),
+        nodegroups=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                flavor_id=dict(aliases=["flavor"]),
+                image_id=dict(aliases=["image"]),
+                labels=dict(type="dict"),
+                max_node_count=dict(type="int"),
+                min_node_count=dict(type="int"),
+                name=dict(required=True),
+                node_count=dict(type="int", default=1),
+            ),
+        ),
+        nodes_to_remove=dict(type="list", elements="str", default=[]),
+        project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+        state=dict(choices=["present", "absent"], default="present"),
+        timeout=dict(type="int"),
+        upgrade_batch_size=dict(type="int"),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+    uses_cloud = True
+    uses_store = True
+
+    def run(self):
+        p = self.params
+        desired = dict(
+            name=p["name"],
+            project_id=p["project"] or DEFAULT_PROJECT,
+            state=p["state"],
+            template_name=p["cluster_template"],
+            template_version=p["cluster_template_version"],
+            master_count=p["master_count"],
+            node_count=p["node_count"],
+            nodegroups=[{k: v for k, v in ng.items() if v is not None} for ng in p["nodegroups"]]
+            if p["nodegroups"] is not None
+            else None,
+            nodes_to_remove=p["nodes_to_remove"],
+            keypair=p["keypair"],
+            labels=p["labels"],
+            flavor_id=p["flavor_id"],
+            master_flavor_id=p["master_flavor_id"],
+            timeout=p["timeout"],
+            upgrade_batch_size=p["upgrade_batch_size"],
+        )
+        if p["force"] and p["state"] != "absent":
+            raise ValidationError("force", "only with state=absent")
+        result = ensure_cluster(
+            self.store,
+            desired,
+            lock_token=p["lock_token"],
+            check_mode=self.check_mode,
+            actor=p["actor"],
+            force=p["force"],
+            observe=self._observe,
+        )
+        diff = result.pop("diff")
+        if self.diff_mode:
+            result["diff"] = diff
+        self.exit(**result)
+
+    def _observe(self, record):
+        with self.action("ask the %s driver what is left of cluster %s" % (record["driver"], record["name"])):
+            found = get_synchroniser(record["driver"], LazyConnection(lambda: self.conn)).observe([record])
+        return found[record["uuid"]]
+
+
+def main():
+    ClusterModule()()
+
+
+if __name__ == "__main__":
+    main()

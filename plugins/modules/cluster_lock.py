@@ -1,0 +1,267 @@
+#!/usr/bin/python
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_lock
+short_description: Acquire, renew, release or break a cluster's lock
+version_added: 0.1.0
+description:
+  - Every mutating operation on a cluster holds the cluster's lock - a lease with a holder, an
+    operation, an expiry and a fencing token that only grows. The store refuses writes that
+    carry a stale token, so a runner that lost its lease cannot overwrite a newer one's work.
+  - O(state=acquired) takes the lock, refusing at once (naming the holder, its operation and
+    expiry) when somebody else holds a live lease, or waiting up to O(lock_timeout) seconds.
+    An expired lease is taken over (logged in the history).
+  - O(state=renewed) extends a lease we hold; O(state=released) gives it up; both need
+    O(lock_token).
+  - O(state=broken) takes the lock away from whoever holds it - an explicit act that needs a
+    O(reason), recorded in the history with who did it. The holder's token is stale from then on.
+  - The lock exists before the cluster does (it is keyed by project and cluster name), so a
+    create is locked too. Only the store is touched.
+author:
+  - coe.openstack contributors
+extends_documentation_fragment:
+  - coe.openstack.store
+  - coe.openstack.attributes
+attributes:
+  idempotent:
+    description: Releasing or breaking a free lock changes nothing; acquiring always gives a new token.
+    support: partial
+options:
+  actor:
+    description:
+      - Who is acting, recorded in the event history and used as the default O(holder). Keys
+        C(user), C(host), C(awx_job_id).
+    type: dict
+  holder:
+    description:
+      - How the holder is named to others. Defaults to C(user@host), plus the AWX job id when
+        there is one.
+    type: str
+  lock_timeout:
+    description:
+      - With O(state=acquired), how long to wait for another holder's lease, in seconds
+        (C(0) refuses at once).
+    type: int
+    default: 0
+  lock_token:
+    description:
+      - The fencing token of our lease; required with O(state=renewed) and O(state=released).
+    type: int
+  name:
+    description:
+      - Cluster name.
+    type: str
+    required: true
+  operation:
+    description:
+      - With O(state=acquired), the operation the lock is taken for, shown to others.
+    type: str
+    default: update
+  project:
+    description:
+      - The project key of the cluster in the store. Defaults to the environment variable
+        C(COE_PROJECT), then C(default).
+    type: str
+  reason:
+    description:
+      - Why the lock is broken; required with O(state=broken) and recorded in the history.
+    type: str
+  state:
+    description:
+      - C(acquired), C(renewed), C(released) or C(broken).
+    type: str
+    choices: [acquired, renewed, released, broken]
+    default: acquired
+  ttl:
+    description:
+      - Lease length in seconds (5 to 604800), for O(state=acquired) and O(state=renewed). Renew
+        before it runs out; a lease that expired may be taken over by another runner.
+    type: int
+    default: 300
+seealso:
+  - module: coe.openstack.cluster
+  - module: coe.openstack.cluster_info
+"""
+
+EXAMPLES = r"""
+- name: Take the lock for an update, waiting up to 2 minutes for another runner
+  coe.openstack.cluster_lock:
+    name: demo
+    operation: update
+    ttl: 600
+    lock_timeout: 120
+  register: demo_lock
+
+- name: Renew it during a long wait
+  coe.openstack.cluster_lock:
+    name: demo
+    state: renewed
+    lock_token: "{{ demo_lock.lock.token }}"
+    ttl: 600
+
+- name: Release it
+  coe.openstack.cluster_lock:
+    name: demo
+    state: released
+    lock_token: "{{ demo_lock.lock.token }}"
+
+- name: Break the lock of a runner that died
+  coe.openstack.cluster_lock:
+    name: demo
+    state: broken
+    reason: runner vm-17 was lost during the upgrade at 03:10
+"""
+
+RETURN = r"""
+lock:
+  description:
+    - The lease after this run (the one that would be taken, in check mode). For
+      O(state=broken), the lease that was broken (None when the lock was free).
+  returned: always
+  type: dict
+  sample:
+    project_id: default
+    cluster: demo
+    token: 7
+    holder: alice@laptop
+    operation: update
+    acquired_at: "2026-11-25T07:40:00+00:00"
+    renewed_at: "2026-11-25T07:40:00+00:00"
+    expires_at: "2026-11-25T07:50:00+00:00"
+    held: true
+    expired: false
+"""
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
+from ansible_collections.coe.openstack.plugins.module_utils.errors import LockError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import validate_name
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, check_ttl, lease_view
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.store import actor_label, resolve_actor
+
+
+class ClusterLockModule(CoeModule):
+    argument_spec = dict(
+        actor=dict(type="dict"),
+        holder=dict(),
+        lock_timeout=dict(type="int", default=0),
+        lock_token=dict(type="int", no_log=False),
+        name=dict(required=True),
+        operation=dict(default="update"),
+        project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+        reason=dict(),
+        state=dict(choices=["acquired", "renewed", "released", "broken"], default="acquired"),
+        ttl=dict(type="int", default=300),
+    )
+    module_kwargs = dict(
+        supports_check_mode=True,
+        required_if=[
+            ("state", "renewed", ("lock_token",)),
+            ("state", "released", ("lock_token",)),
+            ("state", "broken", ("reason",)),
+        ],
+    )
+    uses_cloud = False
+    uses_store = True
+
+    def run(self):
+        p = self.params
+        name = validate_name("name", p["name"])
+        project = p["project"] or DEFAULT_PROJECT
+        if p["lock_timeout"] < 0:
+            raise ValidationError("lock_timeout", "must be >= 0 seconds, got %d" % p["lock_timeout"])
+        locks = LockManager(self.store)
+        state = p["state"]
+        with self.action("%s the lock of cluster %s" % (_VERB[state], name)):
+            if self.check_mode:
+                self._check(locks, project, name)
+            elif state == "acquired":
+                lease = locks.acquire(
+                    project,
+                    name,
+                    p["operation"],
+                    p["ttl"],
+                    holder=p["holder"],
+                    wait=p["lock_timeout"],
+                    actor=p["actor"],
+                )
+                self.exit(changed=True, lock=lease)
+            elif state == "renewed":
+                self.exit(changed=True, lock=locks.renew(project, name, p["lock_token"], p["ttl"]))
+            elif state == "released":
+                released = locks.release(project, name, p["lock_token"])
+                self.exit(changed=released, lock=locks.get(project, name))
+            else:
+                broken = locks.break_lock(project, name, p["reason"], actor=p["actor"])
+                self.exit(changed=broken is not None, lock=broken)
+
+    def _check(self, locks, project, name):
+        """Check mode: say what would happen, refuse what would be refused, write nothing."""
+        p = self.params
+        state = p["state"]
+        if state in ("acquired", "renewed"):
+            check_ttl(p["ttl"])
+        now = locks.clock()
+        row = self.store.get_lock(project, name) or dict(
+            project=project,
+            name=name,
+            token=0,
+            holder=None,
+            operation=None,
+            acquired_at=None,
+            renewed_at=None,
+            expires_at=None,
+        )
+        current = lease_view(row, now)
+        if state == "broken":
+            if not (p["reason"] or "").strip():
+                raise ValidationError("reason", "breaking a lock needs a reason")
+            self.exit(changed=row["holder"] is not None, lock=current if row["holder"] is not None else None)
+        if state == "acquired":
+            if current["held"] and p["lock_timeout"] == 0:
+                raise LockError(
+                    "Cluster '%s' is locked by %s for %s until %s (token %d)"
+                    % (name, row["holder"], row["operation"], current["expires_at"], row["token"]),
+                    holder=row["holder"],
+                )
+            holder = p["holder"] or actor_label(resolve_actor(p["actor"]))
+            would = dict(
+                row,
+                token=row["token"] + 1,
+                holder=holder,
+                operation=p["operation"],
+                acquired_at=now,
+                renewed_at=now,
+                expires_at=now + p["ttl"],
+            )
+            self.exit(changed=True, lock=lease_view(would, now))
+        if row["token"] != p["lock_token"]:
+            raise LockError(
+                "Cannot %s the lock of cluster '%s': token %s is stale (current token %d)"
+                % (_VERB[state], name, p["lock_token"], row["token"]),
+                holder=row["holder"],
+            )
+        if state == "renewed":
+            if row["holder"] is None:
+                raise LockError(
+                    "Cannot renew the lock of cluster '%s': token %s was released or broken" % (name, p["lock_token"])
+                )
+            self.exit(changed=True, lock=lease_view(dict(row, renewed_at=now, expires_at=now + p["ttl"]), now))
+        self.exit(changed=row["holder"] is not None, lock=current)
+
+
+_VERB = dict(acquired="acquire", renewed="renew", released="release", broken="break")
+
+
+def main():
+    ClusterLockModule()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_sync
+short_description: Observe clusters in the cloud and record what was seen
+version_added: 0.1.0
+description:
+  - Runs each driver's state synchroniser on one cluster, or on every cluster of the store (or of
+    a O(project)), grouped by driver so that the number of API calls does not grow with the
+    number of clusters, and writes what was observed - status, reason, faults, addresses, nodes,
+    nodegroup states, health - to each record by compare-and-set on its generation.
+  - Every cluster is synchronised whatever its status, so drift (a node deleted out of band) is
+    seen on complete clusters too.
+  - An event is appended to the history when a status changes. The module reports C(changed)
+    only when a record changed.
+  - Stuck detection - an operation C(*_IN_PROGRESS) for longer than the cluster's timeout
+    becomes C(*_FAILED) with a reason saying so.
+  - A cluster being deleted whose resources are all gone (C(DELETE_COMPLETE)) has its record
+    removed; its events stay.
+  - With O(lock_token) (one cluster only), the lease is renewed first and a stale token refuses
+    the sync before anything is written. Long waits call this module in a loop, which keeps the
+    lease alive.
+  - The mapping of cloud state onto Magnum's statuses is each driver's (C(heat), C(nova)).
+author:
+  - coe.openstack contributors
+extends_documentation_fragment:
+  - coe.openstack.openstack
+  - coe.openstack.store
+  - coe.openstack.attributes
+attributes:
+  idempotent:
+    description: When the cloud did not change, a second run changes nothing.
+    support: full
+options:
+  actor:
+    description:
+      - Who is acting, recorded in the event history. Keys C(user), C(host), C(awx_job_id).
+    type: dict
+  lock_token:
+    description:
+      - The fencing token of the lock held on cluster O(name); the lease is renewed by
+        O(lock_ttl) and a stale token is refused. Needs O(name).
+    type: int
+  lock_ttl:
+    description:
+      - Seconds the lease is extended by when O(lock_token) is given.
+    type: int
+    default: 300
+  name:
+    description:
+      - The cluster to synchronise. All clusters (of O(project), when given) when not given.
+    type: str
+  project:
+    description:
+      - The project key of the clusters in the store. With O(name), defaults to the environment
+        variable C(COE_PROJECT), then C(default); without O(name), not given means every project.
+    type: str
+  timeout:
+    description:
+      - Not used by this module (one observation per run).
+    type: int
+    default: 3600
+  wait:
+    description:
+      - Not used by this module (one observation per run; loop over it to wait).
+    type: bool
+    default: true
+seealso:
+  - module: coe.openstack.cluster
+  - module: coe.openstack.cluster_info
+"""
+
+EXAMPLES = r"""
+- name: Synchronise every cluster in the store (an AWX schedule)
+  coe.openstack.cluster_sync:
+    cloud: devstack
+
+- name: Wait for a create while renewing the lease
+  coe.openstack.cluster_sync:
+    cloud: devstack
+    name: demo
+    lock_token: "{{ demo_lock.lock.token }}"
+  register: demo_sync
+  until: demo_sync.clusters[0].status not in ['CREATE_IN_PROGRESS']
+  retries: 120
+  delay: 10
+"""
+
+RETURN = r"""
+clusters:
+  description:
+    - The records after the sync (what would be written, in check mode), with Magnum's field
+      names, as returned by M(coe.openstack.cluster).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - uuid: 0f2b6c1e-1111-2222-3333-444455556666
+      name: demo
+      status: CREATE_COMPLETE
+      status_reason: Stack CREATE completed successfully
+      health_status: HEALTHY
+      api_address: https://192.0.2.10:6443
+      master_addresses: [192.0.2.10]
+      node_addresses: [192.0.2.11, 192.0.2.12]
+      generation: 4
+      operation: create
+lock:
+  description: The renewed lease, when O(lock_token) was given.
+  returned: when O(lock_token) is given
+  type: dict
+  sample: {cluster: demo, project_id: default, token: 7, holder: alice@laptop, operation: create,
+           acquired_at: "2026-11-25T07:40:00+00:00", renewed_at: "2026-11-25T07:45:00+00:00",
+           expires_at: "2026-11-25T07:50:00+00:00", held: true, expired: false}
+removed:
+  description: Names of clusters whose record was removed because their delete completed.
+  returned: always
+  type: list
+  elements: str
+  sample: [old-demo]
+"""
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
+    DEFAULT_PROJECT,
+    LazyConnection,
+    sync_clusters,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.errors import NotFoundError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import validate_name
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
+
+
+class ClusterSyncModule(CoeModule):
+    argument_spec = dict(
+        actor=dict(type="dict"),
+        lock_token=dict(type="int", no_log=False),
+        lock_ttl=dict(type="int", default=300),
+        name=dict(),
+        project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+    )
+    module_kwargs = dict(supports_check_mode=True, required_by=dict(lock_token="name"))
+    uses_cloud = True
+    uses_store = True
+
+    def run(self):
+        p = self.params
+        name, project = p["name"], p["project"]
+        lock = None
+        if name is not None:
+            validate_name("name", name)
+            project = project or DEFAULT_PROJECT
+            record = self.store.find_cluster(project, name)
+            if record is None:
+                raise NotFoundError("Cluster '%s' does not exist in project %s" % (name, project), field="name")
+            records = [record]
+            if p["lock_token"] is not None:
+                lock = dict(project=project, name=name, token=p["lock_token"], ttl=p["lock_ttl"])
+        else:
+            if p["lock_token"] is not None:
+                raise ValidationError("lock_token", "needs name (a lock covers one cluster)")
+            records = self.store.list_clusters(project=project)
+        conn = LazyConnection(lambda: self.conn)
+        synchronisers = {}
+
+        def synchroniser_for(driver):
+            if driver not in synchronisers:
+                synchronisers[driver] = get_synchroniser(driver, conn)
+            return synchronisers[driver]
+
+        what = "synchronise cluster %s" % name if name else "synchronise %d cluster(s)" % len(records)
+        with self.action(what):
+            result = sync_clusters(
+                self.store, records, synchroniser_for, lock=lock, check_mode=self.check_mode, actor=p["actor"]
+            )
+        lease = result.pop("lock")
+        if lease is not None:
+            result["lock"] = lease
+        self.exit(**result)
+
+
+def main():
+    ClusterSyncModule()()
+
+
+if __name__ == "__main__":
+    main()
