@@ -229,7 +229,7 @@ def _is_node_label_key(key):
 def validate_node_label(key, value):
     """ValidationError unless key=value is a label the kubelet may set on its own node."""
     field = "labels.%s" % key
-    prefix, _, name = key.rpartition("/")
+    prefix, _slash, name = key.rpartition("/")
     if not prefix or len(prefix) > 253 or not _PREFIX.match(prefix):
         raise ValidationError(field, "the prefix %r of a node label must be a DNS subdomain" % prefix)
     if not _NAME_PART.match(name):
@@ -308,7 +308,7 @@ def cni_manifest_url(cluster):
 
 def cert_sans(cluster):
     """The API server certificate's extra SANs: the API host and every known master address."""
-    host, _ = pki.parse_api_address(cluster.get("api_address"))
+    host = pki.parse_api_address(cluster.get("api_address"))[0]
     sans = [host]
     for address in cluster.get("master_addresses") or []:
         try:

@@ -594,7 +594,7 @@ def parse_api_address(api_address, default_port=6443):
     if match:
         host, port = match.group(1), int(match.group(2) or default_port)
     elif value.count(":") == 1:
-        host, _, port_s = value.partition(":")
+        host, _colon, port_s = value.partition(":")
         if not port_s.isdigit():
             raise ValidationError("api_address", "%r has no valid port" % (api_address,))
         port = int(port_s)
