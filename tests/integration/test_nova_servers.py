@@ -1,0 +1,314 @@
+"""The Nova driver against the local cloud: cluster_servers, cluster_resources, the Nova synchroniser.
+
+The modules run the way Ansible runs them (their file executed with the module
+arguments on stdin), with openstacksdk's HTTP log on, so that a test can count
+the write calls (POST/PUT/PATCH/DELETE other than getting a token) a run made.
+Every cluster name is unique and everything is deleted at the end.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid as uuidlib
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(REPO, ".build", "collections")
+MODULES = os.path.join(REPO, "plugins", "modules")
+
+pytestmark = pytest.mark.usefixtures("minicloud")
+
+# runs a module file as __main__ with openstacksdk's HTTP debug log written to a file
+RUNNER = """
+import logging, runpy, sys
+handler = logging.FileHandler(sys.argv[2])
+handler.setLevel(logging.DEBUG)
+for name in ("keystoneauth", "openstack"):
+    log = logging.getLogger(name)
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+sys.argv = [sys.argv[1]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+WRITE = re.compile(r"REQ: curl -g -i (?:--insecure )?-X (POST|PUT|PATCH|DELETE) (\S+)")
+
+
+def run_module(name, args, tmp_path, check=False, diff=False):
+    """Run plugins/modules/<name>.py as Ansible would; return (result, write calls)."""
+    payload = dict(args, cloud="minicloud", _ansible_check_mode=check, _ansible_diff=diff)
+    log = tmp_path / ("http-%s.log" % uuidlib.uuid4().hex[:8])
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, os.path.join(MODULES, name + ".py"), str(log)],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module printed no JSON:\n%s\n%s" % (proc.stdout, proc.stderr)) from None
+    text = log.read_text() if log.exists() else ""
+    writes = [(m.group(1), m.group(2)) for m in WRITE.finditer(text) if "/auth/tokens" not in m.group(2)]
+    return result, writes
+
+
+@pytest.fixture(scope="module")
+def conn():
+    import openstack
+
+    return openstack.connect(cloud="minicloud")
+
+
+@pytest.fixture(scope="module")
+def admin():
+    import openstack
+
+    return openstack.connect(cloud="minicloud-admin")
+
+
+def new_record(masters=3, workers=2, **over):
+    uuid = str(uuidlib.uuid4())
+    rec = dict(
+        name="nova-%s" % uuid[:6],
+        uuid=uuid,
+        status="CREATE_IN_PROGRESS",
+        master_count=masters,
+        node_count=workers,
+        flavor_id="m1.small",
+        master_flavor_id="m1.small",
+        image_id="fake-image",
+        keypair="demo-key",
+        fixed_network="private",
+        external_network_id="public",
+        floating_ip_enabled=True,
+        nodegroups=[
+            dict(name="default-master", role="master", node_count=masters),
+            dict(name="default-worker", role="worker", node_count=workers),
+        ],
+    )
+    rec.update(over)
+    return rec
+
+
+def tagged(conn, rec):
+    tag = "coe-cluster-%s" % rec["uuid"]
+    return dict(
+        servers=sorted(s.name for s in conn.compute.servers(details=False, tags=tag)),
+        ports=sorted(p.id for p in conn.network.ports(tags=tag)),
+        floating_ips=sorted(f.floating_ip_address for f in conn.network.ips(tags=tag)),
+        security_groups=sorted(g.name for g in conn.network.security_groups(tags=tag)),
+        server_groups=sorted(g.name for g in conn.compute.server_groups() if rec["uuid"] in (g.name or "")),
+    )
+
+
+def observe(conn, rec):
+    from ansible_collections.coe.openstack.plugins.module_utils.sync.nova import NovaSynchroniser
+
+    return NovaSynchroniser(conn).observe([rec])[rec["uuid"]]
+
+
+def with_nodes(rec, result):
+    """The record as cluster_sync would leave it: known nodes and last indexes per nodegroup."""
+    rec = json.loads(json.dumps(rec))
+    by_group = {}
+    for server in result["servers"]:
+        by_group.setdefault(server["nodegroup"], []).append({"name": server["name"]})
+    for group in rec["nodegroups"]:
+        group["nodes"] = by_group.get(group["name"], [])
+        group["last_index"] = result["nodegroups"][group["name"]]["last_index"]
+    return rec
+
+
+@pytest.fixture
+def cluster(conn, tmp_path):
+    """A cluster record whose cloud resources are all deleted at the end."""
+    records = []
+
+    def make(**kw):
+        rec = new_record(**kw)
+        records.append(rec)
+        return rec
+
+    yield make
+    for rec in records:
+        run_module(
+            "cluster_resources", dict(cluster_name=rec["name"], cluster_uuid=rec["uuid"], state="absent"), tmp_path
+        )
+
+
+def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
+    rec = cluster()
+    name = rec["name"]
+
+    # security group, masters' anti-affinity group, API floating IP (unattached yet)
+    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    assert res.get("failed") is not True, res
+    assert res["changed"] is True
+    assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
+    api_address = res["api_address"]
+    assert api_address == res["floating_ip"]["address"]
+
+    # check mode lists the 5 servers it would create, and creates nothing
+    result, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path, check=True, diff=True)
+    assert result["changed"] is True, result
+    assert sorted(result["created"]) == sorted(
+        ["%s-master-%d" % (name, i) for i in (1, 2, 3)] + ["%s-default-worker-%d" % (name, i) for i in (1, 2)]
+    )
+    assert result["diff"]["after"]["servers"] == sorted(result["created"])
+    assert writes == []
+    assert tagged(conn, rec)["servers"] == []
+
+    # the real run: 5 servers ACTIVE, masters on 3 different hosts
+    result, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert len(result["created"]) == 5
+    assert {s["name"]: s["status"] for s in result["servers"]} == dict.fromkeys(result["created"], "ACTIVE")
+    assert len([w for w in writes if w[0] == "POST" and w[1].endswith("/servers")]) == 5
+    assert all(s["fixed_addresses"] for s in result["servers"])
+    hosts = {
+        s.name: s.compute_host
+        for s in admin.compute.servers(details=True, all_projects=True, tags="coe-cluster-%s" % rec["uuid"])
+    }
+    masters = [hosts["%s-master-%d" % (name, i)] for i in (1, 2, 3)]
+    assert len(set(masters)) == 3, hosts
+    assert result["nodegroups"] == {
+        "default-master": {"last_index": 3, "node_count": 3},
+        "default-worker": {"last_index": 2, "node_count": 2},
+    }
+
+    # the floating IP goes onto the first master
+    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    assert res["floating_ip"]["server"] == "%s-master-1" % name
+    rec = with_nodes(rec, result)
+
+    # a second run changes nothing and makes no write call
+    again, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert again["changed"] is False, again
+    assert writes == []
+    res, writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    assert res["changed"] is False and writes == []
+
+    # the synchroniser: complete, healthy, API on the floating IP (Nova sees it in a moment)
+    obs = observe(conn, rec)
+    assert obs.status == "CREATE_COMPLETE"
+    assert obs.health_status == "HEALTHY"
+    assert len(obs.master_addresses) == 3 and len(obs.node_addresses) == 2
+    rec["status"] = "CREATE_COMPLETE"
+
+    # remove a named worker (scale in 2 -> 1)
+    victim = "%s-default-worker-1" % name
+    rec["node_count"] = 1
+    rec["nodegroups"][1]["node_count"] = 1
+    result, writes = run_module("cluster_servers", dict(cluster=rec, nodes_to_remove=[victim]), tmp_path)
+    assert result["changed"] is True, result
+    assert result["deleted"] == [victim]
+    assert result["created"] == []
+    assert victim not in tagged(conn, rec)["servers"]
+    rec = with_nodes(rec, result)
+
+    # scale out 1 -> 2: the new worker gets index 3, never the removed 1
+    rec["node_count"] = 2
+    rec["nodegroups"][1]["node_count"] = 2
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result["created"] == ["%s-default-worker-3" % name], result
+    rec = with_nodes(rec, result)
+
+    # a server deleted behind our back: UNHEALTHY naming it, and a re-run recreates it
+    gone = "%s-default-worker-2" % name
+    server = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name == gone)
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=120)
+    obs = observe(conn, rec)
+    assert obs.health_status == "UNHEALTHY"
+    assert gone in obs.health_status_reason["default-worker"], obs.health_status_reason
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result["created"] == [gone], result
+    assert observe(conn, rec).health_status == "HEALTHY"
+
+    # delete leaves nothing tagged with the cluster
+    res, _ = run_module(
+        "cluster_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
+    )
+    assert res["changed"] is True, res
+    assert len(res["deleted"]["servers"]) == 5
+    assert res["deleted"]["floating_ips"] == [api_address]
+    assert tagged(conn, rec) == dict(servers=[], ports=[], floating_ips=[], security_groups=[], server_groups=[])
+    res, writes = run_module(
+        "cluster_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
+    )
+    assert res["changed"] is False and writes == []
+
+
+def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
+    rec = cluster(masters=1, workers=1)
+    rec["nodegroups"][1]["flavor_id"] = "m1.huge"
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result["failed"] is True
+    assert "No valid host was found" in result["msg"]
+    worker = "%s-default-worker-1" % rec["name"]
+    assert "No valid host was found" in result["faults"][worker]
+    assert {s["name"]: s["status"] for s in result["servers"]} == {
+        "%s-master-1" % rec["name"]: "ACTIVE",
+        worker: "ERROR",
+    }
+    # the synchroniser says CREATE_FAILED with the same fault
+    obs = observe(conn, rec)
+    assert obs.status == "CREATE_FAILED"
+    assert "No valid host was found" in obs.faults[worker]
+
+
+def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import _attr
+
+    quota = conn.compute.get_quota_set(conn.current_project_id, usage=True)
+    limit = _attr(quota, "instances")
+    assert limit > 0, "the demo project's instances quota is unlimited"
+    rec = cluster(masters=1, workers=limit)  # one more server than the whole quota
+    for check in (True, False):
+        result, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path, check=check)
+        assert result["failed"] is True
+        assert "quota instances too small" in result["msg"], result["msg"]
+        assert writes == []
+    assert tagged(conn, rec)["servers"] == []
+
+
+def test_a_server_in_error_is_replaced_by_a_rerun(conn, cluster, tmp_path):
+    rec = cluster(masters=1, workers=1)
+    rec["nodegroups"][1]["flavor_id"] = "m1.huge"
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result["failed"] is True
+    # repair: the flavor is fixed, the run replaces the server in ERROR (same name)
+    rec["nodegroups"][1]["flavor_id"] = "m1.small"
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result.get("failed") is not True, result
+    worker = "%s-default-worker-1" % rec["name"]
+    assert result["replaced"] == [worker]
+    assert {s["name"]: s["status"] for s in result["servers"]}[worker] == "ACTIVE"
+
+
+def test_rolling_upgrade_replaces_servers_with_new_indexes(conn, cluster, tmp_path):
+    rec = cluster(masters=1, workers=2)
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result.get("failed") is not True, result
+    rec = with_nodes(rec, result)
+    rec["image_id"] = "fake-image-v2"
+    result, writes = run_module("cluster_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
+    assert result.get("failed") is not True, result
+    name = rec["name"]
+    assert result["created"] == ["%s-master-2" % name, "%s-default-worker-3" % name, "%s-default-worker-4" % name]
+    assert sorted(result["deleted"]) == sorted(
+        ["%s-master-1" % name, "%s-default-worker-1" % name, "%s-default-worker-2" % name]
+    )
+    # create-before-delete, one server at a time
+    server_writes = [m for m, url in writes if re.search(r"/servers(/[0-9a-f-]{36})?$", url.split("?")[0])]
+    assert server_writes == ["POST", "DELETE"] * 3, writes
+    v2 = conn.image.find_image("fake-image-v2").id
+    assert {s["image_id"] for s in result["servers"]} == {v2}
