@@ -1,0 +1,254 @@
+"""coe.openstack.cluster: desired state -> operation, state machine first, check mode writes nothing."""
+
+import coe_helpers
+
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation
+
+coe = coe_helpers.coe  # the fixture
+drivers = coe_helpers.drivers  # the fixture
+
+MAGNUM_FIELDS = (
+    "uuid",
+    "name",
+    "project_id",
+    "status",
+    "status_reason",
+    "health_status",
+    "health_status_reason",
+    "cluster_template_id",
+    "master_count",
+    "node_count",
+    "api_address",
+    "master_addresses",
+    "node_addresses",
+    "stack_id",
+    "keypair",
+    "labels",
+    "flavor_id",
+    "master_flavor_id",
+    "coe_version",
+    "create_timeout",
+    "created_at",
+    "updated_at",
+    "faults",
+    "nodegroups",
+    "operation",
+    "generation",
+    "template_version",
+    "version",
+)
+
+
+def _template(coe, **extra):
+    res = coe("cluster_template", **dict(coe_helpers.TEMPLATE, **extra))
+    assert not res.failed, res
+    return res
+
+
+def _complete(coe, name="demo", workers=None):
+    """What a driver + sync would do: mark the cluster complete with observed nodes."""
+    store = coe.store()
+    rec = store.find_cluster("default", name)
+    for ng in rec["nodegroups"]:
+        prefix = "%s-master" % name if ng["role"] == "master" else "%s-%s" % (name, ng["name"])
+        count = ng["node_count"] if workers is None or ng["role"] == "master" else workers
+        ng["nodes"] = [dict(name="%s-%d" % (prefix, i), status="ACTIVE") for i in range(count)]
+    status = "UPDATE_COMPLETE" if rec["operation"] != "create" else "CREATE_COMPLETE"
+    store.update_cluster(dict(rec, status=status), rec["generation"])
+    store.close()
+
+
+def test_create_check_mode_then_create_then_no_change(coe):
+    _template(coe)
+    args = dict(name="demo", cluster_template="k8s", master_count=3, node_count=2, labels={"extra": "yes"})
+    check = coe("cluster", check_mode=True, diff=True, **args)
+    assert check["changed"] and check["operation"] == "create"
+    assert check["plan"]["nodegroups"]["default-master"] == dict(before=0, after=3, add=3, remove=[])
+    assert check["diff"]["before"] == {} and check["diff"]["after"]["node_count"] == 2
+    assert check["cluster"]["status"] == "CREATE_IN_PROGRESS" and check["cluster"]["uuid"] is None
+    assert coe.store().list_clusters() == []
+
+    made = coe("cluster", **args)
+    assert made["changed"] and made["operation"] == "create" and not made.get("diff")
+    c = made["cluster"]
+    for field in MAGNUM_FIELDS:
+        assert field in c, field
+    assert c["status"] == "CREATE_IN_PROGRESS" and c["generation"] == 1 and c["template_version"] == 1
+    assert c["labels"] == {"kube_tag": "v1.30.4", "extra": "yes"} and c["master_flavor_id"] == "m1.medium"
+    assert c["keypair"] == "ops" and c["driver"] == "heat" and c["create_timeout"] == 60
+    assert "overrides" not in c
+
+    # a retried create (same task again) makes no second cluster and reports no change
+    again = coe("cluster", **args)
+    assert not again["changed"] and again["cluster"]["uuid"] == c["uuid"]
+    assert again["operation"] == "create" and again["plan"]["retry"] is True  # resume the create in progress
+    assert len(coe.store().list_clusters()) == 1
+
+    _complete(coe)
+    done = coe("cluster", **args)
+    assert not done["changed"] and done["operation"] == "none"
+
+
+def test_scale_check_mode_diff_then_update(coe):
+    _template(coe)
+    coe("cluster", name="demo", cluster_template="k8s", node_count=3)
+    _complete(coe)
+    before = coe.store().find_cluster("default", "demo")
+    check = coe(
+        "cluster", check_mode=True, diff=True, name="demo", node_count=2, nodes_to_remove=["demo-default-worker-1"]
+    )
+    assert check["changed"] and check["operation"] == "update" and check["plan"]["action"] == "resize"
+    assert check["plan"]["nodegroups"]["default-worker"] == dict(
+        before=3, after=2, add=0, remove=["demo-default-worker-1"]
+    )
+    assert check["diff"]["before"]["node_count"] == 3 and check["diff"]["after"]["node_count"] == 2
+    assert coe.store().find_cluster("default", "demo")["generation"] == before["generation"]
+
+    res = coe("cluster", name="demo", node_count=2, nodes_to_remove=["demo-default-worker-1"])
+    assert res["changed"] and res["cluster"]["status"] == "UPDATE_IN_PROGRESS"
+    assert res["cluster"]["generation"] == before["generation"] + 1
+    events = coe.store().list_events(cluster_uuid=before["uuid"])
+    assert events[-1]["to_status"] == "UPDATE_IN_PROGRESS" and "node_count 3 -> 2" in events[-1]["message"]
+
+
+def test_refusal_names_status_operation_and_holder(coe):
+    _template(coe)
+    coe("cluster", name="demo", cluster_template="k8s")
+    _complete(coe)
+    coe("cluster", name="demo", node_count=4)  # UPDATE_IN_PROGRESS
+    lease = LockManager(coe.store()).acquire("default", "demo", "update", ttl=300, holder="alice@laptop")
+    _template(coe, image_id="fcos-41")
+    res = coe("cluster", name="demo", cluster_template_version=2, lock_token=lease["token"])
+    assert res.failed
+    assert "UPDATE_IN_PROGRESS" in res["msg"] and "upgrade" in res["msg"] and "alice@laptop" in res["msg"]
+    assert res["status"] == "UPDATE_IN_PROGRESS" and res["lock_holder"] == "alice@laptop"
+    # without the token: the lock refuses, naming the holder
+    res = coe("cluster", name="demo", node_count=6)
+    assert res.failed and "alice@laptop" in res["msg"]
+    assert coe.store().find_cluster("default", "demo")["node_count"] == 4
+
+
+def test_stale_lock_token_is_refused_and_nothing_written(coe):
+    _template(coe)
+    store = coe.store()
+    locks = LockManager(store)
+    old = locks.acquire("default", "demo", "create", ttl=300)
+    locks.release("default", "demo", old["token"])
+    locks.acquire("default", "demo", "create", ttl=300, holder="bob@ci")
+    res = coe("cluster", name="demo", cluster_template="k8s", lock_token=old["token"])
+    assert res.failed and "bob@ci" in res["msg"] and str(old["token"]) in res["msg"]
+    assert store.list_clusters() == []
+
+
+def test_locked_create_with_the_token(coe):
+    _template(coe)
+    lock = coe("cluster_lock", name="demo", operation="create")
+    res = coe("cluster", name="demo", cluster_template="k8s", lock_token=lock["lock"]["token"])
+    assert res["changed"] and res["cluster"]["status"] == "CREATE_IN_PROGRESS"
+
+
+def test_bad_input_names_the_field_and_writes_nothing(coe):
+    _template(coe)
+    cases = [
+        (dict(name="Demo_1"), "name"),
+        (dict(name="demo", master_count=2), "master_count"),
+        (dict(name="demo", master_count=0), "master_count"),
+        (dict(name="demo", node_count=-1), "node_count"),
+        (dict(name="demo", node_count=50000), "node_count"),
+        (dict(name="demo", labels={"a": 1}), "labels"),
+        (dict(name="demo", labels={"a": "{{ lookup('env', 'HOME') }}"}), "labels"),
+        (dict(name="demo", cluster_template_version=7), "cluster_template_version"),
+        (dict(name="demo", cluster_template="nope"), "cluster_template"),
+        (dict(name="demo", cluster_template="k8s", timeout=1), "timeout"),
+        (dict(name="demo", cluster_template="k8s", nodegroups=[{"name": "GPU"}]), "nodegroups[0].name"),
+        (dict(name="demo", cluster_template="k8s", state="present", force=True), "force"),
+    ]
+    for args, field in cases:
+        args.setdefault("cluster_template", "k8s")
+        res = coe("cluster", **args)
+        assert res.failed and res.get("field") == field, (args, res)
+        assert field.split("[")[0] in res["msg"]
+    res = coe("cluster", name="demo", cluster_template="k8s", colour="red")
+    assert res.failed and "colour" in res["msg"]
+    res = coe("cluster", name="demo")
+    assert res.failed and res["field"] == "cluster_template"
+    assert coe.store().list_clusters() == []
+
+
+def test_nodes_to_remove_must_exist(coe):
+    _template(coe)
+    coe("cluster", name="demo", cluster_template="k8s", node_count=3)
+    _complete(coe)
+    res = coe("cluster", name="demo", node_count=2, nodes_to_remove=["demo-default-worker-7"])
+    assert res.failed and res["field"] == "nodes_to_remove" and "demo-default-worker-7" in res["msg"]
+    assert coe.store().find_cluster("default", "demo")["status"] == "CREATE_COMPLETE"
+
+
+def test_upgrade_then_failed_then_rollback(coe):
+    _template(coe)
+    coe("cluster", name="demo", cluster_template="k8s")
+    _complete(coe)
+    _template(coe, image_id="fcos-41")
+    # a new template version alone does not upgrade anything
+    assert coe("cluster", name="demo", cluster_template="k8s")["operation"] == "none"
+    up = coe("cluster", name="demo", cluster_template_version=2)
+    assert up["operation"] == "upgrade" and up["cluster"]["image_id"] == "fcos-41"
+    assert (up["plan"]["from_version"], up["plan"]["to_version"]) == (1, 2)
+    store = coe.store()
+    rec = store.find_cluster("default", "demo")
+    store.update_cluster(dict(rec, status="UPDATE_FAILED", status_reason="batch 1 failed"), rec["generation"])
+    res = coe("cluster", name="demo", node_count=1, labels={"new": "x"})
+    assert res.failed and "UPDATE_FAILED" in res["msg"]
+    retry = coe("cluster", name="demo")
+    assert retry["changed"] and retry["operation"] == "upgrade" and retry["plan"]["retry"]
+    rec = store.find_cluster("default", "demo")
+    store.update_cluster(dict(rec, status="UPDATE_FAILED"), rec["generation"])
+    back = coe("cluster", name="demo", cluster_template_version=1)
+    assert back["changed"] and back["operation"] == "upgrade" and back["cluster"]["image_id"] == "fcos-40"
+
+
+def test_delete_and_force_delete(coe, drivers):
+    _template(coe)
+    made = coe("cluster", name="demo", cluster_template="k8s")
+    uuid = made["cluster"]["uuid"]
+    _complete(coe)
+    check = coe("cluster", check_mode=True, name="demo", state="absent")
+    assert check["changed"] and check["operation"] == "delete"
+    assert coe.store().find_cluster("default", "demo")["status"] == "CREATE_COMPLETE"
+    gone = coe("cluster", name="demo", state="absent")
+    assert gone["changed"] and gone["cluster"]["status"] == "DELETE_IN_PROGRESS"
+    again = coe("cluster", name="demo", state="absent")
+    assert not again["changed"] and again["operation"] == "delete"
+
+    # force while the cloud still has something: the record stays
+    drivers["heat"][uuid] = Observation(uuid=uuid, exists=True, status="DELETE_FAILED")
+    res = coe("cluster", name="demo", state="absent", force=True)
+    assert not res["record_removed"] and coe.store().find_cluster("default", "demo") is not None
+    # nothing left: the record goes, with an event saying why
+    drivers["heat"][uuid] = Observation(uuid=uuid, exists=False)
+    check = coe("cluster", check_mode=True, name="demo", state="absent", force=True)
+    assert check["changed"] and check["record_removed"]
+    assert coe.store().find_cluster("default", "demo") is not None
+    res = coe("cluster", name="demo", state="absent", force=True)
+    assert res["changed"] and res["record_removed"]
+    assert coe.store().find_cluster("default", "demo") is None
+    last = coe.store().list_events(cluster_uuid=uuid)[-1]
+    assert last["to_status"] == "DELETE_COMPLETE" and "force delete" in last["message"]
+    assert not coe("cluster", name="demo", state="absent")["changed"]
+
+
+def test_names_are_unique_per_project(coe):
+    _template(coe)
+    a = coe("cluster", name="demo", cluster_template="k8s", project="team-a")
+    b = coe("cluster", name="demo", cluster_template="k8s", project="team-b")
+    assert a["cluster"]["uuid"] != b["cluster"]["uuid"]
+    assert a["cluster"]["project_id"] == "team-a"
+
+
+def test_awx_job_id_and_explicit_actor_in_the_history(coe, monkeypatch):
+    _template(coe)
+    monkeypatch.setenv("JOB_ID", "815")
+    made = coe("cluster", name="demo", cluster_template="k8s", actor={"user": "awx-admin"})
+    ev = coe.store().list_events(cluster_uuid=made["cluster"]["uuid"])[0]
+    assert ev["awx_job_id"] == "815" and ev["actor_user"] == "awx-admin"
