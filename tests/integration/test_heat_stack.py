@@ -27,9 +27,11 @@ def run_module(args, check=False, diff=False, tmp=None):
     payload = dict(args, cloud="minicloud", _ansible_check_mode=check, _ansible_diff=diff)
     payload.setdefault("state_url", "sqlite:///%s" % os.path.join(tmp or "/tmp", "heat-it.db"))
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    args_file = os.path.join(tmp or "/tmp", "heat-args-%s.json" % uuidlib.uuid4().hex[:8])
+    with open(args_file, "w") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
     proc = subprocess.run(
-        [sys.executable, MODULE],
-        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+        [sys.executable, MODULE, args_file],
         capture_output=True,
         text=True,
         env=env,
