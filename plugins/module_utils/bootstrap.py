@@ -14,7 +14,7 @@ What the drivers and the front door call
     CIDRs, key settings for this version). The front door calls it before any cloud
     call so bad input fails early; ``render_user_data`` calls it too.
 
-``render_user_data(cluster, node, credentials, clock=None) -> str``
+``render_user_data(cluster, node, credentials, clock=None, allow_gzip=True) -> str``
     ``cluster``: the cluster record (docs/internals.md): name, uuid, coe_version,
     api_address, master_addresses, labels, nodegroups. ``node``: ``{name, role
     ("master"|"worker"), nodegroup, index, first_master: bool}``. ``credentials``:
@@ -22,7 +22,8 @@ What the drivers and the front door call
     ``pki.load_cluster_credentials``). Returns ``#cloud-config`` text. Every call issues
     a fresh node certificate (valid from ``clock()``), so render per node, at the time
     the server is created. The text is secret: pass it to Heat as a ``hidden: true``
-    parameter, never log or return it.
+    parameter, never log or return it. Heat passes ``allow_gzip=False``: the text must then
+    fit Nova's limit as it is (it does at every supported shape; a CoeError says so if not).
 
 ``encode_user_data(text) -> bytes``
     The bytes to give Nova: the text itself, or gzip of it when the text would pass
@@ -88,6 +89,8 @@ COE_DIR = "/etc/kubernetes/coe"
 KUBEADM_CONFIG = COE_DIR + "/kubeadm.yaml"
 DISCOVERY_KUBECONFIG = COE_DIR + "/discovery.conf"
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/coe-bootstrap"
+#: The port every API server listens on; the API address (a load balancer, a floating IP)
+#: may use another one, which only controlPlaneEndpoint carries.
 API_PORT = 6443
 DISCOVERY_TIMEOUT = "30m0s"
 
@@ -108,7 +111,8 @@ _RESTRICTED = ("kubernetes.io", "k8s.io")
 _ALLOWED_RESTRICTED_PREFIXES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 
 # The node's bootstrap, run once by cloud-init's runcmd with fixed arguments:
-#   coe-bootstrap init|join KUBERNETES_VERSION API_HOST:PORT [CNI_MANIFEST_URL]
+#   coe-bootstrap init|join VERSION API_HOST:PORT [CNI_MANIFEST_URL]
+# (VERSION: 1.31 or 1.31.2, what to install when the image lacks kubeadm)
 # Values come as arguments (a YAML list, no shell parsing), never pasted into the text.
 BOOTSTRAP_SH = r"""#!/bin/sh
 # coe.openstack node bootstrap, written by cloud-init and run once per instance.
@@ -397,19 +401,18 @@ def kubeadm_documents(cluster, node, settings):
     api_version = kubeadm_api_version(cluster["coe_version"])
     labels = node_labels(cluster, node)
     registration = _node_registration(api_version, node, labels)
-    _host, port = pki.parse_api_address(cluster["api_address"])
     if node["role"] == "master" and node.get("first_master"):
         init = {
             "apiVersion": api_version,
             "kind": "InitConfiguration",
             "nodeRegistration": registration,
-            "localAPIEndpoint": {"bindPort": port},
+            "localAPIEndpoint": {"bindPort": API_PORT},
         }
         return [init, _cluster_configuration(api_version, cluster, settings)]
     join = {"apiVersion": api_version, "kind": "JoinConfiguration", "discovery": _discovery(api_version)}
     join["nodeRegistration"] = registration
     if node["role"] == "master":
-        join["controlPlane"] = {"localAPIEndpoint": {"bindPort": port}}
+        join["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}
     if api_version.endswith("v1beta4"):
         join["timeouts"] = {"discovery": DISCOVERY_TIMEOUT}
     return [join]
@@ -451,8 +454,18 @@ def _check_node(cluster, node):
         raise ValidationError("node.name", "%r is not a DNS label (lowercase, digits, '-', at most 63)" % node["name"])
 
 
-def render_user_data(cluster, node, credentials, clock=None):
-    """The ``#cloud-config`` user-data of one node (see the module docstring)."""
+def package_version(coe_version):
+    """'v1.31.2' → '1.31.2', '1.31' → '1.31': what the bootstrap script installs."""
+    match = re.match(r"^v?(\d+\.\d+(?:\.\d+)?)", str(coe_version).strip())
+    return match.group(1)
+
+
+def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
+    """The ``#cloud-config`` user-data of one node (see the module docstring).
+
+    CoeError when the text is over Nova's limit even gzipped, or, with ``allow_gzip``
+    false (Heat, which cannot carry binary user-data), over the limit at all.
+    """
     check_bootstrap_inputs(cluster)
     _check_node(cluster, node)
     api_host, api_port = pki.parse_api_address(cluster["api_address"])
@@ -483,19 +496,19 @@ def render_user_data(cluster, node, credentials, clock=None):
     files.append(_file("/etc/modules-load.d/coe-kubernetes.conf", MODULES_LOAD, "0644"))
     files.append(_file("/etc/sysctl.d/90-coe-kubernetes.conf", SYSCTL, "0644"))
     files.append(_file(BOOTSTRAP_SCRIPT, BOOTSTRAP_SH, "0700"))
-    command = [BOOTSTRAP_SCRIPT, "init" if first else "join", kubernetes_version(cluster["coe_version"]), endpoint]
+    command = [BOOTSTRAP_SCRIPT, "init" if first else "join", package_version(cluster["coe_version"]), endpoint]
     if first and cni_manifest_url(cluster):
         command.append(cni_manifest_url(cluster))
     doc = {"write_files": files, "runcmd": [command]}
     text = "#cloud-config\n" + _dump(doc)
     size = user_data_size(text)
-    if size > NOVA_USER_DATA_LIMIT and user_data_size(gzip.compress(text.encode("utf-8"), mtime=0)) > (
-        NOVA_USER_DATA_LIMIT
-    ):
-        raise CoeError(
-            "The user-data of node %s is %d bytes in base64, over Nova's limit of %d even compressed: "
-            "use fewer or shorter labels." % (node["name"], size, NOVA_USER_DATA_LIMIT)
-        )
+    if size > NOVA_USER_DATA_LIMIT:
+        packed = user_data_size(gzip.compress(text.encode("utf-8"), mtime=0))
+        if not allow_gzip or packed > NOVA_USER_DATA_LIMIT:
+            raise CoeError(
+                "The user-data of node %s is %d bytes in base64, over Nova's limit of %d%s: use fewer or "
+                "shorter labels." % (node["name"], size, NOVA_USER_DATA_LIMIT, " even compressed" if allow_gzip else "")
+            )
     return text
 
 

@@ -11,7 +11,7 @@ import yaml
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki
-from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CoeError, ValidationError
 
 T0 = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.UTC)
 CLOUD_INIT = shutil.which("cloud-init")
@@ -183,7 +183,8 @@ def test_first_master_gets_the_ca_material_and_init(creds):
     )
     assert config["encryptionAlgorithm"] == "RSA-2048"
     command = parse(text)["runcmd"][0]
-    assert command[:4] == [bootstrap.BOOTSTRAP_SCRIPT, "init", "v1.31.2", "10.0.0.10:6443"]
+    assert command[:4] == [bootstrap.BOOTSTRAP_SCRIPT, "init", "1.31.2", "10.0.0.10:6443"]
+    assert init["localAPIEndpoint"] == {"bindPort": 6443}
     assert command[4] == bootstrap.DEFAULT_CNI_MANIFEST
 
 
@@ -197,6 +198,19 @@ def test_api_address_forms_and_ipv6(creds):
     config = kubeadm_docs(bootstrap.render_user_data(dns, FIRST, creds, clock=Clock(T0)))[1]
     assert config["controlPlaneEndpoint"] == "api.demo.example.com:443"
     assert config["apiServer"]["certSANs"][0] == "api.demo.example.com"
+
+
+def test_version_without_patch_and_api_behind_another_port(creds):
+    cluster = make_cluster("1.31", api_address="https://api.example.com:443")
+    text = bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0))
+    init, config = kubeadm_docs(text)
+    assert config["kubernetesVersion"] == "stable-1.31"
+    assert config["controlPlaneEndpoint"] == "api.example.com:443"
+    # the API servers themselves listen on 6443 behind the load balancer
+    assert init["localAPIEndpoint"] == {"bindPort": 6443}
+    assert parse(text)["runcmd"][0][2:4] == ["1.31", "api.example.com:443"]
+    (join,) = kubeadm_docs(bootstrap.render_user_data(cluster, OTHER_MASTER, creds, clock=Clock(T0)))
+    assert join["controlPlane"]["localAPIEndpoint"] == {"bindPort": 6443}
 
 
 def test_network_labels(creds):
@@ -414,6 +428,19 @@ def test_user_data_fits_novas_limit_at_the_largest_shape_without_compression(tmp
     assert bootstrap.user_data_size(text) <= bootstrap.NOVA_USER_DATA_LIMIT
     assert bootstrap.encode_user_data(text) == text.encode()
     result = cloud_init_schema(tmp_path, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_too_many_labels_for_heat_is_a_clear_error_and_nova_gets_gzip(tmp_path, creds):
+    labels = {"%s.example.com/l%03d" % ("p" * 230, i): "v" * 63 for i in range(220)}
+    cluster = make_cluster(labels=labels)
+    with pytest.raises(CoeError, match="over Nova's limit"):
+        bootstrap.render_user_data(cluster, WORKER, creds, clock=Clock(T0), allow_gzip=False)
+    text = bootstrap.render_user_data(cluster, WORKER, creds, clock=Clock(T0))
+    assert bootstrap.user_data_size(text) > bootstrap.NOVA_USER_DATA_LIMIT
+    packed = bootstrap.encode_user_data(text)
+    assert packed[:2] == b"\x1f\x8b" and bootstrap.user_data_size(packed) <= bootstrap.NOVA_USER_DATA_LIMIT
+    result = cloud_init_schema(tmp_path, gzip.decompress(packed).decode())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
