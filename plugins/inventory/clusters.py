@@ -101,22 +101,29 @@ def group_name(prefix, value):
 
 
 def spec_vars(record):
-    """The shared ``coe_*`` variables that describe a cluster record's desired spec."""
+    """The shared ``coe_*`` variables that describe a cluster record's desired spec.
+
+    Flavors, keypair and labels are the cluster's own overrides when the record has them (so
+    that an upgrade to a template version with other flavors is not pinned to the old ones),
+    else the record's values.
+    """
+    overrides = record.get("overrides")
+    source = overrides if isinstance(overrides, dict) else record
     spec = dict(
         coe_cluster_name=record["name"],
         coe_cluster_template=record.get("cluster_template_name"),
         coe_cluster_template_version=record.get("template_version"),
         coe_master_count=record.get("master_count"),
         coe_node_count=record.get("node_count"),
-        coe_labels=dict(record.get("labels") or {}),
+        coe_labels=dict(source.get("labels") or {}),
     )
     for var, key in (
         ("coe_keypair", "keypair"),
         ("coe_flavor", "flavor_id"),
         ("coe_master_flavor", "master_flavor_id"),
     ):
-        if record.get(key):
-            spec[var] = record[key]
+        if source.get(key):
+            spec[var] = source[key]
     extra = []
     for group in record.get("nodegroups") or []:
         if group.get("role") == "master" or group.get("name") in (DEFAULT_MASTER_GROUP, DEFAULT_WORKER_GROUP):
@@ -125,8 +132,9 @@ def spec_vars(record):
             continue
         item = dict(name=group["name"], node_count=group.get("node_count", 0))
         for key, src in (("flavor", "flavor_id"), ("image", "image_id"), ("labels", "labels")):
-            if group.get(src):
-                item[key] = group[src]
+            value = group.get("own_" + src, group.get(src))
+            if value:
+                item[key] = value
         extra.append(item)
     spec["coe_nodegroups"] = extra
     return spec
