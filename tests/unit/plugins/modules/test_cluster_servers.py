@@ -1,0 +1,162 @@
+"""cluster_servers and cluster_resources with a fake connection: input errors, check mode, idempotence, failures."""
+
+import importlib
+import os
+import sys
+from unittest import mock
+
+import pytest
+
+from ansible_collections.coe.openstack.plugins.module_utils import module as module_base
+from ansible_collections.coe.openstack.plugins.modules import cluster_resources, cluster_servers
+
+UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
+
+
+def fake_cloud(**kw):
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils", "nova")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("fakecloud").FakeCloud(**kw)
+
+
+@pytest.fixture
+def cloud(monkeypatch, tmp_path):
+    monkeypatch.setenv("COE_STATE_URL", "sqlite:///%s" % (tmp_path / "s.db"))
+    cloud = fake_cloud()
+    with mock.patch.object(module_base, "build_connection", lambda params: cloud):
+        yield cloud
+
+
+@pytest.fixture
+def no_cloud(monkeypatch, tmp_path):
+    """Any attempt to connect fails the test."""
+    monkeypatch.setenv("COE_STATE_URL", "sqlite:///%s" % (tmp_path / "s.db"))
+
+    def refuse(params):
+        raise AssertionError("the module connected to the cloud")
+
+    with mock.patch.object(module_base, "build_connection", refuse):
+        yield
+
+
+def record(masters=1, workers=2, **over):
+    rec = dict(
+        name="k1",
+        uuid=UUID,
+        master_count=masters,
+        node_count=workers,
+        flavor_id="m1.small",
+        master_flavor_id="m1.small",
+        image_id="fake-image",
+        keypair="demo-key",
+        fixed_network="private",
+        external_network_id="public",
+        floating_ip_enabled=True,
+        nodegroups=[
+            dict(name="default-master", role="master", node_count=masters),
+            dict(name="default-worker", role="worker", node_count=workers),
+        ],
+    )
+    rec.update(over)
+    return rec
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (dict(cluster=dict(record(), uuid="nope")), "cluster.uuid"),
+        (dict(cluster=dict(record(), name="Not_A_Label")), "cluster.name"),
+        (dict(cluster=record(), concurrency=0), "concurrency"),
+        (dict(cluster=dict(record(), flavor_id=None, master_flavor_id=None)), "cluster.nodegroups[0].flavor"),
+        (dict(cluster_uuid="x", cluster_name="k1", servers=[]), "cluster_uuid"),
+        (
+            dict(
+                cluster_uuid=UUID,
+                cluster_name="k1",
+                servers=[dict(name="a", nodegroup="g", role="worker", flavor="f", image="i")] * 2,
+            ),
+            "servers[1].name",
+        ),
+    ],
+)
+def test_bad_input_names_the_field_before_any_cloud_call(run_module, no_cloud, args, field):
+    result = run_module(cluster_servers.main, args)
+    assert result.failed
+    assert result["field"] == field, result["msg"]
+
+
+def test_check_mode_lists_what_would_be_created_and_writes_nothing(run_module, cloud):
+    result = run_module(cluster_servers.main, dict(cluster=record()), check_mode=True, diff=True)
+    assert not result.failed, result["msg"] if result.failed else ""
+    assert result["changed"] is True
+    assert result["created"] == ["k1-master-1", "k1-default-worker-1", "k1-default-worker-2"]
+    assert result["diff"] == dict(before=dict(servers=[]), after=dict(servers=sorted(result["created"])))
+    assert cloud.writes() == []
+
+
+def test_create_then_rerun_changes_nothing(run_module, cloud):
+    first = run_module(cluster_servers.main, dict(cluster=record(), poll_interval=0.01))
+    assert first["changed"] is True
+    assert sorted(s["name"] for s in first["servers"]) == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
+    assert {s["status"] for s in first["servers"]} == {"ACTIVE"}
+    assert first["nodegroups"]["default-worker"] == {"last_index": 2, "node_count": 2}
+    writes = len(cloud.writes())
+    second = run_module(cluster_servers.main, dict(cluster=record(), poll_interval=0.01))
+    assert second["changed"] is False
+    assert len(cloud.writes()) == writes
+
+
+def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud):
+    rec = record(workers=1)
+    rec["nodegroups"][1]["flavor_id"] = "m1.huge"
+    result = run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert result.failed
+    assert (
+        result["msg"] == "1 of 2 servers of cluster k1 failed: k1-default-worker-1: No valid host was found. (code 500)"
+    )
+    assert result["changed"] is True
+    assert result["faults"] == {"k1-default-worker-1": "No valid host was found. (code 500)"}
+
+
+def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):
+    cloud.quota["instances"] = 2
+    for check in (True, False):
+        result = run_module(cluster_servers.main, dict(cluster=record()), check_mode=check)
+        assert result.failed
+        assert "quota instances too small: 3 more needed, 2 free (limit 2, 0 in use)" in result["msg"]
+    assert cloud.count("create_server") == 0
+
+
+def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
+    rec = record()
+    first = run_module(cluster_resources.main, dict(cluster=rec))
+    assert first["changed"] is True
+    assert first["server_groups"]["default-master"]["policy"] == "anti-affinity"
+    assert first["api_address"] == first["floating_ip"]["address"]
+    assert first["floating_ip"]["port_id"] is None  # no master yet
+    run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    # the servers got the cluster's security group and the masters' server group
+    bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
+    sg = first["security_group"]["id"]
+    assert bodies["k1-master-1"]["security_groups"] == [{"name": sg}]
+    assert bodies["k1-master-1"]["scheduler_hints"] == {"group": first["server_groups"]["default-master"]["id"]}
+    assert "scheduler_hints" not in bodies["k1-default-worker-1"]
+    attach = run_module(cluster_resources.main, dict(cluster=rec))
+    assert attach["changed"] is True
+    assert attach["floating_ip"]["server"] == "k1-master-1"
+    writes = len(cloud.writes())
+    again = run_module(cluster_resources.main, dict(cluster=rec))
+    assert again["changed"] is False
+    assert len(cloud.writes()) == writes
+    check = run_module(
+        cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"), check_mode=True
+    )
+    assert check["changed"] is True and len(cloud.writes()) == writes
+    gone = run_module(cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
+    assert gone["deleted"]["servers"] == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
+    assert gone["deleted"]["floating_ips"] == [first["api_address"]]
+    assert len(gone["deleted"]["server_groups"]) == 1 and len(gone["deleted"]["security_groups"]) == 1
+    assert cloud.servers == {} and cloud.fips == {} and cloud.security_groups == {} and cloud.server_groups == {}
+    final = run_module(cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
+    assert final["changed"] is False
