@@ -360,7 +360,8 @@ def sync_clusters(store, records, synchroniser_for, lock=None, check_mode=False,
         by_driver.setdefault(record["driver"], []).append(record)
     observations = {}
     for driver in sorted(by_driver):
-        observations.update(synchroniser_for(driver).observe(by_driver[driver]))
+        # copies: a synchroniser may annotate what it is given, and that must not be written back
+        observations.update(synchroniser_for(driver).observe(copy.deepcopy(by_driver[driver])))
     changed, out, removed = False, [], []
     for record in records:
         obs = observations.get(record["uuid"])

@@ -482,8 +482,9 @@ def _nodegroup_entry(name, role, node_count, flavor_id, image_id, labels, low=No
         nodes=[],
     )
     if old:  # keep what was observed
-        for key in ("status", "status_reason", "node_addresses", "nodes"):
-            entry[key] = old.get(key, entry[key])
+        for key, value in old.items():
+            if key not in entry or key in ("status", "status_reason", "node_addresses", "nodes"):
+                entry[key] = value
     return entry
 
 
@@ -580,6 +581,12 @@ def desired_record(desired, template, record=None):
         keypair=eff["keypair"],
         labels=eff["labels"],
         coe_version=eff["coe_version"] or base.get("coe_version"),
+        # Magnum's cluster carries these template fields too
+        fixed_network=spec.get("fixed_network"),
+        fixed_subnet=spec.get("fixed_subnet"),
+        floating_ip_enabled=spec.get("floating_ip_enabled"),
+        master_lb_enabled=spec.get("master_lb_enabled"),
+        docker_volume_size=spec.get("docker_volume_size"),
         timeout=timeout,
         create_timeout=math.ceil(timeout / 60.0),
         upgrade_batch_size=desired.get("upgrade_batch_size") or base.get("upgrade_batch_size") or 1,
@@ -923,11 +930,13 @@ def merge_observation(record, obs, now):
             seen = by_name.get(ng["name"])
             if seen is None:
                 continue
-            for key in ("status", "status_reason", "node_addresses", "nodes"):
-                if key in seen:
-                    ng[key] = copy.deepcopy(seen[key])
-            if "node_count" in seen:
-                ng["observed_node_count"] = seen["node_count"]
+            for key, value in seen.items():
+                if key == "node_count":  # the desired count stays; the observed one beside it
+                    ng["observed_node_count"] = value
+                elif key == "last_index":  # an index is never reused: it only grows
+                    ng["last_index"] = max(value or 0, ng.get("last_index") or 0)
+                elif key not in ("name", "role"):
+                    ng[key] = copy.deepcopy(value)
     # stuck detection: an operation older than the cluster's timeout has failed
     if new["status"].endswith("_IN_PROGRESS"):
         since = parse_iso(new.get("status_updated_at") or record.get("updated_at"))

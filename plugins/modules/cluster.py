@@ -304,6 +304,8 @@ record_removed:
   sample: false
 """
 
+import copy
+
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
@@ -392,7 +394,9 @@ class ClusterModule(CoeModule):
 
     def _observe(self, record):
         with self.action("ask the %s driver what is left of cluster %s" % (record["driver"], record["name"])):
-            found = get_synchroniser(record["driver"], LazyConnection(lambda: self.conn)).observe([record])
+            found = get_synchroniser(record["driver"], LazyConnection(lambda: self.conn)).observe(
+                [copy.deepcopy(record)]
+            )
         return found[record["uuid"]]
 
 

@@ -448,3 +448,23 @@ def test_stuck_operation_fails_after_the_timeout(status):
 def test_unknown_observed_status_is_an_error():
     with pytest.raises(ValidationError):
         lc.merge_observation(created(), obs(status="ALMOST_DONE"), NOW)
+
+
+def test_observed_nodegroup_details_kept_and_last_index_only_grows():
+    rec = created(status="CREATE_COMPLETE", node_count=2)
+    seen = {"default-worker": {"status": "CREATE_COMPLETE", "last_index": 5, "counts": {"ACTIVE": 2}}}
+    new, _ = lc.merge_observation(rec, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)
+    worker = new["nodegroups"][1]
+    assert worker["last_index"] == 5 and worker["counts"] == {"ACTIVE": 2}
+    seen["default-worker"]["last_index"] = 2  # a node with a high index was deleted out of band
+    newer, _ = lc.merge_observation(new, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)
+    assert newer["nodegroups"][1]["last_index"] == 5
+    # a later plan keeps what was observed on the nodegroups
+    p = lc.plan(desired(node_count=3), newer, template())
+    assert lc.apply_plan(newer, p, NOW)["nodegroups"][1]["last_index"] == 5
+
+
+def test_record_carries_magnum_network_fields_of_the_template():
+    rec = created(tpl=template(fixed_network="private", floating_ip_enabled=False, docker_volume_size=20))
+    assert rec["fixed_network"] == "private" and rec["floating_ip_enabled"] is False
+    assert rec["docker_volume_size"] == 20 and rec["template"]["fixed_network"] == "private"

@@ -132,3 +132,16 @@ def test_unknown_cluster(coe, drivers):
     assert res.failed and res["field"] == "name" and "ghost" in res["msg"]
     res = coe("cluster_sync")
     assert not res["changed"] and res["clusters"] == []
+
+
+def test_what_a_synchroniser_scribbles_on_its_input_is_not_written(coe, drivers):
+    c = _cluster(coe)
+
+    def scribble(record):
+        record["_private"] = "driver state"
+        return Observation(uuid=record["uuid"], exists=True, status="CREATE_COMPLETE")
+
+    drivers["heat"][c["uuid"]] = scribble
+    res = coe("cluster_sync", name="demo")
+    assert res["changed"] and "_private" not in res["clusters"][0]
+    assert "_private" not in coe.store().find_cluster("default", "demo")
