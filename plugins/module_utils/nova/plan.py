@@ -220,7 +220,7 @@ def desired_from_nodegroups(cluster_name, nodegroups, views, remove_nodes=(), re
                 continue
             index = naming.node_index(c["name"], cluster_name, group["name"], group["role"])
             specs.append(dict(base, name=c["name"], index=index))
-        for _ in range(group["count"] - len(staying)):
+        for _missing in range(group["count"] - len(staying)):
             last += 1
             name = naming.node_name(cluster_name, group["name"], group["role"], last)
             while name in all_names:
