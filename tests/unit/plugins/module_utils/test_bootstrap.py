@@ -3,6 +3,7 @@
 import base64
 import datetime
 import gzip
+import re
 import shutil
 import subprocess
 
@@ -144,6 +145,84 @@ def test_kubeadm_documents_have_the_right_kinds_and_api_version(creds, version, 
         assert [(d["apiVersion"], d["kind"]) for d in docs] == [(api, "JoinConfiguration")]
     labels_arg = first[0]["nodeRegistration"]["kubeletExtraArgs"]
     assert isinstance(labels_arg, list if api.endswith("v1beta4") else dict)
+
+
+# The fields of the kubeadm config types this renderer may use, per API version, from the
+# kubeadm config API reference (kubeadm.k8s.io/v1beta3 and v1beta4). kubeadm only warns on
+# unknown fields, so a misspelt one would be silently ignored on a real node: refuse it here.
+_COMMON = {
+    "InitConfiguration": {"apiVersion", "kind", "bootstrapTokens", "nodeRegistration", "localAPIEndpoint"}
+    | {"certificateKey", "skipPhases", "patches"},
+    "ClusterConfiguration": {"apiVersion", "kind", "etcd", "networking", "kubernetesVersion"}
+    | {"controlPlaneEndpoint", "apiServer", "controllerManager", "scheduler", "dns", "certificatesDir"}
+    | {"imageRepository", "featureGates", "clusterName"},
+    "JoinConfiguration": {"apiVersion", "kind", "nodeRegistration", "caCertPath", "discovery", "controlPlane"}
+    | {"skipPhases", "patches"},
+    "nodeRegistration": {"name", "criSocket", "taints", "kubeletExtraArgs", "ignorePreflightErrors"}
+    | {"imagePullPolicy"},
+    "localAPIEndpoint": {"advertiseAddress", "bindPort"},
+    "controlPlane": {"localAPIEndpoint", "certificateKey"},
+    "networking": {"serviceSubnet", "podSubnet", "dnsDomain"},
+    "apiServer": {"extraArgs", "extraVolumes", "certSANs"},
+    "discovery": {"bootstrapToken", "file", "tlsBootstrapToken"},
+    "file": {"kubeConfigPath"},
+}
+KUBEADM_FIELDS = {
+    "kubeadm.k8s.io/v1beta3": dict(
+        _COMMON,
+        apiServer=_COMMON["apiServer"] | {"timeoutForControlPlane"},
+        discovery=_COMMON["discovery"] | {"timeout"},
+    ),
+    "kubeadm.k8s.io/v1beta4": dict(
+        _COMMON,
+        InitConfiguration=_COMMON["InitConfiguration"] | {"dryRun", "timeouts"},
+        ClusterConfiguration=_COMMON["ClusterConfiguration"]
+        | {"proxy", "encryptionAlgorithm", "certificateValidityPeriod", "caCertificateValidityPeriod"},
+        JoinConfiguration=_COMMON["JoinConfiguration"] | {"dryRun", "timeouts"},
+        nodeRegistration=_COMMON["nodeRegistration"] | {"imagePullSerial"},
+        apiServer=_COMMON["apiServer"] | {"extraEnvs"},
+        timeouts={
+            "controlPlaneComponentHealthCheck",
+            "kubeletHealthCheck",
+            "kubernetesAPICall",
+            "etcdAPICall",
+            "tlsBootstrap",
+            "discovery",
+            "upgradeManifests",
+        },
+    ),
+}
+
+
+def assert_known_fields(fields, name, value, where):
+    if name in fields and isinstance(value, dict):
+        unknown = set(value) - fields[name]
+        assert not unknown, "%s: unknown kubeadm fields %s" % (where, sorted(unknown))
+        for key, sub in value.items():
+            assert_known_fields(fields, key, sub, "%s.%s" % (where, key))
+
+
+@pytest.mark.parametrize("version", ["v1.28.9", "v1.30.4", "v1.31.2", "v1.34.1"])
+@pytest.mark.parametrize("role", sorted(NODES))
+def test_kubeadm_documents_use_only_known_fields(creds, version, role):
+    for doc in kubeadm_docs(bootstrap.render_user_data(make_cluster(version), NODES[role], creds, clock=Clock(T0))):
+        assert_known_fields(KUBEADM_FIELDS[doc["apiVersion"]], doc["kind"], doc, doc["kind"])
+        timeouts = [*(doc.get("timeouts") or {}).values(), (doc.get("discovery") or {}).get("timeout")]
+        for duration in filter(None, timeouts):
+            assert re.match(r"^(\d+h)?(\d+m)?(\d+s)?$", duration) and duration, duration
+        algorithm = doc.get("encryptionAlgorithm")
+        if algorithm is not None:
+            assert algorithm in ("RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384")
+
+
+def test_the_field_check_catches_a_misspelt_field():
+    doc = {
+        "apiVersion": "kubeadm.k8s.io/v1beta4",
+        "kind": "JoinConfiguration",
+        "discovery": {"file": {"kubeconfig": "x"}},
+    }
+    with pytest.raises(AssertionError, match="kubeconfig"):
+        assert_known_fields(KUBEADM_FIELDS[doc["apiVersion"]], doc["kind"], doc, doc["kind"])
 
 
 def test_too_old_kubernetes_is_refused(creds):
