@@ -35,8 +35,8 @@ options:
   cluster:
     description:
       - A cluster record (the C(cluster) return of M(coe.openstack.cluster)). Used keys are C(uuid),
-        C(name), C(nodegroups) (for the masters' nodegroup name), C(external_network_id) and
-        C(floating_ip_enabled).
+        C(name), C(nodegroups) (for the masters' nodegroup name), C(external_network_id) (or the
+        C(template)'s) and C(floating_ip_enabled).
       - Mutually exclusive with O(cluster_uuid) and O(cluster_name).
     type: dict
   cluster_name:
@@ -197,10 +197,13 @@ class ClusterResourcesModule(CoeModule):
             if not naming.is_label(nodegroup):
                 raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
             validate_policy("server_groups.%s" % nodegroup, policy)
-        external = p["external_network"] or record.get("external_network_id")
+        template = record.get("template") or {}
+        external = p["external_network"] or record.get("external_network_id") or template.get("external_network_id")
         floating = p["floating_ip"]
         if floating is None:
-            floating = record.get("floating_ip_enabled", bool(external)) if record else bool(external)
+            floating = record.get("floating_ip_enabled")
+        if floating is None:
+            floating = bool(external)
         if floating and not external:
             raise ValidationError("external_network", "a floating IP needs an external network")
         return uuid, name, groups, floating, external
