@@ -75,6 +75,7 @@ options:
     description:
       - Server group policy per nodegroup. Defaults, with O(cluster), to C(anti-affinity) for the
         masters' nodegroup. A server group's policy cannot change.
+      - The cluster's server groups of other nodegroups (removed ones) are deleted.
     type: dict
   state:
     description:

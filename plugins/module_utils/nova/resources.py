@@ -100,7 +100,10 @@ class ClusterResources:
         return [g for g in self.conn.compute.server_groups() if (g.name or "").startswith(prefix)]
 
     def ensure_server_groups(self, wanted):
-        """``wanted``: ``{nodegroup: policy}``. Returns ``{nodegroup: {id, name, policy}}``."""
+        """``wanted``: ``{nodegroup: policy}``. Returns ``{nodegroup: {id, name, policy}}``.
+
+        The cluster's other server groups (of nodegroups that are gone) are deleted.
+        """
         existing = {g.name: g for g in self.find_server_groups()}
         result = {}
         for nodegroup, policy in sorted(wanted.items()):
@@ -118,6 +121,13 @@ class ClusterResources:
                 if not self.check_mode:
                     group = self.conn.compute.create_server_group(name=name, policy=policy)
             result[nodegroup] = dict(id=group.id if group is not None else None, name=name, policy=policy)
+        # the groups of nodegroups that are gone (or no longer have a policy)
+        wanted_names = {naming.server_group_name(self.uuid, ng) for ng in wanted}
+        for name, group in sorted(existing.items()):
+            if name not in wanted_names:
+                self._changed("delete server group %s" % name)
+                if not self.check_mode:
+                    self.conn.compute.delete_server_group(group, ignore_missing=True)
         return result
 
     # -- floating IP for the API ------------------------------------------

@@ -160,3 +160,16 @@ def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
     assert cloud.servers == {} and cloud.fips == {} and cloud.security_groups == {} and cloud.server_groups == {}
     final = run_module(cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
     assert final["changed"] is False
+
+
+def test_server_groups_of_nodegroups_that_are_gone_are_deleted(run_module, cloud):
+    groups = {"default-master": "anti-affinity", "gpu": "soft-anti-affinity"}
+    first = run_module(cluster_resources.main, dict(cluster=record(), server_groups=groups, floating_ip=False))
+    assert sorted(first["server_groups"]) == ["default-master", "gpu"]
+    second = run_module(
+        cluster_resources.main,
+        dict(cluster=record(), server_groups={"default-master": "anti-affinity"}, floating_ip=False),
+    )
+    assert second["changed"] is True
+    assert second["changes"] == ["delete server group coe-%s-gpu" % UUID]
+    assert sorted(g.name for g in cloud.server_groups.values()) == ["coe-%s-default-master" % UUID]
