@@ -71,7 +71,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     SecretError,
     ValidationError,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key
+from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, put_secret_once
 
 try:
     from cryptography import x509
@@ -528,7 +528,10 @@ def ensure_cluster_credentials(store, cluster_uuid, secret_box, cluster_name=Non
     if existing is not None:
         return existing
     credentials = generate_cluster_credentials(settings, clock)
-    store.put_secret(cluster_uuid, SECRET_NAME, secret_box.seal(cluster_uuid, SECRET_NAME, credentials.to_json()))
+    ours = secret_box.seal(cluster_uuid, SECRET_NAME, credentials.to_json())
+    kept = put_secret_once(store, cluster_uuid, SECRET_NAME, ours)
+    if kept != ours:  # another runner created them first: use theirs
+        return ClusterCredentials.from_json(secret_box.open(cluster_uuid, SECRET_NAME, kept))
     return credentials
 
 

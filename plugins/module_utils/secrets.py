@@ -235,6 +235,21 @@ def resolve_secret_key(secret_key=None, state_url=None, environ=None, create=Tru
     return read_key_file(path)
 
 
+def put_secret_once(store, cluster_uuid, name, blob):
+    """Store ``blob`` unless the secret already exists; the blob the store keeps.
+
+    With a store that has ``add_secret`` (insert only if absent) two runners that create
+    the same secret at once agree on one. With only ``put_secret`` (an upsert) the blob is
+    read back, which narrows the window without closing it.
+    """
+    add = getattr(store, "add_secret", None)
+    if add is not None:
+        add(cluster_uuid, name, blob)
+    else:
+        store.put_secret(cluster_uuid, name, blob)
+    return store.get_secret(cluster_uuid, name)
+
+
 def check_secret_key(store, box, create=True):
     """Refuse a key other than the one this store was first used with.
 
@@ -243,10 +258,12 @@ def check_secret_key(store, box, create=True):
     """
     blob = store.get_secret(VERIFIER_UUID, VERIFIER_NAME)
     if blob is None:
-        if create and not box.ephemeral:
-            store.put_secret(VERIFIER_UUID, VERIFIER_NAME, box.seal(VERIFIER_UUID, VERIFIER_NAME, _VERIFIER_TEXT))
+        if not create or box.ephemeral:
+            return False
+        ours = box.seal(VERIFIER_UUID, VERIFIER_NAME, _VERIFIER_TEXT)
+        blob = put_secret_once(store, VERIFIER_UUID, VERIFIER_NAME, ours)
+        if blob == ours:
             return True
-        return False
     try:
         box.open(VERIFIER_UUID, VERIFIER_NAME, blob)
     except SecretError:

@@ -381,3 +381,51 @@ def test_kubeconfig_round_trip(creds):
     )
     assert pki.verify_issued_by(parsed["cert_pem"], creds.ca.cert_pem)
     assert not pki.verify_issued_by(parsed["cert_pem"], creds.etcd_ca.cert_pem)
+
+
+class RacingStore(FakeStore):
+    """A store where another runner creates the secret between our read and our write;
+    ``add_secret`` inserts only when absent, as the real store's should."""
+
+    def __init__(self, other_box, with_add=True):
+        super().__init__()
+        self.other_box = other_box
+        self.other = None
+        if with_add:
+            self.add_secret = self._add_secret
+
+    def _race(self, cluster_uuid, name):
+        if name == pki.SECRET_NAME and (cluster_uuid, name) not in self.secrets:
+            self.other = pki.generate_cluster_credentials()
+            self.secrets[(cluster_uuid, name)] = self.other_box.seal(cluster_uuid, name, self.other.to_json())
+
+    def _add_secret(self, cluster_uuid, name, blob):
+        self._race(cluster_uuid, name)
+        if (cluster_uuid, name) in self.secrets:
+            return False
+        self.secrets[(cluster_uuid, name)] = blob
+        return True
+
+
+def test_two_runners_creating_at_once_agree_on_one_ca():
+    store = RacingStore(secrets.SecretBox(KEY))
+    mine = pki.ensure_cluster_credentials(store, "u", secrets.SecretBox(KEY), "demo")
+    assert mine.ca_fingerprint == store.other.ca_fingerprint
+    loaded = pki.load_cluster_credentials(store, "u", secrets.SecretBox(KEY))
+    assert loaded.ca_fingerprint == mine.ca_fingerprint
+
+
+def test_without_add_secret_the_stored_blob_is_read_back():
+    store = RacingStore(secrets.SecretBox(KEY), with_add=False)
+    original_put = store.put_secret
+
+    def put_then_overwritten(cluster_uuid, name, blob):
+        original_put(cluster_uuid, name, blob)
+        if name == pki.SECRET_NAME:  # the other runner writes right after us
+            store.other = pki.generate_cluster_credentials()
+            other_blob = store.other_box.seal(cluster_uuid, name, store.other.to_json())
+            store.secrets[(cluster_uuid, name)] = other_blob
+
+    store.put_secret = put_then_overwritten
+    mine = pki.ensure_cluster_credentials(store, "u", secrets.SecretBox(KEY), "demo")
+    assert mine.ca_fingerprint == store.other.ca_fingerprint

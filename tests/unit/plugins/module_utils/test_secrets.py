@@ -204,3 +204,20 @@ def test_with_the_real_sqlite_store(tmp_path):
         assert pki.load_cluster_credentials(store, "11111111-2222-3333-4444-555555555555", box) is None
     finally:
         store.close()
+
+
+def test_two_first_runners_with_different_keys_one_is_refused():
+    store = FakeStore()
+    other = secrets.SecretBox(OTHER)
+
+    def add_secret(cluster_uuid, name, blob):
+        # the other runner's verifier lands between our read and our insert
+        store.secrets.setdefault(
+            (cluster_uuid, name), other.seal(cluster_uuid, name, b"coe.openstack secret key verifier v1")
+        )
+        return False
+
+    store.add_secret = add_secret
+    with pytest.raises(SecretError, match="not the key this store"):
+        secrets.check_secret_key(store, secrets.SecretBox(KEY))
+    assert secrets.check_secret_key(store, other) is False
