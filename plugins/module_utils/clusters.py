@@ -108,7 +108,7 @@ def ensure_template(store, name, state, spec_params=None, version=None, check_mo
                 created_by=None,
             )
             return True, _template_result(would, [*versions, would])
-        created, _ = store.put_template(name, spec, actor=actor)
+        created = store.put_template(name, spec, actor=actor)[0]
         return True, _template_result(created, store.list_templates(name))
 
     if version is not None:
@@ -352,7 +352,7 @@ def sync_clusters(store, records, synchroniser_for, lock=None, check_mode=False,
     lease = None
     if lock is not None:
         if check_mode:
-            lease, _ = _check_lock(locks, lock["project"], lock["name"], lock["token"], "sync")
+            lease = _check_lock(locks, lock["project"], lock["name"], lock["token"], "sync")[0]
         else:
             lease = locks.renew(lock["project"], lock["name"], lock["token"], lock["ttl"])
     by_driver = {}

@@ -749,7 +749,7 @@ def plan(desired, record, template):
         if old_groups.get(group, {}).get("role") == "master":
             raise ValidationError("nodes_to_remove", "node %r is a master; masters cannot be removed" % node)
         new_removals.append((node, group))
-    for name in {g for _, g in new_removals}:
+    for name in {g for n, g in new_removals}:
         named = [n for n, g in new_removals if g == name]
         entry = result["nodegroups"].get(name)
         decrease = entry["before"] - entry["after"] if entry else 0
@@ -760,7 +760,7 @@ def plan(desired, record, template):
                 % (len(named), name, decrease, ", ".join(named)),
             )
         entry["remove"] = named
-    result["nodes_to_remove"] = [n for n, _ in new_removals]
+    result["nodes_to_remove"] = [n for n, g in new_removals]
     if new["upgrade_batch_size"] != record.get("upgrade_batch_size", 1) and not changes:
         changes.append(
             dict(field="upgrade_batch_size", before=record.get("upgrade_batch_size"), after=new["upgrade_batch_size"])

@@ -23,8 +23,8 @@ description:
     the cloud and M(coe.openstack.cluster_sync) records what they achieved. Re-running the same
     task on a cluster whose operation is in progress or failed re-runs that operation
     (resume, retry) where the state machine allows it; on a complete cluster it changes nothing.
-  - Options that are not given keep the recorded value on an existing cluster (an existing
-    cluster is never moved to the latest template version unless asked).
+  - Options that are not given (except O(timeout)) keep the recorded value on an existing
+    cluster (an existing cluster is never moved to the latest template version unless asked).
   - Names are unique per O(project); a retried create never makes a second cluster.
   - With O(lock_token), every write is fenced; a stale token is refused by the store. Without
     it, the module refuses to change a cluster somebody else has locked.
@@ -159,8 +159,9 @@ options:
     description:
       - Operation timeout in seconds (create, update and delete alike), 60 to 604800. An
         operation in progress for longer becomes C(*_FAILED) at the next sync.
-      - C(3600) when creating; the recorded value otherwise.
+      - A new value is recorded without running any operation.
     type: int
+    default: 3600
   upgrade_batch_size:
     description:
       - Nodes replaced at once during an upgrade. C(1) when creating.
@@ -348,7 +349,6 @@ class ClusterModule(CoeModule):
         nodes_to_remove=dict(type="list", elements="str", default=[]),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
         state=dict(choices=["present", "absent"], default="present"),
-        timeout=dict(type="int"),
         upgrade_batch_size=dict(type="int"),
     )
     module_kwargs = dict(supports_check_mode=True)

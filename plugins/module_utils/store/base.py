@@ -142,16 +142,13 @@ class Store:
     def _execute(self, sql, params=()):
         raise NotImplementedError
 
-    @contextlib.contextmanager
     def _write(self):
-        """A transaction that takes the store's write lock at once."""
+        """A context manager: a transaction that takes the store's write lock at once."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
-    @contextlib.contextmanager
     def _read(self):
+        """A context manager: a transaction for reading."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
     def _lock_for_update(self, project, name):
         """Make sure the lock row exists and lock it until the transaction ends."""
