@@ -1,0 +1,243 @@
+"""Helpers for the tests that run the collection's playbooks against the local cloud.
+
+- ``CloudUser``: a keystone user of its own in the demo project (member + heat_stack_owner,
+  with its own ``demo-key`` keypair), so that the services' request logs can tell this test's
+  calls from everybody else's on the shared cloud.
+- ``Runner``: ``ansible-playbook coe.openstack.<name>`` with an inventory whose hosts are
+  clusters, a store of its own, the user's clouds.yaml; returns rc, output and the recap.
+- ``RequestLog``: the write calls (POST/PUT/PATCH/DELETE) the cloud received from a user
+  between two points in time, read from the services' own logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import uuid as uuidlib
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(REPO, ".build", "collections")
+MINICLOUD_STATE = os.environ.get("MINICLOUD_STATE", os.path.join(REPO, ".minicloud"))
+CLOUDS_YAML = os.path.join(MINICLOUD_STATE, "clouds.yaml")
+LOGS = os.path.join(MINICLOUD_STATE, "logs")
+BIN = os.path.dirname(sys.executable)
+
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)",
+    re.M,
+)
+
+# a throwaway public key for the test user's own "demo-key" (keypairs belong to a user)
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq9yTq1R1o5m5c0XvYc9k1m2p3q4r5s6t7u8v9w0x1y coe-integration-test"
+
+
+def short_id():
+    return uuidlib.uuid4().hex[:6]
+
+
+class CloudUser:
+    """A keystone user of the test's own in the demo project; ``close()`` removes it."""
+
+    def __init__(self, tmp_dir):
+        import openstack
+
+        with open(CLOUDS_YAML) as f:
+            clouds = yaml.safe_load(f)["clouds"]
+        demo = clouds["minicloud"]
+        self.admin = openstack.connect(cloud="minicloud-admin")
+        project = self.admin.identity.find_project(demo["auth"]["project_name"], ignore_missing=False)
+        self.name = "coe-it-%s" % short_id()
+        self.password = secrets.token_urlsafe(16)
+        self.user = self.admin.identity.create_user(
+            name=self.name, password=self.password, default_project_id=project.id, domain_id="default"
+        )
+        self.id = self.user.id
+        for role_name in ("member", "heat_stack_owner"):
+            role = self.admin.identity.find_role(role_name)
+            if role is not None:
+                self.admin.identity.assign_project_role_to_user(project, self.user, role)
+        auth = dict(demo["auth"], username=self.name, password=self.password)
+        cloud = dict(demo, auth=auth)
+        self.clouds_yaml = os.path.join(str(tmp_dir), "clouds.yaml")
+        with open(self.clouds_yaml, "w") as f:
+            yaml.safe_dump({"clouds": {"coe-it": cloud, "minicloud-admin": clouds["minicloud-admin"]}}, f)
+        os.chmod(self.clouds_yaml, 0o600)
+        self.conn = openstack.connect(cloud="coe-it", config_files=[self.clouds_yaml])
+        self.conn.compute.create_keypair(name="demo-key", public_key=PUBLIC_KEY)
+
+    def close(self):
+        try:
+            self.conn.compute.delete_keypair("demo-key", ignore_missing=True)
+        finally:
+            self.admin.identity.delete_user(self.user, ignore_missing=True)
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout + proc.stderr
+        self.recap = {
+            m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+            for m in RECAP.finditer(proc.stdout)
+        }
+
+    def __repr__(self):
+        return "rc=%s\n%s" % (self.rc, self.out[-6000:])
+
+
+class Runner:
+    """Runs the operation playbooks for one test: its own store, inventory and cloud user."""
+
+    def __init__(self, tmp_dir, user, state_url=None):
+        self.tmp = str(tmp_dir)
+        self.user = user
+        self.state_url = state_url or "sqlite:///%s" % os.path.join(self.tmp, "coe.db")
+        self.env = dict(
+            os.environ,
+            ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_LOCALHOST_WARNING="False",
+            ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
+            ANSIBLE_RETRY_FILES_ENABLED="False",
+            OS_CLIENT_CONFIG_FILE=user.clouds_yaml,
+            OS_CLOUD="coe-it",
+            COE_STATE_URL=self.state_url,
+            COE_SECRET_KEY="integration-test-key-%s" % short_id(),
+            PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+        )
+        self.env.pop("COE_PROJECT", None)
+
+    def inventory(self, hosts):
+        """An inventory file whose hosts are clusters and whose host vars are their spec."""
+        path = os.path.join(self.tmp, "inventory-%s.yml" % short_id())
+        with open(path, "w") as f:
+            yaml.safe_dump({"all": {"hosts": hosts}}, f)
+        return path
+
+    def run(self, playbook, hosts=None, extra=None, check=False, diff=False, limit=None, timeout=1200, args=()):
+        cmd = [os.path.join(BIN, "ansible-playbook"), "coe.openstack.%s" % playbook]
+        if hosts is not None:
+            cmd += ["-i", self.inventory(hosts)]
+        if extra:
+            path = os.path.join(self.tmp, "extra-%s.json" % short_id())
+            with open(path, "w") as f:
+                json.dump(extra, f)
+            cmd += ["-e", "@" + path]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if limit:
+            cmd += ["--limit", limit]
+        cmd += list(args)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=self.tmp, timeout=timeout)
+        return Result(proc)
+
+    def popen(self, playbook, hosts, extra=None):
+        """Start a playbook without waiting (for concurrency tests)."""
+        cmd = [os.path.join(BIN, "ansible-playbook"), "coe.openstack.%s" % playbook, "-i", self.inventory(hosts)]
+        if extra:
+            path = os.path.join(self.tmp, "extra-%s.json" % short_id())
+            with open(path, "w") as f:
+                json.dump(extra, f)
+            cmd += ["-e", "@" + path]
+        return subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env, cwd=self.tmp
+        )
+
+    def store(self):
+        from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+
+        return open_store(self.state_url)
+
+    def record(self, name):
+        with self.store() as store:
+            return store.find_cluster("default", name)
+
+    def templates(self, *templates):
+        result = self.run("template", extra={"coe_templates": list(templates)})
+        assert result.rc == 0, result
+        return result
+
+
+class RequestLog:
+    """Write calls the cloud received from one user, from the services' own logs.
+
+    nova-api's requestlog lines and heat-api's "Processing request" lines carry the
+    user id, so they are attributed exactly. neutron and glance log requests through
+    uWSGI only (method and path, no user); a write there counts when its path names
+    one of ``resource_ids`` (this test's ports, floating IPs, security groups ...), so
+    that other tests running on the same cloud at the same time are not counted.
+    Getting a token (POST /v3/auth/tokens) is not a write.
+    """
+
+    USER_LOGS = {
+        "nova-api.log": re.compile(r"requestlog \[\S+ \S+ (?P<user>\w+) \w+ .*\"(?P<method>[A-Z]+) (?P<path>\S+)\""),
+        "heat-api.log": re.compile(
+            r"\[\S+ \S+ (?P<user>\w+) \w+ .*Processing request: (?P<method>[A-Z]+) (?P<path>\S+)"
+        ),
+    }
+    UWSGI_LOGS = ("neutron.out", "glance.out")
+    UWSGI_LINE = re.compile(r"\] (?P<method>[A-Z]+) (?P<path>\S+) =>")
+    WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+    def __init__(self, user_id):
+        self.user_id = user_id
+        self.offsets = {}
+
+    def _files(self):
+        return list(self.USER_LOGS) + list(self.UWSGI_LOGS)
+
+    def mark(self):
+        for name in self._files():
+            path = os.path.join(LOGS, name)
+            self.offsets[name] = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def writes(self, resource_ids=()):
+        found = []
+        for name in self._files():
+            path = os.path.join(LOGS, name)
+            if not os.path.exists(path):
+                continue
+            with open(path, errors="replace") as f:
+                f.seek(self.offsets.get(name, 0))
+                text = f.read()
+            for line in text.splitlines():
+                if name in self.USER_LOGS:
+                    m = self.USER_LOGS[name].search(line)
+                    if m and m.group("user") == self.user_id and m.group("method") in self.WRITES:
+                        found.append("%s: %s %s" % (name, m.group("method"), m.group("path")))
+                else:
+                    m = self.UWSGI_LINE.search(line)
+                    if m and m.group("method") in self.WRITES and any(i in m.group("path") for i in resource_ids):
+                        found.append("%s: %s %s" % (name, m.group("method"), m.group("path")))
+        return [w for w in found if "/auth/tokens" not in w]
+
+    def has_logs(self):
+        return all(os.path.exists(os.path.join(LOGS, n)) for n in self.USER_LOGS)
+
+
+def cloud_resources(conn, uuid, name):
+    """What the cloud has of a cluster: everything tagged with its uuid, or named after it."""
+    tag = "coe-cluster-%s" % uuid
+    servers = list(conn.compute.servers(tags=tag))
+    named = list(conn.compute.servers(name="^%s-" % re.escape(name)))
+    found = dict(
+        servers=sorted({s.name for s in servers + named}),
+        stacks=sorted(s.name for s in conn.orchestration.stacks() if tag in (s.tags or []) or s.name.startswith(name)),
+        ports=sorted(p.id for p in conn.network.ports(tags=tag)),
+        floating_ips=sorted(f.floating_ip_address for f in conn.network.ips(tags=tag)),
+        security_groups=sorted(g.id for g in conn.network.security_groups(tags=tag)),
+        server_groups=sorted(
+            g.name for g in conn.compute.server_groups() if uuid in (g.name or "") or (g.name or "").startswith(name)
+        ),
+    )
+    return found
