@@ -746,6 +746,21 @@ class Store:
                 (cluster_uuid, name, bytes(blob), iso(self.now())),
             )
 
+    def add_secret(self, cluster_uuid, name, blob):
+        """Store the blob only if the cluster has no secret of that name; True if it was stored.
+
+        Two runners creating the same secret at once agree on one (the first).
+        """
+        if not isinstance(blob, (bytes, bytearray)):
+            raise StoreError("A secret blob must be bytes, not %s" % type(blob).__name__)
+        with self._write():
+            cur = self._execute(
+                "INSERT INTO coe_secrets (cluster_uuid, name, blob, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (cluster_uuid, name) DO NOTHING",
+                (cluster_uuid, name, bytes(blob), iso(self.now())),
+            )
+            return cur.rowcount == 1
+
     def get_secret(self, cluster_uuid, name):
         """The blob, or None when there is none."""
         with self._read():

@@ -295,3 +295,31 @@ def test_secrets_are_opaque_bytes_and_go_with_the_cluster(store):
     store.put_secret("other", "a", b"1")
     assert store.delete_secrets("other") == 1
     assert store.get_secret("other", "a") is None
+
+
+def test_add_secret_keeps_the_first(store):
+    assert store.add_secret("c", "ca", b"first") is True
+    assert store.add_secret("c", "ca", b"second") is False
+    assert store.get_secret("c", "ca") == b"first"
+    with pytest.raises(StoreError):
+        store.add_secret("c", "x", "not bytes")
+
+
+def test_forward_migration_of_an_older_store(store_url, monkeypatch):
+    from ansible_collections.coe.openstack.plugins.module_utils.store import base
+
+    old = open_store(store_url)
+    old.put_template("k8s", SPEC)
+    old.close()
+    step = ["ALTER TABLE coe_clusters ADD COLUMN note TEXT", "UPDATE coe_templates SET created_by = 'migrated'"]
+    monkeypatch.setattr(base, "MIGRATIONS", [*base.MIGRATIONS, step])
+    monkeypatch.setattr(base, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    new = open_store(store_url)
+    assert new.schema_version() == SCHEMA_VERSION + 1
+    assert new.get_template("k8s")["created_by"] == "migrated"  # data kept, step applied once
+    assert new.migrate() == SCHEMA_VERSION + 1  # nothing left to apply
+    new.close()
+    monkeypatch.undo()
+    with pytest.raises(StoreError) as err:
+        open_store(store_url)  # the older code refuses the migrated store
+    assert "newer" in str(err.value)
