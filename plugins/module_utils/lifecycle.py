@@ -761,18 +761,15 @@ def plan(desired, record, template):
             )
         entry["remove"] = named
     result["nodes_to_remove"] = [n for n, g in new_removals]
-    if new["upgrade_batch_size"] != record.get("upgrade_batch_size", 1) and not changes:
-        changes.append(
-            dict(field="upgrade_batch_size", before=record.get("upgrade_batch_size"), after=new["upgrade_batch_size"])
-        )
-        structural = True
-    if new["timeout"] != record.get("timeout") and not changes:
-        # a new timeout alone is recorded without running anything
-        result.update(
-            operation="none",
-            action=None,
-            changes=[dict(field="timeout", before=record.get("timeout"), after=new["timeout"])],
-        )
+    settings = [
+        dict(field=key, before=record.get(key), after=new[key])
+        for key in ("timeout", "upgrade_batch_size")
+        if new[key] != record.get(key)
+    ]
+    if settings and not changes and not new_removals:
+        # settings alone (how long an operation may take, how many nodes an upgrade replaces
+        # at once) are recorded without running anything
+        result.update(operation="none", action=None, changes=settings)
         return result
 
     if upgrade:

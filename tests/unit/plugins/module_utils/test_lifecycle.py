@@ -468,3 +468,16 @@ def test_record_carries_magnum_network_fields_of_the_template():
     rec = created(tpl=template(fixed_network="private", floating_ip_enabled=False, docker_volume_size=20))
     assert rec["fixed_network"] == "private" and rec["floating_ip_enabled"] is False
     assert rec["docker_volume_size"] == 20 and rec["template"]["fixed_network"] == "private"
+
+
+def test_settings_alone_are_recorded_without_an_operation():
+    rec = created(timeout=3600, upgrade_batch_size=1)
+    for kw in (dict(timeout=7200), dict(upgrade_batch_size=3), dict(timeout=600, upgrade_batch_size=2)):
+        p = lc.plan(desired(**kw), rec, template())
+        assert p["operation"] == "none" and p["action"] is None
+        assert {c["field"] for c in p["changes"]} == set(kw)
+        new = lc.apply_plan(rec, p, NOW)
+        assert all(new[k] == v for k, v in kw.items()) and new["status"] == rec["status"]
+    # with a real change, the settings ride along with it
+    p = lc.plan(desired(node_count=4, timeout=7200), rec, template())
+    assert p["action"] == "resize" and lc.apply_plan(rec, p, NOW)["timeout"] == 7200

@@ -252,3 +252,26 @@ def test_awx_job_id_and_explicit_actor_in_the_history(coe, monkeypatch):
     made = coe("cluster", name="demo", cluster_template="k8s", actor={"user": "awx-admin"})
     ev = coe.store().list_events(cluster_uuid=made["cluster"]["uuid"])[0]
     assert ev["awx_job_id"] == "815" and ev["actor_user"] == "awx-admin"
+
+
+def test_new_timeout_is_recorded_without_an_operation(coe):
+    _template(coe)
+    coe("cluster", name="demo", cluster_template="k8s")
+    _complete(coe)
+    res = coe("cluster", name="demo", timeout=7200)
+    assert res["changed"] and res["operation"] == "none" and res["cluster"]["timeout"] == 7200
+    assert res["cluster"]["status"] == "CREATE_COMPLETE" and res["cluster"]["create_timeout"] == 120
+    assert not coe("cluster", name="demo", timeout=7200)["changed"]
+
+
+def test_force_delete_of_a_live_cluster_with_resources_left_is_an_ordinary_delete(coe, drivers):
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s")["cluster"]["uuid"]
+    _complete(coe)
+    drivers["heat"][uuid] = Observation(uuid=uuid, exists=True, status="CREATE_COMPLETE")
+    check = coe("cluster", check_mode=True, name="demo", state="absent", force=True)
+    assert check["changed"] and check["cluster"]["status"] == "DELETE_IN_PROGRESS"
+    assert coe.store().find_cluster("default", "demo")["status"] == "CREATE_COMPLETE"
+    res = coe("cluster", name="demo", state="absent", force=True)
+    assert res["changed"] and not res["record_removed"] and res["operation"] == "delete"
+    assert res["cluster"]["status"] == "DELETE_IN_PROGRESS" and "still has resources" in res["cluster"]["status_reason"]
