@@ -427,10 +427,10 @@ def test_stale_terminal_status_of_another_operation_is_ignored():
 
 def test_nothing_left_completes_a_delete_and_is_drift_otherwise():
     rec = created(status="DELETE_IN_PROGRESS")
-    new, _ = lc.merge_observation(rec, obs(exists=False), NOW + 5)
+    new = lc.merge_observation(rec, obs(exists=False), NOW + 5)[0]
     assert new["status"] == "DELETE_COMPLETE"
     rec = created(status="CREATE_COMPLETE")
-    new, _ = lc.merge_observation(rec, obs(exists=False), NOW + 5)
+    new = lc.merge_observation(rec, obs(exists=False), NOW + 5)[0]
     assert new["status"] == "CREATE_COMPLETE" and new["health_status"] == "UNHEALTHY"
 
 
@@ -453,11 +453,11 @@ def test_unknown_observed_status_is_an_error():
 def test_observed_nodegroup_details_kept_and_last_index_only_grows():
     rec = created(status="CREATE_COMPLETE", node_count=2)
     seen = {"default-worker": {"status": "CREATE_COMPLETE", "last_index": 5, "counts": {"ACTIVE": 2}}}
-    new, _ = lc.merge_observation(rec, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)
+    new = lc.merge_observation(rec, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)[0]
     worker = new["nodegroups"][1]
     assert worker["last_index"] == 5 and worker["counts"] == {"ACTIVE": 2}
     seen["default-worker"]["last_index"] = 2  # a node with a high index was deleted out of band
-    newer, _ = lc.merge_observation(new, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)
+    newer = lc.merge_observation(new, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)[0]
     assert newer["nodegroups"][1]["last_index"] == 5
     # a later plan keeps what was observed on the nodegroups
     p = lc.plan(desired(node_count=3), newer, template())

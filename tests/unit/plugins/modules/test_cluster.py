@@ -168,7 +168,7 @@ def test_bad_input_names_the_field_and_writes_nothing(coe):
         args.setdefault("cluster_template", "k8s")
         res = coe("cluster", **args)
         assert res.failed and res.get("field") == field, (args, res)
-        assert field.split("[")[0] in res["msg"]
+        assert field.split("[", maxsplit=1)[0] in res["msg"]
     res = coe("cluster", name="demo", cluster_template="k8s", colour="red")
     assert res.failed and "colour" in res["msg"]
     res = coe("cluster", name="demo")

@@ -43,7 +43,7 @@ def _pg_bindir():
             return candidate
     pg_config = shutil.which("pg_config")
     if pg_config:
-        bindir = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+        bindir = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
         if os.path.exists(os.path.join(bindir, "initdb")):
             return bindir
     return None
@@ -76,7 +76,7 @@ def postgres_server():
     port = _free_port()
 
     def run(*args):
-        done = subprocess.run(prefix + list(args), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(prefix + list(args), capture_output=True, text=True, timeout=120, check=False)
         if done.returncode:
             pytest.fail("%s failed (%d): %s %s" % (args[0], done.returncode, done.stdout, done.stderr))
 
@@ -96,7 +96,9 @@ def postgres_server():
     try:
         yield "postgresql://postgres@127.0.0.1:%d/postgres" % port
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"], capture_output=True)
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"], capture_output=True, check=False
+        )
         shutil.rmtree(datadir, ignore_errors=True)
 
 

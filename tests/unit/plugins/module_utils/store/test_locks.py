@@ -68,7 +68,7 @@ def test_renew_extends_and_a_stale_token_cannot_renew(locks, clock):
 
 def test_release_and_fencing_token_only_grows(locks):
     tokens = []
-    for _ in range(4):
+    for _round in range(4):
         lease = locks.acquire("p", "c", "update", ttl=60)
         tokens.append(lease["token"])
         assert locks.release("p", "c", lease["token"]) is True

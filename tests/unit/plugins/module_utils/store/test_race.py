@@ -15,7 +15,7 @@ def _locker(url, inside, overlaps, tokens, rounds):
     store = open_store(url)
     locks = LockManager(store)
     try:
-        for _ in range(rounds):
+        for _round in range(rounds):
             while True:
                 try:
                     lease = locks.try_acquire("p", "race", "update", ttl=60, holder="w")
@@ -38,7 +38,7 @@ def _locker(url, inside, overlaps, tokens, rounds):
 def _incrementer(url, uuid, rounds, conflicts):
     store = open_store(url)
     try:
-        for _ in range(rounds):
+        for _round in range(rounds):
             while True:
                 rec = store.get_cluster(uuid)
                 rec["counter"] = rec.get("counter", 0) + 1
@@ -67,7 +67,7 @@ def test_twenty_processes_never_hold_one_lock_together(store_url):
     ctx = multiprocessing.get_context("fork")
     inside, overlaps, tokens = ctx.Value("i", 0), ctx.Value("i", 0), ctx.Queue()
     _run_all(_locker, [(store_url, inside, overlaps, tokens, ROUNDS)] * PROCESSES)
-    got = sorted(tokens.get(timeout=5) for _ in range(PROCESSES * ROUNDS))
+    got = sorted(tokens.get(timeout=5) for _i in range(PROCESSES * ROUNDS))
     assert overlaps.value == 0
     # every acquisition got its own token, and they only grew: 1..N with no repeat
     assert got == list(range(1, PROCESSES * ROUNDS + 1))
