@@ -1,0 +1,137 @@
+"""The front-door role through the operation playbooks, without a cloud.
+
+What happens before any cloud call is checked here with a real SQLite store and real
+ansible-playbook runs: bad input named, check mode printing the plan and writing
+nothing, a locked cluster refused at once naming the holder (or waited for), the update
+playbook refusing a cluster that does not exist. The cloud is never reached: these
+runs point at a cloud that does not exist, so any attempt to reach it would fail them.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture
+def env(tmp_path):
+    clouds = tmp_path / "clouds.yaml"
+    # a cloud nobody answers for: reaching it would fail the run
+    clouds.write_text(
+        yaml.safe_dump(
+            {
+                "clouds": {
+                    "nowhere": {
+                        "auth": {
+                            "auth_url": "http://127.0.0.1:9/v3",
+                            "username": "x",
+                            "password": "x",
+                            "project_name": "x",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    url = "sqlite:///%s" % (tmp_path / "coe.db")
+    with open_store(url) as store:
+        spec = dict(driver="heat", image_id="fake-image", flavor_id="m1.small", keypair_id="demo-key")
+        store.put_template("k8s", spec)
+    return dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="False",
+        OS_CLIENT_CONFIG_FILE=str(clouds),
+        OS_CLOUD="nowhere",
+        COE_STATE_URL=url,
+        COE_SECRET_KEY="unit-test-key",
+    )
+
+
+def play(env, tmp_path, playbook, hosts, *args):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    proc = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "coe.openstack.%s" % playbook, "-i", str(inventory), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def clusters(env):
+    with open_store(env["COE_STATE_URL"]) as store:
+        return store.list_clusters()
+
+
+@pytest.mark.parametrize(
+    "host,spec,field",
+    [
+        ("Bad_Name", {"coe_cluster_template": "k8s"}, "Invalid value for 'name'"),
+        ("c1", {"coe_cluster_template": "k8s", "coe_master_count": 2}, "Invalid value for 'master_count'"),
+        ("c1", {"coe_cluster_template": "k8s", "coe_cluster_template_version": 9}, "cluster_template_version"),
+        ("c1", {"coe_cluster_template": "nope"}, "Invalid value for 'cluster_template'"),
+        ("c1", {"coe_node_count": 2}, "Invalid value for 'coe_cluster_template'"),
+        ("c1", {"coe_cluster_template": "k8s", "coe_labels": {"a": 1}}, "labels"),
+        ("c1", {"coe_cluster_template": "k8s", "coe_master_count": "three"}, "coe_master_count"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_is_written(env, tmp_path, host, spec, field):
+    rc, out = play(env, tmp_path, "create", {host: spec})
+    assert rc != 0, out
+    assert field in out, out
+    assert clusters(env) == []
+
+
+def test_check_mode_prints_the_plan_and_writes_nothing(env, tmp_path):
+    spec = {
+        "coe_cluster_template": "k8s",
+        "coe_master_count": 3,
+        "coe_node_count": 2,
+        "coe_nodegroups": [{"name": "gpu", "node_count": 1, "flavor": "m1.medium"}],
+    }
+    rc, out = play(env, tmp_path, "create", {"c1": spec}, "--check", "--diff")
+    assert rc == 0, out
+    assert "c1: create; default-master 0 -> 3; default-worker 0 -> 2; gpu 0 -> 1" in out
+    assert '+    "node_count": 2' in out  # --diff
+    assert clusters(env) == []
+    with open_store(env["COE_STATE_URL"]) as store:
+        assert store.get_lock("default", "c1") is None  # check mode takes no lock
+
+
+def test_update_refuses_a_cluster_that_does_not_exist(env, tmp_path):
+    rc, out = play(env, tmp_path, "update", {"typo": {"coe_cluster_template": "k8s"}})
+    assert rc != 0
+    assert "does not exist" in out and "coe.openstack.create" in out
+    assert clusters(env) == []
+
+
+def test_locked_cluster_is_refused_at_once_naming_the_holder(env, tmp_path):
+    with open_store(env["COE_STATE_URL"]) as store:
+        LockManager(store).try_acquire("default", "c1", "create", ttl=120, holder="bob@laptop (AWX job 7)")
+    rc, out = play(env, tmp_path, "create", {"c1": {"coe_cluster_template": "k8s"}})
+    assert rc != 0
+    assert "locked by bob@laptop (AWX job 7) for create" in out
+    assert clusters(env) == []
+
+
+def test_locked_cluster_is_waited_for_when_asked(env, tmp_path):
+    with open_store(env["COE_STATE_URL"]) as store:
+        LockManager(store).try_acquire("default", "c1", "update", ttl=120, holder="bob@laptop")
+    rc, out = play(env, tmp_path, "create", {"c1": {"coe_cluster_template": "k8s"}}, "-e", "coe_lock_timeout=3")
+    assert rc != 0
+    assert "waiting up to 3s" in out
+    assert "gave up after waiting 3s" in out and "bob@laptop" in out
+    assert clusters(env) == []
