@@ -4,13 +4,11 @@
 
 The driver modules (``sync/heat.py``, ``sync/nova.py``) are imported only
 when asked for, so a run that syncs only Nova clusters never imports Heat's
-code. A driver module exposes its class as ``Synchroniser`` or defines
+code (both are shipped with the module, though). A driver module exposes its class as ``Synchroniser`` or defines
 exactly one ``StateSynchroniser`` subclass.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (  # re-exported
@@ -36,12 +34,22 @@ def unregister(driver):
     _registered.pop(driver, None)
 
 
+def _load(driver):
+    """Import a driver's module. Plain import statements (not importlib) so that Ansible's
+    module packer (AnsiballZ) sees them and ships both files; they run only when called."""
+    if driver == "heat":
+        from ansible_collections.coe.openstack.plugins.module_utils.sync import heat as module
+    else:
+        from ansible_collections.coe.openstack.plugins.module_utils.sync import nova as module
+    return module
+
+
 def synchroniser_class(driver):
     if driver in _registered:
         return _registered[driver]
     if driver not in DRIVERS:
         raise ValidationError("driver", "unknown driver %r (known: %s)" % (driver, ", ".join(sorted(DRIVERS))))
-    module = importlib.import_module("%s.%s" % (__name__, DRIVERS[driver]))
+    module = _load(driver)
     cls = getattr(module, "Synchroniser", None)
     if cls is None:
         found = [
