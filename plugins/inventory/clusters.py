@@ -4,15 +4,6 @@
 
 from __future__ import annotations
 
-import re
-
-from ansible.errors import AnsibleParserError
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
-from ansible.template import trust_as_template
-
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CoeError
-
 DOCUMENTATION = r"""
 name: clusters
 short_description: The clusters in the coe.openstack store as inventory hosts
@@ -88,6 +79,15 @@ keyed_groups:
 #   ansible-inventory -i clusters.coe.yml --graph
 #   ansible-playbook coe.openstack.update -i clusters.coe.yml -l coe_driver_nova -e coe_node_count=5
 """
+
+import re
+
+from ansible.errors import AnsibleParserError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.template import trust_as_template
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CoeError
 
 FILE_SUFFIXES = ("coe_clusters.yml", "coe_clusters.yaml", "clusters.coe.yml", "clusters.coe.yaml")
 

@@ -138,7 +138,9 @@ class Runner:
         if limit:
             cmd += ["--limit", limit]
         cmd += list(args)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=self.tmp, timeout=timeout)
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, env=self.env, cwd=self.tmp, timeout=timeout
+        )
         return Result(proc)
 
     def popen(self, playbook, hosts, extra=None):

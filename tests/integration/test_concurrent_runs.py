@@ -63,7 +63,7 @@ def start_first(runner, name, spec):
 
 
 def finish(proc, timeout=900):
-    out, _ = proc.communicate(timeout=timeout)
+    out = proc.communicate(timeout=timeout)[0]
     return proc.returncode, out
 
 
@@ -96,7 +96,7 @@ def test_second_run_is_refused_naming_the_holder(runner):
 def test_second_run_waits_when_asked(runner):
     name = "cc-%s" % short_id()
     spec = dict(coe_cluster_template=template_name(runner), coe_master_count=1, coe_node_count=1)
-    first, _ = start_first(runner, name, spec)
+    first = start_first(runner, name, spec)[0]
     try:
         second = runner.popen("create", {name: spec}, extra={"coe_lock_timeout": 600})
         rc1, out1 = finish(first)
