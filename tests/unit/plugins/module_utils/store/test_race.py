@@ -104,3 +104,52 @@ def test_concurrent_first_open_migrates_once(tmp_path, pg_url):
 
 def _open_only(url):
     open_store(url).close()
+
+
+def _creator(url, results):
+    store = open_store(url)
+    try:
+        store.create_cluster(
+            dict(
+                name="same",
+                project_id="p",
+                status="CREATE_IN_PROGRESS",
+                driver="heat",
+                cluster_template_name="t",
+                template_version=1,
+            )
+        )
+        results.put("created")
+    except ConflictError:
+        results.put("conflict")
+    finally:
+        store.close()
+
+
+def _templater(url, index):
+    store = open_store(url)
+    try:
+        store.put_template("shared", {"driver": "heat", "image_id": "img-%d" % index})
+    finally:
+        store.close()
+
+
+def test_concurrent_creates_of_one_name_make_one_cluster(store_url):
+    open_store(store_url).close()
+    results = multiprocessing.get_context("fork").Queue()
+    _run_all(_creator, [(store_url, results)] * PROCESSES)
+    got = sorted(results.get(timeout=5) for _i in range(PROCESSES))
+    assert got.count("created") == 1 and got.count("conflict") == PROCESSES - 1
+    store = open_store(store_url)
+    assert len(store.list_clusters(name="same")) == 1
+    store.close()
+
+
+def test_concurrent_template_versions_are_numbered_without_gaps(store_url):
+    open_store(store_url).close()
+    _run_all(_templater, [(store_url, i) for i in range(PROCESSES)])
+    store = open_store(store_url)
+    versions = store.list_templates("shared")
+    store.close()
+    assert [v["version"] for v in versions] == list(range(1, PROCESSES + 1))
+    assert len({v["spec"]["image_id"] for v in versions}) == PROCESSES
