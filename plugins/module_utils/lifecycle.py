@@ -869,6 +869,18 @@ def diff_view(record):
 
 # -- observation -------------------------------------------------------------------
 
+DESIRED_NODEGROUP_KEYS = (
+    "name",
+    "role",
+    "flavor_id",
+    "image_id",
+    "labels",
+    "min_node_count",
+    "max_node_count",
+    "own_flavor_id",
+    "own_image_id",
+    "own_labels",
+)
 OBSERVED_KEYS = ("api_address", "master_addresses", "node_addresses", "faults")
 OPTIONAL_OBSERVED_KEYS = ("stack_id", "coe_version", "health_status", "health_status_reason")
 
@@ -932,7 +944,7 @@ def merge_observation(record, obs, now):
                     ng["observed_node_count"] = value
                 elif key == "last_index":  # an index is never reused: it only grows
                     ng["last_index"] = max(value or 0, ng.get("last_index") or 0)
-                elif key not in ("name", "role"):
+                elif key not in DESIRED_NODEGROUP_KEYS:  # an observation never rewrites the desired shape
                     ng[key] = copy.deepcopy(value)
     # stuck detection: an operation older than the cluster's timeout has failed
     if new["status"].endswith("_IN_PROGRESS"):

@@ -481,3 +481,15 @@ def test_settings_alone_are_recorded_without_an_operation():
     # with a real change, the settings ride along with it
     p = lc.plan(desired(node_count=4, timeout=7200), rec, template())
     assert p["action"] == "resize" and lc.apply_plan(rec, p, NOW)["timeout"] == 7200
+
+
+def test_an_observation_never_rewrites_the_desired_nodegroup_shape():
+    rec = created(status="CREATE_COMPLETE", node_count=2)
+    seen = {
+        "default-worker": {"status": "CREATE_COMPLETE", "flavor_id": "other", "labels": {"x": "y"}, "node_count": 1}
+    }
+    new = lc.merge_observation(rec, obs(status="CREATE_COMPLETE", nodegroups=seen), NOW)[0]
+    worker = new["nodegroups"][1]
+    assert worker["flavor_id"] == "m1.small" and worker["labels"] == rec["nodegroups"][1]["labels"]
+    assert worker["node_count"] == 2 and worker["observed_node_count"] == 1
+    assert lc.plan(desired(), new, template())["operation"] == "none"
