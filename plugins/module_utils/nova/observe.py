@@ -25,8 +25,8 @@ in ERROR or not ACTIVE; HEALTHY (``{}``) otherwise; UNKNOWN while an
 operation is in progress (as the Heat synchroniser does).
 
 Addresses: master and node addresses are fixed IPs; the API address is the
-cluster's floating IP (on whichever master carries it), else the first
-master's fixed IP.
+cluster's tagged floating IP, else a floating IP a master shows, else the
+first master's fixed IP.
 """
 
 from __future__ import annotations
@@ -102,8 +102,13 @@ def _group_of(view, groups, cluster_name):
     return None
 
 
-def aggregate(record, views):
-    """The Observation fields for one cluster (see the module docstring)."""
+def aggregate(record, views, floating_ips=()):
+    """The Observation fields for one cluster (see the module docstring).
+
+    ``floating_ips``: the addresses of the cluster's tagged floating IPs (the
+    API's); the first one is the API address even before Nova shows it in a
+    server's addresses.
+    """
     uuid = record["uuid"]
     cluster_name = record.get("name") or ""
     record_status = record.get("status") or ""
@@ -208,6 +213,8 @@ def aggregate(record, views):
             if view["status"] == "ERROR":
                 faults[view["name"]] = view.get("fault") or "server in ERROR"
 
+    if floating_ips:
+        api_address = sorted(floating_ips)[0]
     exists = bool(views)
     status = None
     reason = None

@@ -5,8 +5,9 @@
 ONE server list, filtered server-side by the tag every cluster server
 carries (``coe-cluster``), covers every cluster given: the servers are
 grouped by cluster uuid (metadata, or the ``coe-cluster-<uuid>`` tag) and
-aggregated per nodegroup (nova/observe.py). The number of API calls is one,
-whatever the number of clusters. It observes and returns; it never writes.
+aggregated per nodegroup (nova/observe.py). ONE floating IP list (same tag)
+gives the API addresses. Two API calls, whatever the number of clusters. It
+observes and returns; it never writes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class NovaSynchroniser(StateSynchroniser):
         by_uuid = {}
         for view in self.list_views():
             by_uuid.setdefault(view.get("cluster_uuid"), []).append(view)
+        fips = {}
+        for fip in self.conn.network.ips(tags=naming.COMMON_TAG):
+            uuid = naming.uuid_from_tags(getattr(fip, "tags", None) or [])
+            if uuid and fip.floating_ip_address:
+                fips.setdefault(uuid, []).append(fip.floating_ip_address)
         return {
-            record["uuid"]: Observation(**aggregate(record, by_uuid.get(record["uuid"], []))) for record in clusters
+            record["uuid"]: Observation(
+                **aggregate(record, by_uuid.get(record["uuid"], []), fips.get(record["uuid"], ()))
+            )
+            for record in clusters
         }

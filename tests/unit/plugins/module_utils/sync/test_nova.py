@@ -69,7 +69,7 @@ def known(name, workers=2):
     return {"m": ["%s-master-1" % name], "w": ["%s-default-worker-%d" % (name, i) for i in range(1, workers + 1)]}
 
 
-def test_one_list_call_whatever_the_number_of_clusters():
+def test_two_list_calls_whatever_the_number_of_clusters():
     cloud = FakeCloud()
     records = []
     for i in range(30):
@@ -78,8 +78,9 @@ def test_one_list_call_whatever_the_number_of_clusters():
         records.append(record(uuid, "c%d" % i))
     result = NovaSynchroniser(cloud).observe(records)
     assert len(result) == 30
-    assert cloud.count() == 1
+    assert cloud.count() == 2
     assert cloud.calls[0][1:] == ("servers", {"details": True, "tags": naming.COMMON_TAG})
+    assert cloud.calls[1][1:] == ("ips", {"tags": naming.COMMON_TAG})
     assert all(o.health_status == "HEALTHY" for o in result.values())
 
 
@@ -209,3 +210,12 @@ def test_api_address_is_the_floating_ip_when_there_is_one():
         "172.24.4.50",
         master.addresses["private"][0]["addr"],
     ]
+
+
+def test_api_address_is_the_tagged_floating_ip_before_nova_shows_it():
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1")
+    fip = cloud.network.create_ip(floating_network_id="net-ext")
+    cloud.network.set_tags(fip, [naming.COMMON_TAG, naming.cluster_tag(U1)])
+    obs = NovaSynchroniser(cloud).observe([record(U1, "k1")])[U1]
+    assert obs.api_address == fip.floating_ip_address
