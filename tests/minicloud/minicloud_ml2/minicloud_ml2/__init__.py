@@ -1,0 +1,1 @@
+"""ML2 mechanism driver of the local test cloud (tests/minicloud)."""
