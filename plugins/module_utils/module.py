@@ -29,6 +29,7 @@ import contextlib
 import copy
 import os
 import traceback
+from urllib.parse import unquote
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -84,6 +85,20 @@ def sdk_error_text(error):
     if details and str(details) not in text:
         text = "%s: %s" % (text, details)
     return " ".join(text.split())
+
+
+def url_secrets(url):
+    """The password in a URL such as postgresql://user:PASSWORD@host/db, as a set."""
+    if not url or "://" not in url:
+        return set()
+    netloc = url.split("://", 1)[1].split("/", 1)[0]
+    if "@" not in netloc:
+        return set()
+    userinfo = netloc.rsplit("@", 1)[0]
+    if ":" not in userinfo:
+        return set()
+    password = userinfo.split(":", 1)[1]
+    return {password, unquote(password)} if password else set()
 
 
 def build_connection(params):
@@ -146,6 +161,9 @@ class CoeModule:
         spec.update(copy.deepcopy(self.argument_spec))
         self.ansible = AnsibleModule(argument_spec=spec, **copy.deepcopy(self.module_kwargs))
         self.params = self.ansible.params
+        if self.uses_store:
+            # a PostgreSQL URL may carry a password: never let it reach the output
+            self.ansible.no_log_values.update(url_secrets(self.params.get("state_url")))
         self.check_mode = self.ansible.check_mode
         self.diff_mode = self.ansible._diff
         self._conn = None

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: coe.openstack contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE) or GNU General Public License v3.0+ (see COPYING):
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ description:
   - The cloud is called only with O(force=true), to ask the driver's synchroniser whether
     anything of the cluster is left.
 author:
-  - coe.openstack contributors
+  - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store

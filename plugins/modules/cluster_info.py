@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: coe.openstack contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE) or GNU General Public License v3.0+ (see COPYING):
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ description:
     when asked, the event history of the clusters returned.
   - Reads only the store (what the last M(coe.openstack.cluster_sync) saw); no cloud call.
 author:
-  - coe.openstack contributors
+  - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
   - coe.openstack.store
   - coe.openstack.attributes.info

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: coe.openstack contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE) or GNU General Public License v3.0+ (see COPYING):
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ description:
     request per server. A server that goes to C(ERROR) makes the module fail with Nova's fault
     message for it (for example C(No valid host was found.)); the other servers are kept.
 author:
-  - coe.openstack contributors
+  - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: coe.openstack contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE) or GNU General Public License v3.0+ (see COPYING):
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ description:
     ports and floating IP that the operation adds).
   - Every problem is reported at once; the module fails when there is any, naming each.
 author:
-  - coe.openstack contributors
+  - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.attributes.info

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: coe.openstack contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE) or GNU General Public License v3.0+ (see COPYING):
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ description:
     reasons of the failed resources (nested resources included), and returns them in
     RV(failed_resources).
 author:
-  - coe.openstack contributors
+  - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store

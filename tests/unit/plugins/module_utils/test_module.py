@@ -201,3 +201,18 @@ def test_cloud_error_from_sdk_carries_the_clouds_words():
             raise err
     assert str(e.value).startswith("Couldn't create cluster c1: Quota exceeded for instances")
     assert "Requested 5" in str(e.value)
+
+
+def test_store_url_password_never_reaches_the_output(run_module):
+    url = "postgresql://coe:s3cr%40t@127.0.0.1:5432/coe"
+    result = run_module(store_main, {"state_url": url, "_ansible_verbosity": 3})
+    text = str(result)
+    assert "s3cr%40t" not in text and "s3cr@t" not in text
+    assert "127.0.0.1:5432/coe" in result["state_url"]
+
+
+def test_url_secrets():
+    assert base.url_secrets(None) == set()
+    assert base.url_secrets("sqlite:////var/lib/coe.db") == set()
+    assert base.url_secrets("postgresql://coe@db/coe") == set()
+    assert base.url_secrets("postgresql://coe:pw@db/coe") == {"pw"}
