@@ -44,17 +44,14 @@ def run_module(args, check=False, diff=False, tmp=None):
 
 
 @pytest.fixture
-def conn():
-    import openstack
-
-    return openstack.connect(cloud="minicloud")
+def conn(minicloud):
+    return minicloud.connect()
 
 
 @pytest.fixture
-def admin():
-    import openstack
-
-    return openstack.connect(cloud="minicloud-admin", compute_api_version="2.3")
+def admin(minicloud):
+    # 2.3 shows a server's user_data and host to the admin
+    return minicloud.connect(admin=True, compute_api_version="2.3")
 
 
 def new_record(**over):

@@ -268,7 +268,7 @@ def _stack_dict(stack):
     """An openstacksdk Stack (or a plain dict) as the plain dict the logic uses."""
     if stack is None:
         return None
-    if isinstance(stack, dict):
+    if type(stack) is dict:  # an openstacksdk Resource is a dict subclass too
         return stack
     outputs = {}
     for out in stack.outputs or []:
@@ -423,7 +423,7 @@ def wait_for_stack(client, name, action, timeout, interval=2.0, clock=time.monot
                 stack=stack,
             )
         sleep(min(interval, max(deadline - clock(), 0.1)))
-        interval = min(interval * 1.5, 10.0)
+        interval = min(interval * 1.5, 5.0)
 
 
 def timeout_mins(timeout):

@@ -168,6 +168,9 @@ class HeatSynchroniser(StateSynchroniser):
         tags = [cluster_tag(c["uuid"]) for c in clusters]
         stacks_by_tag = {}
         for stack in self._stacks(tags):
+            if stack.get("status") == "DELETE_COMPLETE":
+                # Heat may still list a stack it has just deleted
+                continue
             for tag in stack.get("tags") or []:
                 stacks_by_tag.setdefault(tag, []).append(stack)
         servers_by_uuid = {}

@@ -198,6 +198,9 @@ def test_stack_deleted_behind_our_back():
     assert (obs[UUID].exists, obs[UUID].status) == (False, "DELETE_COMPLETE")
     obs, _, _ = observe([record(status="CREATE_IN_PROGRESS")], [], [])
     assert (obs[UUID].status, obs[UUID].status_reason) == ("CREATE_FAILED", "Stack not found in Heat")
+    # Heat may still list a stack it just deleted: that is no stack
+    obs, _, _ = observe([record(status="UPDATE_IN_PROGRESS")], [stack("DELETE_COMPLETE")], [])
+    assert (obs[UUID].exists, obs[UUID].status) == (False, "UPDATE_FAILED")
 
 
 def test_a_node_deleted_out_of_band_makes_the_cluster_unhealthy():
