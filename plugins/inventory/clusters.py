@@ -1,5 +1,6 @@
 # Copyright: coe.openstack contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE) or GNU General Public License v3.0+ (see COPYING):
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 """Inventory plugin: the clusters in the store as inventory hosts."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ name: clusters
 short_description: The clusters in the coe.openstack store as inventory hosts
 version_added: 0.1.0
 author:
-  - coe.openstack contributors
+  - coe.openstack contributors (@coe-openstack)
 description:
   - Reads the cluster store (SQLite or PostgreSQL) and adds one host per cluster.
   - Each host carries the cluster record (Magnum's field names) in the host variable C(coe_cluster),
