@@ -60,17 +60,13 @@ def run_module(name, args, tmp_path, check=False, diff=False):
 
 
 @pytest.fixture(scope="module")
-def conn():
-    import openstack
-
-    return openstack.connect(cloud="minicloud")
+def conn(minicloud):
+    return minicloud.connect()
 
 
 @pytest.fixture(scope="module")
-def admin():
-    import openstack
-
-    return openstack.connect(cloud="minicloud-admin")
+def admin(minicloud):
+    return minicloud.connect(admin=True)
 
 
 def new_record(masters=3, workers=2, **over):
