@@ -197,6 +197,16 @@ def check_kubeconfig(state, rec, creds, api_address):
     assert pki.certificate_summary(parsed["cert_pem"])["groups"] == ["kubeadm:cluster-admins"]
     again = run_module("cluster_kubeconfig", dict(cluster=rec["name"], path=str(path)), state["env"])
     assert again["changed"] is False
+    # the event history tells who got a kubeconfig, and carries no key material
+    store = open_store(state["url"])
+    try:
+        history = json.dumps(store.list_events(cluster_uuid=rec["uuid"]), default=str)
+    finally:
+        store.close()
+    assert result["kubeconfig"]["serial"] in history
+    for secret in (parsed["key_pem"], held.ca.key_pem, held.sa_key_pem):
+        assert secret.splitlines()[1] not in history
+    assert "PRIVATE KEY" not in history
 
 
 def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
