@@ -37,6 +37,9 @@ hook-master-start = unix_signal:15 gracefully_kill_them_all
 need-app = true
 buffer-size = 65535
 add-header = Connection: close
+# down: do not wait more than 5 s for requests in flight
+worker-reload-mercy = 5
+reload-mercy = 5
 virtualenv = $MC/venv
 http-socket = 127.0.0.1:$2
 env = PYTHONWARNINGS=ignore
