@@ -59,7 +59,7 @@ options:
         C(node_count), C(flavor_id), C(image_id), C(nodes), C(last_index)) or C(master_count) and
         C(node_count), C(flavor_id), C(master_flavor_id), C(image_id), C(keypair),
         C(fixed_network); with O(render_user_data) also what the user-data renderer needs
-        (C(api_address), C(coe_version), C(labels)).
+        (C(api_address), C(coe_version) or else the C(kube_tag) label, C(labels)).
       - The cluster's security group and the nodegroups' server groups (made by
         M(coe.openstack.cluster_resources)) are used when they exist.
       - Mutually exclusive with O(servers).
@@ -486,10 +486,7 @@ class ClusterServersModule(CoeModule):
                 from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
 
                 # the API address may not exist before the first run: check the rest
-                record = dict(p["cluster"])
-                record.setdefault("api_address", None)
-                record["api_address"] = record["api_address"] or "192.0.2.1"
-                bootstrap.check_bootstrap_inputs(record)
+                bootstrap.check_bootstrap_inputs(cluster_utils.bootstrap_record(p["cluster"], "192.0.2.1"))
             with self.action("check the quota for cluster %s" % name):
                 short = batch.quota_shortfalls(plan["create"], [], resolved) if plan["create"] else []
                 if short and plan["delete"]:
@@ -546,7 +543,7 @@ class ClusterServersModule(CoeModule):
     def _render_user_data(self, plan, views):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
-        record = self.params["cluster"]
+        record = cluster_utils.bootstrap_record(self.params["cluster"])
         bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):

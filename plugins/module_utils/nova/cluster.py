@@ -69,6 +69,22 @@ def nodegroups_from_record(record, fixed_network=None):
     return result
 
 
+def bootstrap_record(record, placeholder_api_address=None):
+    """The record as the user-data renderer needs it.
+
+    ``coe_version`` falls back to the ``kube_tag`` label (Magnum's way, and the
+    Heat driver's). With ``placeholder_api_address`` (check mode, before the
+    floating IP exists) a missing ``api_address`` is replaced so that the other
+    inputs can be checked.
+    """
+    record = dict(record)
+    if not record.get("coe_version"):
+        record["coe_version"] = (record.get("labels") or {}).get("kube_tag")
+    if placeholder_api_address and not record.get("api_address"):
+        record["api_address"] = placeholder_api_address
+    return record
+
+
 def bootstrap_node(spec, first_master):
     """The ``node`` argument of bootstrap.render_user_data for a spec."""
     return dict(
