@@ -10,7 +10,11 @@ run names them all.
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils.heat.template import cluster_tag, normalise_nodegroups
+from ansible_collections.coe.openstack.plugins.module_utils.heat.template import (
+    cluster_tag,
+    normalise_nodegroups,
+    record_field,
+)
 
 
 def _sdk_text(error):
@@ -103,10 +107,10 @@ class Preflight:
                 status = getattr(image, "status", None) if image is not None else None
                 if status and status != "active":
                     self.problems.append("image %s is %s, not active" % (ng["image"], status))
-        keypair = cluster.get("keypair") or cluster.get("keypair_id")
+        keypair = record_field(cluster, "keypair", "keypair_id")
         if keypair:
             self.find("keypair", keypair, conn.compute.find_keypair)
-        network = fixed_network or cluster.get("fixed_network")
+        network = fixed_network or record_field(cluster, "fixed_network")
         if not network:
             self.problems.append("no cluster network (fixed_network) given")
         else:

@@ -300,9 +300,13 @@ class HeatClient:
         """The orchestration proxy (looked up on first use: building it reads the catalog)."""
         return self.conn.orchestration
 
-    def _json(self, resp):
+    def _check(self, resp):
         if sdk_exceptions is not None:
             sdk_exceptions.raise_from_response(resp)
+        return resp
+
+    def _json(self, resp):
+        self._check(resp)
         return resp.json() if resp.content else {}
 
     def find(self, name_or_id):
@@ -360,14 +364,15 @@ class HeatClient:
             tags=",".join(tags) if tags else "",
         )
         self.writes.append(("PUT", stack["name"]))
-        self._json(self.api.put("/stacks/%s/%s" % (stack["name"], stack["id"]), json=body))
+        # 202 with a plain-text body
+        self._check(self.api.put("/stacks/%s/%s" % (stack["name"], stack["id"]), json=body))
 
     def delete(self, stack):
         self.writes.append(("DELETE", stack["name"]))
         resp = self.api.delete("/stacks/%s/%s" % (stack["name"], stack["id"]))
         if resp.status_code == 404:
             return
-        self._json(resp)
+        self._check(resp)
 
     def resources(self, stack, nested_depth=NESTED_DEPTH):
         path = "/stacks/%s/%s/resources?nested_depth=%d&with_detail=false" % (stack["name"], stack["id"], nested_depth)

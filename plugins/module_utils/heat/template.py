@@ -81,6 +81,15 @@ def removed_indices(removal_policies):
     return out
 
 
+def record_field(cluster, *names):
+    """A field of the record, else of the template spec the record carries (``template``)."""
+    for source in (cluster, cluster.get("template") or {}):
+        for name in names:
+            if source.get(name) not in (None, ""):
+                return source[name]
+    return None
+
+
 def _require_str(value, field):
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValidationError(field, "is required")
@@ -261,15 +270,15 @@ def build_cluster_stack(
         if not isinstance(value, str):
             raise ValidationError("user_data", "the user-data of %s must be a string" % key)
 
-    network = fixed_network or cluster.get("fixed_network")
+    network = fixed_network or record_field(cluster, "fixed_network")
     network = _require_str(network, "fixed_network")
-    subnet = fixed_subnet if fixed_subnet is not None else cluster.get("fixed_subnet")
-    fip = floating_ip_enabled if floating_ip_enabled is not None else cluster.get("floating_ip_enabled")
+    subnet = fixed_subnet if fixed_subnet is not None else record_field(cluster, "fixed_subnet")
+    fip = floating_ip_enabled if floating_ip_enabled is not None else record_field(cluster, "floating_ip_enabled")
     fip = bool(fip)
-    external = external_network or cluster.get("external_network_id") or cluster.get("external_network") or ""
+    external = external_network or record_field(cluster, "external_network_id", "external_network") or ""
     if fip and not external:
         raise ValidationError("external_network", "is required when floating_ip_enabled is true")
-    policy = server_group_policy or cluster.get("master_server_group_policy")
+    policy = server_group_policy or record_field(cluster, "master_server_group_policy")
     policy = policy or labels.get("master_server_group_policy") or "anti-affinity"
     if policy not in SERVER_GROUP_POLICIES:
         raise ValidationError(
@@ -292,7 +301,7 @@ def build_cluster_stack(
     params = dict(
         cluster_uuid=uuid,
         cluster_name=name,
-        keypair=cluster.get("keypair") or cluster.get("keypair_id") or "",
+        keypair=record_field(cluster, "keypair", "keypair_id") or "",
         fixed_network=network,
         fixed_subnet=subnet or "",
         external_network=external,

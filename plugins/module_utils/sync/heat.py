@@ -11,7 +11,9 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 * the stack's status is the cluster's status, except that CREATE_COMPLETE
   seen while the record says UPDATE_IN_PROGRESS is UPDATE_COMPLETE (the
-  update changed nothing Heat had to act on);
+  update changed nothing Heat had to act on), and UPDATE_* seen while the
+  record says CREATE_IN_PROGRESS is CREATE_* (a create with rendered
+  user-data makes the stack without nodes, then updates it to its nodes);
 * no stack while the record says DELETE_IN_PROGRESS → DELETE_COMPLETE;
   while CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS → CREATE_FAILED /
   UPDATE_FAILED "Stack ... not found"; in any other status Magnum says
@@ -60,6 +62,9 @@ def map_status(record_status, stack):
     reason = stack.get("status_reason")
     if status == "CREATE_COMPLETE" and record_status == "UPDATE_IN_PROGRESS":
         return "UPDATE_COMPLETE", reason
+    if record_status == "CREATE_IN_PROGRESS" and str(status).startswith("UPDATE_"):
+        # a create with rendered user-data is a stack create (no nodes) then an update
+        return status.replace("UPDATE_", "CREATE_", 1), reason
     if status not in KNOWN_STATUSES:
         return None, reason
     return status, reason

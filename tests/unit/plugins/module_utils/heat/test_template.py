@@ -249,6 +249,21 @@ def test_floating_ip_and_network_options():
     assert "first_port" not in workers
 
 
+def test_network_settings_come_from_the_records_template_spec():
+    rec = record(fixed_network=None, keypair=None)
+    rec["template"] = dict(
+        fixed_network="private",
+        external_network_id="public",
+        master_server_group_policy="soft-anti-affinity",
+        keypair_id="demo-key",
+    )
+    spec = t.build_cluster_stack(dict(rec, floating_ip_enabled=True))
+    assert spec.parameters["fixed_network"] == "private"
+    assert spec.parameters["external_network"] == "public"
+    assert spec.parameters["master_server_group_policy"] == "soft-anti-affinity"
+    assert spec.parameters["keypair"] == "demo-key"
+
+
 def test_member_indices_skip_removed_ones():
     assert t.member_indices(3, set()) == [0, 1, 2]
     assert t.member_indices(3, {1}) == [0, 2, 3]
