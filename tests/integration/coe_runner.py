@@ -34,8 +34,14 @@ RECAP = re.compile(
     re.M,
 )
 
-# a throwaway public key for the test user's own "demo-key" (keypairs belong to a user)
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq9yTq1R1o5m5c0XvYc9k1m2p3q4r5s6t7u8v9w0x1y coe-integration-test"
+
+def public_key():
+    """A throwaway OpenSSH public key for the test user's own "demo-key" (keypairs belong to a user)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 def short_id():
@@ -59,6 +65,15 @@ class CloudUser:
             name=self.name, password=self.password, default_project_id=project.id, domain_id="default"
         )
         self.id = self.user.id
+        try:
+            self._set_up(project, demo, tmp_dir)
+        except BaseException:
+            self.admin.identity.delete_user(self.user, ignore_missing=True)
+            raise
+
+    def _set_up(self, project, demo, tmp_dir):
+        import openstack
+
         for role_name in ("member", "heat_stack_owner"):
             role = self.admin.identity.find_role(role_name)
             if role is not None:
@@ -67,10 +82,18 @@ class CloudUser:
         cloud = dict(demo, auth=auth)
         self.clouds_yaml = os.path.join(str(tmp_dir), "clouds.yaml")
         with open(self.clouds_yaml, "w") as f:
-            yaml.safe_dump({"clouds": {"coe-it": cloud, "minicloud-admin": clouds["minicloud-admin"]}}, f)
+            yaml.safe_dump({"clouds": {"coe-it": cloud}}, f)
         os.chmod(self.clouds_yaml, 0o600)
-        self.conn = openstack.connect(cloud="coe-it", config_files=[self.clouds_yaml])
-        self.conn.compute.create_keypair(name="demo-key", public_key=PUBLIC_KEY)
+        # not through the clouds.yaml: OS_CLIENT_CONFIG_FILE (the fixture's) would win over it
+        self.conn = openstack.connect(
+            auth=auth,
+            region_name=demo.get("region_name"),
+            interface=demo.get("interface", "public"),
+            identity_api_version=3,
+            load_yaml_config=False,
+            load_envvars=False,
+        )
+        self.conn.compute.create_keypair(name="demo-key", public_key=public_key())
 
     def close(self):
         try:

@@ -20,7 +20,7 @@ DRIVERS = ["heat", "nova"]
 
 
 @pytest.fixture
-def user(tmp_path):
+def user(tmp_path, minicloud):
     u = CloudUser(tmp_path)
     yield u
     u.close()

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("minicloud")
 
 
 @pytest.fixture
-def user(tmp_path):
+def user(tmp_path, minicloud):
     u = CloudUser(tmp_path)
     yield u
     u.close()
