@@ -173,3 +173,32 @@ def test_server_groups_of_nodegroups_that_are_gone_are_deleted(run_module, cloud
     assert second["changed"] is True
     assert second["changes"] == ["delete server group coe-%s-gpu" % UUID]
     assert sorted(g.name for g in cloud.server_groups.values()) == ["coe-%s-default-master" % UUID]
+
+
+def test_user_data_rendered_per_node_first_master_inits_the_others_join(run_module, cloud, monkeypatch):
+    import base64
+
+    monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
+    rec = record(masters=3, workers=1, labels={"kube_tag": "v1.31.1"}, api_address="172.24.4.20")
+    result = run_module(cluster_servers.main, dict(cluster=rec, render_user_data=True, poll_interval=0.01))
+    assert not result.failed, result.get("msg")
+    bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
+    texts = {name: base64.b64decode(body["user_data"]).decode() for name, body in bodies.items()}
+    assert all(t.startswith("#cloud-config") for t in texts.values())
+    assert "kind: InitConfiguration" in texts["k1-master-1"]
+    for name in ("k1-master-2", "k1-master-3", "k1-default-worker-1"):
+        assert "kind: InitConfiguration" not in texts[name]
+        assert "kind: JoinConfiguration" in texts[name]
+    # the worker joins with its own certificate, named after it, and the API address is the record's
+    assert "system:node:k1-default-worker-1" in texts["k1-default-worker-1"]
+    assert "172.24.4.20:6443" in texts["k1-default-worker-1"]
+    # nothing secret comes back
+    assert "BEGIN" not in str(result)
+
+
+def test_user_data_inputs_are_checked_in_check_mode(run_module, cloud):
+    rec = record(labels={"kube_tag": "not-a-version"})
+    result = run_module(cluster_servers.main, dict(cluster=rec, render_user_data=True), check_mode=True)
+    assert result.failed
+    assert result["field"] == "coe_version"
+    assert cloud.writes() == []
