@@ -110,6 +110,12 @@ debug = false
 [database]
 connection = $(mc_db_url keystone)
 
+[identity]
+# bcrypt's minimum cost: every password authentication (each SDK connection, each Ansible
+# module run, the services' own tokens) pays it, and 2 cores are shared by everything.
+# It applies to passwords set after this (all of them, at init).
+password_hash_rounds = 4
+
 [token]
 provider = fernet
 
@@ -124,7 +130,10 @@ key_repository = $MC/etc/keystone/fernet-keys
 key_repository = $MC/etc/keystone/credential-keys
 
 [cache]
-enabled = false
+# One Keystone process: an in-process cache is coherent, and without it every token
+# validation (each new token seen by each service) rebuilds roles and catalog from the DB.
+enabled = true
+backend = dogpile.cache.memory
 EOF
     _uwsgi keystone "${MC_KEYSTONE_PORT}" <<EOF
 module = keystone.wsgi.api:application
