@@ -541,7 +541,7 @@ class HeatStackModule(CoeModule):
         """
         p = self.params
         desired = heat_stack.load_template(spec.template)
-        action, _ = heat_stack.plan(live, desired, spec.files, spec.parameters, spec.tags, spec.policy)
+        action = heat_stack.plan(live, desired, spec.files, spec.parameters, spec.tags, spec.policy)[0]
         if action == "none":
             return live, spec
         first_master = live is None

@@ -268,7 +268,8 @@ def _stack_dict(stack):
     """An openstacksdk Stack (or a plain dict) as the plain dict the logic uses."""
     if stack is None:
         return None
-    if type(stack) is dict:  # an openstacksdk Resource is a dict subclass too
+    if isinstance(stack, dict) and not hasattr(stack, "to_dict"):
+        # a plain dict already (an openstacksdk Resource is a dict subclass too)
         return stack
     outputs = {}
     for out in stack.outputs or []:
