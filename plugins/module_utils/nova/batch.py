@@ -29,8 +29,24 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudE
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
 from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
 
+try:
+    from keystoneauth1 import exceptions as ksa_exceptions
+except ImportError:
+    ksa_exceptions = None
+
 DEFAULT_CONCURRENCY = 10
 DEFAULT_POLL_INTERVAL = 1.0
+# reads (lists) are retried on a dropped connection or a 502/503/504; writes never are
+READ_RETRIES = (1.0, 2.0, 4.0)
+
+
+def is_transient(error):
+    """A dropped connection or a gateway error: worth retrying a read."""
+    if ksa_exceptions is not None and isinstance(
+        error, (ksa_exceptions.ConnectFailure, ksa_exceptions.ConnectTimeout, ksa_exceptions.RetriableConnectionFailure)
+    ):
+        return True
+    return getattr(error, "status_code", None) in (502, 503, 504)
 
 
 def _attr(obj, key, default=None):
@@ -152,8 +168,20 @@ class NovaBatch:
     # -- reading ----------------------------------------------------------
 
     def list_views(self):
-        """Every server of this cluster: one tag-filtered list call."""
-        return [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)]
+        """Every server of this cluster: one tag-filtered list call (retried if the connection drops)."""
+        return self.read(lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)])
+
+    def read(self, fn):
+        """Run a read, retrying it on a transient failure (READ_RETRIES)."""
+        for delay in (*READ_RETRIES, None):
+            try:
+                return fn()
+            except Exception as e:
+                if delay is None or not is_transient(e):
+                    raise
+                self.progress("retrying a read after: %s" % error_text(e))
+                self.sleep(delay)
+        return None  # not reached
 
     def _cached(self, key, fetch):
         if key not in self._cache:

@@ -260,3 +260,30 @@ def test_wait_timeout_names_the_servers_still_building():
         run(cloud, [spec("k1-default-worker-1")], clock=clock, sleep=sleep, timeout=20)
     assert "Timed out after 20s" in str(err.value)
     assert "still building: k1-default-worker-1" in str(err.value)
+
+
+def test_a_dropped_connection_while_polling_is_retried_but_not_a_create():
+    from keystoneauth1 import exceptions as ksa
+
+    cloud = FakeCloud(polls_to_active=2)
+    original = cloud.compute.servers
+    failures = []
+
+    def flaky(**kw):
+        if cloud.count("servers") in (1, 2):  # the first two polls after the create drop
+            cloud.record("compute", "servers", **kw)
+            failures.append(1)
+            raise ksa.ConnectFailure("Connection reset by peer")
+        return original(**kw)
+
+    cloud.compute.servers = flaky
+    _plan, result = run(cloud, [spec("k1-default-worker-1")], sleep=lambda seconds: None)
+    assert len(failures) == 2
+    assert result["created"] == ["k1-default-worker-1"]
+    assert [v["status"] for v in result["views"]] == ["ACTIVE"]
+
+    cloud = FakeCloud()
+    cloud.create_errors["k1-default-worker-1"] = ksa.ConnectFailure("Connection reset by peer")
+    _plan, result = run(cloud, [spec("k1-default-worker-1")])
+    assert cloud.count("create_server") == 1
+    assert "Connection reset by peer" in result["failed"]["k1-default-worker-1"]
