@@ -14,7 +14,8 @@ MC_PIP_PACKAGES=(
     uwsgi==2.0.31
     pymysql==1.2.4
 )
-MC_APT_PACKAGES=(mariadb-server rabbitmq-server gcc libc6-dev curl)
+# gcc, libc6-dev and python3-dev build uWSGI; python3-venv for a Debian Python; procps: ps/pgrep
+MC_APT_PACKAGES=(mariadb-server rabbitmq-server gcc libc6-dev python3-dev python3-venv curl procps)
 
 # Every listener is on 127.0.0.1, and none on a standard port (a machine that runs
 # its own MariaDB, RabbitMQ or OpenStack is not disturbed). Keep all of them below
