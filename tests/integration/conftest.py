@@ -22,7 +22,8 @@ What it does, once per test session:
 * yields a :class:`Minicloud` with ``clouds_yaml``, ``cloud`` ("minicloud", the demo
   user with roles member and heat_stack_owner) and ``admin_cloud`` ("minicloud-admin");
 * at the end, runs ``minicloud down`` if it started the cloud, unless ``MINICLOUD_KEEP=1``
-  (set it when other sessions may be using the same cloud).
+  or another test session is still using it (each session marks itself in
+  ``<state folder>/sessions/<pid>`` while it runs).
 
 ``MINICLOUD_HOME`` chooses the cloud's state folder (default ``<repo>/.minicloud``).
 If the cloud cannot be brought up, every test using the fixture fails (not skipped).
@@ -84,10 +85,34 @@ def _run(*args, timeout):
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
+def _register(home):
+    """Mark this test session as a user of the cloud: <home>/sessions/<pid>."""
+    path = home / "sessions" / str(os.getpid())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def _unregister(path):
+    """Drop this session's mark; return the pids of other sessions still running."""
+    path.unlink(missing_ok=True)
+    others = []
+    for entry in path.parent.glob("*"):
+        try:
+            os.kill(int(entry.name), 0)
+            others.append(int(entry.name))
+        except (ValueError, ProcessLookupError):
+            entry.unlink(missing_ok=True)
+        except PermissionError:
+            others.append(int(entry.name))
+    return others
+
+
 @pytest.fixture(scope="session")
 def minicloud():
     """Make sure the local OpenStack runs; yield a Minicloud (see the module docstring)."""
     home = Path(os.environ.get("MINICLOUD_HOME", REPO / ".minicloud")).resolve()
+    me = _register(home)
     status = _run("status", timeout=120).returncode
     # 0: every service answers; 3: nothing runs (we start it, and so we stop it at the end);
     # anything else: partly up or slow to answer; `up` starts what is missing, but the cloud is
@@ -113,6 +138,7 @@ def minicloud():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if started and os.environ.get("MINICLOUD_KEEP") != "1":
+        others = _unregister(me)
+        if started and not others and os.environ.get("MINICLOUD_KEEP") != "1":
             with contextlib.suppress(subprocess.TimeoutExpired):
                 _run("down", timeout=300)
