@@ -191,6 +191,30 @@ def test_heat_stack_with_resource_group_create_update_delete(conn, name):
     assert list(conn.compute.servers(name="^%s-" % name)) == []
 
 
+def test_heat_stack_fails_at_once_on_no_valid_host(conn, name):
+    # heat.conf sets action_retry_limit = 0: without it Heat re-creates the ERROR server
+    # 5 times with backoff (about 90 s) before the stack fails.
+    template = {
+        "heat_template_version": "2021-04-16",
+        "resources": {
+            "server": {
+                "type": "OS::Nova::Server",
+                "properties": {"image": "fake-image", "flavor": "m1.huge", "networks": [{"network": "private"}]},
+            }
+        },
+    }
+    started = time.monotonic()
+    stack = conn.orchestration.create_stack(name=name, template=template)
+    try:
+        failed = wait_stack(conn, stack.id, "CREATE_COMPLETE")
+        assert failed.status == "CREATE_FAILED"
+        assert "No valid host was found" in failed.status_reason
+        assert time.monotonic() - started < 60
+    finally:
+        conn.orchestration.delete_stack(stack.id, ignore_missing=True)
+        wait_stack(conn, stack.id, "DELETE_COMPLETE")
+
+
 def test_instances_quota_bites_and_is_restored(minicloud, conn, admin, name):
     # A project of its own: the demo project's quotas stay untouched for tests running beside.
     project = admin.identity.create_project(name=name, domain_id="default")
