@@ -112,7 +112,8 @@ class Result:
         }
 
     def __repr__(self):
-        return "rc=%s\n%s" % (self.rc, self.out[-6000:])
+        fatal = [line[:1500] for line in self.out.splitlines() if line.startswith(("fatal:", "[ERROR]"))]
+        return "rc=%s; failures:\n%s\n--- end of output:\n%s" % (self.rc, "\n".join(fatal), self.out[-3000:])
 
 
 class Runner:

@@ -41,7 +41,11 @@ def template(name, driver, **over):
         keypair_id="demo-key",
         fixed_network="private",
         external_network_id="public",
+        coe_version="v1.31.1",
         labels={"kube_tag": "v1.31.1"},
+        # the local cloud has three usable compute hosts: with hard anti-affinity, a rolling
+        # upgrade of three masters (a new master up before an old one goes) finds no host
+        master_server_group_policy="soft-anti-affinity",
     )
     spec.update(over)
     return spec
@@ -78,7 +82,14 @@ def test_lifecycle(driver, runner, user):
     image_v2 = user.conn.image.find_image("fake-image-v2", ignore_missing=False)
     runner.templates(template(tname, driver, image_id="fake-image-v2"))
 
-    spec = dict(coe_cluster_template=tname, coe_cluster_template_version=1, coe_master_count=3, coe_node_count=2)
+    spec = dict(
+        coe_cluster_template=tname,
+        coe_cluster_template_version=1,
+        coe_master_count=3,
+        coe_node_count=2,
+        # the Nova driver takes the masters' server group policy from its own variable
+        nova_driver_master_server_group_policy="soft-anti-affinity",
+    )
     record = None
     try:
         # create 3 masters + 2 workers
