@@ -150,6 +150,14 @@ options:
       - Use the cloud's project (or cloud name) when several projects share one store.
       - Defaults to the environment variable C(COE_PROJECT), then C(default).
     type: str
+  secret_key:
+    description:
+      - The key that encrypts the cluster's credentials (its CAs and service-account key) in the store.
+      - Defaults to the environment variable C(COE_SECRET_KEY), then the file named by C(COE_SECRET_KEY_FILE),
+        then, for the embedded SQLite store only, C(secret.key) beside the store file (created with mode 0600).
+      - A key other than the one the store was first used with is refused before anything is written.
+      - With O(state=present), the cluster's credentials are created at the first create, update or upgrade.
+    type: str
   state:
     description:
       - C(present) records the desired state; C(absent) asks for the cluster's deletion.
@@ -317,6 +325,8 @@ from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.pki import PkiSettings, ensure_cluster_credentials
+from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, resolve_secret_key
 from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
 
 
@@ -349,6 +359,7 @@ class ClusterModule(CoeModule):
         ),
         nodes_to_remove=dict(type="list", elements="str", default=[]),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+        secret_key=dict(no_log=True),
         state=dict(choices=["present", "absent"], default="present"),
         upgrade_batch_size=dict(type="int"),
     )
@@ -379,6 +390,11 @@ class ClusterModule(CoeModule):
         )
         if p["force"] and p["state"] != "absent":
             raise ValidationError("force", "only with state=absent")
+        box = None
+        if p["state"] == "present":
+            # a missing or wrong key fails here, before the record is written or the cloud touched
+            box = resolve_secret_key(p["secret_key"], p["state_url"], create=not self.check_mode)
+            check_secret_key(self.store, box, create=not self.check_mode)
         result = ensure_cluster(
             self.store,
             desired,
@@ -388,6 +404,16 @@ class ClusterModule(CoeModule):
             force=p["force"],
             observe=self._observe,
         )
+        if box is not None and not self.check_mode and result["operation"] in ("create", "update", "upgrade"):
+            # the cluster's CAs exist before the driver renders any user-data
+            cluster = result["cluster"]
+            ensure_cluster_credentials(
+                self.store,
+                cluster["uuid"],
+                box,
+                cluster_name=cluster["name"],
+                settings=PkiSettings.from_labels(cluster.get("labels")),
+            )
         diff = result.pop("diff")
         if self.diff_mode:
             result["diff"] = diff

@@ -275,3 +275,34 @@ def test_force_delete_of_a_live_cluster_with_resources_left_is_an_ordinary_delet
     res = coe("cluster", name="demo", state="absent", force=True)
     assert res["changed"] and not res["record_removed"] and res["operation"] == "delete"
     assert res["cluster"]["status"] == "DELETE_IN_PROGRESS" and "still has resources" in res["cluster"]["status_reason"]
+
+
+def test_create_makes_the_cluster_credentials_once_and_a_wrong_key_writes_nothing(coe):
+    from ansible_collections.coe.openstack.plugins.module_utils import pki
+    from ansible_collections.coe.openstack.plugins.module_utils.secrets import VERIFIER_UUID, SecretBox
+
+    _template(coe)
+    args = dict(name="demo", cluster_template="k8s", master_count=1, node_count=1, secret_key="right-key-0123456789")
+    check = coe("cluster", check_mode=True, **args)
+    # check mode writes no key verifier and no credentials
+    assert check["changed"] and coe.store().list_secrets(VERIFIER_UUID) == []
+
+    made = coe("cluster", **args)
+    uuid = made["cluster"]["uuid"]
+    store = coe.store()
+    creds = pki.load_cluster_credentials(store, uuid, SecretBox("right-key-0123456789", source="test"))
+    assert creds is not None
+    assert "right-key-0123456789" not in str(made)
+
+    # a second run keeps the same CA
+    coe("cluster", **args)
+    again = pki.load_cluster_credentials(coe.store(), uuid, SecretBox("right-key-0123456789", source="test"))
+    assert again.to_json() == creds.to_json()
+
+    # a wrong key is refused before anything is written, check mode or not
+    before = coe.store().get_cluster(uuid)["generation"]
+    for check_mode in (True, False):
+        wrong = coe("cluster", check_mode=check_mode, **dict(args, secret_key="wrong-key-0123456789", node_count=3))
+        assert wrong.failed and "not the key this store" in wrong["msg"]
+        assert "wrong-key-0123456789" not in str(wrong)
+    assert coe.store().get_cluster(uuid)["generation"] == before
