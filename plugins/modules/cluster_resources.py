@@ -21,7 +21,7 @@ description:
     security groups.
   - Everything is found by the cluster's uuid. Neutron resources carry the tags C(coe-cluster) and
     C(coe-cluster-<uuid>) (and the uuid in their name or description); server groups, which cannot
-    carry tags, are named C(coe-<uuid>-<nodegroup>); the security group is
+    carry tags, are named C(coe-<uuid>-<nodegroup>[-v<template version>]); the security group is
     C(coe-<cluster>-<uuid>).
 author:
   - coe.openstack contributors (@coe-openstack)
@@ -76,7 +76,12 @@ options:
     description:
       - Server group policy per nodegroup. Defaults, with O(cluster), to C(anti-affinity) for the
         masters' nodegroup. A server group's policy cannot change.
-      - The cluster's server groups of other nodegroups (removed ones) are deleted.
+      - With O(cluster), the groups are named after the record's C(template_version) too
+        (C(coe-<uuid>-<nodegroup>-v<version>)): an upgrade puts its new servers in new, empty groups,
+        so that a strict C(anti-affinity) group with a member on every host does not refuse a new
+        master while the old ones still run.
+      - The cluster's server groups of other nodegroups (removed ones) or of other template versions
+        are deleted; their servers keep running.
     type: dict
   state:
     description:
@@ -223,7 +228,8 @@ class ClusterResourcesModule(CoeModule):
                 with self.action("ensure the security group of cluster %s" % name):
                     out["security_group"] = res.ensure_security_group(p["security_group_ports"])
             with self.action("ensure the server groups of cluster %s" % name):
-                out["server_groups"] = res.ensure_server_groups(groups)
+                version = (p["cluster"] or {}).get("template_version")
+                out["server_groups"] = res.ensure_server_groups(groups, version)
             if floating:
                 with self.action("ensure the API floating IP of cluster %s" % name):
                     fip = res.ensure_floating_ip(external, p["floating_ip_server"])

@@ -536,7 +536,10 @@ class ClusterServersModule(CoeModule):
         for group in groups:
             if sgs and group.get("networks"):
                 group["security_groups"] = [sgs[0].id]
-            sg = server_groups.get(naming.server_group_name(uuid, group["name"]))
+            version = self.params["cluster"].get("template_version")
+            sg = server_groups.get(naming.server_group_name(uuid, group["name"], version)) or server_groups.get(
+                naming.server_group_name(uuid, group["name"])
+            )
             if sg is not None:
                 group["server_group"] = sg.id
 

@@ -308,3 +308,26 @@ def test_rolling_upgrade_replaces_servers_with_new_indexes(conn, cluster, tmp_pa
     assert server_writes == ["POST", "DELETE"] * 3, writes
     v2 = conn.image.find_image("fake-image-v2").id
     assert {s["image_id"] for s in result["servers"]} == {v2}
+
+
+def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin, cluster, tmp_path):
+    """The 4th member of a full anti-affinity group finds no host: an upgrade's masters go into a new group."""
+    rec = cluster(masters=3, workers=0, template_version=1, floating_ip_enabled=False)
+    rec["nodegroups"] = rec["nodegroups"][:1]
+    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    assert res.get("failed") is not True, res
+    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    assert result.get("failed") is not True, result
+    rec = with_nodes(rec, result)
+    rec.update(template_version=2, image_id="fake-image-v2")
+    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    assert res["server_groups"]["default-master"]["name"].endswith("-default-master-v2"), res
+    result, _ = run_module("cluster_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
+    assert result.get("failed") is not True, result
+    name = rec["name"]
+    assert sorted(s["name"] for s in result["servers"]) == ["%s-master-%d" % (name, i) for i in (4, 5, 6)]
+    hosts = [
+        s.compute_host
+        for s in admin.compute.servers(details=True, all_projects=True, tags="coe-cluster-%s" % rec["uuid"])
+    ]
+    assert len(set(hosts)) == 3, hosts

@@ -78,8 +78,16 @@ def security_group_name(cluster_name, uuid):
     return "coe-%s-%s" % (cluster_name, uuid)
 
 
-def server_group_name(uuid, nodegroup):
-    """Server groups cannot carry tags: the name carries the uuid."""
+def server_group_name(uuid, nodegroup, version=None):
+    """Server groups cannot carry tags: the name carries the uuid.
+
+    With a template version, one group per version: an upgrade's new servers
+    go into a new, empty group, so that a strict anti-affinity group that
+    already has a member on every host does not refuse them while the old
+    servers still run (create before delete).
+    """
+    if version:
+        return "coe-%s-%s-v%d" % (uuid, nodegroup, int(version))
     return "coe-%s-%s" % (uuid, nodegroup)
 
 

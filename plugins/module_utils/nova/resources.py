@@ -99,15 +99,18 @@ class ClusterResources:
         prefix = naming.server_group_prefix(self.uuid)
         return [g for g in self.conn.compute.server_groups() if (g.name or "").startswith(prefix)]
 
-    def ensure_server_groups(self, wanted):
+    def ensure_server_groups(self, wanted, version=None):
         """``wanted``: ``{nodegroup: policy}``. Returns ``{nodegroup: {id, name, policy}}``.
 
-        The cluster's other server groups (of nodegroups that are gone) are deleted.
+        With ``version`` (the record's template version) the groups are those of
+        that version (naming.server_group_name). The cluster's other server
+        groups (of nodegroups that are gone, or of an older template version)
+        are deleted; Nova keeps their members running.
         """
         existing = {g.name: g for g in self.find_server_groups()}
         result = {}
         for nodegroup, policy in sorted(wanted.items()):
-            name = naming.server_group_name(self.uuid, nodegroup)
+            name = naming.server_group_name(self.uuid, nodegroup, version)
             group = existing.get(name)
             if group is not None:
                 have = getattr(group, "policy", None) or (group.policies or [None])[0]
@@ -122,7 +125,7 @@ class ClusterResources:
                     group = self.conn.compute.create_server_group(name=name, policy=policy)
             result[nodegroup] = dict(id=group.id if group is not None else None, name=name, policy=policy)
         # the groups of nodegroups that are gone (or no longer have a policy)
-        wanted_names = {naming.server_group_name(self.uuid, ng) for ng in wanted}
+        wanted_names = {naming.server_group_name(self.uuid, ng, version) for ng in wanted}
         for name, group in sorted(existing.items()):
             if name not in wanted_names:
                 self._changed("delete server group %s" % name)

@@ -202,3 +202,22 @@ def test_user_data_inputs_are_checked_in_check_mode(run_module, cloud):
     assert result.failed
     assert result["field"] == "coe_version"
     assert cloud.writes() == []
+
+
+def test_an_upgrade_puts_new_servers_in_the_new_versions_server_group(run_module, cloud):
+    rec = record(masters=3, workers=0, template_version=1)
+    v1 = run_module(cluster_resources.main, dict(cluster=rec, floating_ip=False))
+    assert v1["server_groups"]["default-master"]["name"] == "coe-%s-default-master-v1" % UUID
+    run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    rec = dict(rec, template_version=2, image_id="fake-image-v2", master_flavor_id="m1.small")
+    v2 = run_module(cluster_resources.main, dict(cluster=rec, floating_ip=False))
+    assert v2["changes"] == [
+        "create server group coe-%s-default-master-v2 (anti-affinity)" % UUID,
+        "delete server group coe-%s-default-master-v1" % UUID,
+    ]
+    result = run_module(
+        cluster_servers.main, dict(cluster=rec, replace_outdated=True, batch_size=1, poll_interval=0.01)
+    )
+    assert result["created"] == ["k1-master-4", "k1-master-5", "k1-master-6"], result
+    hints = {c[2]["name"]: c[2]["scheduler_hints"]["group"] for c in cloud.calls if c[1] == "create_server"}
+    assert {hints[n] for n in result["created"]} == {v2["server_groups"]["default-master"]["id"]}
