@@ -30,12 +30,14 @@ APT_PACKAGES := postgresql cloud-init rsync gcc libc6-dev
 .PHONY: help
 help:
 	@echo "make demo         set up, start the local cloud, create/scale/delete a cluster with each driver"
-	@echo "make test         lint + sanity + unit + integration + molecule"
+	@echo "make test         lint + sanity + unit + cloud-tests (integration + molecule on the local cloud)"
 	@echo "make venv         the project venv (.venv)"
 	@echo "make lint         ruff, yamllint, ansible-lint (production profile)"
 	@echo "make sanity       ansible-test sanity (no ignore file)"
 	@echo "make unit         pytest tests/unit with coverage"
 	@echo "make integration  pytest tests/integration against the local cloud"
+	@echo "make molecule     the Molecule scenarios of the driver roles (needs the local cloud up)"
+	@echo "make cloud-tests  start the local cloud if needed, integration + molecule, stop it if started"
 	@echo "make cloud-up     start the local OpenStack (installs it on first use)"
 	@echo "make cloud-down   stop it"
 	@echo "make build        ansible-galaxy collection build"
@@ -92,16 +94,32 @@ unit: venv collection-link system-deps
 
 .PHONY: integration
 integration: venv collection-link system-deps
+	@# the pytest fixture brings the local cloud up if it is down (and stops it after, unless
+	@# MINICLOUD_KEEP=1); pytest exits 5 when it collects no test
 	$(BIN)/pytest tests/integration || [ $$? -eq 5 ]
 
 .PHONY: molecule
 molecule: venv collection-link
-	@if ls roles/*/molecule/*/molecule.yml >/dev/null 2>&1; then \
-	  for r in roles/*/molecule; do (cd $$(dirname $$r) && $(BIN)/molecule test --all); done; \
-	else echo "no Molecule scenario yet"; fi
+	@for scenario in roles/*/molecule/*/molecule.yml; do \
+	  [ -e "$$scenario" ] || { echo "no Molecule scenario"; exit 0; }; \
+	  role=$$(dirname $$(dirname $$(dirname $$scenario))); name=$$(basename $$(dirname $$scenario)); \
+	  echo "==> molecule test: $$role ($$name)"; \
+	  (cd $$role && $(BIN)/molecule test -s $$name) || exit 1; \
+	done
+
+# The tests that need the local cloud: start it once (or reuse a running one), run the
+# integration tests and the Molecule scenarios, and stop it only if this target started it.
+.PHONY: cloud-tests
+cloud-tests: venv collection-link system-deps
+	@started=0; \
+	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; fi; \
+	start=$$(date +%s); $(MINICLOUD) up; echo "local cloud ready in $$(( $$(date +%s) - start )) s"; \
+	rc=0; MINICLOUD_KEEP=1 $(MAKE) --no-print-directory integration molecule || rc=$$?; \
+	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
+	exit $$rc
 
 .PHONY: test
-test: lint sanity unit integration molecule
+test: lint sanity unit cloud-tests
 
 .PHONY: cloud-up
 cloud-up:
@@ -117,9 +135,8 @@ build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist .
 
 .PHONY: demo
-demo: venv collection-link system-deps
-	@echo "make demo: the cluster lifecycle drivers are not in yet; nothing to demonstrate."
-	@exit 1
+demo:
+	tests/demo/demo.sh
 
 .PHONY: clean
 clean:
