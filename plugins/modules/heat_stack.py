@@ -80,11 +80,20 @@ options:
     type: bool
   image_update_policy:
     description:
-      - With O(cluster), what a new image does to a server. C(REPLACE) (the default) creates a new
+      - With O(cluster), what a new image does to a worker. C(REPLACE) (the default) creates a new
         server, which boots with fresh user-data and joins the cluster, before deleting the old one
         (the node keeps its name and port); C(REBUILD) rebuilds the server in place (same id), which
         re-runs the user-data the server was first created with.
       - When not given, the label C(image_update_policy), else C(REPLACE).
+    type: str
+    choices: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
+  master_image_update_policy:
+    description:
+      - With O(cluster), what a new image does to a master. C(REBUILD) (the default) rebuilds it in
+        place, keeping its id, port and address (etcd's members keep their addresses), and never needs
+        a host more than the masters' anti-affinity group has; C(REPLACE) creates the new server first,
+        which a hard anti-affinity group refuses when every host already runs a master.
+      - When not given, the label C(master_image_update_policy), else C(REBUILD).
     type: str
     choices: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
   name:
@@ -308,6 +317,7 @@ CLUSTER_ONLY = (
     "fixed_subnet",
     "floating_ip_enabled",
     "image_update_policy",
+    "master_image_update_policy",
     "render_user_data",
     "secret_key",
     "server_group_policy",
@@ -326,6 +336,7 @@ class HeatStackModule(CoeModule):
         fixed_subnet=dict(),
         floating_ip_enabled=dict(type="bool"),
         image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
+        master_image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
         name=dict(),
         nodes_to_remove=dict(type="list", elements="str", default=[]),
         parameters=dict(type="dict"),
@@ -394,6 +405,7 @@ class HeatStackModule(CoeModule):
             floating_ip_enabled=p["floating_ip_enabled"],
             server_group_policy=p["server_group_policy"],
             image_update_policy=p["image_update_policy"],
+            master_image_update_policy=p["master_image_update_policy"],
             empty=empty,
         )
 
@@ -410,6 +422,7 @@ class HeatStackModule(CoeModule):
             floating_ip_enabled=p["floating_ip_enabled"],
             server_group_policy=p["server_group_policy"],
             image_update_policy=p["image_update_policy"],
+            master_image_update_policy=p["master_image_update_policy"],
         )
         if p["render_user_data"]:
             from ansible_collections.coe.openstack.plugins.module_utils import bootstrap

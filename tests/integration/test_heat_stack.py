@@ -168,6 +168,7 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         again = run_module(dict(cluster=rec3, nodes_to_remove=[]), tmp=tmp)
         assert again["changed"] is False, again
         result = run_module(dict(cluster=dict(rec, node_count=4)), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
         assert result["nodes"]["default-worker"] == ["%s-default-worker-%d" % (name, i) for i in (0, 2, 3, 4)]
         assert sorted(n for n in servers_of(conn, rec) if "-default-worker-" in n) == result["nodes"]["default-worker"]
         rec = dict(rec, node_count=4)

@@ -67,6 +67,11 @@ parameters:
     default: REPLACE
     constraints:
       - allowed_values: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
+  master_image_update_policy:
+    type: string
+    default: REBUILD
+    constraints:
+      - allowed_values: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
   labels:
     type: json
     default: {}
@@ -167,7 +172,11 @@ resources:
 {%- else %}
           server_group: ""
 {%- endif %}
+{%- if ng.role == "master" %}
+          image_update_policy: {get_param: master_image_update_policy}
+{%- else %}
           image_update_policy: {get_param: image_update_policy}
+{%- endif %}
           coe_version: {get_param: coe_version}
           user_data_map: {get_param: {{ (ng.name ~ "_user_data") | tojson }}}
 {% endfor %}

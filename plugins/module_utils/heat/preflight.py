@@ -144,8 +144,9 @@ class Preflight:
         add_servers = add_cores = add_ram = 0
         for ng in groups:
             more = max(ng["count"] - existing.get(ng["name"], 0), 0)
-            if operation == "upgrade" and replace:
-                # REPLACE makes the new server before the old one goes: one batch extra at a time
+            if operation == "upgrade" and replace and ng["role"] != "master":
+                # REPLACE makes the new worker before the old one goes: one batch extra at a time
+                # (masters are rebuilt in place)
                 more = max(more, min(batch_size, ng["count"]))
             flavor = flavors.get(ng["flavor"])
             add_servers += more

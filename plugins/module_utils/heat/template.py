@@ -230,6 +230,7 @@ def build_cluster_stack(
     floating_ip_enabled=None,
     server_group_policy=None,
     image_update_policy=None,
+    master_image_update_policy=None,
     live_members=None,
     empty=False,
 ):
@@ -285,10 +286,13 @@ def build_cluster_stack(
             "server_group_policy", "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy)
         )
     image_policy = image_update_policy or labels.get("image_update_policy") or "REPLACE"
-    if image_policy not in IMAGE_UPDATE_POLICIES:
-        raise ValidationError(
-            "image_update_policy", "must be one of %s, got %r" % (", ".join(IMAGE_UPDATE_POLICIES), image_policy)
-        )
+    master_image_policy = master_image_update_policy or labels.get("master_image_update_policy") or "REBUILD"
+    for field, value in (
+        ("image_update_policy", image_policy),
+        ("master_image_update_policy", master_image_policy),
+    ):
+        if value not in IMAGE_UPDATE_POLICIES:
+            raise ValidationError(field, "must be one of %s, got %r" % (", ".join(IMAGE_UPDATE_POLICIES), value))
 
     removals = {}
     for node in nodes_to_remove or ():
@@ -308,6 +312,7 @@ def build_cluster_stack(
         floating_ip_enabled=fip,
         master_server_group_policy=policy,
         image_update_policy=image_policy,
+        master_image_update_policy=master_image_policy,
         labels=labels,
         coe_version=str(cluster.get("coe_version") or labels.get("kube_tag") or ""),
     )

@@ -102,11 +102,12 @@ def test_update_counts_only_the_servers_it_adds():
     check = Preflight(conn)
     assert check.run(record(node_count=3), operation="update") == []
     assert check.needs["servers"] == 1
-    # an upgrade by replacement needs one batch of extra servers per nodegroup
-    check = Preflight(conn)
+    # an upgrade replaces workers (one batch of extra servers per worker nodegroup) and
+    # rebuilds masters in place
+    check = Preflight(FakeConn(instances=(5, 5), servers=existing))
     problems = check.run(record(), operation="upgrade", batch_size=1)
-    assert check.needs["servers"] == 2
-    assert problems == ["quota for instances: 2 needed, 5 of 6 used (1 free)"]
+    assert check.needs["servers"] == 1
+    assert problems == ["quota for instances: 1 needed, 5 of 5 used (0 free)"]
 
 
 def test_unlimited_quota_and_nothing_needed():

@@ -249,6 +249,16 @@ def test_floating_ip_and_network_options():
     assert "first_port" not in workers
 
 
+def test_masters_are_rebuilt_and_workers_replaced_by_default():
+    spec, tmpl = render()
+    assert spec.parameters["master_image_update_policy"] == "REBUILD"
+    assert spec.parameters["image_update_policy"] == "REPLACE"
+    masters = tmpl["resources"]["default-master"]["properties"]["resource_def"]["properties"]
+    workers = tmpl["resources"]["default-worker"]["properties"]["resource_def"]["properties"]
+    assert masters["image_update_policy"] == {"get_param": "master_image_update_policy"}
+    assert workers["image_update_policy"] == {"get_param": "image_update_policy"}
+
+
 def test_network_settings_come_from_the_records_template_spec():
     rec = record(fixed_network=None, keypair=None)
     rec["template"] = dict(
