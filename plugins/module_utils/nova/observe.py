@@ -19,7 +19,9 @@ Status, from the record's status ``<ACTION>_<STATE>``:
   faults still report what the cloud shows (drift).
 
 Health: UNHEALTHY with reasons (``{nodegroup or server: reason}``) naming
-missing servers (fewer than desired; named after the record's known nodes),
+missing servers (fewer than desired; named after the record's known nodes,
+which stay in the nodegroup's ``nodes`` with status MISSING so that the
+record keeps their names until a repair creates them again),
 unexpected servers (more than desired, or of no known nodegroup) and servers
 in ERROR or not ACTIVE; HEALTHY (``{}``) otherwise; UNKNOWN while an
 operation is in progress (as the Heat synchroniser does).
@@ -150,8 +152,10 @@ def aggregate(record, views, floating_ips=()):
         present = {v["name"] for v in members}
         missing_count = group["node_count"] - len(members)
         reasons = []
+        missing = []
         if missing_count > 0:
-            named = [n for n in group["nodes"] if n not in present][:missing_count]
+            missing = [n for n in group["nodes"] if n not in present][:missing_count]
+            named = list(missing)
             if len(named) < missing_count:
                 named.append("%d more" % (missing_count - len(named)))
             reasons.append("missing servers: %s" % ", ".join(named))
@@ -195,7 +199,13 @@ def aggregate(record, views, floating_ips=()):
             status_reason="; ".join(reasons) or None,
             node_count=len(members),
             node_addresses=addresses,
-            nodes=[_node(v) for v in members],
+            # a known node that is missing stays in the list (status MISSING), so
+            # that the record keeps its name and a repair creates it again
+            nodes=[_node(v) for v in members]
+            + [
+                dict(name=n, id=None, status="MISSING", addresses=[], image_id=None, fault="server not found")
+                for n in missing
+            ],
             counts=counts,
             last_index=max(
                 [

@@ -139,6 +139,13 @@ def test_a_server_deleted_behind_our_back_is_named_as_missing():
     assert obs.status is None  # a stable cluster keeps its status
     assert obs.health_status == "UNHEALTHY"
     assert obs.health_status_reason == {"default-worker": "missing servers: k1-default-worker-2"}
+    # the record keeps the missing node's name (a later sync names it again, a repair recreates it)
+    nodes = {n["name"]: n["status"] for n in obs.nodegroups["default-worker"]["nodes"]}
+    assert nodes == {"k1-default-worker-1": "ACTIVE", "k1-default-worker-3": "ACTIVE", "k1-default-worker-2": "MISSING"}
+    assert obs.nodegroups["default-worker"]["node_count"] == 2
+    rec = record(U1, "k1", workers=3, nodes={"m": ["k1-master-1"], "w": list(nodes)})
+    again = NovaSynchroniser(cloud).observe([rec])[U1]
+    assert again.health_status_reason == {"default-worker": "missing servers: k1-default-worker-2"}
 
 
 def test_unexpected_servers_are_named():
