@@ -22,7 +22,8 @@ import uuid as uuidlib
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(REPO, ".build", "collections")
+# the collection the playbooks run from (COE_TEST_COLLECTIONS_PATH: another copy, e.g. an installed build)
+COLLECTIONS = os.environ.get("COE_TEST_COLLECTIONS_PATH") or os.path.join(REPO, ".build", "collections")
 MINICLOUD_STATE = os.environ.get("MINICLOUD_STATE", os.path.join(REPO, ".minicloud"))
 CLOUDS_YAML = os.path.join(MINICLOUD_STATE, "clouds.yaml")
 LOGS = os.path.join(MINICLOUD_STATE, "logs")
