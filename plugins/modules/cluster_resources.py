@@ -77,7 +77,7 @@ options:
       - Server group policy per nodegroup. Defaults, with O(cluster), to C(anti-affinity) for the
         masters' nodegroup. A server group's policy cannot change.
       - With O(cluster), the groups are named after the record's C(template_version) too
-        (C(coe-<uuid>-<nodegroup>-v<version>)): an upgrade puts its new servers in new, empty groups,
+        (C(coe-<uuid>-<nodegroup>-v<version>)), so an upgrade puts its new servers in new, empty groups,
         so that a strict C(anti-affinity) group with a member on every host does not refuse a new
         master while the old ones still run.
       - The cluster's server groups of other nodegroups (removed ones) or of other template versions
