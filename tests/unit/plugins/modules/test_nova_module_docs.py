@@ -1,0 +1,69 @@
+"""The Nova driver's modules document themselves completely: ansible-doc renders them,
+options match the argument spec, every RETURN key says when it is returned and shows a sample."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ansible_collections.coe.openstack.plugins.module_utils.module import OPENSTACK_ARGUMENT_SPEC, STORE_ARGUMENT_SPEC
+from ansible_collections.coe.openstack.plugins.modules import cluster_resources, cluster_servers
+
+MODULES = {"cluster_servers": cluster_servers, "cluster_resources": cluster_resources}
+CLASSES = {
+    "cluster_servers": cluster_servers.ClusterServersModule,
+    "cluster_resources": cluster_resources.ClusterResourcesModule,
+}
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_documentation_matches_the_argument_spec(name):
+    doc = yaml.safe_load(MODULES[name].DOCUMENTATION)
+    options = doc["options"]
+    assert list(options) == sorted(options), "options are not sorted"
+    own = CLASSES[name].argument_spec
+    assert set(options) == set(own), "documented %s, spec %s" % (sorted(options), sorted(own))
+    for option, spec in own.items():
+        documented = options[option]
+        assert documented.get("type", "str") == spec.get("type", "str"), option
+        assert documented.get("default") == spec.get("default"), option
+        assert sorted(documented.get("choices") or []) == sorted(spec.get("choices") or []), option
+    fragments = doc["extends_documentation_fragment"]
+    assert "coe.openstack.openstack" in fragments
+    assert ("coe.openstack.store" in fragments) == CLASSES[name].uses_store
+    assert set(OPENSTACK_ARGUMENT_SPEC).isdisjoint(own) and set(STORE_ARGUMENT_SPEC).isdisjoint(own)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_return_key_says_when_and_shows_a_sample(name):
+    ret = yaml.safe_load(MODULES[name].RETURN)
+    assert list(ret) == sorted(ret)
+    for key, spec in ret.items():
+        assert spec.get("returned"), key
+        assert "sample" in spec, key
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_examples_use_fully_qualified_names(name):
+    examples = yaml.safe_load(MODULES[name].EXAMPLES)
+    assert examples
+    for task in examples:
+        assert "coe.openstack.%s" % name in task, task["name"]
+
+
+def test_ansible_doc_renders_them():
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"))
+    doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    proc = subprocess.run(
+        [doc, "coe.openstack.cluster_servers", "coe.openstack.cluster_resources"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stderr, proc.stderr
+    assert "coe.openstack.cluster_servers" in proc.stdout and "coe.openstack.cluster_resources" in proc.stdout
