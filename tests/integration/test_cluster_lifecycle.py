@@ -203,7 +203,7 @@ def test_bad_input_stops_before_any_cloud_write(driver, what, host, over, field,
     tname = "it-%s-%s" % (driver, short_id())
     runner.templates(template(tname, driver))
     name = host or "bad-%s-%s" % (driver[0], short_id())
-    spec = dict(coe_cluster_template=tname, coe_master_count=3, coe_node_count=2, **over)
+    spec = dict(dict(coe_cluster_template=tname, coe_master_count=3, coe_node_count=2), **over)
     log = RequestLog(user.id)
     log.mark()
     result = runner.run("create", {name: spec})
