@@ -49,6 +49,20 @@ def is_transient(error):
     return getattr(error, "status_code", None) in (502, 503, 504)
 
 
+def retry_read(fn, sleep=time.sleep, delays=READ_RETRIES, progress=None):
+    """Run a read, retrying it after each of ``delays`` on a transient failure."""
+    for delay in (*delays, None):
+        try:
+            return fn()
+        except Exception as e:
+            if delay is None or not is_transient(e):
+                raise
+            if progress is not None:
+                progress("retrying a read after: %s" % error_text(e))
+            sleep(delay)
+    return None  # not reached
+
+
 def _attr(obj, key, default=None):
     """An attribute of an openstacksdk resource or a key of a dict."""
     if obj is None:
@@ -173,15 +187,7 @@ class NovaBatch:
 
     def read(self, fn):
         """Run a read, retrying it on a transient failure (READ_RETRIES)."""
-        for delay in (*READ_RETRIES, None):
-            try:
-                return fn()
-            except Exception as e:
-                if delay is None or not is_transient(e):
-                    raise
-                self.progress("retrying a read after: %s" % error_text(e))
-                self.sleep(delay)
-        return None  # not reached
+        return retry_read(fn, self.sleep, progress=self.progress)
 
     def _cached(self, key, fetch):
         if key not in self._cache:
