@@ -72,7 +72,7 @@ def test_create_and_delete_as_an_awx_job(tmp_path, user):
     common_env = dict(
         ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
         COE_STATE_URL=state_url,
-        COE_SECRET_KEY="awx-test-%s" % short_id(),
+        COE_SECRET_KEY="awx-integration-test-%s" % short_id(),
         ANSIBLE_NOCOLOR="1",
     )
     awx_vars = dict(

@@ -53,7 +53,7 @@ def env(tmp_path):
         OS_CLIENT_CONFIG_FILE=str(clouds),
         OS_CLOUD="nowhere",
         COE_STATE_URL=url,
-        COE_SECRET_KEY="unit-test-key",
+        COE_SECRET_KEY="unit-test-key-0123456789",
     )
 
 
