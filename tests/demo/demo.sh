@@ -46,9 +46,9 @@ cd "$WORK"
 
 cat > templates.yml <<YAML
 coe_templates:
-  - {name: k8s-heat, driver: heat, image_id: fake-image, flavor_id: m1.small, master_flavor_id: m1.medium,
+  - {name: k8s-heat, driver: heat, coe_version: v1.31.1, image_id: fake-image, flavor_id: m1.small, master_flavor_id: m1.medium,
      keypair_id: demo-key, fixed_network: private, external_network_id: public, labels: {kube_tag: v1.31.1}}
-  - {name: k8s-nova, driver: nova, image_id: fake-image, flavor_id: m1.small, master_flavor_id: m1.medium,
+  - {name: k8s-nova, driver: nova, coe_version: v1.31.1, image_id: fake-image, flavor_id: m1.small, master_flavor_id: m1.medium,
      keypair_id: demo-key, fixed_network: private, external_network_id: public, labels: {kube_tag: v1.31.1}}
 YAML
 inventory() { # inventory NOVA_WORKERS

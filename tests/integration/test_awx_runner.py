@@ -86,6 +86,7 @@ def test_create_and_delete_as_an_awx_job(tmp_path, user):
             dict(
                 name=template,
                 driver="nova",
+                coe_version="v1.31.1",
                 image_id="fake-image",
                 flavor_id="m1.small",
                 master_flavor_id="m1.small",

@@ -27,6 +27,7 @@ def runner(tmp_path, user):
         dict(
             name="cc-%s" % short_id(),
             driver="heat",
+            coe_version="v1.31.1",
             image_id="fake-image",
             flavor_id="m1.small",
             master_flavor_id="m1.small",
