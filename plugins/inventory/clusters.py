@@ -66,7 +66,7 @@ options:
 EXAMPLES = r"""
 # clusters.coe.yml — every cluster of the store named by COE_STATE_URL
 plugin: coe.openstack.clusters
-
+---
 # prod.coe_clusters.yml — the clusters of one project in a shared store, plus a group per label
 plugin: coe.openstack.clusters
 state_url: postgresql://coe@db.example.com/coe
