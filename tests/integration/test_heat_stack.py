@@ -189,6 +189,10 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         assert not [n for n in servers_of(conn, rec) if "-gpu-" in n]
 
         # rolling image update, one node at a time
+        from ansible_collections.coe.openstack.plugins.module_utils.heat.stack import HeatClient
+
+        heat = HeatClient(conn)
+        seen_events = {e["id"] for e in heat.events(stack, limit=5000)}
         v2 = conn.image.find_image("fake-image-v2", ignore_missing=False)
         result = run_module(dict(cluster=dict(rec, image_id="fake-image-v2"), batch_size=1), tmp=tmp)
         assert not result.get("failed"), result.get("msg")
@@ -197,6 +201,23 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         servers = servers_of(conn, rec)
         assert len(servers) == 7
         assert {s.image["id"] for s in servers.values()} == {v2.id}
+        # never more than one node was being replaced or rebuilt at a time, in the whole cluster
+        # (nodegroups roll one after the other): a node is busy from its server's
+        # UPDATE_IN_PROGRESS until its member stack's UPDATE_COMPLETE
+        busy, most, touched = set(), 0, set()
+        for event in heat.events(stack, limit=5000):
+            if event["id"] in seen_events:
+                continue
+            links = [link["href"] for link in event.get("links") or [] if link.get("rel") == "stack"]
+            member = links[0].split("/stacks/")[1].split("/")[0] if links else ""
+            if event["resource_name"] == "server" and event["resource_status"] == "UPDATE_IN_PROGRESS":
+                busy.add(member)
+                touched.add(member)
+                most = max(most, len(busy))
+            elif event["resource_name"] == member and event["resource_status"] in ("UPDATE_COMPLETE", "UPDATE_FAILED"):
+                busy.discard(member)
+        assert len(touched) == 7, touched
+        assert most == 1, "%d nodes were updated at once" % most
 
         # the synchroniser sees what the module made
         from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser

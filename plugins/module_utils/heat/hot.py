@@ -141,6 +141,11 @@ resources:
 {% for ng in nodegroups %}
   {{ ng.name | tojson }}:
     type: OS::Heat::ResourceGroup
+{%- if not loop.first %}
+    # one nodegroup after the other, masters first: an upgrade rolls the control
+    # plane before the kubelets, and batch_size bounds the whole cluster
+    depends_on: [{{ loop.previtem.name | tojson }}]
+{%- endif %}
     update_policy:
       rolling_update:
         max_batch_size: {get_param: {{ (ng.name ~ "_max_batch_size") | tojson }}}

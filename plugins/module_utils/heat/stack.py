@@ -230,18 +230,25 @@ def failed_resources(resources):
 
 
 def failed_events(events):
-    """Failed resources from stack events (newest last), when the resources list says nothing."""
+    """Failed resources from stack events (oldest first), when the resources list says nothing.
+
+    Heat's events carry the whole status (``CREATE_FAILED``) in ``resource_status``.
+    """
     out = {}
     for ev in events:
         status = str(ev.get("resource_status", ""))
-        if not status.endswith("FAILED"):
-            continue
         name = ev.get("resource_name")
+        if not status.endswith("FAILED"):
+            if status.endswith("COMPLETE"):
+                out.pop(name, None)  # it failed once, then made it
+            continue
+        if ev.get("resource_action") and "_" not in status:
+            status = "%s_%s" % (ev["resource_action"], status)
         out[name] = dict(
             resource=name,
             path=[name],
             type=None,
-            status="%s_%s" % (ev.get("resource_action"), status) if ev.get("resource_action") else status,
+            status=status,
             reason=" ".join(str(ev.get("resource_status_reason") or "").split()),
             physical_id=ev.get("physical_resource_id") or None,
         )

@@ -201,9 +201,12 @@ def test_failure_message_carries_the_clouds_reason():
 
 
 def test_failed_events_fallback():
+    # Heat's events carry the whole status in resource_status
     events = [
-        dict(resource_name="port", resource_action="CREATE", resource_status="IN_PROGRESS"),
-        dict(resource_name="port", resource_action="DELETE", resource_status="FAILED", resource_status_reason="busy"),
+        dict(resource_name="port", resource_status="CREATE_IN_PROGRESS"),
+        dict(resource_name="port", resource_status="DELETE_FAILED", resource_status_reason="busy"),
+        dict(resource_name="fip", resource_status="DELETE_FAILED", resource_status_reason="x"),
+        dict(resource_name="fip", resource_status="DELETE_COMPLETE"),
     ]
     assert s.failed_events(events) == [
         dict(resource="port", path=["port"], type=None, status="DELETE_FAILED", reason="busy", physical_id=None)

@@ -125,6 +125,10 @@ def test_many_nodegroups():
         assert spec.parameters[ng + "_count"] == i
         assert spec.parameters[ng + "_flavor"] == "f%d" % i
         assert spec.nodes[ng] == ["demo-%s-%d" % (ng, n) for n in range(i)]
+    # nodegroups roll one after the other, masters first
+    assert "depends_on" not in tmpl["resources"]["default-master"]
+    assert tmpl["resources"]["pool-0"]["depends_on"] == ["default-master"]
+    assert tmpl["resources"]["pool-5"]["depends_on"] == ["pool-4"]
     concat = tmpl["outputs"]["node_addresses"]["value"]["list_concat"]
     assert [c["get_attr"][0] for c in concat] == workers
     assert set(tmpl["outputs"]["nodegroups"]["value"]) == {"default-master", *workers}
