@@ -613,6 +613,16 @@ def _observed_nodes(record):
     return names
 
 
+def _broken_nodes(record):
+    """Names of the nodes the last sync found missing from the cloud or in ERROR."""
+    return sorted(
+        node["name"]
+        for ng in record.get("nodegroups") or []
+        for node in ng.get("nodes") or []
+        if node.get("name") and node.get("status") in ("MISSING", "ERROR")
+    )
+
+
 def plan(desired, record, template):
     """Which operation ``desired`` needs, given ``record`` (None if absent) and ``template``.
 
@@ -786,8 +796,21 @@ def plan(desired, record, template):
         action = "update" if structural else "resize"
         result.update(operation="update", action=action, changes=changes)
         return result
-    # nothing new: a re-run. Pick up an operation in progress or failed; else nothing to do.
+    # nothing new: a re-run. Pick up an operation in progress or failed; repair a complete
+    # cluster whose last sync found nodes missing or in ERROR (drift); else nothing to do.
     status = record["status"]
+    broken = _broken_nodes(record)
+    if broken and status in (CREATE_COMPLETE, UPDATE_COMPLETE):
+        result.update(
+            operation="update",
+            action="resize",
+            changes=[dict(field="repair", before=broken, after="replaced")],
+            nodegroups={
+                ng["name"]: dict(before=ng["node_count"], after=ng["node_count"], add=0, remove=[])
+                for ng in record.get("nodegroups") or []
+            },
+        )
+        return result
     if status.endswith("_IN_PROGRESS") or status.endswith("_FAILED"):
         action = _action_of_record(record)
         if action in ACTIONS:

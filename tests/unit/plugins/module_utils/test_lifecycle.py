@@ -278,6 +278,22 @@ def test_rerun_changes_nothing():
     assert p["operation"] == "none" and p["action"] is None and p["changes"] == []
 
 
+@pytest.mark.parametrize("broken", ["MISSING", "ERROR"])
+def test_rerun_repairs_nodes_the_last_sync_found_missing_or_in_error(broken):
+    rec = created(node_count=2)
+    workers = next(ng for ng in rec["nodegroups"] if ng["name"] == "default-worker")
+    workers["nodes"][1]["status"] = broken
+    p = lc.plan(desired(node_count=2), rec, template())
+    assert p["operation"] == "update" and p["action"] == "resize"
+    assert p["changes"] == [dict(field="repair", before=["demo-default-worker-1"], after="replaced")]
+    assert p["nodegroups"]["default-worker"] == dict(before=2, after=2, add=0, remove=[])
+    lc.check_transition(rec, p["action"])  # allowed from CREATE_COMPLETE
+    # a failed cluster is retried (its own operation), not "repaired"; a healthy one has nothing to do
+    assert lc.plan(desired(node_count=2), dict(rec, status="CREATE_FAILED"), template())["changes"] == []
+    workers["nodes"][1]["status"] = "ACTIVE"
+    assert lc.plan(desired(node_count=2), rec, template())["operation"] == "none"
+
+
 def test_resize_and_remove_named_nodes():
     rec = created(node_count=3)
     p = lc.plan(desired(node_count=2, nodes_to_remove=["demo-default-worker-0"]), rec, template())
