@@ -429,7 +429,7 @@ class HeatStackModule(CoeModule):
 
             record = dict(p["cluster"])
             # the API address is only known once the stack exists; any valid one checks the rest
-            record.setdefault("api_address", record.get("api_address") or "192.0.2.1")
+            record["api_address"] = record.get("api_address") or "192.0.2.1"
             bootstrap.check_bootstrap_inputs(record)
         return spec.name
 

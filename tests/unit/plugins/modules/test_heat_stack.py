@@ -75,3 +75,15 @@ def test_cluster_and_template_are_mutually_exclusive(tmp_path):
 def test_preflight_refuses_a_bad_record_before_connecting(tmp_path):
     result = run("heat_preflight.py", dict(cluster=dict(RECORD, master_count=4)), tmp_path)
     assert result["failed"] is True and result["field"] == "master_count"
+
+
+def test_render_user_data_checks_the_bootstrap_inputs_before_connecting(tmp_path):
+    # a record without an API address yet (a create) passes the checks and goes on to the cloud
+    rec = dict(RECORD, api_address=None, coe_version="v1.31.1")
+    result = run("heat_stack.py", dict(cluster=rec, render_user_data=True), tmp_path)
+    assert result["failed"] is True
+    assert "no-such-cloud" in result["msg"], result["msg"]
+    # a version kubeadm cannot use is refused first
+    result = run("heat_stack.py", dict(cluster=dict(rec, coe_version="banana"), render_user_data=True), tmp_path)
+    assert result["failed"] is True and "no-such-cloud" not in result["msg"]
+    assert result.get("field"), result
