@@ -62,7 +62,7 @@ YAML
 playbook_strict() { # run a playbook, show its messages (plan, progress, errors), fail the demo when it fails
     local out rc=0
     out=$(ansible-playbook "$@" 2>&1) || rc=$?
-    { printf '%s\n' "$out" | grep -E '"msg"|fatal:|changed=' | sed -e 's/^ *//' -e 's/"msg": //'; } || true
+    { printf '%s\n' "$out" | grep -E '"msg": "|fatal:|changed=' | sed -e 's/^ *//' -e 's/"msg": //'; } || true
     return $rc
 }
 table() {
