@@ -523,7 +523,7 @@ class Bench:
         started = time.monotonic()
         gone = ids[:count_remove]
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
-            list(pool.map(lambda sid: conn.compute.delete_server(sid), gone))
+            list(pool.map(conn.compute.delete_server, gone))
         while True:
             left = {s.id for s in conn.compute.servers(details=False, tags=tag)}
             if not left.intersection(gone):
