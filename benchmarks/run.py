@@ -266,7 +266,7 @@ def fmt(value, unit):
     if value is None:
         return "-"
     if unit == "s":
-        return "%.1f" % value
+        return "%.2f" % value if value < 10 else "%.1f" % value
     if unit == "x":
         return "%.2f" % value
     return "%d" % value if float(value).is_integer() else "%.1f" % value
@@ -832,6 +832,7 @@ class Bench:
         self.wall = time.monotonic() - self.started
         text = render(self, datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"))
         text += "\n**Partial results** (%s; the run was still going).\n" % where
+        dump_json(self, "partial")
         if not self.args.no_docs:
             write_doc(text)
         log("checkpoint: %s" % where)
@@ -870,9 +871,9 @@ def ratios(res, workers_list, drivers):
     return rows
 
 
-def render(bench, finished):
+def render(bench, finished, info=None):
     res = bench.results
-    info = machine()
+    info = info or machine()
     lines = []
     lines.append(
         "Run %s UTC, `benchmarks/run.py %s`, %s, wall %.0f min; machine: **%d cores, %d MiB memory**, "
@@ -940,6 +941,41 @@ def write_doc(text):
         handle.write(doc)
 
 
+def dump_json(bench, finished):
+    meta = dict(
+        argv=bench.args.argv,
+        runs=bench.args.runs,
+        workers=bench.args.workers,
+        drivers=bench.args.drivers,
+        wall=bench.wall,
+        finished=finished,
+    )
+    with open(os.path.join(bench.work, "results.json"), "w", encoding="utf-8") as handle:
+        json.dump(
+            dict(meta=meta, results=bench.results.to_json(), details=bench.details, machine=machine()), handle, indent=1
+        )
+
+
+def rerender(path):
+    """Render a results.json again (the table and docs/benchmarks.md), without measuring."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    res = Results()
+    for row in data["results"]:
+        for value in row["values"]:
+            res.add(row["case"], row["subject"], value, row["unit"])
+    meta = data["meta"]
+    shim = types.SimpleNamespace(
+        results=res,
+        details=data["details"],
+        wall=meta["wall"],
+        args=types.SimpleNamespace(
+            argv=meta["argv"], runs=meta["runs"], workers=meta["workers"], drivers=meta["drivers"]
+        ),
+    )
+    return render(shim, meta["finished"], data.get("machine"))
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 run, 2 workers, sync of 2 and 10 clusters")
@@ -952,6 +988,7 @@ def parse_args(argv):
     parser.add_argument("--cases", default="create,idem,scale,sync,fixed")
     parser.add_argument("--drivers", default="nova,heat")
     parser.add_argument("--no-docs", action="store_true", help="print only, do not write docs/benchmarks.md")
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="only render a results.json again (no measuring)")
     args = parser.parse_args(argv)
     args.argv = list(argv)
     quick = args.quick
@@ -965,6 +1002,12 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        text = rerender(args.render)
+        print(text)
+        if not args.no_docs:
+            write_doc(text)
+        return 0
     if not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
         log("creating %s (ansible 12 with openstack.cloud 2.5.0, openstacksdk 4.14.0)" % BENCH_VENV)
         subprocess.run([sys.executable, "-m", "venv", BENCH_VENV], check=True)
@@ -987,8 +1030,7 @@ def main(argv=None):
         text += "\n**This run did not finish**: %s\n" % str(failed).splitlines()[0]
     print()
     print(text)
-    with open(os.path.join(bench.work, "results.json"), "w", encoding="utf-8") as handle:
-        json.dump(dict(results=bench.results.to_json(), details=bench.details, machine=machine()), handle, indent=1)
+    dump_json(bench, finished)
     if not args.no_docs:
         write_doc(text)
         log("wrote %s" % DOC)
