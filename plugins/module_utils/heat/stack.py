@@ -439,6 +439,27 @@ def wait_for_stack(client, name, action, timeout, interval=2.0, clock=time.monot
         interval = min(interval * 1.5, 5.0)
 
 
+def wait_for_ack(client, name, verb, before, timeout, interval=0.5, clock=time.monotonic, sleep=None):
+    """The stack once Heat shows it is working on ``verb`` (or done with it).
+
+    Without it, a caller that does not wait could read the stack's previous
+    status (say the CREATE_COMPLETE before an update) and take it for the result.
+    """
+    sleep = sleep or client.sleep
+    deadline = clock() + timeout
+    old = (before or {}).get("updated_at"), (before or {}).get("status")
+    while True:
+        stack = client.find(name)
+        if stack is None or (
+            str(stack.get("status", "")).startswith(verb + "_")
+            and (stack.get("updated_at"), stack.get("status")) != old
+        ):
+            return stack
+        if clock() >= deadline:
+            return stack
+        sleep(interval)
+
+
 def timeout_mins(timeout):
     return max(math.ceil(timeout / 60.0), 1)
 
@@ -503,7 +524,7 @@ def ensure_present(
         client.update(live, template, files, parameters, tags, timeout_mins(timeout))
         verb = "UPDATE"
     if not wait:
-        return StackResult(action, changes, public(client.find(name)))
+        return StackResult(action, changes, public(wait_for_ack(client, name, verb, live, min(timeout, 60))))
     stack = wait_for_stack(client, name, verb, timeout)
     if stack is None:
         raise CloudError("stack %s disappeared while %s" % (name, verb.lower()))

@@ -14,6 +14,7 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
   update changed nothing Heat had to act on), and UPDATE_* seen while the
   record says CREATE_IN_PROGRESS is CREATE_* (a create with rendered
   user-data makes the stack without nodes, then updates it to its nodes);
+  a settled record (*_COMPLETE) and a settled stack say nothing new;
 * no stack while the record says DELETE_IN_PROGRESS → DELETE_COMPLETE;
   while CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS → CREATE_FAILED /
   UPDATE_FAILED "Stack ... not found"; in any other status Magnum says
@@ -62,6 +63,10 @@ def map_status(record_status, stack):
     reason = stack.get("status_reason")
     if status == "CREATE_COMPLETE" and record_status == "UPDATE_IN_PROGRESS":
         return "UPDATE_COMPLETE", reason
+    if str(record_status).endswith("_COMPLETE") and str(status).endswith("_COMPLETE") and status != record_status:
+        # both settled: the stack's last action (a create with rendered user-data ends with
+        # an update) says nothing new about the cluster
+        return None, None
     if record_status == "CREATE_IN_PROGRESS" and str(status).startswith("UPDATE_"):
         # a create with rendered user-data is a stack create (no nodes) then an update
         return status.replace("UPDATE_", "CREATE_", 1), reason

@@ -352,3 +352,36 @@ def test_wait_times_out_on_a_monotonic_clock_and_names_what_it_waited_for():
 
 def test_timeout_minutes_round_up():
     assert [s.timeout_mins(x) for x in (1, 60, 61, 3600)] == [1, 1, 2, 60]
+
+
+class LaggingHeat(FakeHeat):
+    """Heat accepts the update but shows the old status for a few reads."""
+
+    def __init__(self):
+        super().__init__(polls=50)
+        self.lag = 0
+
+    def update(self, stack, *args):
+        old = dict(self.stacks[stack["name"]])
+        super().update(stack, *args)
+        self.shown = dict(self.stacks[stack["name"]])
+        self.stacks[stack["name"]].update(status=old["status"])
+        self.lag = 3
+
+    def find(self, name):
+        if self.lag:
+            self.lag -= 1
+            if not self.lag:
+                self.stacks[name].update(status=self.shown["status"], updated_at="later")
+        return super().find(name)
+
+
+def test_not_waiting_still_returns_once_heat_shows_the_update():
+    heat = LaggingHeat()
+    heat.pending = {}
+    heat.create("st", s.load_template(TEMPLATE), {"node.yaml": "x"}, PARAMS, ["t1"], 60)
+    heat.stacks["st"]["status"] = "CREATE_COMPLETE"
+    heat.pending = {}
+    result = apply(heat, params=dict(PARAMS, count=3), wait=False)
+    assert result.action == "update"
+    assert result.stack["status"] == "UPDATE_IN_PROGRESS"
