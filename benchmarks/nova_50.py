@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: coe.openstack contributors
 # Apache License 2.0 (see LICENSE)
 """Benchmark (not a test): 50 workers with the Nova driver vs plain openstacksdk.

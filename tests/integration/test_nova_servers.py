@@ -144,7 +144,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     name = rec["name"]
 
     # security group, masters' anti-affinity group, API floating IP (unattached yet)
-    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
     assert res.get("failed") is not True, res
     assert res["changed"] is True
     assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
@@ -181,7 +181,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     }
 
     # the floating IP goes onto the first master
-    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
     assert res["floating_ip"]["server"] == "%s-master-1" % name
     rec = with_nodes(rec, result)
 
@@ -213,7 +213,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     # scale out 1 -> 2: the new worker gets index 3, never the removed 1
     rec["node_count"] = 2
     rec["nodegroups"][1]["node_count"] = 2
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result["created"] == ["%s-default-worker-3" % name], result
     rec = with_nodes(rec, result)
 
@@ -225,12 +225,12 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     obs = observe(conn, rec)
     assert obs.health_status == "UNHEALTHY"
     assert gone in obs.health_status_reason["default-worker"], obs.health_status_reason
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result["created"] == [gone], result
     assert observe(conn, rec).health_status == "HEALTHY"
 
     # delete leaves nothing tagged with the cluster
-    res, _ = run_module(
+    res, _writes = run_module(
         "cluster_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
     )
     assert res["changed"] is True, res
@@ -246,7 +246,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
 def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result["failed"] is True
     assert "No valid host was found" in result["msg"]
     worker = "%s-default-worker-1" % rec["name"]
@@ -279,11 +279,11 @@ def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
 def test_a_server_in_error_is_replaced_by_a_rerun(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result["failed"] is True
     # repair: the flavor is fixed, the run replaces the server in ERROR (same name)
     rec["nodegroups"][1]["flavor_id"] = "m1.small"
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     worker = "%s-default-worker-1" % rec["name"]
     assert result["replaced"] == [worker]
@@ -292,7 +292,7 @@ def test_a_server_in_error_is_replaced_by_a_rerun(conn, cluster, tmp_path):
 
 def test_rolling_upgrade_replaces_servers_with_new_indexes(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=2)
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     rec = with_nodes(rec, result)
     rec["image_id"] = "fake-image-v2"
@@ -314,15 +314,15 @@ def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin
     """The 4th member of a full anti-affinity group finds no host: an upgrade's masters go into a new group."""
     rec = cluster(masters=3, workers=0, template_version=1, floating_ip_enabled=False)
     rec["nodegroups"] = rec["nodegroups"][:1]
-    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
     assert res.get("failed") is not True, res
-    result, _ = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     rec = with_nodes(rec, result)
     rec.update(template_version=2, image_id="fake-image-v2")
-    res, _ = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
     assert res["server_groups"]["default-master"]["name"].endswith("-default-master-v2"), res
-    result, _ = run_module("cluster_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
+    result, _writes = run_module("cluster_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
     assert result.get("failed") is not True, result
     name = rec["name"]
     assert sorted(s["name"] for s in result["servers"]) == ["%s-master-%d" % (name, i) for i in (4, 5, 6)]

@@ -26,7 +26,7 @@ def rollup(pid):
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
             for line in f:
-                key, _, rest = line.partition(":")
+                key, _sep, rest = line.partition(":")
                 if key in ("Rss", "Pss"):
                     values[key] = int(rest.split()[0])
     except OSError:

@@ -49,13 +49,13 @@ def test_create_from_nothing_names_nodes_from_index_1():
 
 def test_existing_servers_are_kept_and_scale_out_uses_next_index():
     existing = [view("k1-default-worker-1"), view("k1-default-worker-2")]
-    specs, _last, _ = planner.desired_from_nodegroups("k1", groups(0, 3), existing)
+    specs, _last, _removed = planner.desired_from_nodegroups("k1", groups(0, 3), existing)
     assert names(specs) == ["k1-default-worker-1", "k1-default-worker-2", "k1-default-worker-3"]
 
 
 def test_index_is_never_reused_after_the_newest_was_removed():
     existing = [view("k1-default-worker-1")]
-    specs, last, _ = planner.desired_from_nodegroups("k1", groups(0, 2, last_index=4), existing)
+    specs, last, _removed = planner.desired_from_nodegroups("k1", groups(0, 2, last_index=4), existing)
     assert names(specs) == ["k1-default-worker-1", "k1-default-worker-5"]
     assert last["default-worker"] == 5
 
@@ -67,7 +67,7 @@ def test_scale_in_removes_named_nodes_then_newest_first():
         view("k1-default-worker-3", created="2026-11-25T08:02:00Z"),
         view("k1-default-worker-4", created="2026-11-25T08:03:00Z"),
     ]
-    specs, _, removed = planner.desired_from_nodegroups(
+    specs, _last, removed = planner.desired_from_nodegroups(
         "k1", groups(0, 2), existing, remove_nodes=["k1-default-worker-1"]
     )
     # worker-1 was named; of the rest, the newest (worker-4) goes
@@ -81,7 +81,7 @@ def test_scale_in_prefers_servers_in_error_over_healthy_ones():
         view("k1-default-worker-2", created="2026-11-25T08:01:00Z"),
         view("k1-default-worker-3", created="2026-11-25T08:02:00Z"),
     ]
-    specs, _, removed = planner.desired_from_nodegroups("k1", groups(0, 2), existing)
+    specs, _last, removed = planner.desired_from_nodegroups("k1", groups(0, 2), existing)
     assert names(specs) == ["k1-default-worker-2", "k1-default-worker-3"]
     assert removed == ["k1-default-worker-1"]
 
@@ -89,7 +89,7 @@ def test_scale_in_prefers_servers_in_error_over_healthy_ones():
 def test_known_node_deleted_behind_our_back_is_recreated_under_its_name():
     existing = [view("k1-default-worker-1"), view("k1-default-worker-3")]
     nodes = ["k1-default-worker-1", "k1-default-worker-2", "k1-default-worker-3"]
-    specs, _, _ = planner.desired_from_nodegroups("k1", groups(0, 3, nodes=nodes), existing)
+    specs, _last, _removed = planner.desired_from_nodegroups("k1", groups(0, 3, nodes=nodes), existing)
     assert names(specs) == nodes
 
 
@@ -98,11 +98,13 @@ def test_outdated_servers_get_replacements_with_new_indexes():
     resolved = {("image", "fake-image-v2"): "img-2", ("flavor", "m1.small"): ("f-small", "m1.small")}
     grps = groups(0, 2)
     grps[1]["image"] = "fake-image-v2"
-    specs, _last, _ = planner.desired_from_nodegroups("k1", grps, existing, replace_outdated=True, resolved=resolved)
+    specs, _last, _removed = planner.desired_from_nodegroups(
+        "k1", grps, existing, replace_outdated=True, resolved=resolved
+    )
     assert names(specs) == ["k1-default-worker-3", "k1-default-worker-4"]
     assert [s["replaces"] for s in specs] == ["k1-default-worker-1", "k1-default-worker-2"]
     # without replace_outdated the servers stay as they are
-    specs, _, _ = planner.desired_from_nodegroups("k1", grps, existing, resolved=resolved)
+    specs, _last, _removed = planner.desired_from_nodegroups("k1", grps, existing, resolved=resolved)
     assert names(specs) == ["k1-default-worker-1", "k1-default-worker-2"]
 
 
