@@ -297,7 +297,9 @@ stack:
   sample: {"id": "5f1e...", "name": "c1-0123abcd", "status": "CREATE_COMPLETE"}
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
+import time
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
 from ansible_collections.coe.openstack.plugins.module_utils.heat import stack as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat import template as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
@@ -603,7 +605,11 @@ class HeatStackModule(CoeModule):
         self.exit(**out)
 
     def cleanup(self, tag):
-        """Delete the servers and ports still tagged with the cluster (one list call each)."""
+        """Delete the servers and ports still tagged with the cluster.
+
+        One list call each to find them, then one tag-filtered server list per
+        poll until the servers are gone (never one GET per server).
+        """
         conn = self.conn
         found = []
         for server in conn.compute.servers(details=False, tags=tag):
@@ -612,12 +618,18 @@ class HeatStackModule(CoeModule):
             found.append(dict(type="port", id=port.id, name=port.name))
         if self.check_mode or not found:
             return found
-        for item in found:
-            if item["type"] == "server":
-                conn.compute.delete_server(item["id"], ignore_missing=True)
-        for item in found:
-            if item["type"] == "server" and self.params["wait"]:
-                conn.compute.wait_for_delete(conn.compute.get_server(item["id"]), wait=self.params["timeout"])
+        servers = {item["id"] for item in found if item["type"] == "server"}
+        for server_id in sorted(servers):
+            conn.compute.delete_server(server_id, ignore_missing=True)
+        if servers and self.params["wait"]:
+            deadline = time.monotonic() + self.params["timeout"]
+            while servers & {s.id for s in conn.compute.servers(details=False, tags=tag)}:
+                if time.monotonic() > deadline:
+                    raise WaitTimeout(
+                        "Timed out after %ds waiting for the servers tagged %s to be deleted"
+                        % (self.params["timeout"], tag)
+                    )
+                time.sleep(2)
         for item in found:
             if item["type"] == "port":
                 conn.network.delete_port(item["id"], ignore_missing=True)

@@ -288,5 +288,14 @@ def test_stack_deleted_behind_our_back(conn, tmp_path):
         assert (seen.exists, seen.status) == (False, "DELETE_COMPLETE")
         seen = sync.observe([dict(rec, status="CREATE_COMPLETE")])[rec["uuid"]]
         assert (seen.exists, seen.status, seen.health_status) == (False, None, "UNHEALTHY")
+
+        # something of the cluster's made outside the stack: the delete cleans it up too
+        private = conn.network.find_network("private", ignore_missing=False)
+        stray = conn.network.create_port(network_id=private.id, name="%s-stray" % rec["name"])
+        conn.network.set_tags(stray, ["coe-cluster-%s" % rec["uuid"]])
+        result = run_module(dict(cluster=rec, state="absent"), tmp=tmp)
+        assert result["changed"] is True
+        assert result["cleaned"] == [dict(type="port", id=stray.id, name="%s-stray" % rec["name"])]
+        assert not list(conn.network.ports(name=stray.name))
     finally:
         destroy(rec, tmp)
