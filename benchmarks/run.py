@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: coe.openstack contributors
 # Apache License 2.0 (see LICENSE)
 """Benchmarks (not tests) of coe.openstack on the local cloud: `make bench`.

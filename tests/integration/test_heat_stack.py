@@ -33,6 +33,7 @@ def run_module(args, check=False, diff=False, tmp=None):
     proc = subprocess.run(
         [sys.executable, MODULE, args_file],
         capture_output=True,
+        check=False,
         text=True,
         env=env,
         timeout=900,

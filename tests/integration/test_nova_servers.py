@@ -46,6 +46,7 @@ def run_module(name, args, tmp_path, check=False, diff=False):
         [sys.executable, "-c", RUNNER, os.path.join(MODULES, name + ".py"), str(log)],
         input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
         capture_output=True,
+        check=False,
         text=True,
         env=env,
         timeout=900,

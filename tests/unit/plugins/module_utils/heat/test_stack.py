@@ -88,7 +88,7 @@ def test_same_template_and_parameters_is_a_no_op():
 
 
 def test_a_hidden_parameter_is_not_compared():
-    action, _ = decide(live_stack(), params=dict(PARAMS, secret={"0": "other", "1": "new"}))
+    action, _why = decide(live_stack(), params=dict(PARAMS, secret={"0": "other", "1": "new"}))
     assert action == "none"
 
 
@@ -102,7 +102,7 @@ def test_a_policy_parameter_alone_is_no_update_but_is_reported():
     action, changes = decide(live_stack(), params=dict(PARAMS, batch=1))
     assert action == "none"
     assert changes["parameters"] == {"batch": {"before": 2, "after": 1}}
-    action, _ = decide(live_stack(), params=dict(PARAMS, batch=1, count=5))
+    action, _why = decide(live_stack(), params=dict(PARAMS, batch=1, count=5))
     assert action == "update"
 
 
@@ -278,7 +278,8 @@ class FakeHeat:
         return [dict(path=["group", "0", "server"], reason="No valid host was found.", resource="server")]
 
 
-def apply(client, params=PARAMS, check=False, **kw):
+def apply(client, params=None, check=False, **kw):
+    params = PARAMS if params is None else params
     return s.ensure_present(client, "st", TEMPLATE, {"node.yaml": "x"}, params, ["t1"], ("batch",), check=check, **kw)
 
 

@@ -109,7 +109,7 @@ def test_zero_workers():
 
 
 def test_masters_only_cluster_has_empty_node_addresses():
-    _, tmpl = render(rec=dict(nodegroups=[dict(name="default-master", role="master", node_count=1)]))
+    _spec, tmpl = render(rec=dict(nodegroups=[dict(name="default-master", role="master", node_count=1)]))
     assert tmpl["outputs"]["node_addresses"]["value"] == []
     assert list(tmpl["outputs"]["nodegroups"]["value"]) == ["default-master"]
     assert_references_resolve(tmpl)
@@ -147,8 +147,8 @@ def test_many_nodegroups():
     ],
 )
 def test_labels_with_yaml_metacharacters_only_travel_as_parameters(value):
-    plain, _ = render()
-    spec, _ = render(rec=dict(labels={"weird": value, "kube_tag": value}))
+    plain, _tmpl = render()
+    spec, _tmpl = render(rec=dict(labels={"weird": value, "kube_tag": value}))
     # the template text does not change with label values: nothing is pasted into YAML
     assert spec.template == plain.template
     assert spec.parameters["labels"] == {"weird": value, "kube_tag": value}
@@ -167,20 +167,20 @@ def test_nodegroup_names_that_are_not_dns_labels_are_refused(bad):
 
 def test_user_data_goes_to_each_node_by_index():
     ud = {"demo-master-0": "#cloud-config\nm0: 1\n", "demo-default-worker-1": "#cloud-config\nw1: 'x'\n"}
-    spec, _ = render(user_data=ud)
+    spec, _tmpl = render(user_data=ud)
     assert spec.parameters["default-master_user_data"] == {"0": ud["demo-master-0"], "1": "", "2": ""}
     assert spec.parameters["default-worker_user_data"] == {"0": "", "1": ud["demo-default-worker-1"]}
     assert spec.hidden == {"default-master_user_data", "default-worker_user_data"}
 
 
 def test_remove_a_named_node_and_never_reuse_its_index():
-    spec, _ = render(rec=dict(node_count=2), nodes_to_remove=["demo-default-worker-1"])
+    spec, _tmpl = render(rec=dict(node_count=2), nodes_to_remove=["demo-default-worker-1"])
     assert spec.parameters["default-worker_removal_policies"] == [{"resource_list": ["1"]}]
     assert spec.nodes["default-worker"] == ["demo-default-worker-0", "demo-default-worker-2"]
     # a later scale-out: the live stack remembers index 1, new nodes skip it
     live = dict(spec.parameters)
     live["default-worker_removal_policies"] = json.dumps(live["default-worker_removal_policies"])
-    later, _ = render(rec=dict(node_count=4), live_parameters=live, user_data={"demo-default-worker-4": "x"})
+    later, _tmpl = render(rec=dict(node_count=4), live_parameters=live, user_data={"demo-default-worker-4": "x"})
     assert later.nodes["default-worker"] == [
         "demo-default-worker-0",
         "demo-default-worker-2",
@@ -207,7 +207,7 @@ def test_batch_size_only_for_upgrades():
     assert "default-worker_max_batch_size" in spec.policy
     policy = tmpl["resources"]["default-worker"]["update_policy"]["rolling_update"]
     assert policy["max_batch_size"] == {"get_param": "default-worker_max_batch_size"}
-    upgrade, _ = render(upgrade=True, batch_size=1)
+    upgrade, _tmpl = render(upgrade=True, batch_size=1)
     assert upgrade.parameters["default-worker_max_batch_size"] == 1
     assert upgrade.parameters["default-master_max_batch_size"] == 1
 

@@ -140,7 +140,7 @@ def test_complete_cluster_addresses_nodegroups_health_and_version():
         server("demo-default-worker-1", "default-worker", "worker", 1, "10.0.0.7"),
         server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
     ]
-    obs, _, _ = observe([record()], [stack("CREATE_COMPLETE")], servers)
+    obs, _client, _conn = observe([record()], [stack("CREATE_COMPLETE")], servers)
     o = obs[UUID]
     assert o.exists and o.status == "CREATE_COMPLETE" and o.stack_id == "st-3f2a"
     assert o.api_address == "172.24.4.20"
@@ -159,7 +159,7 @@ def test_api_address_without_floating_ip_is_the_first_masters_fixed_ip():
         server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
         server("demo-master-1", "default-master", "master", 1, "10.0.0.8"),
     ]
-    obs, _, _ = observe([record(master_count=3, node_count=0)], [stack("CREATE_COMPLETE")], servers)
+    obs, _client, _conn = observe([record(master_count=3, node_count=0)], [stack("CREATE_COMPLETE")], servers)
     assert obs[UUID].api_address == "10.0.0.5"
     assert obs[UUID].master_addresses == ["10.0.0.5", "10.0.0.8", "10.0.0.9"]
 
@@ -183,7 +183,7 @@ def test_failed_stack_faults_come_from_failed_resources_and_server_faults():
         ),
     ]
     failed = stack("CREATE_FAILED", reason="Resource CREATE failed: ResourceInError: resources.default-worker...")
-    obs, client, _ = observe([record()], [failed], servers, failures)
+    obs, client, _conn = observe([record()], [failed], servers, failures)
     o = obs[UUID]
     assert o.status == "CREATE_FAILED"
     assert "No valid host was found" in o.faults["demo-default-worker-1"]
@@ -198,17 +198,17 @@ def test_failed_stack_faults_come_from_failed_resources_and_server_faults():
 def test_stack_deleted_behind_our_back():
     # a cluster believed complete whose stack and servers are gone: nothing to say about the
     # status (Magnum's rule), but it no longer exists and is unhealthy, so drift is visible
-    obs, _, _ = observe([record(status="CREATE_COMPLETE")], [], [])
+    obs, _client, _conn = observe([record(status="CREATE_COMPLETE")], [], [])
     o = obs[UUID]
     assert (o.exists, o.status, o.health_status) == (False, None, "UNHEALTHY")
     assert "not found" in o.health_status_reason["stack"]
     # while deleting, a missing stack means the delete finished
-    obs, _, _ = observe([record(status="DELETE_IN_PROGRESS")], [], [])
+    obs, _client, _conn = observe([record(status="DELETE_IN_PROGRESS")], [], [])
     assert (obs[UUID].exists, obs[UUID].status) == (False, "DELETE_COMPLETE")
-    obs, _, _ = observe([record(status="CREATE_IN_PROGRESS")], [], [])
+    obs, _client, _conn = observe([record(status="CREATE_IN_PROGRESS")], [], [])
     assert (obs[UUID].status, obs[UUID].status_reason) == ("CREATE_FAILED", "Stack not found in Heat")
     # Heat may still list a stack it just deleted: that is no stack
-    obs, _, _ = observe([record(status="UPDATE_IN_PROGRESS")], [stack("DELETE_COMPLETE")], [])
+    obs, _client, _conn = observe([record(status="UPDATE_IN_PROGRESS")], [stack("DELETE_COMPLETE")], [])
     assert (obs[UUID].exists, obs[UUID].status) == (False, "UPDATE_FAILED")
 
 
@@ -217,7 +217,7 @@ def test_a_node_deleted_out_of_band_makes_the_cluster_unhealthy():
         server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
         server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
     ]
-    obs, _, _ = observe([record(status="CREATE_COMPLETE")], [stack("CREATE_COMPLETE")], servers)
+    obs, _client, _conn = observe([record(status="CREATE_COMPLETE")], [stack("CREATE_COMPLETE")], servers)
     o = obs[UUID]
     assert o.status == "CREATE_COMPLETE"
     assert o.health_status == "UNHEALTHY"
@@ -225,7 +225,7 @@ def test_a_node_deleted_out_of_band_makes_the_cluster_unhealthy():
 
 
 def test_in_progress_is_unknown_health():
-    obs, client, _ = observe([record()], [stack("CREATE_IN_PROGRESS")], [])
+    obs, client, _conn = observe([record()], [stack("CREATE_IN_PROGRESS")], [])
     assert obs[UUID].status == "CREATE_IN_PROGRESS"
     assert obs[UUID].health_status == "UNKNOWN"
     assert client.failure_calls == []
