@@ -11,6 +11,8 @@ Each test runs as a keystone user of its own (coe_runner.CloudUser), so the writ
 counted in the services' logs are this test's only.
 """
 
+import os
+
 import pytest
 from coe_runner import CloudUser, RequestLog, Runner, cloud_resources, short_id
 
@@ -120,6 +122,15 @@ def test_lifecycle(driver, runner, user):
         assert result.recap[name]["changed"] == 0, result
         assert log.writes(ids) == []
         assert runner.record(name)["generation"] == generation
+
+        # the store as the inventory (coe.openstack.clusters): its host vars are the cluster's
+        # spec, so the update playbook finds nothing to do
+        store_inventory = os.path.join(runner.tmp, "clusters.coe.yml")
+        with open(store_inventory, "w") as f:
+            f.write("plugin: coe.openstack.clusters\n")
+        result = runner.run("update", limit=name, check=True, args=["-i", store_inventory])
+        assert result.rc == 0, result
+        assert "%s: nothing to do" % name in result.out, result
 
         # check mode of an update: the plan is printed, nothing changes
         log.mark()
