@@ -1015,6 +1015,11 @@ def main(argv=None):
             [os.path.join(BENCH_VENV, "bin", "pip"), "install", "-q", "ansible>=12,<13", "openstacksdk==4.14.0"],
             check=True,
         )
+    try:
+        openstack.connect(cloud=CLOUD).authorize()
+    except (openstack.exceptions.SDKException, OSError) as e:
+        log("the local cloud does not answer (%s): start it with tests/minicloud/minicloud up" % e)
+        return 2
     bench = Bench(args)
     log("work folder %s, bench user %s (%s)" % (bench.work, bench.bench_user.name, bench.user_id))
     failed = None
