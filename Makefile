@@ -41,6 +41,7 @@ help:
 	@echo "make cloud-up     start the local OpenStack (installs it on first use)"
 	@echo "make cloud-down   stop it"
 	@echo "make build        ansible-galaxy collection build"
+	@echo "make bench        benchmarks vs raw openstacksdk and openstack.cloud (cloud up; BENCH_ARGS=--quick)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -120,6 +121,12 @@ cloud-tests: venv collection-link system-deps
 
 .PHONY: test
 test: lint sanity unit cloud-tests
+
+# Benchmarks (not tests): needs the local cloud up; BENCH_ARGS=--quick for a short smoke run.
+# Writes the results table to the terminal and to docs/benchmarks.md.
+.PHONY: bench
+bench: venv collection-link
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 .PHONY: cloud-up
 cloud-up:
