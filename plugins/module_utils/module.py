@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import sys
 import traceback
 from urllib.parse import unquote
 
@@ -35,22 +36,23 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, CoeError
 
-try:
+
+def _sdk():
+    """openstacksdk, imported on first use: modules that only use the store never pay for it."""
     import openstack
     import openstack.config
     import openstack.exceptions
 
-    HAS_OPENSTACKSDK = True
-    OPENSTACKSDK_IMPORT_ERROR = None
-except ImportError:
-    openstack = None
-    HAS_OPENSTACKSDK = False
-    OPENSTACKSDK_IMPORT_ERROR = traceback.format_exc()
+    return openstack
 
-try:
-    from keystoneauth1 import exceptions as ksa_exceptions
-except ImportError:
-    ksa_exceptions = None
+
+def is_cloud_error(error):
+    """True for an openstacksdk or keystoneauth error (only if those were imported at all)."""
+    sdk_exceptions = sys.modules.get("openstack.exceptions")
+    if sdk_exceptions is not None and isinstance(error, sdk_exceptions.SDKException):
+        return True
+    ksa_exceptions = sys.modules.get("keystoneauth1.exceptions")
+    return ksa_exceptions is not None and isinstance(error, ksa_exceptions.ClientException)
 
 
 # The options every cloud-facing module takes, with openstack.cloud's names.
@@ -123,6 +125,7 @@ def build_connection(params):
         kwargs["cert"] = params["client_cert"]
         if params.get("client_key"):
             kwargs["key"] = params["client_key"]
+    openstack = _sdk()
     try:
         if isinstance(cloud, dict):
             config = dict(cloud)
@@ -135,10 +138,8 @@ def build_connection(params):
         conn.authorize()
     except openstack.exceptions.ConfigException as e:
         raise CloudError("Couldn't configure cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
-    except openstack.exceptions.SDKException as e:
-        raise CloudError("Couldn't connect to cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
     except Exception as e:
-        if ksa_exceptions is not None and isinstance(e, ksa_exceptions.ClientException):
+        if is_cloud_error(e):
             raise CloudError("Couldn't connect to cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
         raise
     return conn
@@ -175,8 +176,10 @@ class CoeModule:
     def conn(self):
         """The openstacksdk Connection, built (and authenticated) on first use."""
         if self._conn is None:
-            if not HAS_OPENSTACKSDK:
-                self.ansible.fail_json(msg=missing_required_lib("openstacksdk"), exception=OPENSTACKSDK_IMPORT_ERROR)
+            try:
+                _sdk()
+            except ImportError:
+                self.ansible.fail_json(msg=missing_required_lib("openstacksdk"), exception=traceback.format_exc())
             self._conn = build_connection(self.params)
         return self._conn
 
@@ -214,9 +217,7 @@ class CoeModule:
                 raise
             raise _rewrap(e, "Couldn't %s: %s" % (what, e.msg)) from e
         except Exception as e:
-            if HAS_OPENSTACKSDK and isinstance(e, openstack.exceptions.SDKException):
-                raise CloudError("Couldn't %s: %s" % (what, sdk_error_text(e))) from e
-            if ksa_exceptions is not None and isinstance(e, ksa_exceptions.ClientException):
+            if is_cloud_error(e):
                 raise CloudError("Couldn't %s: %s" % (what, sdk_error_text(e))) from e
             raise
 
@@ -229,9 +230,7 @@ class CoeModule:
         except CoeError as e:
             self.fail(e.msg, **e.details)
         except Exception as e:
-            if HAS_OPENSTACKSDK and isinstance(e, openstack.exceptions.SDKException):
-                self.fail(sdk_error_text(e), exception=traceback.format_exc())
-            if ksa_exceptions is not None and isinstance(e, ksa_exceptions.ClientException):
+            if is_cloud_error(e):
                 self.fail(sdk_error_text(e), exception=traceback.format_exc())
             self.fail("%s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
         # run() normally exits; a run() that returns reports no change

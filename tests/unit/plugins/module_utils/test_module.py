@@ -163,7 +163,9 @@ def test_build_connection_passes_connection_options(monkeypatch):
         seen.update(kwargs)
         return FakeConn()
 
-    monkeypatch.setattr(base.openstack, "connect", fake_connect)
+    import openstack
+
+    monkeypatch.setattr(openstack, "connect", fake_connect)
     params = dict(
         cloud="c",
         auth=None,
@@ -216,3 +218,17 @@ def test_url_secrets():
     assert base.url_secrets("sqlite:////var/lib/coe.db") == set()
     assert base.url_secrets("postgresql://coe@db/coe") == set()
     assert base.url_secrets("postgresql://coe:pw@db/coe") == {"pw"}
+
+
+def test_store_only_modules_do_not_import_openstacksdk(tmp_path):
+    """A module that never connects must not pay for importing openstacksdk (about 0.3-1 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, %r);"
+        "from ansible_collections.coe.openstack.plugins.module_utils import module;"
+        "print('openstack' in sys.modules)" % base.__file__.rsplit("/ansible_collections/", 1)[0]
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
