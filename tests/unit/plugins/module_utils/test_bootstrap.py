@@ -263,7 +263,7 @@ def test_first_master_gets_the_ca_material_and_init(creds):
     assert config["networking"] == dict(
         podSubnet="10.100.0.0/16", serviceSubnet="10.254.0.0/16", dnsDomain="cluster.local"
     )
-    assert config["encryptionAlgorithm"] == "RSA-2048"
+    assert config["encryptionAlgorithm"] == "ECDSA-P256"
     command = parse(text)["runcmd"][0]
     assert command[:4] == [bootstrap.BOOTSTRAP_SCRIPT, "init", "1.31.2", "10.0.0.10:6443"]
     assert init["localAPIEndpoint"] == {"bindPort": 6443}

@@ -91,11 +91,24 @@ def test_each_ca_is_a_self_signed_ca_like_kubeadms(tmp_path, creds, attr, common
     ext(cert, x509.SubjectKeyIdentifier)
     assert cert.not_valid_after_utc - T0 == datetime.timedelta(days=pki.DEFAULT_CA_VALIDITY_DAYS)
     assert pki.key_matches_certificate(ca.key_pem, ca.cert_pem)
-    assert isinstance(ca.private_key, rsa.RSAPrivateKey) and ca.private_key.key_size == 2048
-    # kubeadm reads PKCS#1 RSA keys
-    assert ca.key_pem.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    # ECDSA P-256 by default; kubeadm reads SEC1 EC keys
+    assert isinstance(ca.private_key, ec.EllipticCurvePrivateKey) and ca.private_key.curve.name == "secp256r1"
+    assert ca.key_pem.startswith("-----BEGIN EC PRIVATE KEY-----")
     result = openssl_verify(tmp_path, ca.cert_pem, ca.cert_pem, at=T0)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rsa_stays_selectable_with_a_label(tmp_path):
+    settings = pki.PkiSettings.from_labels({"coe_pki_key_type": "rsa"})
+    assert (settings.key_type, settings.key_size, settings.kubeadm_encryption_algorithm()) == ("rsa", 2048, "RSA-2048")
+    creds = pki.generate_cluster_credentials(settings, clock=Clock(T0))
+    assert isinstance(creds.ca.private_key, rsa.RSAPrivateKey) and creds.ca.private_key.key_size == 2048
+    # kubeadm reads PKCS#1 RSA keys
+    assert creds.ca.key_pem.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    issued = pki.issue_node_certificate(creds, "n1", clock=Clock(T0))
+    assert isinstance(pki.load_private_key(issued.key_pem), rsa.RSAPrivateKey)
+    assert ext(pki.load_certificate(issued.cert_pem), x509.KeyUsage).value.key_encipherment
+    assert openssl_verify(tmp_path, creds.ca.cert_pem, issued.cert_pem, at=T0).returncode == 0
 
 
 def test_the_three_cas_and_the_sa_key_are_distinct(creds):
@@ -263,6 +276,60 @@ def test_settings_from_labels():
     )
     assert settings.kubeadm_encryption_algorithm() == "RSA-3072"
     assert pki.PkiSettings.from_labels({}) == pki.PkiSettings()
+
+
+def test_default_keys_are_ecdsa_p256_for_the_cas_and_every_node():
+    """A cluster without coe_pki_* labels gets ECDSA P-256: a node's key costs ~0.1 ms, not RSA's ~100 ms."""
+    settings = pki.PkiSettings.from_labels({"kube_tag": "v1.31.1"})
+    assert (settings.key_type, settings.key_size, settings.kubeadm_encryption_algorithm()) == (
+        "ecdsa",
+        256,
+        "ECDSA-P256",
+    )
+    creds = pki.generate_cluster_credentials(settings, clock=Clock(T0))
+    for i in range(3):
+        issued = pki.issue_node_certificate(creds, "k1-default-worker-%d" % i, clock=Clock(T0))
+        key = pki.load_private_key(issued.key_pem)
+        assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+        assert issued.key_pem.startswith("-----BEGIN EC PRIVATE KEY-----")
+        assert pki.verify_issued_by(issued.cert_pem, creds.ca.cert_pem)
+
+
+@pytest.mark.parametrize(
+    "labels,expected",
+    [
+        ({"coe_pki_key_size": "2048"}, ("rsa", 2048)),
+        ({"coe_pki_key_size": "4096"}, ("rsa", 4096)),
+        ({"coe_pki_key_size": "384"}, ("ecdsa", 384)),
+        ({"coe_pki_key_type": "ECDSA"}, ("ecdsa", 256)),
+    ],
+)
+def test_a_key_size_alone_implies_its_key_type(labels, expected):
+    """Labels written when RSA was the default (a size only) still mean RSA."""
+    settings = pki.PkiSettings.from_labels(labels)
+    assert (settings.key_type, settings.key_size) == expected
+
+
+def test_a_clusters_stored_key_type_is_kept_when_the_default_changes():
+    """An existing cluster keeps the key type its CAs were made with (RSA before the default changed)."""
+    store = FakeStore()
+    box = secrets.SecretBox(KEY)
+    pki.ensure_cluster_credentials(store, "uuid-1", box, "old", settings=pki.PkiSettings(key_type="rsa"))
+    again = pki.ensure_cluster_credentials(store, "uuid-1", box, "old", settings=pki.PkiSettings())
+    assert (again.settings.key_type, again.settings.key_size) == ("rsa", 2048)
+    issued = pki.issue_node_certificate(again, "old-default-worker-1", clock=Clock(T0))
+    assert isinstance(pki.load_private_key(issued.key_pem), rsa.RSAPrivateKey)
+
+
+def test_the_ca_key_is_parsed_once_for_many_node_certificates(monkeypatch):
+    """Loading an RSA CA key checks it (tens of ms): a create of 50 nodes must not pay that 50 times."""
+    creds = pki.generate_cluster_credentials(pki.PkiSettings(key_type="rsa"), clock=Clock(T0))
+    loads = []
+    real = pki.load_private_key
+    monkeypatch.setattr(pki, "load_private_key", lambda pem: loads.append(pem) or real(pem))
+    issued = [pki.issue_node_certificate(creds, "n%d" % i, clock=Clock(T0)) for i in range(5)]
+    assert len(loads) == 1
+    assert all(pki.verify_issued_by(i.cert_pem, creds.ca.cert_pem) for i in issued)
 
 
 @pytest.mark.parametrize(
