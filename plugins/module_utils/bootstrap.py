@@ -21,8 +21,8 @@ What the drivers and the front door call
     ``pki.ClusterCredentials`` (from ``pki.ensure_cluster_credentials`` or
     ``pki.load_cluster_credentials``). Returns ``#cloud-config`` text. Every call issues
     a fresh node certificate (valid from ``clock()``), so render per node, at the time
-    the server is created. The text is secret: pass it to Heat as a ``hidden: true``
-    parameter, never log or return it. Heat passes ``allow_gzip=False``: the text must then
+    the server is created. The text is secret: pass it to Heat as a stack file (never a
+    parameter), never log or return it. Heat passes ``allow_gzip=False``: the text must then
     fit Nova's limit as it is (it does at every supported shape; a CoeError says so if not).
 
 ``encode_user_data(text) -> bytes``

@@ -158,8 +158,12 @@ options:
     description:
       - With O(cluster), the cloud-init user-data of each node, node name to text. A node without
         an entry boots with empty user-data.
-      - Sent as a hidden Heat parameter; never logged. Changing the user-data of an existing node does
-        not replace it (user-data only matters at first boot).
+      - Sent as the stack file C(coe-user-data/<nodegroup>/<index>) of the node (Heat keeps one copy
+        of the files for the whole stack, so the stack grows linearly with the number of nodes); never
+        logged or returned. Project members who may read the stack's files through Heat's API can
+        read it, as they could read hidden parameters through the stack's environment.
+      - Changing the user-data of an existing node does not replace it (user-data only matters at
+        first boot).
     type: dict
 notes:
   - Heat's own timeout (C(timeout_mins)) is set from O(timeout), so a create or update that takes
@@ -398,6 +402,7 @@ class HeatStackModule(CoeModule):
             nodes_to_remove=[] if empty else p["nodes_to_remove"],
             live_parameters=(live or {}).get("parameters"),
             live_members=live_members,
+            live_files=(live or {}).get("files"),
             upgrade=p["batch_size"] is not None,
             batch_size=p["batch_size"] or 1,
             pause_time=p["pause_time"],

@@ -14,15 +14,22 @@ text pasted into YAML.
 
 ``NODE_TEMPLATE`` is plain HOT, sent as the stack file ``coe_node.yaml``: one
 port on the cluster network and one server. A ResourceGroup gives all its
-members the same definition, so the per-node user-data reaches a member as the
-nodegroup's whole map ``{index: user-data}`` plus the member's ``index``, and
-the member picks its own entry with ``get_param: [user_data_map, index]``.
+members the same definition (resolved before the member's index is put in), so
+the per-node user-data cannot be a property of the member without every member
+carrying every node's user-data (a template that grows with n²: 51 nodes made
+a 26 MB row, past MariaDB's 16 MiB packet). Instead each node's user-data is a
+stack *file*, ``coe-user-data/<nodegroup>/<index>``, and the member reads its
+own with ``get_file`` on a path joined from its parameters (Heat resolves the
+argument of ``get_file`` at run time). Nested stacks share the top stack's
+files map, stored once (``raw_template_files``), so the size stays linear.
 """
 
 from __future__ import annotations
 
 TEMPLATE_VERSION = "2021-04-16"
 NODE_TEMPLATE_FILE = "coe_node.yaml"
+# The stack files holding the user-data of each node: <dir>/<nodegroup>/<index>
+USER_DATA_DIR = "coe-user-data"
 
 # Ingress the security group opens (TCP), besides everything between the
 # cluster's own nodes (remote group = the group itself).
@@ -100,10 +107,6 @@ parameters:
     default: 0
     constraints:
       - range: {min: 0}
-  {{ (ng.name ~ "_user_data") | tojson }}:
-    type: json
-    default: {}
-    hidden: true
 {%- endfor %}
 
 conditions:
@@ -183,7 +186,6 @@ resources:
           image_update_policy: {get_param: image_update_policy}
 {%- endif %}
           coe_version: {get_param: coe_version}
-          user_data_map: {get_param: {{ (ng.name ~ "_user_data") | tojson }}}
 {% endfor %}
   # The API's address exists before any node: master 0 uses this port, and the
   # floating IP (when enabled) is attached to it. So the user-data of every
@@ -291,10 +293,6 @@ parameters:
   coe_version:
     type: string
     default: ""
-  user_data_map:
-    type: json
-    default: {}
-    hidden: true
 
 conditions:
   has_keypair:
@@ -351,7 +349,9 @@ resources:
       tags:
         - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
       user_data_format: RAW
-      user_data: {get_param: [user_data_map, {get_param: index}]}
+      user_data:
+        get_file:
+          list_join: ["/", ["coe-user-data", {get_param: nodegroup}, {get_param: index}]]
       # user-data only matters at first boot: never replace a node because it changed
       user_data_update_policy: IGNORE
       image_update_policy: {get_param: image_update_policy}

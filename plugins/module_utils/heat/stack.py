@@ -18,6 +18,7 @@ import math
 import time
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils.heat import hot
 
 try:
     import yaml
@@ -138,7 +139,9 @@ def plan(live, desired_template, desired_files, desired_parameters, desired_tags
     Returns (action, changes): action is ``create``, ``update`` or ``none``;
     changes is {"parameters": {name: {"before", "after"}}, "template": bool,
     "files": [names], "tags": {"before", "after"}, "status": text}.
-    Hidden parameters cannot be read back and are not compared; parameters in
+    Hidden parameters cannot be read back and are not compared, nor are the
+    nodes' user-data files (``coe-user-data/...``: they only matter when a
+    server is made and change on every render); parameters in
     ``policy`` (how Heat rolls an update, not what the stack is) are reported
     but alone do not make an update.
     """
@@ -157,7 +160,11 @@ def plan(live, desired_template, desired_files, desired_parameters, desired_tags
     if _strip_template(live.get("template") or {}) != _strip_template(desired_template):
         changes["template"] = True
     live_files = live.get("files") or {}
-    files = sorted(n for n in set(live_files) | set(desired_files) if live_files.get(n) != desired_files.get(n))
+    files = sorted(
+        n
+        for n in set(live_files) | set(desired_files)
+        if live_files.get(n) != desired_files.get(n) and not n.startswith(hot.USER_DATA_DIR + "/")
+    )
     if files:
         changes["files"] = files
     if sorted(live.get("tags") or []) != sorted(desired_tags or []):

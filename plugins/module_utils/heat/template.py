@@ -39,7 +39,15 @@ IMAGE_UPDATE_POLICIES = ("REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL")
 # Parameters that only steer *how* Heat applies an update: a difference in
 # them alone is no reason for an update call.
 POLICY_SUFFIXES = ("_max_batch_size", "_pause_time")
-HIDDEN_SUFFIXES = ("_user_data",)
+
+
+def user_data_file(nodegroup, index):
+    """The stack file holding the user-data of member ``index`` of ``nodegroup``."""
+    return "%s/%s/%s" % (hot.USER_DATA_DIR, nodegroup, index)
+
+
+def is_user_data_file(name):
+    return str(name).startswith(hot.USER_DATA_DIR + "/")
 
 
 def stack_name(cluster_name, uuid):
@@ -186,13 +194,12 @@ def parse_node_name(cluster_name, nodegroups, name):
 class StackSpec:
     """What one ``create``/``update`` call sends, plus what the comparison must know."""
 
-    def __init__(self, name, template, files, parameters, tags, hidden=(), policy=(), nodes=None):
+    def __init__(self, name, template, files, parameters, tags, policy=(), nodes=None):
         self.name = name
         self.template = template  # text
-        self.files = files  # {name: text}
+        self.files = files  # {name: text}; the nodes' user-data among them (is_user_data_file)
         self.parameters = parameters  # {name: python value}
         self.tags = list(tags)
-        self.hidden = set(hidden)  # parameter names Heat will not show back
         self.policy = set(policy)  # parameter names that alone justify no update
         self.nodes = nodes or {}  # {nodegroup: [node name, ...]} after this spec is applied
 
@@ -232,16 +239,21 @@ def build_cluster_stack(
     image_update_policy=None,
     master_image_update_policy=None,
     live_members=None,
+    live_files=None,
     empty=False,
 ):
     """The StackSpec of a cluster record.
 
-    ``user_data``: {node name: cloud-config text}; a node without an entry gets
-    empty user-data. ``nodes_to_remove``: node names to take out (Heat removal
-    policies); the nodegroup's ``node_count`` is the count *after* removal.
-    ``live_parameters``: the live stack's parameters, for the indices removed
-    earlier. ``live_members``: {nodegroup: [member index, ...]} of the live
-    stack; a node to remove must be one of them. ``empty``: every nodegroup
+    ``user_data``: {node name: cloud-config text}; it goes into the stack file
+    ``coe-user-data/<nodegroup>/<index>`` of the node. A node without an entry
+    keeps the live stack's file (``live_files``), else gets empty user-data:
+    user-data only matters when a server is made, and the node template tells
+    Heat never to replace a server because its user-data changed.
+    ``nodes_to_remove``: node names to take out (Heat removal policies); the
+    nodegroup's ``node_count`` is the count *after* removal. ``live_parameters``:
+    the live stack's parameters, for the indices removed earlier.
+    ``live_members``: {nodegroup: [member index, ...]} of the live stack; a node
+    to remove must be one of them. ``live_files``: the live stack's files. ``empty``: every nodegroup
     with no node (the first step of a create: the API's port and address
     exist before any node's user-data is written). ``upgrade``: roll through the nodes ``batch_size`` at a time
     (otherwise every changed member is updated in one batch).
@@ -316,7 +328,9 @@ def build_cluster_stack(
         labels=labels,
         coe_version=str(cluster.get("coe_version") or labels.get("kube_tag") or ""),
     )
-    hidden, policy_params, nodes = set(), set(), {}
+    policy_params, nodes = set(), {}
+    live_files = live_files or {}
+    files = {hot.NODE_TEMPLATE_FILE: hot.NODE_TEMPLATE}
     for ng in nodegroups:
         key = ng["name"]
         skipped = removed_indices(live.get(key + "_removal_policies")) | removals.get(key, set())
@@ -329,17 +343,17 @@ def build_cluster_stack(
         params[key + "_removal_policies"] = [{"resource_list": [str(i) for i in sorted(skipped)]}] if skipped else []
         params[key + "_max_batch_size"] = batch_size if upgrade else max(ng["count"], 1)
         params[key + "_pause_time"] = pause_time
-        params[key + "_user_data"] = {str(i): user_data.get(n, "") for i, n in zip(indices, names, strict=True)}
-        hidden.add(key + "_user_data")
+        for index, node in zip(indices, names, strict=True):
+            path = user_data_file(key, index)
+            files[path] = user_data[node] if node in user_data else live_files.get(path, "")
         policy_params.update(key + suffix for suffix in POLICY_SUFFIXES)
 
     return StackSpec(
         name=stack_name(name, uuid),
         template=render_cluster_template(nodegroups),
-        files={hot.NODE_TEMPLATE_FILE: hot.NODE_TEMPLATE},
+        files=files,
         parameters=params,
         tags=[cluster_tag(uuid)],
-        hidden=hidden,
         policy=policy_params,
         nodes=nodes,
     )

@@ -92,6 +92,14 @@ def test_a_hidden_parameter_is_not_compared():
     assert action == "none"
 
 
+def test_the_user_data_files_of_nodes_are_not_compared():
+    live = live_stack()
+    live["files"] = {"node.yaml": "x", "coe-user-data/workers/0": "first render"}
+    files = {"node.yaml": "x", "coe-user-data/workers/0": "another render", "coe-user-data/workers/1": "new"}
+    action, changes = decide(live, files=files)
+    assert (action, changes) == ("none", {})
+
+
 def test_a_changed_count_is_an_update():
     action, changes = decide(live_stack(), params=dict(PARAMS, count=3))
     assert action == "update"

@@ -74,7 +74,14 @@ def test_names_tags_and_default_nodegroups():
     assert spec.parameters["default-master_flavor"] == "m1.medium"
     assert spec.parameters["default-worker_flavor"] == "m1.small"
     assert spec.parameters["default-master_count"] == 3
-    assert spec.files == {"coe_node.yaml": hot.NODE_TEMPLATE}
+    assert spec.files == {
+        "coe_node.yaml": hot.NODE_TEMPLATE,
+        "coe-user-data/default-master/0": "",
+        "coe-user-data/default-master/1": "",
+        "coe-user-data/default-master/2": "",
+        "coe-user-data/default-worker/0": "",
+        "coe-user-data/default-worker/1": "",
+    }
     # the version stays a string (a date would not be JSON serialisable)
     assert tmpl["heat_template_version"] == "2021-04-16"
     assert tmpl["resources"]["default-master"]["type"] == "OS::Heat::ResourceGroup"
@@ -89,9 +96,11 @@ def test_node_template_references_resolve_and_picks_its_own_user_data():
     node = yaml.safe_load(hot.NODE_TEMPLATE)
     assert_references_resolve(node)
     server = node["resources"]["server"]["properties"]
-    assert server["user_data"] == {"get_param": ["user_data_map", {"get_param": "index"}]}
+    # the member reads its own stack file: <dir>/<nodegroup>/<index>, as user_data_file() names it
+    path = server["user_data"]["get_file"]["list_join"]
+    assert path == ["/", [hot.USER_DATA_DIR, {"get_param": "nodegroup"}, {"get_param": "index"}]]
+    assert t.user_data_file("pool-a", 7) == "/".join([hot.USER_DATA_DIR, "pool-a", "7"])
     assert server["user_data_update_policy"] == "IGNORE"
-    assert node["parameters"]["user_data_map"]["hidden"] is True
     assert set(server["metadata"]) >= {"coe_cluster_uuid", "coe_nodegroup", "coe_role", "coe_cluster_name"}
 
 
@@ -103,7 +112,7 @@ def test_every_parameter_the_template_declares_is_sent_and_nothing_else():
 def test_zero_workers():
     spec, tmpl = render(rec=dict(node_count=0))
     assert spec.parameters["default-worker_count"] == 0
-    assert spec.parameters["default-worker_user_data"] == {}
+    assert not [f for f in spec.files if f.startswith("coe-user-data/default-worker/")]
     assert spec.nodes["default-worker"] == []
     assert_references_resolve(tmpl)
 
@@ -168,9 +177,53 @@ def test_nodegroup_names_that_are_not_dns_labels_are_refused(bad):
 def test_user_data_goes_to_each_node_by_index():
     ud = {"demo-master-0": "#cloud-config\nm0: 1\n", "demo-default-worker-1": "#cloud-config\nw1: 'x'\n"}
     spec, _tmpl = render(user_data=ud)
-    assert spec.parameters["default-master_user_data"] == {"0": ud["demo-master-0"], "1": "", "2": ""}
-    assert spec.parameters["default-worker_user_data"] == {"0": "", "1": ud["demo-default-worker-1"]}
-    assert spec.hidden == {"default-master_user_data", "default-worker_user_data"}
+    assert spec.files["coe-user-data/default-master/0"] == ud["demo-master-0"]
+    assert spec.files["coe-user-data/default-master/1"] == ""
+    assert spec.files["coe-user-data/default-worker/0"] == ""
+    assert spec.files["coe-user-data/default-worker/1"] == ud["demo-default-worker-1"]
+    # no parameter carries user-data (nothing secret is a parameter)
+    assert not [k for k in spec.parameters if "user_data" in k]
+
+
+def test_existing_nodes_keep_the_user_data_file_of_the_live_stack():
+    live_files = {"coe-user-data/default-worker/0": "old-0", "coe-user-data/default-worker/9": "gone"}
+    spec, _tmpl = render(rec=dict(node_count=2), user_data={"demo-default-worker-1": "new-1"}, live_files=live_files)
+    assert spec.files["coe-user-data/default-worker/0"] == "old-0"
+    assert spec.files["coe-user-data/default-worker/1"] == "new-1"
+    # a file of a node that is no member any more is not sent again
+    assert "coe-user-data/default-worker/9" not in spec.files
+
+
+def _resolve_params(value, parameters):
+    """Heat's view of a ResourceGroup's member definition: get_param resolved before %index%."""
+    if isinstance(value, dict):
+        if set(value) == {"get_param"} and isinstance(value["get_param"], str):
+            return parameters.get(value["get_param"])
+        return {k: _resolve_params(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_params(v, parameters) for v in value]
+    return value
+
+
+def test_what_heat_stores_grows_linearly_with_the_nodes():
+    """Heat copies a ResourceGroup's resolved member definition into every member: it must not
+    hold every node's user-data (51 nodes of 12 KB once made a 26 MB row, past MariaDB's packet)."""
+    size = 12000
+
+    def member_and_total(workers):
+        names = ["demo-default-worker-%d" % i for i in range(workers)] + ["demo-master-0"]
+        ud = dict.fromkeys(names, "#cloud-config\n" + "k" * size)
+        spec, tmpl = render(rec=dict(node_count=workers, master_count=1), user_data=ud)
+        member = _resolve_params(tmpl["resources"]["default-worker"]["properties"]["resource_def"], spec.parameters)
+        total = len(spec.template) + sum(len(v) for v in spec.files.values()) + len(json.dumps(spec.parameters))
+        return len(json.dumps(member)), total
+
+    member_small, total_small = member_and_total(10)
+    member_large, total_large = member_and_total(200)
+    assert member_large < 2000
+    assert member_large < member_small * 1.5
+    # what is sent once grows with the nodes, no faster
+    assert total_large < total_small * 201 / 11 * 1.05
 
 
 def test_remove_a_named_node_and_never_reuse_its_index():
@@ -188,8 +241,8 @@ def test_remove_a_named_node_and_never_reuse_its_index():
         "demo-default-worker-4",
     ]
     assert later.parameters["default-worker_removal_policies"] == [{"resource_list": ["1"]}]
-    assert later.parameters["default-worker_user_data"]["4"] == "x"
-    assert "1" not in later.parameters["default-worker_user_data"]
+    assert later.files["coe-user-data/default-worker/4"] == "x"
+    assert "coe-user-data/default-worker/1" not in later.files
 
 
 def test_removing_a_node_that_is_not_a_member_is_refused():
