@@ -200,9 +200,17 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
     ``desired``: name, project_id, state, template_name, template_version,
     master_count, node_count, nodegroups, nodes_to_remove, keypair, labels,
     flavor_id, master_flavor_id, timeout, upgrade_batch_size (None = keep).
-    ``observe(record) -> Observation``: for ``force`` only.
+    ``observe(record) -> Observation``: what the driver's synchroniser sees of
+    the cluster now. The plan is made on the record with that observation
+    folded in (``lifecycle.observes_before_planning`` says when it is needed),
+    after bad input, a stale token and another runner's lock were refused
+    without a cloud call. When something is recorded, the observation is
+    written first (fenced by ``lock_token``), then the operation; in check mode,
+    or with nothing to record, nothing is written. Without ``observe`` the plan
+    is made on the record alone.
 
     Returns a dict: changed, operation, plan, cluster, record_removed,
+    observed (the cloud was asked), drifted (it differs from the record),
     diff (before/after of the desired part).
     """
     desired = lifecycle.validate_desired(dict(desired))
@@ -217,8 +225,19 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
     template = None
     if desired["state"] == "present":
         template = resolve_template(store, record, desired.get("template_name"), desired.get("template_version"))
+    # bad input, a stale token and another runner's lock are refused before any cloud call
     p = lifecycle.plan(desired, record, template)
     lease, own = _check_lock(locks, project, name, lock_token, p["operation"])
+    stored, seen, seen_message = record, None, None
+    observed = observe is not None and lifecycle.observes_before_planning(record, desired["state"])
+    if observed:
+        seen, seen_message = lifecycle.merge_observation(record, observe(record), now)
+        if _differs(seen, record):
+            record = seen
+            p = lifecycle.plan(desired, record, template)
+            lease, own = _check_lock(locks, project, name, lock_token, p["operation"])
+        else:
+            seen = None
     if p["action"] is not None:
         target = (p["to_template"], p["to_version"]) if p["action"] == "upgrade" else None
         lifecycle.check_transition(record, p["action"], retry=p["retry"], target=target, lock=lease, own_lock=own)
@@ -236,11 +255,23 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
         plan=lifecycle.public_plan(p),
         diff=dict(before=before, after=after),
         record_removed=False,
+        observed=observed,
+        drifted=seen is not None,
     )
     if not needs_write or check_mode:
         shown = new if needs_write else record
         result["cluster"] = cluster_view(shown)
         return result
+    if seen is not None:
+        # what the cloud has now goes in first, as a sync would write it, with the same token
+        record = store.update_cluster(
+            seen,
+            stored["generation"],
+            actor=actor,
+            lock_token=lock_token,
+            message=seen_message or "observed before planning",
+            operation="sync",
+        )
     message = "%s%s: %s" % (
         p["operation"],
         " (retry)" if p["retry"] else "",

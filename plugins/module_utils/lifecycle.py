@@ -623,6 +623,26 @@ def _broken_nodes(record):
     )
 
 
+def observes_before_planning(record, state):
+    """Whether the plan for ``record`` must be made on what the cloud has now.
+
+    Only a settled record can be stale in a way that changes the plan: a
+    ``*_COMPLETE`` or ``*_FAILED`` cluster whose nodes went missing or into
+    ERROR behind our back (a repair), or whose failure the cloud has since
+    converged from. Nothing to observe for a create (no record), a delete (it is
+    planned whatever the cloud has), an operation in progress (it is resumed:
+    the driver converges the cloud and the wait loop observes it), a cluster
+    being deleted, or a failed create the cloud never saw a node of.
+    """
+    if record is None or state == "absent":
+        return False
+    status = record.get("status") or ""
+    if status.endswith("_IN_PROGRESS") or status.startswith("DELETE_"):
+        return False
+    never_seen = status == CREATE_FAILED and not record.get("stack_id") and not _observed_nodes(record)
+    return not never_seen
+
+
 def plan(desired, record, template):
     """Which operation ``desired`` needs, given ``record`` (None if absent) and ``template``.
 

@@ -29,8 +29,19 @@ description:
   - Names are unique per O(project); a retried create never makes a second cluster.
   - With O(lock_token), every write is fenced; a stale token is refused by the store. Without
     it, the module refuses to change a cluster somebody else has locked.
-  - The cloud is called only with O(force=true), to ask the driver's synchroniser whether
-    anything of the cluster is left.
+  - The plan is made on what the cloud has now, not on the record as the last sync left it. On
+    an existing cluster whose status is settled (C(*_COMPLETE), C(*_FAILED)), the driver's
+    synchroniser observes the cluster first (two or three list calls, no cloud write) and the
+    plan is made on the record with that observation folded in, so that nodes deleted or gone
+    into C(ERROR) behind our back are repaired by the same run. When something is recorded,
+    the observation is written first (fenced by O(lock_token)), then the operation; in check
+    mode, or with nothing to record, nothing is written. Bad input, a stale O(lock_token) and
+    another runner's lock are refused before the cloud is called.
+  - The cloud is not called for a create, a delete without O(force), an operation in progress
+    (it is resumed) or a failed create the cloud never saw a node of. With O(force=true), the
+    driver's synchroniser is asked whether anything of the cluster is left.
+  - A cloud that does not answer fails the task with a message naming the cloud, before
+    anything is written.
 author:
   - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
@@ -307,6 +318,21 @@ plan:
     to_version: 1
     from_template: k8s-small
     to_template: k8s-small
+drifted:
+  description:
+    - True when the cloud, observed before planning, differs from the record (what
+      M(coe.openstack.cluster_sync) would write); the plan and RV(cluster) include what it saw.
+  returned: always
+  type: bool
+  sample: false
+observed:
+  description:
+    - True when the driver's synchroniser observed the cluster in the cloud before planning;
+      false for a create, a delete, an operation in progress, or a failed create the cloud never
+      saw a node of.
+  returned: always
+  type: bool
+  sample: true
 record_removed:
   description: True when the record was removed (O(force=true) with nothing left in the cloud).
   returned: always
@@ -315,6 +341,7 @@ record_removed:
 """
 
 import copy
+import os
 
 from ansible.module_utils.basic import env_fallback
 
@@ -420,11 +447,19 @@ class ClusterModule(CoeModule):
         self.exit(**result)
 
     def _observe(self, record):
-        with self.action("ask the %s driver what is left of cluster %s" % (record["driver"], record["name"])):
+        what = "observe cluster %s in %s (%s driver)" % (record["name"], self._cloud_text(), record["driver"])
+        with self.action(what):
             found = get_synchroniser(record["driver"], LazyConnection(lambda: self.conn)).observe(
                 [copy.deepcopy(record)]
             )
         return found[record["uuid"]]
+
+    def _cloud_text(self):
+        cloud = self.params["cloud"]
+        if isinstance(cloud, dict):
+            return "the cloud of the given config"
+        name = cloud or os.environ.get("OS_CLOUD")
+        return "cloud %s" % name if name else "the configured cloud"
 
 
 def main():

@@ -136,3 +136,19 @@ def test_locked_cluster_is_waited_for_when_asked(env, tmp_path):
     assert "waiting up to 3s" in out
     assert "gave up after waiting 3s" in out and "bob@laptop" in out
     assert clusters(env) == []
+
+
+def test_a_cloud_that_does_not_answer_fails_naming_it_before_anything_is_written(env, tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils.clusters import ensure_cluster
+
+    # an existing, complete cluster: the plan observes it in the cloud first
+    with open_store(env["COE_STATE_URL"]) as store:
+        desired = dict(name="c1", project_id="default", state="present", template_name="k8s")
+        record = ensure_cluster(store, desired)["cluster"]
+        record = store.update_cluster(dict(store.get_cluster(record["uuid"]), status="CREATE_COMPLETE"), 1)
+    rc, out = play(env, tmp_path, "create", {"c1": {"coe_cluster_template": "k8s"}})
+    assert rc != 0
+    assert "Couldn't connect to cloud nowhere" in out, out
+    with open_store(env["COE_STATE_URL"]) as store:
+        assert store.get_cluster(record["uuid"])["generation"] == record["generation"]
+        assert store.get_lock("default", "c1")["holder"] is None  # no lock was taken

@@ -294,6 +294,23 @@ def test_rerun_repairs_nodes_the_last_sync_found_missing_or_in_error(broken):
     assert lc.plan(desired(node_count=2), rec, template())["operation"] == "none"
 
 
+def test_which_records_are_observed_before_planning():
+    rec = created(node_count=2)
+    assert lc.observes_before_planning(rec, "present")
+    assert lc.observes_before_planning(dict(rec, status="UPDATE_FAILED"), "present")
+    # a create, a delete, an operation in progress, a cluster being deleted: the record decides
+    assert not lc.observes_before_planning(None, "present")
+    assert not lc.observes_before_planning(rec, "absent")
+    for status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_FAILED"):
+        assert not lc.observes_before_planning(dict(rec, status=status), "present"), status
+    # a failed create: observed once the cloud has shown something of it, not before
+    assert lc.observes_before_planning(dict(rec, status="CREATE_FAILED"), "present")
+    blank = dict(rec, status="CREATE_FAILED", stack_id=None)
+    blank["nodegroups"] = [dict(ng, nodes=[]) for ng in rec["nodegroups"]]
+    assert not lc.observes_before_planning(blank, "present")
+    assert lc.observes_before_planning(dict(blank, stack_id="stack-1"), "present")
+
+
 def test_resize_and_remove_named_nodes():
     rec = created(node_count=3)
     p = lc.plan(desired(node_count=2, nodes_to_remove=["demo-default-worker-0"]), rec, template())

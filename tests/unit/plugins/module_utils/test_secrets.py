@@ -41,7 +41,7 @@ def test_seal_open_round_trip_and_ciphertext_hides_the_data():
     assert data not in blob and b"secret" not in blob
     assert blob.startswith(secrets.MAGIC)
     assert secrets.SecretBox(KEY).open("uuid-1", "pki", blob) == data
-    # fresh salt and nonce every time
+    # a fresh nonce every time
     assert box.seal("uuid-1", "pki", data) != blob
 
 
@@ -175,6 +175,41 @@ def test_store_remembers_its_key_and_refuses_another():
     assert secrets.check_secret_key(store, secrets.SecretBox(KEY)) is False
     with pytest.raises(SecretError, match="not the key this store"):
         secrets.check_secret_key(store, secrets.SecretBox(OTHER))
+
+
+def count_derivations(monkeypatch):
+    calls = []
+    real = secrets.Scrypt
+
+    def counting(**kwargs):
+        calls.append(kwargs["salt"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(secrets, "Scrypt", counting)
+    return calls
+
+
+def test_a_run_that_checks_the_key_then_seals_or_opens_derives_it_once(monkeypatch):
+    store = FakeStore()
+    derived = count_derivations(monkeypatch)
+    # the first run: the verifier is made, then a cluster's secret is sealed
+    box = secrets.SecretBox(KEY)
+    assert secrets.check_secret_key(store, box) is True
+    store.put_secret("uuid-1", "pki", box.seal("uuid-1", "pki", b"credentials"))
+    assert len(derived) == 1
+    # a later run: the key is checked, the secret opened, another one sealed
+    derived.clear()
+    box = secrets.SecretBox(KEY)
+    secrets.check_secret_key(store, box)
+    assert box.open("uuid-1", "pki", store.get_secret("uuid-1", "pki")) == b"credentials"
+    blob = box.seal("uuid-2", "pki", b"more")
+    assert len(derived) == 1
+    # each blob keeps its own nonce and binding; a box that derived nothing yet draws a salt
+    assert secrets.SecretBox(KEY).open("uuid-2", "pki", blob) == b"more"
+    with pytest.raises(SecretError):
+        box.open("uuid-1", "pki", blob)
+    fresh = secrets.SecretBox(KEY).seal("uuid-3", "pki", b"x")
+    assert fresh[4:20] != blob[4:20]
 
 
 def test_verifier_is_not_written_in_check_mode():

@@ -1,12 +1,57 @@
 """coe.openstack.cluster: desired state -> operation, state machine first, check mode writes nothing."""
 
 import coe_helpers
+import pytest
 
+from ansible_collections.coe.openstack.plugins.module_utils import sync as sync_registry
 from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
-from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation
+from ansible_collections.coe.openstack.plugins.module_utils.sync.base import FakeSynchroniser, Observation
 
 coe = coe_helpers.coe  # the fixture
-drivers = coe_helpers.drivers  # the fixture
+
+
+def as_recorded(record):
+    """What a cloud that has not drifted shows: exactly what the record says."""
+    return Observation(
+        uuid=record["uuid"],
+        exists=True,
+        api_address=record.get("api_address"),
+        master_addresses=list(record.get("master_addresses") or []),
+        node_addresses=list(record.get("node_addresses") or []),
+        faults=dict(record.get("faults") or {}),
+    )
+
+
+@pytest.fixture(autouse=True)
+def drivers():
+    """The fake cloud of every test here: fake synchronisers for 'heat' and 'nova'.
+
+    ``drivers[name][uuid] = Observation | dict | callable`` says what the cloud shows of a
+    cluster; a cluster not named shows exactly what its record says (no drift).
+    ``drivers["calls"]`` lists the clusters each observation was asked for.
+    """
+    answers = {"heat": {}, "nova": {}, "calls": []}
+
+    def fake(known):
+        class Fake(FakeSynchroniser):
+            def __init__(self, conn):
+                super().__init__(conn, known)
+                self.calls = answers["calls"]
+
+            def observe(self, clusters):
+                clusters = list(clusters)
+                for record in clusters:
+                    self.observations.setdefault(record["uuid"], as_recorded)
+                return super().observe(clusters)
+
+        return Fake
+
+    for name in ("heat", "nova"):
+        sync_registry.register(name, fake(answers[name]))
+    yield answers
+    for name in ("heat", "nova"):
+        sync_registry.unregister(name)
+
 
 MAGNUM_FIELDS = (
     "uuid",
@@ -306,3 +351,160 @@ def test_create_makes_the_cluster_credentials_once_and_a_wrong_key_writes_nothin
         assert wrong.failed and "not the key this store" in wrong["msg"]
         assert "wrong-key-0123456789" not in str(wrong)
     assert coe.store().get_cluster(uuid)["generation"] == before
+
+
+# -- the plan is made on what the cloud has now -------------------------------------
+
+
+def _one_worker_gone(name="demo", gone=1):
+    """A cloud in which worker ``gone`` of a complete cluster was deleted behind our back."""
+
+    def observe(record):
+        obs = as_recorded(record)
+        for ng in record["nodegroups"]:
+            if ng["role"] == "worker":
+                nodes = [dict(n) for n in ng["nodes"]]
+                nodes[gone]["status"] = "MISSING"
+                obs.nodegroups[ng["name"]] = dict(
+                    nodes=nodes, status_reason="missing servers: %s" % nodes[gone]["name"]
+                )
+        obs.health_status = "UNHEALTHY"
+        obs.health_status_reason = {"default-worker": "missing servers: %s-default-worker-%d" % (name, gone)}
+        return obs
+
+    return observe
+
+
+def _writes(coe, uuid):
+    """(generation, number of events) of a cluster: what a run wrote shows in both."""
+    store = coe.store()
+    return store.get_cluster(uuid)["generation"], len(store.list_events(cluster_uuid=uuid))
+
+
+def test_drift_seen_now_plans_a_repair_check_mode_writes_nothing(coe, drivers):
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s", node_count=2)["cluster"]["uuid"]
+    _complete(coe)
+    before = _writes(coe, uuid)
+    drivers["heat"][uuid] = _one_worker_gone()
+    check = coe("cluster", check_mode=True, name="demo", cluster_template="k8s", node_count=2)
+    assert check["observed"] and check["drifted"]
+    assert check["changed"] and check["operation"] == "update" and check["plan"]["action"] == "resize"
+    assert check["plan"]["changes"] == [dict(field="repair", before=["demo-default-worker-1"], after="replaced")]
+    assert check["cluster"]["status"] == "UPDATE_IN_PROGRESS"
+    assert check["cluster"]["health_status"] == "UNHEALTHY"
+    assert _writes(coe, uuid) == before
+    assert coe.store().get_cluster(uuid)["health_status"] != "UNHEALTHY"
+    assert drivers["calls"] == [[uuid]]
+
+
+def test_drift_seen_under_the_lock_is_written_with_its_token_then_the_repair(coe, drivers):
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s", node_count=2)["cluster"]["uuid"]
+    _complete(coe)
+    generation = coe.store().get_cluster(uuid)["generation"]
+    drivers["heat"][uuid] = _one_worker_gone()
+    lease = LockManager(coe.store()).acquire("default", "demo", "update", ttl=300, holder="me@ci")
+    res = coe("cluster", name="demo", cluster_template="k8s", node_count=2, lock_token=lease["token"])
+    assert res["changed"] and res["operation"] == "update" and res["drifted"]
+    assert res["plan"]["changes"][0]["field"] == "repair"
+    # two writes, both fenced: what the cloud has now, then the operation
+    stored = coe.store().get_cluster(uuid)
+    assert stored["generation"] == generation + 2 == res["cluster"]["generation"]
+    assert stored["status"] == "UPDATE_IN_PROGRESS" and stored["health_status"] == "UNHEALTHY"
+    worker = next(ng for ng in stored["nodegroups"] if ng["name"] == "default-worker")
+    assert [n["status"] for n in worker["nodes"]] == ["ACTIVE", "MISSING"]
+    last = coe.store().list_events(cluster_uuid=uuid)[-1]
+    assert last["to_status"] == "UPDATE_IN_PROGRESS" and "repair" in last["message"]
+    assert last["generation"] == generation + 2
+
+
+def test_nothing_drifted_plans_nothing_and_writes_nothing(coe, drivers):
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s", node_count=2)["cluster"]["uuid"]
+    _complete(coe)
+    before = _writes(coe, uuid)
+    for check_mode in (True, False):
+        res = coe("cluster", check_mode=check_mode, name="demo", cluster_template="k8s", node_count=2)
+        assert not res["changed"] and res["operation"] == "none"
+        assert res["observed"] and not res["drifted"]
+    assert _writes(coe, uuid) == before
+    assert len(drivers["calls"]) == 2
+
+
+def test_the_cloud_is_not_asked_for_a_create_a_delete_or_an_operation_in_progress(coe, drivers):
+    _template(coe)
+    made = coe("cluster", name="demo", cluster_template="k8s")
+    assert not made["observed"]
+    again = coe("cluster", name="demo", cluster_template="k8s")  # CREATE_IN_PROGRESS: resumed
+    assert again["operation"] == "create" and not again["observed"]
+    _complete(coe)
+    gone = coe("cluster", name="demo", state="absent")
+    assert gone["operation"] == "delete" and not gone["observed"]
+    assert drivers["calls"] == []
+
+
+def test_drift_on_a_cluster_locked_by_another_is_refused_naming_the_holder(coe, drivers):
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s", node_count=2)["cluster"]["uuid"]
+    _complete(coe)
+    before = _writes(coe, uuid)
+    LockManager(coe.store()).acquire("default", "demo", "update", ttl=300, holder="alice@laptop")
+    # nothing drifted: nothing to do, whoever holds the lock
+    assert coe("cluster", name="demo", cluster_template="k8s", node_count=2)["operation"] == "none"
+    drivers["heat"][uuid] = _one_worker_gone()
+    res = coe("cluster", name="demo", cluster_template="k8s", node_count=2)
+    assert res.failed and "alice@laptop" in res["msg"] and res["lock_operation"] == "update"
+    assert _writes(coe, uuid) == before
+
+
+def test_a_stale_token_is_refused_before_the_cloud_is_asked(coe, drivers):
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s", node_count=2)["cluster"]["uuid"]
+    _complete(coe)
+    locks = LockManager(coe.store())
+    old = locks.acquire("default", "demo", "update", ttl=300)
+    locks.release("default", "demo", old["token"])
+    drivers["heat"][uuid] = _one_worker_gone()
+    res = coe("cluster", name="demo", node_count=2, lock_token=old["token"])
+    assert res.failed and str(old["token"]) in res["msg"]
+    assert drivers["calls"] == []
+
+
+def test_a_cloud_that_does_not_answer_fails_naming_it_and_nothing_is_written(coe, drivers, tmp_path, monkeypatch):
+    import yaml
+
+    _template(coe)
+    uuid = coe("cluster", name="demo", cluster_template="k8s", node_count=2)["cluster"]["uuid"]
+    _complete(coe)
+    before = _writes(coe, uuid)
+    clouds = tmp_path / "clouds.yaml"
+    auth = dict(auth_url="http://127.0.0.1:9/v3", username="x", password="x", project_name="x")
+    clouds.write_text(yaml.safe_dump({"clouds": {"nowhere": {"auth": auth}}}))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+    sync_registry.unregister("heat")  # the real synchroniser, on a cloud nobody answers for
+    for check_mode in (True, False):
+        res = coe("cluster", check_mode=check_mode, cloud="nowhere", name="demo", node_count=2)
+        assert res.failed and "cloud nowhere" in res["msg"], res
+    assert _writes(coe, uuid) == before
+
+
+def test_a_run_derives_the_secret_key_once(coe, monkeypatch):
+    from ansible_collections.coe.openstack.plugins.module_utils import secrets
+
+    derived = []
+    real = secrets.Scrypt
+
+    def counting(**kwargs):
+        derived.append(kwargs["salt"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(secrets, "Scrypt", counting)
+    _template(coe)
+    args = dict(name="demo", cluster_template="k8s", secret_key="right-key-0123456789")
+    assert coe("cluster", **args)["operation"] == "create"  # the verifier and the credentials made
+    assert len(derived) == 1
+    _complete(coe)
+    derived.clear()
+    assert coe("cluster", **dict(args, node_count=3))["operation"] == "update"  # checked, then loaded
+    assert len(derived) == 1
