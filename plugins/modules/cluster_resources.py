@@ -156,7 +156,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import Valida
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
-from ansible_collections.coe.openstack.plugins.module_utils.nova.resources import ClusterResources, validate_policy
+from ansible_collections.coe.openstack.plugins.module_utils.nova.resources import ClusterResources, resource_settings
 
 
 class ClusterResourcesModule(CoeModule):
@@ -181,38 +181,17 @@ class ClusterResourcesModule(CoeModule):
 
     def validate(self):
         p = self.params
-        record = p["cluster"] or {}
         if p["cluster"] is not None:
-            uuid, name = cluster_utils.record_identity(record)
+            uuid, name = cluster_utils.record_identity(p["cluster"])
         else:
             uuid, name = p["cluster_uuid"], p["cluster_name"]
             if not naming.is_uuid(uuid):
                 raise ValidationError("cluster_uuid", "must be a UUID, got %r" % uuid)
             if not naming.is_label(name):
                 raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % name)
-        for port in p["security_group_ports"]:
-            if not 0 < port < 65536:
-                raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
-        groups = p["server_groups"]
-        if groups is None:
-            groups = {}
-            if p["cluster"] is not None:
-                masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
-                if masters:
-                    groups[masters[0]["name"]] = "anti-affinity"
-        for nodegroup, policy in groups.items():
-            if not naming.is_label(nodegroup):
-                raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
-            validate_policy("server_groups.%s" % nodegroup, policy)
-        template = record.get("template") or {}
-        external = p["external_network"] or record.get("external_network_id") or template.get("external_network_id")
-        floating = p["floating_ip"]
-        if floating is None:
-            floating = record.get("floating_ip_enabled")
-        if floating is None:
-            floating = bool(external)
-        if floating and not external:
-            raise ValidationError("external_network", "a floating IP needs an external network")
+        groups, floating, external = resource_settings(
+            p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
+        )
         return uuid, name, groups, floating, external
 
     def run(self):

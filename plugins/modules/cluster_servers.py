@@ -27,6 +27,11 @@ description:
     missing, nodes in C(ERROR), then the newest nodes."
   - A known node (in the record's nodegroup C(nodes)) that was deleted behind our back is created
     again under its own name.
+  - With O(resources), the same run also ensures what M(coe.openstack.cluster_resources) ensures
+    with O(cluster) (the security group, the server groups and the API floating IP) before the
+    servers, the floating IP's address being the API address in every node's user-data, and
+    attaches the floating IP to the first C(ACTIVE) master after them. The whole create or update
+    of a cluster is then one module run, with one authentication.
   - Before the first write, every reference (image, flavor, keypair, networks, server groups,
     security groups) is looked up and the project's quota (instances, cores, ram, ports) is checked;
     a quota too small fails naming the quota, and nothing is created.
@@ -77,11 +82,21 @@ options:
       - How many create or delete calls run at once. They share one connection.
     type: int
     default: 10
+  external_network:
+    description:
+      - With O(resources), the external network of the API floating IP; overrides the record's
+        C(external_network_id) (or its C(template)'s).
+    type: str
   fixed_network:
     description:
       - With O(cluster), the network of the servers' ports (Nova creates one port per server);
         overrides the record's C(fixed_network).
     type: str
+  floating_ip:
+    description:
+      - With O(resources), whether the API gets a floating IP. Defaults to the record's
+        C(floating_ip_enabled), else to true when an external network is known.
+    type: bool
   nodes_to_remove:
     description:
       - Names of servers to delete. With O(cluster), nodes taken out when scaling in (each
@@ -120,12 +135,34 @@ options:
         servers with new indexes (an upgrade). Use O(batch_size) to roll it.
     type: bool
     default: false
+  resources:
+    description:
+      - With O(cluster) and O(state=present), also ensure the cluster's security group (O(security_group_ports)),
+        its server groups (O(server_groups)) and, with O(floating_ip), the API floating IP, as
+        M(coe.openstack.cluster_resources) does, before the servers; the servers get the security
+        group and their nodegroup's server group, the user-data the floating IP's address as the API
+        address, and, once the servers are C(ACTIVE), the floating IP is attached to the first
+        C(ACTIVE) master when it is attached to nothing.
+      - Without it, the security group and server groups are used when they exist.
+    type: bool
+    default: false
   secret_key:
     description:
       - The key the cluster secrets are encrypted with in the store, for O(render_user_data).
       - Defaults to C(COE_SECRET_KEY), then C(COE_SECRET_KEY_FILE), then the key file next to a
         SQLite store.
     type: str
+  security_group_ports:
+    description:
+      - With O(resources), the TCP ports open to anyone on the cluster's security group.
+    type: list
+    elements: int
+    default: [22, 6443, 10250]
+  server_groups:
+    description:
+      - With O(resources), the server group policy per nodegroup, as in
+        M(coe.openstack.cluster_resources). Defaults to C(anti-affinity) for the masters' nodegroup.
+    type: dict
   servers:
     description:
       - The desired servers, explicitly. Mutually exclusive with O(cluster).
@@ -215,6 +252,14 @@ EXAMPLES = r"""
     secret_key: "{{ coe_secret_key }}"
   no_log: true
 
+- name: The whole cluster in one run - security group, server groups, API floating IP, servers
+  coe.openstack.cluster_servers:
+    cloud: mycloud
+    cluster: "{{ coe_cluster }}"
+    resources: true
+    external_network: public
+    render_user_data: true
+
 - name: Scale in, removing one named node
   coe.openstack.cluster_servers:
     cloud: mycloud
@@ -288,6 +333,35 @@ replaced:
   type: list
   elements: str
   sample: [k1-default-worker-2]
+resources:
+  description: With O(resources), the cluster's other resources, as M(coe.openstack.cluster_resources)
+    returns them, and what was (or, in check mode, would be) changed.
+  returned: with O(resources)
+  type: dict
+  sample: {"api_address": "172.24.4.20", "changes": [], "security_group": {"name": "coe-k1-0b0c8f1e"}}
+  contains:
+    api_address:
+      description: The API floating IP's address (absent in check mode before it exists).
+      type: str
+      sample: 172.24.4.20
+    changes:
+      description: What was (or would be) changed, one line per change.
+      type: list
+      elements: str
+      sample: ["create security group coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]
+    floating_ip:
+      description: The API floating IP, C(id), C(address), C(port_id), C(server) (the server it is
+        attached to), with O(floating_ip).
+      type: dict
+      sample: {"id": "5b1e...", "address": "172.24.4.20", "port_id": "9c3a...", "server": "k1-master-1"}
+    security_group:
+      description: The security group, C(id), C(name), C(ports).
+      type: dict
+      sample: {"id": "0f2e...", "name": "coe-k1-0b0c8f1e-1111-4222-8333-444455556666", "ports": [22, 6443, 10250]}
+    server_groups:
+      description: Per nodegroup, the server group's C(id), C(name) and C(policy).
+      type: dict
+      sample: {"default-master": {"id": "8a9d...", "name": "coe-0b0c...-default-master-v1", "policy": "anti-affinity"}}
 servers:
   description: The cluster's servers after the run (before it, in check mode or without O(wait)).
   returned: always
@@ -347,6 +421,11 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster 
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
 from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
 from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch, public_view
+from ansible_collections.coe.openstack.plugins.module_utils.nova.resources import (
+    DEFAULT_PORTS,
+    ClusterResources,
+    resource_settings,
+)
 
 
 class ClusterServersModule(CoeModule):
@@ -356,14 +435,19 @@ class ClusterServersModule(CoeModule):
         cluster_name=dict(),
         cluster_uuid=dict(),
         concurrency=dict(type="int", default=10),
+        external_network=dict(),
         fixed_network=dict(),
+        floating_ip=dict(type="bool"),
         nodes_to_remove=dict(type="list", elements="str", default=[]),
         poll_interval=dict(type="float", default=1.0),
         prune=dict(type="bool", default=True),
         render_user_data=dict(type="bool", default=False),
         replace_errored=dict(type="bool", default=True),
         replace_outdated=dict(type="bool", default=False),
+        resources=dict(type="bool", default=False),
         secret_key=dict(no_log=True),
+        security_group_ports=dict(type="list", elements="int", default=list(DEFAULT_PORTS)),
+        server_groups=dict(type="dict"),
         servers=dict(
             type="list",
             elements="dict",
@@ -407,11 +491,21 @@ class ClusterServersModule(CoeModule):
             raise ValidationError("poll_interval", "must be > 0")
         if p["timeout"] is not None and p["timeout"] <= 0:
             raise ValidationError("timeout", "must be > 0")
+        self.resource_options = None
+        if p["resources"] and (p["cluster"] is None or p["state"] != "present"):
+            raise ValidationError(
+                "resources",
+                "needs cluster and state=present (coe.openstack.cluster_resources with state=absent deletes them)",
+            )
         if p["cluster"] is not None:
             uuid, name = cluster_utils.record_identity(p["cluster"])
             groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
             if p["state"] == "present":
                 planner.validate_nodegroups(groups, field="cluster.nodegroups")
+            if p["resources"]:
+                self.resource_options = resource_settings(
+                    p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
+                )
             return uuid, name, groups
         if not naming.is_uuid(p["cluster_uuid"]):
             raise ValidationError("cluster_uuid", "must be a UUID, got %r" % p["cluster_uuid"])
@@ -437,6 +531,13 @@ class ClusterServersModule(CoeModule):
             views = batch.list_views()
 
         last_indexes = None
+        resources = None
+        self.record = p["cluster"]
+        if self.resource_options is not None:
+            resources = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
+            self.resources_out = self._ensure_resources(resources, views)
+            if self.resources_out.get("api_address"):
+                self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
         if p["state"] == "absent":
             specs = []
             plan = planner.make_plan([], views, prune=True)
@@ -479,14 +580,16 @@ class ClusterServersModule(CoeModule):
             }
         if self.diff_mode:
             out["diff"] = dict(before=dict(servers=before), after=dict(servers=after))
+        if resources is not None:
+            out["resources"] = dict(self.resources_out, changes=resources.changes)
         if not planner.plan_changed(plan):
-            self.exit(changed=False, **out)
+            self.exit(changed=bool(resources and resources.changes), **out)
         if self.check_mode:
             if p["render_user_data"] and groups is not None and plan["create"]:
                 from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
 
                 # the API address may not exist before the first run: check the rest
-                bootstrap.check_bootstrap_inputs(cluster_utils.bootstrap_record(p["cluster"], "192.0.2.1"))
+                bootstrap.check_bootstrap_inputs(cluster_utils.bootstrap_record(self.record, "192.0.2.1"))
             with self.action("check the quota for cluster %s" % name):
                 short = batch.quota_shortfalls(plan["create"], [], resolved) if plan["create"] else []
                 if short and plan["delete"]:
@@ -517,6 +620,11 @@ class ClusterServersModule(CoeModule):
         out["faults"].update(result["failed"])
         if self.diff_mode:
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
+        if resources is not None and self.resource_options[1] and not result["failed"]:
+            # the servers are up: the API floating IP goes onto the first ACTIVE master
+            with self.action("attach the API floating IP of cluster %s" % name):
+                fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
+            out["resources"].update(floating_ip=fip, changes=resources.changes)
         if result["failed"]:
             msg = "%d of %d servers of cluster %s failed: %s" % (
                 len(result["failed"]),
@@ -527,8 +635,36 @@ class ClusterServersModule(CoeModule):
             self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
         self.exit(changed=True, **out)
 
+    def _ensure_resources(self, resources, views):
+        """Security group, server groups and API floating IP (O(resources)), before the servers."""
+        server_groups, floating, external = self.resource_options
+        name = resources.cluster_name
+        out = {}
+        with self.action("ensure the security group of cluster %s" % name):
+            out["security_group"] = resources.ensure_security_group(self.params["security_group_ports"])
+        with self.action("ensure the server groups of cluster %s" % name):
+            out["server_groups"] = resources.ensure_server_groups(
+                server_groups, self.params["cluster"].get("template_version")
+            )
+        if floating:
+            with self.action("ensure the API floating IP of cluster %s" % name):
+                out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
+            if out["floating_ip"].get("address"):
+                out["api_address"] = out["floating_ip"]["address"]
+        return out
+
     def _attach_cluster_resources(self, batch, uuid, groups):
         """Use the cluster's security group and server groups when they exist."""
+        if self.resource_options is not None:
+            # just ensured: no need to look them up (in check mode, what does not exist yet has no id)
+            sg_id = self.resources_out["security_group"].get("id")
+            for group in groups:
+                if sg_id and group.get("networks"):
+                    group["security_groups"] = [sg_id]
+                server_group = self.resources_out["server_groups"].get(group["name"]) or {}
+                if server_group.get("id"):
+                    group["server_group"] = server_group["id"]
+            return
         conn = self.conn
         sg_name = naming.security_group_name(self.params["cluster"]["name"], uuid)
         sgs = list(conn.network.security_groups(name=sg_name))
@@ -546,7 +682,7 @@ class ClusterServersModule(CoeModule):
     def _render_user_data(self, plan, views):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
-        record = cluster_utils.bootstrap_record(self.params["cluster"])
+        record = cluster_utils.bootstrap_record(self.record)
         bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):

@@ -15,8 +15,10 @@ Status, from the record's status ``<ACTION>_<STATE>``:
   runs another image; ``<ACTION>_COMPLETE`` when every count matches and
   every server is ACTIVE. ``DELETE_IN_PROGRESS`` becomes ``DELETE_COMPLETE``
   when no server is left;
-* otherwise None: nothing to say, the record keeps its status; health and
-  faults still report what the cloud shows (drift).
+* otherwise None: nothing to say, the record keeps its status (and each
+  nodegroup the status its last operation gave it); health and faults still
+  report what the cloud shows (drift). So a second observation of an
+  unchanged cloud changes nothing in the record.
 
 Health: UNHEALTHY with reasons (``{nodegroup or server: reason}``) naming
 missing servers (fewer than desired; named after the record's known nodes,
@@ -48,6 +50,7 @@ def desired_nodegroups(record):
                 node_count=int(group.get("node_count") or 0),
                 image_id=group.get("image_id") or record.get("image_id"),
                 nodes=nodes,
+                status=group.get("status"),
             )
         )
     if not groups:
@@ -178,8 +181,12 @@ def aggregate(record, views, floating_ips=()):
             busy = True
         elif in_progress:
             group_status = "%s_COMPLETE" % action
+        elif (group.get("status") or "").endswith("_IN_PROGRESS"):
+            group_status = record_status or None  # the operation ended (e.g. timed out) as the cluster's did
         else:
-            group_status = None
+            # no operation: the nodegroup keeps the status its last one gave it, so that observing
+            # a completed cluster again changes nothing (health reports the drift)
+            group_status = group.get("status")
         if reasons:
             problems[group["name"]] = "; ".join(reasons)
         addresses = [(v.get("fixed_addresses") or [None])[0] for v in members if v["status"] == "ACTIVE"]

@@ -11,7 +11,8 @@ well); server groups cannot carry tags, so their name carries the uuid.
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
 from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch, error_text
 
@@ -144,10 +145,12 @@ class ClusterResources:
     def _fip_description(self):
         return "coe.openstack API of cluster %s" % self.uuid
 
-    def _api_server(self, server_name=None):
+    def _api_server(self, server_name=None, views=None):
         """The server that carries the API floating IP: the one named, or the
-        ACTIVE master with the lowest index. None if there is none yet."""
-        views = NovaBatch(self.conn, self.uuid, self.cluster_name).list_views()
+        ACTIVE master with the lowest index. None if there is none yet.
+        ``views``: the cluster's servers if the caller has just listed them."""
+        if views is None:
+            views = NovaBatch(self.conn, self.uuid, self.cluster_name).list_views()
         if server_name:
             found = [v for v in views if v["name"] == server_name]
             if not found:
@@ -162,14 +165,15 @@ class ClusterResources:
             return None
         return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))
 
-    def ensure_floating_ip(self, external_network, server_name=None):
+    def ensure_floating_ip(self, external_network, server_name=None, views=None):
         """The cluster's API floating IP.
 
         Created unattached when no master exists yet (its address is the API
         address the user-data needs before any server boots); attached to the
         server named, or else, when it is attached to nothing, to the first
         ACTIVE master. An attached floating IP is not moved unless a server is
-        named.
+        named. ``views``: the cluster's servers, when the caller has just listed
+        them (saves a list call).
         """
         network = self.conn.network.find_network(external_network, ignore_missing=True)
         if network is None:
@@ -178,7 +182,7 @@ class ClusterResources:
         fip = fips[0] if fips else None
         target = None
         if server_name or fip is None or not fip.port_id:
-            server = self._api_server(server_name)
+            server = self._api_server(server_name, views)
             if server is not None:
                 ports = sorted(self.conn.network.ports(device_id=server["id"]), key=lambda p: p.created_at or "")
                 if not ports:
@@ -267,8 +271,43 @@ class ClusterResources:
         return deleted
 
 
+def resource_settings(record=None, external_network=None, floating_ip=None, server_groups=None, ports=DEFAULT_PORTS):
+    """Check the resource options of a cluster, before any cloud call.
+
+    ``record`` is the cluster record (or None). ``server_groups`` defaults, with
+    a record, to ``anti-affinity`` for the masters' nodegroup; ``external_network``
+    to the record's (or its template's) ``external_network_id``; ``floating_ip``
+    to the record's ``floating_ip_enabled``, else to whether an external network
+    is known. Returns ``(server_groups, floating_ip, external_network)``; raises
+    ValidationError naming the option.
+    """
+    for port in ports:
+        if not 0 < port < 65536:
+            raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
+    groups = server_groups
+    if groups is None:
+        groups = {}
+        if record is not None:
+            masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
+            if masters:
+                groups[masters[0]["name"]] = "anti-affinity"
+    for nodegroup, policy in groups.items():
+        if not naming.is_label(nodegroup):
+            raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
+        validate_policy("server_groups.%s" % nodegroup, policy)
+    record = record or {}
+    template = record.get("template") or {}
+    external = external_network or record.get("external_network_id") or template.get("external_network_id")
+    floating = floating_ip
+    if floating is None:
+        floating = record.get("floating_ip_enabled")
+    if floating is None:
+        floating = bool(external)
+    if floating and not external:
+        raise ValidationError("external_network", "a floating IP needs an external network")
+    return groups, bool(floating), external
+
+
 def validate_policy(field, policy):
     if policy not in SERVER_GROUP_POLICIES:
-        from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-
         raise ValidationError(field, "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy))

@@ -221,3 +221,79 @@ def test_an_upgrade_puts_new_servers_in_the_new_versions_server_group(run_module
     assert result["created"] == ["k1-master-4", "k1-master-5", "k1-master-6"], result
     hints = {c[2]["name"]: c[2]["scheduler_hints"]["group"] for c in cloud.calls if c[1] == "create_server"}
     assert {hints[n] for n in result["created"]} == {v2["server_groups"]["default-master"]["id"]}
+
+
+def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_module, cloud, monkeypatch):
+    """With resources: the security group, the masters' server group and the API floating IP are
+    made before the servers, the user-data carries the floating IP as the API address, and the
+    floating IP ends on the first master; a second run changes nothing and writes nothing."""
+    import base64
+
+    monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
+    rec = record(labels={"kube_tag": "v1.31.1"})
+    args = dict(cluster=rec, resources=True, render_user_data=True, poll_interval=0.01)
+    check = run_module(cluster_servers.main, args, check_mode=True)
+    assert not check.failed, check.get("msg")
+    assert check["changed"] is True
+    assert check["created"] == ["k1-master-1", "k1-default-worker-1", "k1-default-worker-2"]
+    assert check["resources"]["changes"][0] == "create security group coe-k1-%s" % UUID
+    assert "create floating IP on public" in check["resources"]["changes"]
+    assert cloud.writes() == []
+
+    first = run_module(cluster_servers.main, args)
+    assert not first.failed, first.get("msg")
+    assert first["changed"] is True
+    res = first["resources"]
+    assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
+    assert res["floating_ip"]["server"] == "k1-master-1"
+    assert res["api_address"] == res["floating_ip"]["address"]
+    assert "attach floating IP %s to k1-master-1" % res["api_address"] in res["changes"]
+    (fip,) = cloud.fips.values()
+    master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
+    assert fip.port_id == "port-" + master.id
+    bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
+    assert bodies["k1-master-1"]["security_groups"] == [{"name": res["security_group"]["id"]}]
+    assert bodies["k1-master-1"]["scheduler_hints"] == {"group": res["server_groups"]["default-master"]["id"]}
+    worker = base64.b64decode(bodies["k1-default-worker-1"]["user_data"]).decode()
+    assert "%s:6443" % res["api_address"] in worker
+
+    writes = len(cloud.writes())
+    again = run_module(cluster_servers.main, args)
+    assert again["changed"] is False, again.get("resources")
+    assert again["resources"]["changes"] == []
+    assert len(cloud.writes()) == writes
+
+
+def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers(run_module, cloud):
+    """A run that returned before the master was ACTIVE (coe_wait false) left the floating IP
+    unattached: the next run attaches it, and creates no server."""
+    cloud.polls_to_active = 2  # BUILD at the end of the first run, ACTIVE when the second lists
+    rec = record(workers=1)
+    first = run_module(cluster_servers.main, dict(cluster=rec, resources=True, wait=False, poll_interval=0.01))
+    assert first["changed"] is True
+    assert first["resources"]["floating_ip"]["port_id"] is None
+    second = run_module(cluster_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
+    assert second["changed"] is True and second["created"] == []
+    assert second["resources"]["changes"] == [
+        "attach floating IP %s to k1-master-1" % first["resources"]["api_address"]
+    ]
+    assert cloud.count("create_server") == 2
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (dict(cluster_uuid=UUID, cluster_name="k1", servers=[], resources=True), "resources"),
+        (dict(cluster=record(), resources=True, state="absent"), "resources"),
+        (dict(cluster=dict(record(), external_network_id=None), resources=True, floating_ip=True), "external_network"),
+        (
+            dict(cluster=record(), resources=True, server_groups={"default-master": "spread"}),
+            "server_groups.default-master",
+        ),
+        (dict(cluster=record(), resources=True, security_group_ports=[0]), "security_group_ports"),
+    ],
+)
+def test_bad_resource_options_are_named_before_any_cloud_call(run_module, no_cloud, args, field):
+    result = run_module(cluster_servers.main, args)
+    assert result.failed
+    assert result["field"] == field, result["msg"]

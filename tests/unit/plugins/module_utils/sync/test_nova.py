@@ -1,11 +1,13 @@
 """The Nova synchroniser: one list for all clusters, status, faults, health (drift)."""
 
+import copy
 import importlib
 import os
 import sys
 
 import pytest
 
+from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
 from ansible_collections.coe.openstack.plugins.module_utils.sync.nova import NovaSynchroniser
 
@@ -226,3 +228,31 @@ def test_api_address_is_the_tagged_floating_ip_before_nova_shows_it():
     cloud.network.set_tags(fip, [naming.COMMON_TAG, naming.cluster_tag(U1)])
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1")])[U1]
     assert obs.api_address == fip.floating_ip_address
+
+
+def test_observing_a_completed_cluster_again_changes_nothing():
+    """The poll that sees a create complete records what a later sync would: the front door
+    observes once after a driver that waited, and a re-run finds nothing to write."""
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U1, "k1")
+    sync = NovaSynchroniser(cloud)
+    rec = dict(record(U1, "k1", status="CREATE_IN_PROGRESS"), timeout=3600)
+    completed, message = lifecycle.merge_observation(rec, sync.observe([copy.deepcopy(rec)])[U1], 1000)
+    assert completed["status"] == "CREATE_COMPLETE" and message.startswith("observed CREATE_COMPLETE")
+    assert [ng["status"] for ng in completed["nodegroups"]] == ["CREATE_COMPLETE", "CREATE_COMPLETE"]
+    again, message = lifecycle.merge_observation(completed, sync.observe([copy.deepcopy(completed)])[U1], 1005)
+    assert again == completed and message is None
+
+
+def test_a_nodegroup_left_in_progress_ends_as_its_cluster_did():
+    """A cluster whose operation timed out (CREATE_FAILED) does not keep a nodegroup CREATE_IN_PROGRESS."""
+    cloud = FakeCloud(polls_to_active=10)
+    add(cloud, U1, "k1-master-1", "default-master", "master")
+    add(cloud, U1, "k1-default-worker-1", "default-worker", "worker", status="BUILD")
+    rec = record(U1, "k1", status="CREATE_FAILED", workers=1)
+    rec["nodegroups"][0]["status"] = "CREATE_COMPLETE"
+    rec["nodegroups"][1]["status"] = "CREATE_IN_PROGRESS"
+    obs = NovaSynchroniser(cloud).observe([rec])[U1]
+    assert obs.status is None
+    assert obs.nodegroups["default-master"]["status"] == "CREATE_COMPLETE"
+    assert obs.nodegroups["default-worker"]["status"] == "CREATE_FAILED"
