@@ -230,3 +230,64 @@ def test_bad_input_stops_before_any_cloud_write(driver, what, host, over, field,
     finally:
         if runner.record(name) is not None:
             runner.run("delete", {name: spec}, extra={"coe_force": True})
+
+
+def test_a_server_deleted_behind_our_back_is_recreated_by_one_run(runner, user):
+    """Drift: no sync run in between; the create play observes the cloud before it plans."""
+    driver = "nova"
+    tname = "it-%s-%s" % (driver, short_id())
+    name = "dr-%s-%s" % (driver[0], short_id())
+    runner.templates(template(tname, driver))
+    spec = dict(
+        coe_cluster_template=tname,
+        coe_master_count=1,
+        coe_node_count=2,
+        nova_driver_master_server_group_policy="soft-anti-affinity",
+    )
+    record = None
+    try:
+        result = runner.run("create", {name: spec})
+        assert result.rc == 0, result
+        record = runner.record(name)
+        assert record["status"] == "CREATE_COMPLETE", record
+        victim = sorted(nodes(record, "default-worker"))[1]
+        server = servers(user, record)[victim]
+        user.conn.compute.delete_server(server)
+        user.conn.compute.wait_for_delete(server, wait=120)
+
+        # check mode sees the drift now and prints the repair, writing nothing
+        generation = runner.record(name)["generation"]
+        result = runner.run("create", {name: spec}, check=True)
+        assert result.rc == 0, result
+        assert "%s: resize; repairing %s" % (name, victim) in result.out, result
+        assert runner.record(name)["generation"] == generation
+        assert victim not in servers(user, record)
+
+        # ONE run recreates it, under its own name
+        result = runner.run("create", {name: spec})
+        assert result.rc == 0, result
+        have = servers(user, record)
+        assert victim in have and have[victim].status == "ACTIVE", have
+        assert len(have) == 3
+        record = runner.record(name)
+        assert record["status"] == "UPDATE_COMPLETE", record
+        assert record["health_status"] == "HEALTHY", record
+        assert {n["status"] for n in nodes(record).values()} == {"ACTIVE"}, nodes(record)
+        with runner.store() as store:
+            events = store.list_events(cluster_uuid=record["uuid"])
+        assert [e for e in events if "repair" in (e["message"] or "")], events
+
+        # and a second run has nothing to do: no change, no write call
+        log = RequestLog(user.id)
+        ids = resource_ids(user, record)
+        log.mark()
+        generation = record["generation"]
+        result = runner.run("create", {name: spec})
+        assert result.rc == 0, result
+        assert result.recap[name]["changed"] == 0, result
+        assert "%s: nothing to do" % name in result.out, result
+        assert log.writes(ids) == []
+        assert runner.record(name)["generation"] == generation
+    finally:
+        if record is not None or runner.record(name) is not None:
+            runner.run("delete", {name: spec}, extra={"coe_force": True})
