@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -448,6 +449,15 @@ def test_kubeconfig_round_trip(creds):
     )
     assert pki.verify_issued_by(parsed["cert_pem"], creds.ca.cert_pem)
     assert not pki.verify_issued_by(parsed["cert_pem"], creds.etcd_ca.cert_pem)
+
+
+def test_kubeconfig_text_is_the_same_with_or_without_libyaml(creds, monkeypatch):
+    """libyaml writes kubeconfigs faster; the files (and so kubeconfig idempotence) must not change."""
+    issued = pki.issue_admin_certificate(creds, "1.31", clock=Clock(T0))
+    args = ("demo", "https://[fd00::1]:6443", creds.ca.cert_pem, issued.cert_pem, issued.key_pem, "adm")
+    fast = pki.kubeconfig(*args)
+    monkeypatch.setattr(pki, "_SAFE_DUMPER", yaml.SafeDumper)
+    assert pki.kubeconfig(*args) == fast
 
 
 class RacingStore(FakeStore):
