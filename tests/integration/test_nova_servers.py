@@ -244,6 +244,43 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     assert res["changed"] is False and writes == []
 
 
+def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
+    """cluster_servers with resources (what the driver's create runs): check mode writes nothing;
+    one run makes the security group, the masters' server group, the API floating IP (its address
+    in the user-data) and the servers, and leaves the floating IP on the first master; a second
+    run changes nothing and makes no write call."""
+    rec = cluster(masters=1, workers=2, labels={"kube_tag": "v1.31.1"})
+    name = rec["name"]
+    args = dict(cluster=rec, resources=True, render_user_data=True, secret_key="integration-secret-key-0123456789")
+    state_url = "sqlite:///%s" % (tmp_path / "coe.db")
+    args["state_url"] = state_url
+
+    check, writes = run_module("cluster_servers", args, tmp_path, check=True)
+    assert check.get("failed") is not True, check
+    assert check["changed"] is True and len(check["created"]) == 3
+    assert "create floating IP on public" in check["resources"]["changes"]
+    assert writes == []
+    assert tagged(conn, rec) == dict(servers=[], ports=[], floating_ips=[], security_groups=[], server_groups=[])
+
+    result, writes = run_module("cluster_servers", args, tmp_path)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert {s["name"]: s["status"] for s in result["servers"]} == dict.fromkeys(result["created"], "ACTIVE")
+    res = result["resources"]
+    assert res["floating_ip"]["server"] == "%s-master-1" % name
+    assert "attach floating IP %s to %s-master-1" % (res["api_address"], name) in res["changes"]
+    have = tagged(conn, rec)
+    assert have["floating_ips"] == [res["api_address"]]
+    assert len(have["security_groups"]) == 1 and len(have["server_groups"]) == 1
+    fip = next(iter(conn.network.ips(tags="coe-cluster-%s" % rec["uuid"])))
+    master = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name.endswith("master-1"))
+    assert fip.port_id in [p.id for p in conn.network.ports(device_id=master.id)]
+
+    again, writes = run_module("cluster_servers", dict(args, cluster=with_nodes(rec, result)), tmp_path)
+    assert again["changed"] is False, again
+    assert writes == []
+
+
 def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
