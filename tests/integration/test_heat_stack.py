@@ -135,6 +135,11 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
             text = base64.b64decode(raw).decode() if raw else ""
             assert text == user_data.get(node, ""), node
 
+        # a create makes every nodegroup at once: the workers did not wait for the masters
+        top = conn.orchestration.get("/stacks/%s/%s/events" % (stack["name"], stack["id"]), params={"limit": 500})
+        when = {(e["resource_name"], e["resource_status"]): e["event_time"] for e in top.json()["events"]}
+        assert when[("default-worker", "CREATE_IN_PROGRESS")] < when[("default-master", "CREATE_COMPLETE")], when
+
         # the same again: not changed, no update call (the stack is untouched)
         events_before = len(list(conn.orchestration.stack_events(stack["id"])))
         result = run_module(dict(cluster=rec, user_data=user_data), tmp=tmp)
@@ -204,7 +209,7 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         assert len(servers) == 7
         assert {s.image["id"] for s in servers.values()} == {v2.id}
         # never more than one node was being replaced or rebuilt at a time, in the whole cluster
-        # (nodegroups roll one after the other): a node is busy from its server's
+        # (an upgrade rolls the nodegroups one after the other): a node is busy from its server's
         # UPDATE_IN_PROGRESS until its member stack's UPDATE_COMPLETE
         busy, most, touched = set(), 0, set()
         for event in heat.events(stack, limit=5000):

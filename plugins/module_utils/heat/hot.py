@@ -85,6 +85,9 @@ parameters:
   coe_version:
     type: string
     default: ""
+  nodegroups_in_order:
+    type: boolean
+    default: true
 {%- for ng in nodegroups %}
   {{ (ng.name ~ "_count") | tojson }}:
     type: number
@@ -112,6 +115,8 @@ parameters:
 conditions:
   api_floating_ip:
     get_param: floating_ip_enabled
+  nodegroups_in_order:
+    get_param: nodegroups_in_order
   has_subnet:
     not: {equals: [{get_param: fixed_subnet}, ""]}
 
@@ -145,9 +150,13 @@ resources:
   {{ ng.name | tojson }}:
     type: OS::Heat::ResourceGroup
 {%- if not loop.first %}
-    # one nodegroup after the other, masters first: an upgrade rolls the control
-    # plane before the kubelets, and batch_size bounds the whole cluster
-    depends_on: [{{ loop.previtem.name | tojson }}]
+    # An upgrade rolls one nodegroup after the other, masters first: the control
+    # plane before the kubelets, and batch_size bounds the whole cluster. A create or
+    # a scale makes every nodegroup at once (a worker's join waits for the API).
+    # depends_on cannot be conditional; a reference in the metadata can (Heat
+    # resolves `if` when it parses the template).
+    metadata:
+      coe_after: {if: [nodegroups_in_order, {get_resource: {{ loop.previtem.name | tojson }}}, ""]}
 {%- endif %}
     update_policy:
       rolling_update:

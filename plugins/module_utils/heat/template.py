@@ -327,8 +327,10 @@ def build_cluster_stack(
         master_image_update_policy=master_image_policy,
         labels=labels,
         coe_version=str(cluster.get("coe_version") or labels.get("kube_tag") or ""),
+        # an upgrade rolls the nodegroups one after the other, masters first
+        nodegroups_in_order=bool(upgrade),
     )
-    policy_params, nodes = set(), {}
+    policy_params, nodes = {"nodegroups_in_order"}, {}
     live_files = live_files or {}
     files = {hot.NODE_TEMPLATE_FILE: hot.NODE_TEMPLATE}
     for ng in nodegroups:

@@ -256,6 +256,9 @@ class FakeHeat:
     def live(self, name):
         return self.find(name)
 
+    def status(self, name):
+        return self.find(name)
+
     def create(self, name, template, files, parameters, tags, timeout_mins):
         self.writes.append("create")
         self.stacks[name] = dict(
@@ -357,6 +360,28 @@ def test_wait_times_out_on_a_monotonic_clock_and_names_what_it_waited_for():
         s.wait_for_stack(heat, "st", "CREATE", 30, clock=lambda: now[0], sleep=sleep)
     assert str(e.value) == "Timed out after 30s waiting for stack st to finish create (still CREATE_IN_PROGRESS)"
     assert 130.0 <= now[0] < 141.0
+
+
+def test_waiting_polls_the_cheap_status_and_shows_the_stack_once():
+    """Showing a stack makes Heat resolve its outputs (every member's nested stack)."""
+
+    class CountingHeat(FakeHeat):
+        shows = polls = 0
+
+        def find(self, name):
+            self.shows += 1
+            return super().find(name)
+
+        def status(self, name):
+            self.polls += 1
+            return FakeHeat.find(self, name)
+
+    heat = CountingHeat(polls=6)
+    apply(heat, wait=False)
+    heat.shows = heat.polls = 0
+    stack = s.wait_for_stack(heat, "st", "CREATE", 300)
+    assert stack["status"] == "CREATE_COMPLETE"
+    assert heat.polls >= 5 and heat.shows == 1
 
 
 def test_timeout_minutes_round_up():

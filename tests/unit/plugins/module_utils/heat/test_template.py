@@ -134,10 +134,15 @@ def test_many_nodegroups():
         assert spec.parameters[ng + "_count"] == i
         assert spec.parameters[ng + "_flavor"] == "f%d" % i
         assert spec.nodes[ng] == ["demo-%s-%d" % (ng, n) for n in range(i)]
-    # nodegroups roll one after the other, masters first
-    assert "depends_on" not in tmpl["resources"]["default-master"]
-    assert tmpl["resources"]["pool-0"]["depends_on"] == ["default-master"]
-    assert tmpl["resources"]["pool-5"]["depends_on"] == ["pool-4"]
+    # an upgrade rolls the nodegroups one after the other, masters first; a create or a
+    # scale makes them at once (a reference that only exists when the condition holds)
+    assert "metadata" not in tmpl["resources"]["default-master"]
+    assert not [r for r in tmpl["resources"].values() if "depends_on" in r]
+    after = {"if": ["nodegroups_in_order", {"get_resource": "default-master"}, ""]}
+    assert tmpl["resources"]["pool-0"]["metadata"]["coe_after"] == after
+    assert tmpl["resources"]["pool-5"]["metadata"]["coe_after"]["if"][1] == {"get_resource": "pool-4"}
+    assert tmpl["conditions"]["nodegroups_in_order"] == {"get_param": "nodegroups_in_order"}
+    assert spec.parameters["nodegroups_in_order"] is False
     concat = tmpl["outputs"]["node_addresses"]["value"]["list_concat"]
     assert [c["get_attr"][0] for c in concat] == workers
     assert set(tmpl["outputs"]["nodegroups"]["value"]) == {"default-master", *workers}
@@ -261,6 +266,7 @@ def test_batch_size_only_for_upgrades():
     policy = tmpl["resources"]["default-worker"]["update_policy"]["rolling_update"]
     assert policy["max_batch_size"] == {"get_param": "default-worker_max_batch_size"}
     upgrade, _tmpl = render(upgrade=True, batch_size=1)
+    assert upgrade.parameters["nodegroups_in_order"] is True
     assert upgrade.parameters["default-worker_max_batch_size"] == 1
     assert upgrade.parameters["default-master_max_batch_size"] == 1
 
