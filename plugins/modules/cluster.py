@@ -148,8 +148,8 @@ options:
         default: 1
   nodes_to_remove:
     description:
-      - When lowering a node count, the names of the nodes to remove (as the last
-        M(coe.openstack.cluster_sync) saw them); other removals take the newest nodes.
+      - When lowering a node count, the names of the nodes to remove (as the cloud has them now,
+        observed before planning; see the description); other removals take the newest nodes.
       - A node named that the cluster does not have is an error; one already removed by an
         earlier run is ignored, so the task can be re-run.
     type: list
