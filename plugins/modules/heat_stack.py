@@ -220,7 +220,9 @@ changes:
     - What differs between the live stack and the desired one. C(parameters) maps each changed
       visible parameter to C(before) and C(after); C(template) is true when the template changed;
       C(files) lists changed files; C(tags) has C(before) and C(after); C(status) is set when the
-      live stack is C(*_FAILED) (an update retries it).
+      live stack is C(*_FAILED) (an update retries it); C(repair) lists the nodes the cluster record
+      shows C(MISSING) or in C(ERROR): their members are marked unhealthy and the update makes them
+      again under the same name.
   returned: always
   type: dict
   sample: {"parameters": {"default-worker_count": {"before": 2, "after": 4}}}
@@ -529,6 +531,7 @@ class HeatStackModule(CoeModule):
                     timeout=p["timeout"],
                     check=self.check_mode,
                     live=live,
+                    repair=self.repairs(live) if p["cluster"] is not None else (),
                 )
         except CloudError as e:
             failures = e.details.get("failed_resources") or []
@@ -552,6 +555,32 @@ class HeatStackModule(CoeModule):
         if self.diff_mode:
             out["diff"] = self.diff(live, template, params, tags)
         self.exit(**out)
+
+    def repairs(self, live):
+        """(name, nodegroup, index, reason) of the stack's members that the cluster record
+        (its last observation) shows MISSING or in ERROR: Heat must make them again."""
+        p = self.params
+        if live is None:
+            return ()
+        record = p["cluster"]
+        members = (live.get("outputs") or {}).get("nodegroups") or {}
+        groups = heat_template.normalise_nodegroups(record)
+        leaving = set(p["nodes_to_remove"] or [])
+        out = []
+        nodes = [n for g in record.get("nodegroups") or [] if isinstance(g, dict) for n in g.get("nodes") or []]
+        for node in nodes:
+            name = node.get("name") if isinstance(node, dict) else None
+            if not name or node.get("status") not in ("MISSING", "ERROR") or name in leaving:
+                continue
+            try:
+                ng, index = heat_template.parse_node_name(record["name"], groups, name)
+            except ValidationError:
+                continue
+            if str(index) not in {str(i) for i in (members.get(ng) or {})}:
+                continue  # not a member any more: nothing to make again
+            reason = "coe.openstack: server %s" % ("not found" if node["status"] == "MISSING" else "in ERROR")
+            out.append((name, ng, index, reason))
+        return out
 
     def prepare_user_data(self, client, name, live, spec):
         """Render the user-data when an update or create is due; (live, spec) to apply.

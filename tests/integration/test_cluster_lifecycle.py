@@ -232,9 +232,12 @@ def test_bad_input_stops_before_any_cloud_write(driver, what, host, over, field,
             runner.run("delete", {name: spec}, extra={"coe_force": True})
 
 
-def test_a_server_deleted_behind_our_back_is_recreated_by_one_run(runner, user):
-    """Drift: no sync run in between; the create play observes the cloud before it plans."""
-    driver = "nova"
+@pytest.mark.parametrize("driver", ["nova", "heat"])
+def test_a_server_deleted_behind_our_back_is_recreated_by_one_run(runner, user, driver):
+    """Drift: no sync run in between; the create play observes the cloud before it plans.
+
+    Heat: the synchroniser lists the gone node as MISSING, and the driver marks its
+    ResourceGroup member unhealthy so that the stack update makes it again."""
     tname = "it-%s-%s" % (driver, short_id())
     name = "dr-%s-%s" % (driver[0], short_id())
     runner.templates(template(tname, driver))

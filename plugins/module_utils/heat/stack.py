@@ -341,6 +341,29 @@ class HeatClient:
                 return _stack_dict(stack)
         return None
 
+    def resource(self, stack_id, name):
+        """One resource of a stack given by id (a nested stack's), as Heat shows it."""
+        stack = self.api.find_stack(stack_id, ignore_missing=False)
+        body = self._json(self.api.get("/stacks/%s/%s/resources/%s" % (stack.name, stack.id, name)))
+        return stack, body.get("resource") or {}
+
+    def mark_member_unhealthy(self, live, nodegroup, index, reason):
+        """Mark member ``index`` of the nodegroup's ResourceGroup unhealthy: the next
+        update replaces it (a new port and server under the same name and index)."""
+        group = self.resource(live["id"], nodegroup)[1]
+        if not group.get("physical_resource_id"):
+            raise CloudError("stack %s has no nested stack for nodegroup %s" % (live["name"], nodegroup))
+        nested, member = self.resource(group["physical_resource_id"], str(index))
+        if member.get("resource_status") == "CHECK_FAILED":
+            return
+        self.writes.append(("PATCH", "%s/%s" % (nodegroup, index)))
+        self._check(
+            self.api.patch(
+                "/stacks/%s/%s/resources/%s" % (nested.name, nested.id, index),
+                json={"mark_unhealthy": True, "resource_status_reason": reason},
+            )
+        )
+
     def template(self, stack):
         return self._json(self.api.get("/stacks/%s/%s/template" % (stack["name"], stack["id"])))
 
@@ -517,11 +540,25 @@ _UNSET = object()
 
 
 def ensure_present(
-    client, name, template, files, parameters, tags, policy=(), wait=True, timeout=3600, check=False, live=_UNSET
+    client,
+    name,
+    template,
+    files,
+    parameters,
+    tags,
+    policy=(),
+    wait=True,
+    timeout=3600,
+    check=False,
+    live=_UNSET,
+    repair=(),
 ):
     """Create or update the stack so it matches; nothing when it already does.
 
     ``live``: what ``settled_live`` returned, when the caller already read it.
+    ``repair``: ``(node name, nodegroup, index, reason)`` of members whose server is
+    gone or broken: they are marked unhealthy and the stack is updated even when
+    nothing else differs, so that Heat makes them again.
     Raises CloudError (with ``stack`` and ``failed_resources`` details) when
     the stack ends FAILED, WaitTimeout when it does not finish in time.
     """
@@ -535,8 +572,13 @@ def ensure_present(
             stack=public(live),
         )
     action, changes = plan(live, template, files, parameters, tags, policy)
+    if repair and live is not None:
+        action = "update"
+        changes["repair"] = sorted(item[0] for item in repair)
     if check or action == "none":
         return StackResult(action, changes, public(live) if live else None)
+    for _node, nodegroup, index, reason in repair if live is not None else ():
+        client.mark_member_unhealthy(live, nodegroup, index, reason)
     if action == "create":
         client.create(name, template, files, parameters, tags, timeout_mins(timeout))
         verb = "CREATE"

@@ -145,6 +145,23 @@ def _fault_key(record, failure):
     return ".".join(path) or str(failure.get("resource"))
 
 
+def _missing_nodes(record, nodegroup, servers, deficit):
+    """Up to ``deficit`` names of nodes of ``nodegroup`` the record knew that have no server now.
+
+    Nodes the last operation took out on purpose (``nodes_to_remove``) are not missing.
+    """
+    if deficit <= 0:
+        return []
+    present = {s["name"] for s in servers}
+    removed = set(record.get("nodes_to_remove") or [])
+    known = []
+    for group in record.get("nodegroups") or []:
+        if isinstance(group, dict) and group.get("name") == nodegroup:
+            known = [n.get("name") for n in group.get("nodes") or [] if isinstance(n, dict) and n.get("name")]
+    gone = [n for n in known if n not in present and n not in removed]
+    return sorted(gone, key=lambda n: _index({"name": n, "metadata": {}}))[:deficit]
+
+
 class HeatSynchroniser(StateSynchroniser):
     """Observe Heat-driven clusters (see the module docstring for the mapping)."""
 
@@ -279,6 +296,13 @@ class HeatSynchroniser(StateSynchroniser):
             expected = info["expected"]
             if expected is not None and len(info["servers"]) != expected and stack_status.endswith("_COMPLETE"):
                 unhealthy[ng] = "%d of %d servers exist" % (len(info["servers"]), expected)
+                # Heat still counts the members whose servers went away behind its back:
+                # the nodes the record knew that are gone stay listed, MISSING, so that
+                # the lifecycle plans a repair and the driver has Heat make them again
+                for name in _missing_nodes(record, ng, info["servers"], expected - len(info["servers"])):
+                    gone = dict(name=name, id=None, status="MISSING", addresses=[], image_id=None)
+                    nodes.append(dict(gone, fault="server not found"))
+                    unhealthy[name] = "server not found"
             ng_failures = {k: v for k, v in faults.items() if any(n["name"] == k for n in nodes)}
             ng_failures.update(
                 {k: v for k, v in faults.items() if k.startswith("%s-%s-" % (record.get("name"), _prefix(record, ng)))}

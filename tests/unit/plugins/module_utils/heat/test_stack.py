@@ -259,6 +259,9 @@ class FakeHeat:
     def status(self, name):
         return self.find(name)
 
+    def mark_member_unhealthy(self, live, nodegroup, index, reason):
+        self.writes.append("mark %s/%s" % (nodegroup, index))
+
     def create(self, name, template, files, parameters, tags, timeout_mins):
         self.writes.append("create")
         self.stacks[name] = dict(
@@ -302,6 +305,20 @@ def test_create_then_rerun_makes_no_write_call():
     again = apply(heat)
     assert again.action == "none" and not again.changed
     assert heat.writes == ["create"]
+
+
+def test_a_repair_marks_the_broken_members_and_updates_an_unchanged_stack():
+    heat = FakeHeat()
+    apply(heat)
+    repair = [("demo-default-worker-1", "default-worker", 1, "server not found")]
+    checked = apply(heat, check=True, repair=repair)
+    assert checked.action == "update" and checked.changes["repair"] == ["demo-default-worker-1"]
+    assert heat.writes == ["create"]
+    done = apply(heat, repair=repair)
+    assert done.action == "update" and done.changed
+    assert heat.writes == ["create", "mark default-worker/1", "update"]
+    # once repaired (no broken node in the record) the same run does nothing
+    assert apply(heat).action == "none"
 
 
 def test_check_mode_says_what_would_change_and_writes_nothing():

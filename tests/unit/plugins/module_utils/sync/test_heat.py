@@ -249,3 +249,48 @@ def test_many_clusters_cost_a_constant_number_of_calls():
 def test_registry_gives_the_heat_synchroniser():
     sync = get_synchroniser("heat", FakeConn([]))
     assert isinstance(sync, HeatSynchroniser)
+
+
+def _known(*names, workers=2):
+    """Nodegroups as a record holds them, with the nodes the last sync saw."""
+    return [
+        dict(name="default-master", role="master", node_count=1, nodes=[dict(name="demo-master-0", status="ACTIVE")]),
+        dict(
+            name="default-worker",
+            role="worker",
+            node_count=workers,
+            nodes=[dict(name=n, status="ACTIVE") for n in names],
+        ),
+    ]
+
+
+def test_a_known_node_whose_server_is_gone_is_missing_so_a_repair_can_be_planned():
+    servers = [
+        server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
+        server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
+    ]
+    rec = record(status="CREATE_COMPLETE", nodegroups=_known("demo-default-worker-0", "demo-default-worker-1"))
+    obs = observe([rec], [stack("CREATE_COMPLETE")], servers)[0][UUID]
+    workers = {n["name"]: n for n in obs.nodegroups["default-worker"]["nodes"]}
+    assert workers["demo-default-worker-1"]["status"] == "MISSING"
+    assert workers["demo-default-worker-1"]["fault"] == "server not found"
+    assert obs.nodegroups["default-worker"]["node_count"] == 1
+    assert obs.health_status == "UNHEALTHY"
+    assert obs.health_status_reason["demo-default-worker-1"] == "server not found"
+
+
+def test_no_node_is_missing_while_heat_works_or_after_a_removal():
+    servers = [
+        server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
+        server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6"),
+    ]
+    known = _known("demo-default-worker-0", "demo-default-worker-1")
+    # the stack is still making or removing servers
+    rec = record(status="UPDATE_IN_PROGRESS", nodegroups=known)
+    obs = observe([rec], [stack("UPDATE_IN_PROGRESS")], servers)[0][UUID]
+    assert {n["status"] for n in obs.nodegroups["default-worker"]["nodes"]} == {"ACTIVE"}
+    # a removal done: the record now wants one worker, the one that went is not missing
+    rec = record(status="UPDATE_IN_PROGRESS", node_count=1, nodegroups=[known[0], dict(known[1], node_count=1)])
+    obs = observe([rec], [stack("UPDATE_COMPLETE")], servers)[0][UUID]
+    assert [n["name"] for n in obs.nodegroups["default-worker"]["nodes"]] == ["demo-default-worker-0"]
+    assert obs.health_status == "HEALTHY"
