@@ -227,6 +227,9 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
         template = resolve_template(store, record, desired.get("template_name"), desired.get("template_version"))
     # bad input, a stale token and another runner's lock are refused before any cloud call
     p = lifecycle.plan(desired, record, template)
+    if p["action"] in ("create", "upgrade"):
+        # a template stored before coe_version was required: refused before the driver renders user-data
+        lifecycle.check_template_version(template, p["desired"]["overrides"].get("labels"))
     lease, own = _check_lock(locks, project, name, lock_token, p["operation"])
     stored, seen, seen_message = record, None, None
     observed = observe is not None and lifecycle.observes_before_planning(record, desired["state"])

@@ -18,6 +18,7 @@ import copy
 import math
 import re
 
+from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
 from ansible_collections.coe.openstack.plugins.module_utils.errors import StateError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso, parse_iso
 
@@ -402,7 +403,74 @@ def normalise_template_spec(params):
     for key in TEMPLATE_REQUIRED:
         if key not in spec:
             raise ValidationError(key, "is required for a cluster template")
+    field, version = coe_version_of(spec)
+    if field is None:
+        raise ValidationError(
+            "coe_version",
+            "is required for a cluster template: the Kubernetes version its nodes run, like v1.31.2 "
+            "(Magnum's label kube_tag is read when coe_version is not given)",
+        )
+    validate_coe_version(field, version)
     return spec
+
+
+def coe_version_of(spec, labels=None):
+    """``(field, version)``: the Kubernetes version clusters of a template spec run.
+
+    ``coe_version``, else the ``kube_tag`` label (Magnum's way; both drivers read
+    it so). ``labels``: the cluster's effective labels (the template's with the
+    cluster's over them); the template's labels when None. ``(None, None)`` when
+    neither says.
+    """
+    if spec.get("coe_version"):
+        return "coe_version", spec["coe_version"]
+    labels = spec.get("labels") or {} if labels is None else labels
+    if labels.get("kube_tag"):
+        return "labels.kube_tag", labels["kube_tag"]
+    return None, None
+
+
+def validate_coe_version(field, version):
+    """ValidationError naming ``field`` unless ``version`` is a Kubernetes version the bootstrap supports."""
+    if version is None or not str(version).strip():
+        raise ValidationError(field, "must not be empty: the Kubernetes version the nodes run, like v1.31.2")
+    try:
+        bootstrap.kubeadm_api_version(version)
+    except ValidationError as e:
+        reason = e.reason
+        if "older than" not in reason:
+            reason += " (supported: v%d.%d and newer)" % bootstrap.MIN_VERSION
+        raise ValidationError(field, reason) from None
+    return version
+
+
+def check_template_version(template, cluster_labels=None):
+    """Refuse to build or upgrade a cluster on a template version without a usable Kubernetes version.
+
+    Templates stored before ``coe_version`` was required can lack it. The
+    cluster's own ``labels`` (``cluster_labels``) may give ``kube_tag``, as the
+    drivers read it. Raises ValidationError naming ``labels`` when the version
+    comes from the cluster's labels, else ``cluster_template``.
+    """
+    spec = template["spec"]
+    labels = dict(spec.get("labels") or {})
+    labels.update(cluster_labels or {})
+    field, version = coe_version_of(spec, labels)
+    where = "cluster template '%s' version %d" % (template["name"], template["version"])
+    if field is None:
+        raise ValidationError(
+            "cluster_template",
+            "%s has no coe_version (nor a kube_tag label): the version its nodes would run is unknown; "
+            "store a new version of the template with coe_version, or pass labels.kube_tag" % where,
+        )
+    own = field == "labels.kube_tag" and (cluster_labels or {}).get("kube_tag")
+    try:
+        validate_coe_version(field, version)
+    except ValidationError as e:
+        if own:
+            raise ValidationError("labels", "kube_tag: %s" % e.reason) from None
+        raise ValidationError("cluster_template", "%s: %s %s" % (where, field, e.reason)) from None
+    return version
 
 
 # -- desired state ----------------------------------------------------------------------
@@ -462,7 +530,7 @@ def _effective(record_overrides, template_spec):
         image_id=template_spec.get("image_id"),
         keypair=record_overrides.get("keypair") or template_spec.get("keypair_id"),
         labels=labels,
-        coe_version=template_spec.get("coe_version"),
+        coe_version=coe_version_of(template_spec, labels)[1],
     )
 
 

@@ -43,7 +43,12 @@ options:
     choices: [kubernetes]
     default: kubernetes
   coe_version:
-    description: Kubernetes version the image runs, for example C(v1.30.4).
+    description:
+      - Kubernetes version the nodes run, for example C(v1.30.4) or C(1.31); from C(v1.22) on.
+      - Required with O(state=present), unless O(labels) has Magnum's C(kube_tag) label, which is
+        then the version (both drivers read C(coe_version), else C(kube_tag)).
+      - A template without a version, or with one that is not a supported Kubernetes version, is
+        refused naming the field, before anything is stored.
     type: str
   description:
     description: Free text.

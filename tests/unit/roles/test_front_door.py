@@ -43,7 +43,9 @@ def env(tmp_path):
     )
     url = "sqlite:///%s" % (tmp_path / "coe.db")
     with open_store(url) as store:
-        spec = dict(driver="heat", image_id="fake-image", flavor_id="m1.small", keypair_id="demo-key")
+        spec = dict(
+            driver="heat", image_id="fake-image", flavor_id="m1.small", keypair_id="demo-key", coe_version="v1.31.2"
+        )
         store.put_template("k8s", spec)
     return dict(
         os.environ,

@@ -217,25 +217,86 @@ def test_template_spec_normalisation():
             driver="nova",
             image_id=" fcos ",
             flavor_id="m1",
+            coe_version=" v1.31.2 ",
             labels={},
             master_lb_enabled=False,
             docker_volume_size=None,
         )
     )
-    assert spec == dict(driver="nova", image_id="fcos", flavor_id="m1", coe="kubernetes", master_lb_enabled=False)
+    assert spec == dict(
+        driver="nova", image_id="fcos", flavor_id="m1", coe="kubernetes", coe_version="v1.31.2", master_lb_enabled=False
+    )
+    ok = dict(driver="heat", image_id="x", coe_version="v1.31.2")
     for bad, field in (
         (dict(driver="k8s", image_id="x"), "driver"),
         (dict(image_id="x"), "driver"),
         (dict(driver="heat"), "image_id"),
-        (dict(driver="heat", image_id="x", colour="red"), "colour"),
-        (dict(driver="heat", image_id="x", docker_volume_size=-2), "docker_volume_size"),
-        (dict(driver="heat", image_id="x", floating_ip_enabled="yes"), "floating_ip_enabled"),
-        (dict(driver="heat", image_id="x", labels={"a": 2}), "labels"),
-        (dict(driver="heat", image_id="x", master_server_group_policy="spread"), "master_server_group_policy"),
+        (dict(ok, colour="red"), "colour"),
+        (dict(ok, docker_volume_size=-2), "docker_volume_size"),
+        (dict(ok, floating_ip_enabled="yes"), "floating_ip_enabled"),
+        (dict(ok, labels={"a": 2}), "labels"),
+        (dict(ok, master_server_group_policy="spread"), "master_server_group_policy"),
     ):
         with pytest.raises(ValidationError) as err:
             lc.normalise_template_spec(bad)
         assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    "spec, field, words",
+    [
+        (dict(), "coe_version", "is required"),
+        (dict(coe_version=""), "coe_version", "must not be empty"),
+        (dict(coe_version="   "), "coe_version", "must not be empty"),
+        (dict(coe_version="banana"), "coe_version", "'banana' is not a Kubernetes version"),
+        (dict(coe_version="v1.21.14"), "coe_version", "older than the oldest supported Kubernetes (1.22)"),
+        (dict(labels={"kube_tag": "banana"}), "labels.kube_tag", "'banana' is not a Kubernetes version"),
+        (dict(labels={"kube_tag": "v1.18.2"}), "labels.kube_tag", "older than"),
+        (dict(labels={"kube_tag": ""}), "coe_version", "is required"),
+        # coe_version wins over kube_tag, as in both drivers: a good kube_tag does not save a bad coe_version
+        (dict(coe_version="banana", labels={"kube_tag": "v1.31.2"}), "coe_version", "banana"),
+    ],
+)
+def test_template_without_a_usable_kubernetes_version_is_refused(spec, field, words):
+    with pytest.raises(ValidationError) as err:
+        lc.normalise_template_spec(dict(driver="heat", image_id="x", **spec))
+    assert err.value.field == field and words in str(err.value), str(err.value)
+    assert field in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "spec, version",
+    [
+        (dict(coe_version="v1.31.2"), "v1.31.2"),
+        (dict(coe_version="1.30"), "1.30"),
+        (dict(coe_version="v1.22.0"), "v1.22.0"),
+        (dict(coe_version="v1.34.1-rc.0"), "v1.34.1-rc.0"),
+        (dict(labels={"kube_tag": "v1.30.4"}), "v1.30.4"),
+        (dict(coe_version="v1.31.2", labels={"kube_tag": "v1.31.2"}), "v1.31.2"),
+    ],
+)
+def test_template_kubernetes_version_coe_version_else_kube_tag(spec, version):
+    stored = lc.normalise_template_spec(dict(driver="heat", image_id="x", **spec))
+    assert lc.coe_version_of(stored)[1] == version
+    # the cluster record carries it, so every reader (drivers, kubeconfig) sees the same version
+    rec = lc.plan(desired(flavor_id="m1"), None, dict(name="t", version=1, uuid="u", spec=stored))["desired"]
+    assert rec["coe_version"] == version
+
+
+def test_cluster_refuses_a_stored_template_without_a_version_naming_it():
+    old = template(labels={})  # stored before coe_version was required
+    with pytest.raises(ValidationError) as err:
+        lc.check_template_version(old)
+    assert err.value.field == "cluster_template" and "'k8s' version 1 has no coe_version" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        lc.check_template_version(template(coe_version="banana"))
+    assert err.value.field == "cluster_template" and "coe_version 'banana' is not" in str(err.value)
+    # the cluster's own kube_tag label is what the drivers would read
+    assert lc.check_template_version(old, {"kube_tag": "v1.31.2"}) == "v1.31.2"
+    with pytest.raises(ValidationError) as err:
+        lc.check_template_version(old, {"kube_tag": "v1.2"})
+    assert err.value.field == "labels" and "kube_tag" in str(err.value) and "older than" in str(err.value)
+    assert lc.check_template_version(template(coe_version="v1.30.4")) == "v1.30.4"
 
 
 # -- planning ------------------------------------------------------------------

@@ -508,3 +508,33 @@ def test_a_run_derives_the_secret_key_once(coe, monkeypatch):
     derived.clear()
     assert coe("cluster", **dict(args, node_count=3))["operation"] == "update"  # checked, then loaded
     assert len(derived) == 1
+
+
+def test_a_stored_template_without_a_version_is_refused_for_create_and_upgrade(coe):
+    # templates stored before coe_version was required (straight into the store)
+    store = coe.store()
+    old = {k: v for k, v in coe_helpers.TEMPLATE.items() if k not in ("name", "coe_version", "labels")}
+    store.put_template("old", old)
+    for check_mode in (True, False):
+        res = coe("cluster", check_mode=check_mode, name="demo", cluster_template="old")
+        assert res.failed and res["field"] == "cluster_template", res
+        assert "'old' version 1 has no coe_version" in res["msg"]
+    assert store.list_clusters() == []
+    # the cluster's own kube_tag label is the version the drivers read: that is enough
+    made = coe("cluster", name="tagged", cluster_template="old", labels={"kube_tag": "v1.31.2"})
+    assert made["changed"] and made["cluster"]["coe_version"] == "v1.31.2"
+    res = coe("cluster", name="demo", cluster_template="old", labels={"kube_tag": "banana"})
+    assert res.failed and res["field"] == "labels" and "banana" in res["msg"]
+
+    # an upgrade to such a version is refused too, and the cluster stays as it was
+    _template(coe)
+    coe("cluster", name="demo", cluster_template="k8s")
+    _complete(coe)
+    store.put_template("k8s", dict(old, image_id="fcos-41", coe_version="banana"))
+    before = store.find_cluster("default", "demo")
+    res = coe("cluster", name="demo", cluster_template_version=2)
+    assert res.failed and res["field"] == "cluster_template" and "coe_version 'banana'" in res["msg"], res
+    after = store.find_cluster("default", "demo")
+    assert after["generation"] == before["generation"] and after["status"] == "CREATE_COMPLETE"
+    # a resize on the version it runs is not concerned
+    assert coe("cluster", name="demo", node_count=2)["operation"] == "update"

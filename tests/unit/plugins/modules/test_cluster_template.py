@@ -71,3 +71,40 @@ def test_unopenable_state_url(coe):
     assert res.failed and res["field"] == "state_url"
     res = coe("cluster_template", state_url="sqlite:///proc/nope/coe.db", **TEMPLATE)
     assert res.failed and res["field"] == "state_url" and "/proc/nope/coe.db" in res["msg"]
+
+
+def test_a_template_without_a_usable_kubernetes_version_is_refused_before_any_write(coe):
+    no_version = {k: v for k, v in TEMPLATE.items() if k not in ("coe_version", "labels")}
+    cases = [
+        (no_version, "coe_version", "is required"),
+        (dict(no_version, coe_version=""), "coe_version", "must not be empty"),
+        (dict(no_version, coe_version="banana"), "coe_version", "'banana' is not a Kubernetes version"),
+        (dict(no_version, coe_version="v1.21.14"), "coe_version", "older than the oldest supported Kubernetes"),
+        (dict(no_version, labels={"kube_tag": "banana"}), "labels.kube_tag", "'banana' is not a Kubernetes version"),
+        (dict(TEMPLATE, coe_version="1.2"), "coe_version", "older than"),
+    ]
+    for check_mode in (True, False):
+        for args, field, words in cases:
+            res = coe("cluster_template", check_mode=check_mode, **args)
+            assert res.failed and res["field"] == field, res
+            assert "'%s'" % field in res["msg"] and words in res["msg"], res["msg"]
+    assert coe.store().list_templates() == []
+    # a new version of a good template is refused as well, and the good one stays as it was
+    assert coe("cluster_template", **TEMPLATE)["version"] == 1
+    res = coe("cluster_template", **dict(TEMPLATE, coe_version="banana", image_id="fcos-41"))
+    assert res.failed and res["field"] == "coe_version"
+    assert [v["version"] for v in coe.store().list_templates("k8s")] == [1]
+
+
+def test_the_kubernetes_version_is_coe_version_else_the_kube_tag_label(coe):
+    no_version = {k: v for k, v in TEMPLATE.items() if k not in ("coe_version", "labels")}
+    for args, version in (
+        (dict(no_version, name="plain", coe_version="v1.31.2"), "v1.31.2"),
+        (dict(no_version, name="short", coe_version="1.30"), "1.30"),
+        (dict(no_version, name="magnum", labels={"kube_tag": "v1.30.4"}), None),
+    ):
+        res = coe("cluster_template", **args)
+        assert res["changed"] and res["cluster_template"].get("coe_version") == version, res
+    # a cluster built on the kube_tag-only template records that version, as the drivers read it
+    made = coe("cluster", name="web", cluster_template="magnum")
+    assert made["changed"] and made["cluster"]["coe_version"] == "v1.30.4", made
