@@ -38,6 +38,9 @@ What a node gets
 
 - first master: the cluster's CAs and service-account keys under /etc/kubernetes/pki
   (mode 0600, root), a kubeadm InitConfiguration + ClusterConfiguration, ``kubeadm init``;
+  and, for when it is rebuilt or replaced and a control plane already answers (see
+  BOOTSTRAP_SH), a JoinConfiguration with ``controlPlane``, its own node identity and the
+  addresses to look at (CONTROL_PLANE_ADDRESSES): then it joins instead;
 - other masters: the same CA material and a JoinConfiguration with ``controlPlane`` (no
   ``--upload-certs``: kubeadm makes each master's serving certificates from the CAs);
 - workers: a JoinConfiguration whose discovery is a file kubeconfig carrying THAT node's
@@ -88,6 +91,10 @@ PKI_DIR = "/etc/kubernetes/pki"
 COE_DIR = "/etc/kubernetes/coe"
 KUBEADM_CONFIG = COE_DIR + "/kubeadm.yaml"
 DISCOVERY_KUBECONFIG = COE_DIR + "/discovery.conf"
+#: The first master only: its JoinConfiguration (controlPlane), used instead of
+#: kubeadm init when a control plane already answers at one of CONTROL_PLANE_ADDRESSES.
+KUBEADM_JOIN_CONFIG = COE_DIR + "/kubeadm-join.yaml"
+CONTROL_PLANE_ADDRESSES = COE_DIR + "/control-plane-addresses"
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/coe-bootstrap"
 #: The port every API server listens on; the API address (a load balancer, a floating IP)
 #: may use another one, which only controlPlaneEndpoint carries.
@@ -114,6 +121,29 @@ _ALLOWED_RESTRICTED_PREFIXES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 #   coe-bootstrap init|join VERSION API_HOST:PORT [CNI_MANIFEST_URL]
 # (VERSION: 1.31 or 1.31.2, what to install when the image lacks kubeadm)
 # Values come as arguments (a YAML list, no shell parsing), never pasted into the text.
+#
+# "init" is what the renderer decided when it rendered the user-data: the cluster had no
+# master. That stays true only for the server's first boot: Heat's REBUILD keeps the
+# user-data, and a replaced first master gets the same decision. So the script checks
+# first (existing_control_plane, below) and joins as a control-plane node when a control
+# plane of THIS cluster already answers: a second `kubeadm init` would make a second,
+# empty control plane (split brain) that the API address may then point at.
+#
+# What is checked before "init": every line of CONTROL_PLANE_ADDRESSES (host:port, written
+# by the renderer: the cluster's API address first, then each master address the cluster
+# record held when this user-data was rendered, on port 6443). An address is a control
+# plane of this cluster when it answers HTTPS with a certificate that the cluster CA
+# (/etc/kubernetes/pki/ca.crt) signed for that address: any HTTP status counts (a 401, or a
+# 500 while etcd settles, is still a control plane holding the cluster's data). Addresses
+# of this node itself (hostname -I) are skipped. Silence proves nothing about the API
+# address, which may be a floating IP pointing at this very node (it runs no API server
+# yet): that is why the masters' own addresses are asked too. Three rounds, 10 s apart, so
+# that a peer briefly unreachable is not taken for none. Remaining risk: when no other
+# master's address was known at render time and the API address is this node's, or when
+# no other master runs, nothing answers and the node initialises again
+# (docs/credentials.md, "A rebuilt or replaced first master").
+# (These comments live here, not in the script: it is in every node's user-data, whose size
+# Nova limits.)
 BOOTSTRAP_SH = r"""#!/bin/sh
 # coe.openstack node bootstrap, written by cloud-init and run once per instance.
 set -eu
@@ -121,8 +151,14 @@ mode="$1"
 version="$2"
 endpoint="$3"
 cni_manifest="${4:-}"
-conf=/etc/kubernetes/coe/kubeadm.yaml
-log() { echo "coe-bootstrap: $*"; }
+coe_dir=/etc/kubernetes/coe
+conf=$coe_dir/kubeadm.yaml
+join_conf=$coe_dir/kubeadm-join.yaml
+candidates=$coe_dir/control-plane-addresses
+ca=/etc/kubernetes/pki/ca.crt
+probe_rounds=3
+probe_interval=10
+log() { echo "coe-bootstrap: $*" >&2; }
 
 if [ -e /etc/kubernetes/kubelet.conf ]; then
   log "this node is already part of a cluster; nothing to do"
@@ -168,32 +204,103 @@ if command -v containerd >/dev/null 2>&1 && ! grep -qs 'SystemdCgroup = true' /e
 fi
 systemctl enable kubelet || true
 
-case "$mode" in
-  init)
-    kubeadm init --config "$conf"
-    if [ -n "$cni_manifest" ]; then
-      kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "$cni_manifest"
-    fi
-    ;;
-  join)
-    log "waiting for the API server at $endpoint"
-    tries=0
-    until curl -ksf -o /dev/null "https://$endpoint/readyz"; do
-      tries=$((tries + 1))
-      if [ "$tries" -ge 180 ]; then
-        log "the API server at $endpoint did not answer in 30 minutes"
-        exit 1
+# --- coe-bootstrap: decide and run kubeadm (the unit tests run this part alone)
+own_addresses() { hostname -I 2>/dev/null || true; }
+
+answers() {
+  code=$(curl -s -o /dev/null -w '%{http_code}' --connect-timeout 5 --max-time 10 \
+    --cacert "$ca" "https://$1/readyz" 2>/dev/null) || true
+  case "$code" in
+    "" | 000) return 1 ;;
+  esac
+  return 0
+}
+
+existing_control_plane() {
+  [ -r "$candidates" ] || return 1
+  own=" $(own_addresses) "
+  round=1
+  while :; do
+    while read -r address; do
+      [ -n "$address" ] || continue
+      host=${address%:*}
+      host=${host#\[}
+      host=${host%\]}
+      case "$own" in
+        *" $host "*) continue ;;
+      esac
+      if answers "$address"; then
+        echo "$address"
+        return 0
       fi
-      sleep 10
-    done
-    kubeadm join --config "$conf"
-    rm -f /etc/kubernetes/coe/discovery.conf
-    ;;
-  *)
-    log "unknown mode $mode"
-    exit 2
-    ;;
-esac
+    done <"$candidates"
+    if [ "$round" -ge "$probe_rounds" ]; then
+      return 1
+    fi
+    round=$((round + 1))
+    sleep "$probe_interval"
+  done
+}
+
+wait_for_api() {
+  log "waiting for the API server at $endpoint"
+  tries=0
+  until curl -ksf -o /dev/null "https://$endpoint/readyz"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 180 ]; then
+      log "the API server at $endpoint did not answer in 30 minutes"
+      exit 1
+    fi
+    sleep 10
+  done
+}
+
+# the first master's JoinConfiguration comes without nodeRegistration (it would double the
+# node labels in the user-data): it is the InitConfiguration's, from $conf
+join_config() {
+  cat "$join_conf"
+  awk '/^nodeRegistration:/ { p = 1; print; next } p && /^[^ ]/ { exit } p { print }' "$conf"
+}
+
+run_kubeadm() {
+  case "$mode" in
+    init)
+      if found=$(existing_control_plane); then
+        log "a control plane of this cluster answers at $found: joining it as a control-plane node"
+        log "instead of running kubeadm init again (a second, empty control plane)"
+        if [ "$found" != "$endpoint" ]; then
+          # kubeadm joins through the API address (controlPlaneEndpoint): when it points at
+          # this node it never answers, and the join fails here rather than initialising
+          log "the join goes through the API address $endpoint: if it points at this node,"
+          log "move it to a running master"
+        fi
+        wait_for_api
+        join_config >"$coe_dir/kubeadm-join-full.yaml"
+        kubeadm join --config "$coe_dir/kubeadm-join-full.yaml"
+        rm -f "$coe_dir/discovery.conf"
+        return 0
+      fi
+      log "no control plane answers at any address in $candidates: kubeadm init"
+      kubeadm init --config "$conf"
+      rm -f "$coe_dir/discovery.conf"
+      if [ -n "$cni_manifest" ]; then
+        kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "$cni_manifest"
+      fi
+      ;;
+    join)
+      wait_for_api
+      kubeadm join --config "$conf"
+      rm -f "$coe_dir/discovery.conf"
+      ;;
+    *)
+      log "unknown mode $mode"
+      exit 2
+      ;;
+  esac
+}
+# --- end of the part the unit tests run
+
+run_kubeadm
 log "done"
 """
 
@@ -324,6 +431,19 @@ def cert_sans(cluster):
     return sans
 
 
+def control_plane_addresses(cluster):
+    """host:port where the first master looks for a control plane before ``kubeadm init``:
+    the cluster's API address, then every master address of the record on API_PORT."""
+    host, port = pki.parse_api_address(cluster.get("api_address"))
+    cert_sans(cluster)  # validates the master addresses
+    out = [pki.host_port(host, port)]
+    for address in cluster.get("master_addresses") or []:
+        candidate = pki.host_port(str(ipaddress.ip_address(str(address).strip())), API_PORT)
+        if candidate not in out:
+            out.append(candidate)
+    return out
+
+
 def check_bootstrap_inputs(cluster):
     """Everything render_user_data will validate, with no node and no credentials."""
     if not HAS_YAML:
@@ -397,11 +517,11 @@ def _discovery(api_version):
 
 
 def kubeadm_documents(cluster, node, settings):
-    """The kubeadm configuration documents of one node, as dicts."""
-    api_version = kubeadm_api_version(cluster["coe_version"])
-    labels = node_labels(cluster, node)
-    registration = _node_registration(api_version, node, labels)
+    """The kubeadm configuration documents of one node, as dicts (the first master's
+    InitConfiguration + ClusterConfiguration; everybody else's JoinConfiguration)."""
     if node["role"] == "master" and node.get("first_master"):
+        api_version = kubeadm_api_version(cluster["coe_version"])
+        registration = _node_registration(api_version, node, node_labels(cluster, node))
         init = {
             "apiVersion": api_version,
             "kind": "InitConfiguration",
@@ -409,8 +529,18 @@ def kubeadm_documents(cluster, node, settings):
             "localAPIEndpoint": {"bindPort": API_PORT},
         }
         return [init, _cluster_configuration(api_version, cluster, settings)]
+    return join_documents(cluster, node)
+
+
+def join_documents(cluster, node, registration=True):
+    """The JoinConfiguration of one node (with ``controlPlane`` for a master). The first
+    master gets one too, for when a control plane already answers (BOOTSTRAP_SH), without
+    ``nodeRegistration`` (``registration=False``): the script copies its InitConfiguration's,
+    so that the node labels are not twice in the user-data."""
+    api_version = kubeadm_api_version(cluster["coe_version"])
     join = {"apiVersion": api_version, "kind": "JoinConfiguration", "discovery": _discovery(api_version)}
-    join["nodeRegistration"] = registration
+    if registration:
+        join["nodeRegistration"] = _node_registration(api_version, node, node_labels(cluster, node))
     if node["role"] == "master":
         join["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}
     if api_version.endswith("v1beta4"):
@@ -480,21 +610,32 @@ def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
     documents = kubeadm_documents(cluster, node, credentials.settings)
     files.append(_file(KUBEADM_CONFIG, "".join("---\n" + _dump(doc) for doc in documents)))
     first = is_master and node.get("first_master")
-    if not first:
-        identity = pki.issue_node_certificate(credentials, node["name"], clock=clock)
+    if first:
+        # what the script needs to join instead of initialising (see BOOTSTRAP_SH)
         files.append(
             _file(
-                DISCOVERY_KUBECONFIG,
-                pki.kubeconfig(
-                    cluster["name"],
-                    "https://" + endpoint,
-                    credentials.ca.cert_pem,
-                    identity.cert_pem,
-                    identity.key_pem,
-                    pki.NODE_USER_PREFIX + node["name"],
-                ),
+                KUBEADM_JOIN_CONFIG,
+                "".join("---\n" + _dump(doc) for doc in join_documents(cluster, node, registration=False)),
             )
         )
+        files.append(
+            _file(CONTROL_PLANE_ADDRESSES, "".join(a + "\n" for a in control_plane_addresses(cluster)), "0644")
+        )
+    # every node, the first master included, has its own identity to join with
+    identity = pki.issue_node_certificate(credentials, node["name"], clock=clock)
+    files.append(
+        _file(
+            DISCOVERY_KUBECONFIG,
+            pki.kubeconfig(
+                cluster["name"],
+                "https://" + endpoint,
+                credentials.ca.cert_pem,
+                identity.cert_pem,
+                identity.key_pem,
+                pki.NODE_USER_PREFIX + node["name"],
+            ),
+        )
+    )
     files.append(_file("/etc/modules-load.d/coe-kubernetes.conf", MODULES_LOAD, "0644"))
     files.append(_file("/etc/sysctl.d/90-coe-kubernetes.conf", SYSCTL, "0644"))
     files.append(_file(BOOTSTRAP_SCRIPT, BOOTSTRAP_SH, "0700"))

@@ -253,7 +253,6 @@ def test_first_master_gets_the_ca_material_and_init(creds):
         assert entry["content"] == content
         assert entry["permissions"] == "0600" and entry["owner"] == "root:root"
     assert files[bootstrap.KUBEADM_CONFIG]["permissions"] == "0600"
-    assert bootstrap.DISCOVERY_KUBECONFIG not in files
     init, config = kubeadm_docs(text)
     assert init["nodeRegistration"]["name"] == "demo-master-0"
     assert config["controlPlaneEndpoint"] == "10.0.0.10:6443"
@@ -338,6 +337,248 @@ def test_ecdsa_on_v1beta3_uses_the_feature_gate_and_p384_needs_1_34(creds):
     bootstrap.check_bootstrap_inputs(
         make_cluster("v1.34.0", labels={"coe_pki_key_type": "ecdsa", "coe_pki_key_size": "384"})
     )
+
+
+# ------------------------------------------------------------------ a rebuilt first master joins instead
+
+
+def test_first_master_can_also_join_as_a_control_plane_node(tmp_path, creds):
+    text = bootstrap.render_user_data(make_cluster(), FIRST, creds, clock=Clock(T0))
+    files = files_of(text)
+    (join,) = [d for d in yaml.safe_load_all(files[bootstrap.KUBEADM_JOIN_CONFIG]["content"]) if d]
+    assert files[bootstrap.KUBEADM_JOIN_CONFIG]["permissions"] == "0600"
+    assert join["kind"] == "JoinConfiguration" and join["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}
+    # its nodeRegistration (node name and labels) is the InitConfiguration's, copied by the
+    # script (see test_script_joins_when_the_api_address_answers): not twice in the user-data
+    assert "nodeRegistration" not in join
+    assert join["discovery"] == {"file": {"kubeConfigPath": bootstrap.DISCOVERY_KUBECONFIG}}
+    identity = discovery_identity(text)
+    assert identity["server"] == "https://10.0.0.10:6443"
+    cert = pki.load_certificate(identity["cert_pem"])
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:demo-master-0"
+    result = openssl_verify(tmp_path, creds.ca.cert_pem, identity["cert_pem"], T0)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # where it looks for a control plane: the API address first, then every master's
+    assert files[bootstrap.CONTROL_PLANE_ADDRESSES]["content"].splitlines() == [
+        "10.0.0.10:6443",
+        "10.0.0.11:6443",
+        "10.0.0.12:6443",
+        "10.0.0.13:6443",
+    ]
+    # the renderer's decision stays "init": the script makes the other one
+    assert parse(text)["runcmd"][0][1] == "init"
+
+
+def test_control_plane_addresses_with_ipv6_another_port_and_no_masters(creds):
+    cluster = make_cluster(api_address="https://[fd00::10]:443", master_addresses=["fd00::11", "fd00::10"])
+    assert bootstrap.control_plane_addresses(cluster) == ["[fd00::10]:443", "[fd00::11]:6443", "[fd00::10]:6443"]
+    assert bootstrap.control_plane_addresses(make_cluster(master_addresses=[])) == ["10.0.0.10:6443"]
+
+
+def test_only_the_first_master_gets_the_join_fallback(creds):
+    for node in (OTHER_MASTER, WORKER):
+        files = files_of(bootstrap.render_user_data(make_cluster(), node, creds, clock=Clock(T0)))
+        assert bootstrap.KUBEADM_JOIN_CONFIG not in files
+        assert bootstrap.CONTROL_PLANE_ADDRESSES not in files
+
+
+def test_the_script_checks_for_a_control_plane_before_kubeadm_init():
+    script = bootstrap.BOOTSTRAP_SH
+    init = script.index("kubeadm init --config")
+    check = script.index("if found=$(existing_control_plane); then")
+    assert check < init
+    assert '--cacert "$ca"' in script
+    assert "join_conf=" + bootstrap.KUBEADM_JOIN_CONFIG.replace(bootstrap.COE_DIR, "$coe_dir") in script
+    assert "candidates=" + bootstrap.CONTROL_PLANE_ADDRESSES.replace(bootstrap.COE_DIR, "$coe_dir") in script
+
+
+# the node runs the script with /bin/sh (dash on Debian and Ubuntu): so do the tests
+POSIX_SH = shutil.which("dash") or shutil.which("sh")
+FAKE_CURL = r"""#!/bin/bash
+# fake curl: answers (HTTP 401) for the URLs whose host:port is listed in $FAKE/answering (or,
+# for calls without --cacert, $FAKE/answering_plain when it exists), else "000" as curl does
+# when nothing answers; every call is logged
+echo "curl $*" >> "$FAKE/calls"
+url="${@: -1}"
+hostport=${url#https://}
+hostport=${hostport%%/*}
+listed=$FAKE/answering
+case " $* " in *" --cacert "*) ;; *) [ -e "$FAKE/answering_plain" ] && listed=$FAKE/answering_plain ;; esac
+if grep -qxF "$hostport" "$listed" 2>/dev/null; then
+  case " $* " in *" -w "*) printf 401 ;; esac
+  exit 0
+fi
+case " $* " in *" -w "*) printf 000 ;; esac
+exit 7
+"""
+FAKE_LOGGER = """#!/bin/bash
+echo "$(basename "$0") $*" >> "$FAKE/calls"
+"""
+FAKE_HOSTNAME = """#!/bin/bash
+cat "$FAKE/own" 2>/dev/null
+"""
+
+
+FAKE_KUBEADM = """#!/bin/bash
+echo "kubeadm $1 --config $(basename "$3")" >> "$FAKE/calls"
+cp "$3" "$FAKE/kubeadm-config-used"
+"""
+
+
+def run_decision(tmp_path, user_data, mode, candidates, answering=(), own="10.0.0.11 192.168.5.2 "):
+    """Run the kubeadm part of BOOTSTRAP_SH in /bin/sh with fake curl, kubeadm, kubectl,
+    hostname and sleep on PATH, and the kubeadm files of ``user_data`` in a folder of its
+    own; return (exit code, the calls made, stderr)."""
+    assert POSIX_SH, "a POSIX shell is required for this test"
+    script = bootstrap.BOOTSTRAP_SH
+    start = script.index("# --- coe-bootstrap: decide and run kubeadm")
+    end = script.index("# --- end of the part the unit tests run")
+    fake = tmp_path / "fake"
+    (fake / "bin").mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("curl", FAKE_CURL),
+        ("kubeadm", FAKE_KUBEADM),
+        ("kubectl", FAKE_LOGGER),
+        ("sleep", FAKE_LOGGER),
+        ("hostname", FAKE_HOSTNAME),
+    ):
+        (fake / "bin" / name).write_text(text)
+        (fake / "bin" / name).chmod(0o755)
+    (fake / "answering").write_text("".join(a + "\n" for a in answering))
+    (fake / "own").write_text(own)
+    coe_dir = tmp_path / "coe"
+    coe_dir.mkdir()
+    files = files_of(user_data)
+    for path in (bootstrap.KUBEADM_CONFIG, bootstrap.KUBEADM_JOIN_CONFIG, bootstrap.DISCOVERY_KUBECONFIG):
+        if path in files:
+            (coe_dir / path.rsplit("/", 1)[1]).write_text(files[path]["content"])
+    (coe_dir / "candidates").write_text("".join(a + "\n" for a in candidates))
+    prelude = (
+        "set -eu\nmode=%s\nendpoint=10.0.0.10:6443\ncni_manifest=https://example.com/cni.yaml\n"
+        "coe_dir=%s\nconf=$coe_dir/kubeadm.yaml\njoin_conf=$coe_dir/kubeadm-join.yaml\n"
+        "candidates=$coe_dir/candidates\nca=/etc/kubernetes/pki/ca.crt\n"
+        'probe_rounds=3\nprobe_interval=10\nlog() { echo "coe-bootstrap: $*" >&2; }\n'
+    ) % (mode, coe_dir)
+    (tmp_path / "part.sh").write_text(prelude + script[start:end] + "run_kubeadm\n")
+    env = {"PATH": "%s:/usr/bin:/bin" % (fake / "bin"), "FAKE": str(fake)}
+    result = subprocess.run(
+        [POSIX_SH, str(tmp_path / "part.sh")], capture_output=True, text=True, check=False, env=env, timeout=60
+    )
+    calls = (fake / "calls").read_text().splitlines() if (fake / "calls").exists() else []
+    return result.returncode, calls, result.stderr
+
+
+@pytest.fixture(scope="module")
+def first_text(creds):
+    return bootstrap.render_user_data(make_cluster(), FIRST, creds, clock=Clock(T0))
+
+
+def kubeadm_calls(calls):
+    return [c for c in calls if c.startswith("kubeadm ")]
+
+
+ADDRESSES = ["10.0.0.10:6443", "10.0.0.11:6443", "10.0.0.12:6443", "10.0.0.13:6443"]
+
+
+def test_script_initialises_when_no_control_plane_answers(tmp_path, first_text):
+    code, calls, err = run_decision(tmp_path, first_text, "init", ADDRESSES)
+    assert code == 0, err
+    assert kubeadm_calls(calls) == ["kubeadm init --config kubeadm.yaml"]
+    assert "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f https://example.com/cni.yaml" in calls
+    probed = [c.split()[-1] for c in calls if c.startswith("curl ") and "--cacert" in c]
+    # three rounds over every address but this node's own (10.0.0.11), each checked against the CA
+    assert probed == ["https://%s/readyz" % a for a in ADDRESSES if a != "10.0.0.11:6443"] * 3
+    assert [c for c in calls if c.startswith("sleep")] == ["sleep 10", "sleep 10"]
+
+
+def test_script_joins_when_the_api_address_answers(tmp_path, first_text):
+    code, calls, err = run_decision(tmp_path, first_text, "init", ADDRESSES, answering=["10.0.0.10:6443"])
+    assert code == 0, err
+    assert kubeadm_calls(calls) == ["kubeadm join --config kubeadm-join-full.yaml"]
+    assert "a control plane of this cluster answers at 10.0.0.10:6443" in err
+    assert not [c for c in calls if c.startswith("kubectl")]
+    # what kubeadm got: the full JoinConfiguration of this master, its node labels included
+    (used,) = [d for d in yaml.safe_load_all((tmp_path / "fake" / "kubeadm-config-used").read_text()) if d]
+    (expected,) = bootstrap.join_documents(make_cluster(), FIRST)
+    assert used == expected
+    assert used["controlPlane"] and node_labels_arg(used)["example.com/team"] == "blue"
+
+
+@pytest.mark.parametrize("version", ["v1.29.4", "v1.34.1"])
+def test_script_composes_a_valid_join_for_both_kubeadm_apis(tmp_path, creds, version):
+    cluster = make_cluster(version)
+    text = bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0))
+    code, calls, err = run_decision(tmp_path, text, "init", ADDRESSES, answering=["10.0.0.12:6443", "10.0.0.10:6443"])
+    assert code == 0, err
+    assert kubeadm_calls(calls) == ["kubeadm join --config kubeadm-join-full.yaml"]
+    (used,) = [d for d in yaml.safe_load_all((tmp_path / "fake" / "kubeadm-config-used").read_text()) if d]
+    assert used == bootstrap.join_documents(cluster, FIRST)[0]
+    assert_known_fields(KUBEADM_FIELDS[used["apiVersion"]], used["kind"], used, used["kind"])
+
+
+def test_script_joins_when_only_another_master_answers(tmp_path, first_text):
+    # the API address (a floating IP on this very node) is silent; master 3 answers; the
+    # join goes through once the API address answers again (the floating IP moved)
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "answering_plain").write_text("10.0.0.10:6443\n")
+    code, calls, err = run_decision(tmp_path, first_text, "init", ADDRESSES, answering=["10.0.0.13:6443"])
+    assert code == 0, err
+    assert kubeadm_calls(calls) == ["kubeadm join --config kubeadm-join-full.yaml"]
+    assert "answers at 10.0.0.13:6443" in err
+    code, calls, err = run_decision(
+        tmp_path / "b", first_text, "init", ["10.0.0.10:6443", "[fd00::13]:6443"], ["[fd00::13]:6443"]
+    )
+    assert "answers at [fd00::13]:6443" in err
+    assert kubeadm_calls(calls) == []
+
+
+def test_script_never_initialises_beside_a_live_control_plane_even_if_the_join_cannot_go_through(tmp_path, first_text):
+    # the API address is a floating IP on this very node (silent); master 3 answers: the
+    # join has to go through the API address, which never answers: the script fails, no init
+    code, calls, err = run_decision(tmp_path, first_text, "init", ADDRESSES, answering=["10.0.0.13:6443"])
+    assert code == 1
+    assert kubeadm_calls(calls) == []
+    assert "did not answer in 30 minutes" in err and "move it to a running master" in err
+
+
+def test_script_does_not_take_its_own_address_for_a_control_plane(tmp_path, first_text):
+    # something answering at this node's own address (10.0.0.11) is not another control plane
+    code, calls, err = run_decision(tmp_path, first_text, "init", ADDRESSES, answering=["10.0.0.11:6443"])
+    assert code == 0, err
+    assert kubeadm_calls(calls) == ["kubeadm init --config kubeadm.yaml"]
+
+
+def test_script_joins_when_a_peer_answers_only_in_a_later_round(tmp_path, first_text):
+    # the peer comes up after the first round: the fake sleep makes it answer
+    sleeper = '#!/bin/bash\necho "sleep $*" >> "$FAKE/calls"\necho 10.0.0.12:6443 > "$FAKE/answering"\n'
+    calls = run_decision(tmp_path, first_text, "init", ADDRESSES)[1]
+    assert kubeadm_calls(calls)[0].startswith("kubeadm init")
+    (tmp_path / "fake" / "bin" / "sleep").write_text(sleeper)
+    (tmp_path / "fake" / "answering").write_text("")
+    (tmp_path / "fake" / "answering_plain").write_text("10.0.0.10:6443\n")
+    (tmp_path / "fake" / "calls").write_text("")
+    result = subprocess.run(
+        [POSIX_SH, str(tmp_path / "part.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "%s:/usr/bin:/bin" % (tmp_path / "fake" / "bin"), "FAKE": str(tmp_path / "fake")},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "fake" / "calls").read_text().splitlines()
+    assert kubeadm_calls(calls) == ["kubeadm join --config kubeadm-join-full.yaml"]
+    assert "answers at 10.0.0.12:6443" in result.stderr
+
+
+def test_script_join_mode_never_looks_for_a_control_plane(tmp_path, creds):
+    worker = bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0))
+    code, calls, err = run_decision(tmp_path, worker, "join", ADDRESSES, answering=["10.0.0.10:6443"])
+    assert code == 0, err
+    assert kubeadm_calls(calls) == ["kubeadm join --config kubeadm.yaml"]
+    assert not [c for c in calls if "--cacert" in c]
 
 
 # ------------------------------------------------------------------ other masters and workers
