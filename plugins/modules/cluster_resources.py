@@ -74,8 +74,10 @@ options:
     default: [22, 6443, 10250]
   server_groups:
     description:
-      - Server group policy per nodegroup. Defaults, with O(cluster), to C(anti-affinity) for the
-        masters' nodegroup. A server group's policy cannot change.
+      - Server group policy per nodegroup. A server group's policy cannot change.
+      - With O(cluster), the masters' nodegroup always has a group; when not given here, with the
+        template's C(master_server_group_policy) (the record's or its template's field, else the label
+        of that name, else C(anti-affinity), as the Heat driver reads it).
       - With O(cluster), the groups are named after the record's C(template_version) too
         (C(coe-<uuid>-<nodegroup>-v<version>)), so an upgrade puts its new servers in new, empty groups,
         so that a strict C(anti-affinity) group with a member on every host does not refuse a new

@@ -161,7 +161,9 @@ options:
   server_groups:
     description:
       - With O(resources), the server group policy per nodegroup, as in
-        M(coe.openstack.cluster_resources). Defaults to C(anti-affinity) for the masters' nodegroup.
+        M(coe.openstack.cluster_resources). The masters' nodegroup always has a group; when not given
+        here, with the template's C(master_server_group_policy) (the record's or its template's field,
+        else the label of that name, else C(anti-affinity)).
     type: dict
   servers:
     description:

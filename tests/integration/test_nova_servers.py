@@ -369,3 +369,14 @@ def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin
         for s in admin.compute.servers(details=True, all_projects=True, tags="coe-cluster-%s" % rec["uuid"])
     ]
     assert len(set(hosts)) == 3, hosts
+
+
+def test_masters_server_group_follows_the_templates_policy(conn, cluster, tmp_path):
+    rec = cluster(masters=1, workers=0, template=dict(master_server_group_policy="soft-anti-affinity"))
+    res, _writes = run_module("cluster_resources", dict(cluster=rec, floating_ip=False), tmp_path)
+    assert res.get("failed") is not True, res
+    assert res["server_groups"]["default-master"]["policy"] == "soft-anti-affinity"
+    (group,) = [g for g in conn.compute.server_groups() if rec["uuid"] in (g.name or "")]
+    assert group.policy == "soft-anti-affinity" or group.policies == ["soft-anti-affinity"]
+    again, writes = run_module("cluster_resources", dict(cluster=rec, floating_ip=False), tmp_path)
+    assert again["changed"] is False and writes == [], (again, writes)

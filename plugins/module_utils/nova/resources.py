@@ -274,8 +274,9 @@ class ClusterResources:
 def resource_settings(record=None, external_network=None, floating_ip=None, server_groups=None, ports=DEFAULT_PORTS):
     """Check the resource options of a cluster, before any cloud call.
 
-    ``record`` is the cluster record (or None). ``server_groups`` defaults, with
-    a record, to ``anti-affinity`` for the masters' nodegroup; ``external_network``
+    ``record`` is the cluster record (or None). With a record, the masters' nodegroup
+    always gets a group: the policy ``server_groups`` gives it, else the template's
+    (``master_server_group_policy``); ``external_network``
     to the record's (or its template's) ``external_network_id``; ``floating_ip``
     to the record's ``floating_ip_enabled``, else to whether an external network
     is known. Returns ``(server_groups, floating_ip, external_network)``; raises
@@ -284,13 +285,14 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
     for port in ports:
         if not 0 < port < 65536:
             raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
-    groups = server_groups
-    if groups is None:
-        groups = {}
-        if record is not None:
-            masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
-            if masters:
-                groups[masters[0]["name"]] = "anti-affinity"
+    groups = dict(server_groups or {})
+    if record is not None:
+        masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
+        if masters and masters[0]["name"] not in groups:
+            # the masters always have a group; the template says which policy
+            policy = master_server_group_policy(record)
+            validate_policy("master_server_group_policy", policy)
+            groups[masters[0]["name"]] = policy
     for nodegroup, policy in groups.items():
         if not naming.is_label(nodegroup):
             raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
@@ -306,6 +308,19 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
     if floating and not external:
         raise ValidationError("external_network", "a floating IP needs an external network")
     return groups, bool(floating), external
+
+
+def master_server_group_policy(record):
+    """The masters' server group policy the cluster's template asks for, read as the Heat
+    driver reads it: the record's (or its template spec's) ``master_server_group_policy``,
+    else the label of that name, else ``anti-affinity``."""
+    for source in (record, record.get("template") or {}):
+        if source.get("master_server_group_policy") not in (None, ""):
+            return source["master_server_group_policy"]
+    labels = record.get("labels") or {}
+    if isinstance(labels, dict) and labels.get("master_server_group_policy") not in (None, ""):
+        return str(labels["master_server_group_policy"])
+    return "anti-affinity"
 
 
 def validate_policy(field, policy):

@@ -11,6 +11,7 @@ from ansible_collections.coe.openstack.plugins.module_utils import module as mod
 from ansible_collections.coe.openstack.plugins.modules import cluster_resources, cluster_servers
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
+UUID2 = "5e6f7a8b-2c3d-4e5f-9a0b-1c2d3e4f5a6b"
 
 
 def fake_cloud(**kw):
@@ -173,6 +174,51 @@ def test_server_groups_of_nodegroups_that_are_gone_are_deleted(run_module, cloud
     assert second["changed"] is True
     assert second["changes"] == ["delete server group coe-%s-gpu" % UUID]
     assert sorted(g.name for g in cloud.server_groups.values()) == ["coe-%s-default-master" % UUID]
+
+
+@pytest.mark.parametrize(
+    "over, policy",
+    [
+        (dict(), "anti-affinity"),
+        (dict(template=dict(master_server_group_policy="soft-anti-affinity")), "soft-anti-affinity"),
+        (dict(labels=dict(master_server_group_policy="affinity")), "affinity"),
+        # the template's field wins over the label, as in the Heat driver
+        (
+            dict(
+                template=dict(master_server_group_policy="soft-affinity"), labels=dict(master_server_group_policy="x")
+            ),
+            "soft-affinity",
+        ),
+    ],
+)
+def test_masters_server_group_takes_the_templates_policy(run_module, cloud, over, policy):
+    result = run_module(cluster_resources.main, dict(cluster=record(**over), floating_ip=False))
+    assert not result.failed, result.get("msg")
+    assert result["server_groups"]["default-master"]["policy"] == policy
+    (group,) = cloud.server_groups.values()
+    assert group.policy == policy
+
+
+def test_an_explicit_masters_policy_wins_over_the_templates(run_module, cloud):
+    rec = record(template=dict(master_server_group_policy="soft-anti-affinity"))
+    args = dict(cluster=rec, resources=True, server_groups={"default-master": "affinity"}, poll_interval=0.01)
+    result = run_module(cluster_servers.main, args)
+    assert not result.failed, result.get("msg")
+    assert result["resources"]["server_groups"]["default-master"]["policy"] == "affinity"
+    # a worker policy given alone leaves the masters the template's
+    result = run_module(
+        cluster_resources.main,
+        dict(cluster=dict(rec, uuid=UUID2), server_groups={"default-worker": "soft-affinity"}, floating_ip=False),
+    )
+    assert result["server_groups"]["default-master"]["policy"] == "soft-anti-affinity"
+    assert result["server_groups"]["default-worker"]["policy"] == "soft-affinity"
+
+
+def test_a_bad_template_policy_is_named_before_any_cloud_call(run_module, no_cloud):
+    rec = record(template=dict(master_server_group_policy="spread"))
+    result = run_module(cluster_servers.main, dict(cluster=rec, resources=True))
+    assert result.failed
+    assert result["field"] == "master_server_group_policy", result["msg"]
 
 
 def test_user_data_rendered_per_node_first_master_inits_the_others_join(run_module, cloud, monkeypatch):
