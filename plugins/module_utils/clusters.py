@@ -374,14 +374,22 @@ def _differs(a, b):
     return {k: v for k, v in a.items() if k not in strip} != {k: v for k, v in b.items() if k not in strip}
 
 
-def sync_clusters(store, records, synchroniser_for, lock=None, check_mode=False, actor=None, now=None):
+def sync_clusters(
+    store, records, synchroniser_for, lock=None, check_mode=False, actor=None, now=None, fail_reason=None
+):
     """Observe ``records`` (grouped by driver) and write what changed, by CAS.
 
     ``synchroniser_for(driver)`` gives a StateSynchroniser. ``lock``: dict
     (project, name, token, ttl) of the lease held on the one cluster synced;
     it is renewed first, and a stale token refuses the whole sync.
+    ``fail_reason`` (with ``lock``): the runner's driver failed; the locked
+    cluster, if still ``*_IN_PROGRESS`` after the observation while its
+    synchroniser sees the cloud do no work on it (``at_work``), becomes
+    ``*_FAILED`` with that reason (``lifecycle.fail_in_progress``).
     Returns dict(changed, clusters, removed, lock).
     """
+    if fail_reason is not None and lock is None:
+        raise ValidationError("fail_reason", "needs the lock of the cluster (lock_token)")
     locks = LockManager(store)
     lease = None
     if lock is not None:
@@ -396,6 +404,7 @@ def sync_clusters(store, records, synchroniser_for, lock=None, check_mode=False,
     for driver in sorted(by_driver):
         # copies: a synchroniser may annotate what it is given, and that must not be written back
         observations.update(synchroniser_for(driver).observe(copy.deepcopy(by_driver[driver])))
+    working = {}  # uuid: why the cloud still works on the cluster whose driver failed, or None
     changed, out, removed = False, [], []
     for record in records:
         obs = observations.get(record["uuid"])
@@ -411,6 +420,11 @@ def sync_clusters(store, records, synchroniser_for, lock=None, check_mode=False,
         for _attempt in range(CAS_RETRIES):
             when = store.now() if now is None else now
             new, message = lifecycle.merge_observation(current, obs, when)
+            if fail_reason is not None and token is not None and new["status"].endswith("_IN_PROGRESS"):
+                if record["uuid"] not in working:
+                    working[record["uuid"]] = synchroniser_for(record["driver"]).at_work(obs)
+                if working[record["uuid"]] is None:
+                    new, message = lifecycle.fail_in_progress(new, fail_reason, when)
             if not _differs(new, current):
                 out.append(cluster_view(current))
                 break

@@ -131,6 +131,8 @@ def check_transition(record, action, retry=False, target=None, lock=None, own_lo
     name = record["name"] if record else "?"
     rule = TABLE.get(status, {}).get(action, DENY)
     recorded = (record or {}).get("operation")
+    if rule == DENY and retry and _runner_failed(record, action):
+        rule = RESUME  # the cloud never failed it: re-running it is allowed, as resuming it was
     why = None
     if rule == DENY:
         allowed = allowed_actions(status)
@@ -174,6 +176,13 @@ def check_transition(record, action, retry=False, target=None, lock=None, own_lo
             operation=action,
             lock_holder=(lock or {}).get("holder") if (lock or {}).get("held") else None,
         )
+
+
+def _runner_failed(record, action):
+    """Whether ``record`` is the ``*_FAILED`` of ``action`` recorded after the runner's failure (fail_in_progress)."""
+    if not record or not record.get("runner_failure") or not record["status"].endswith("_FAILED"):
+        return False
+    return _action_of_record(record) == action and _prefix(record["status"]) == _prefix(IN_PROGRESS_OF_ACTION[action])
 
 
 def _deleting_by_other(lock, own_lock):
@@ -941,6 +950,7 @@ def apply_plan(record, p, now):
             removed_nodes=[],
         )
     new["status"] = IN_PROGRESS_OF_ACTION[p["action"]]
+    new.pop("runner_failure", None)
     new["status_reason"] = "%s%s requested" % (p["operation"], " (retry)" if p["retry"] and record else "")
     new["operation"] = p["operation"]
     new["status_updated_at"] = iso(now)
@@ -1029,6 +1039,7 @@ def merge_observation(record, obs, now):
             observed = None  # stale: the state of the operation before ours
     if observed is not None and observed != status:
         new["status"] = observed
+        new.pop("runner_failure", None)
         if obs.status_reason is not None:
             new["status_reason"] = obs.status_reason
         elif obs.exists:
@@ -1072,3 +1083,32 @@ def merge_observation(record, obs, now):
             new["status_updated_at"] = iso(now)
             message = new["status_reason"]
     return new, message
+
+
+MAX_REASON = 4000
+
+
+def fail_in_progress(record, reason, now):
+    """The record after the runner's driver failed and the cloud shows no work on the cluster.
+
+    ``(new_record, message)``, or ``(record, None)`` unless the record is
+    ``*_IN_PROGRESS``. The status becomes the matching ``*_FAILED`` (nodegroups
+    in progress too) with ``reason`` (the failed task's message) as
+    ``status_reason``, and ``runner_failure`` is set: the cloud did not fail the
+    operation, so re-running it unchanged stays allowed (check_transition), as
+    resuming it was while it was recorded in progress.
+    """
+    status = record["status"]
+    if not status.endswith("_IN_PROGRESS"):
+        return record, None
+    reason = str(reason or "").strip() or "the driver failed"
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 3] + "..."
+    new = copy.deepcopy(record)
+    failed = _prefix(status) + "_FAILED"
+    for ng in new.get("nodegroups") or []:
+        if (ng.get("status") or "").endswith("_IN_PROGRESS"):
+            ng["status"] = _prefix(ng["status"]) + "_FAILED"
+    new.update(status=failed, status_reason=reason, status_updated_at=iso(now), runner_failure=True)
+    operation = record.get("operation")
+    return new, "%s failed in the runner, the cloud shows no work on the cluster: %s" % (operation, reason)

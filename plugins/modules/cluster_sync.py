@@ -26,6 +26,10 @@ description:
     the sync before anything is written. Long waits call this module in a loop, which keeps the
     lease alive.
   - The mapping of cloud state onto Magnum's statuses is each driver's (C(heat), C(nova)).
+  - With O(fail_reason) (after the runner's driver failed), a cluster still C(*_IN_PROGRESS) once
+    observed, on which the cloud does no work (no Heat stack C(*_IN_PROGRESS), no server building
+    or otherwise changing), becomes C(*_FAILED) with that reason, instead of waiting for its
+    timeout. Re-running the same operation unchanged stays allowed.
 author:
   - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
@@ -41,6 +45,15 @@ options:
     description:
       - Who is acting, recorded in the event history. Keys C(user), C(host), C(awx_job_id).
     type: dict
+  fail_reason:
+    description:
+      - Why the runner's driver failed (the failed task's message). After the observation, when
+        cluster O(name) is still C(*_IN_PROGRESS) and its driver's synchroniser sees the cloud do
+        no work on it, its status becomes the matching C(*_FAILED) and C(status_reason) this text
+        (under the lock, fenced by O(lock_token)). Nothing changes when the cloud still works on
+        it or its status is settled.
+      - Needs O(lock_token).
+    type: str
   lock_token:
     description:
       - The fencing token of the lock held on cluster O(name); the lease is renewed by
@@ -79,6 +92,13 @@ EXAMPLES = r"""
 - name: Synchronise every cluster in the store (an AWX schedule)
   coe.openstack.cluster_sync:
     cloud: devstack
+
+- name: After the driver failed, record the failure unless the cloud still works on the cluster
+  coe.openstack.cluster_sync:
+    cloud: devstack
+    name: demo
+    lock_token: "{{ demo_lock.lock.token }}"
+    fail_reason: "{{ ansible_failed_result.msg }}"
 
 - name: Wait for a create while renewing the lease
   coe.openstack.cluster_sync:
@@ -141,12 +161,13 @@ from ansible_collections.coe.openstack.plugins.module_utils.sync import get_sync
 class ClusterSyncModule(CoeModule):
     argument_spec = dict(
         actor=dict(type="dict"),
+        fail_reason=dict(),
         lock_token=dict(type="int", no_log=False),
         lock_ttl=dict(type="int", default=300),
         name=dict(),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
     )
-    module_kwargs = dict(supports_check_mode=True, required_by=dict(lock_token="name"))
+    module_kwargs = dict(supports_check_mode=True, required_by=dict(lock_token="name", fail_reason="lock_token"))
     uses_cloud = True
     uses_store = True
 
@@ -178,7 +199,13 @@ class ClusterSyncModule(CoeModule):
         what = "synchronise cluster %s" % name if name else "synchronise %d cluster(s)" % len(records)
         with self.action(what):
             result = sync_clusters(
-                self.store, records, synchroniser_for, lock=lock, check_mode=self.check_mode, actor=p["actor"]
+                self.store,
+                records,
+                synchroniser_for,
+                lock=lock,
+                check_mode=self.check_mode,
+                actor=p["actor"],
+                fail_reason=p["fail_reason"],
             )
         lease = result.pop("lock")
         if lease is not None:

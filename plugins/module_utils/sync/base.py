@@ -45,6 +45,20 @@ class Observation:
         return dataclasses.asdict(self)
 
 
+# Nova server states that change by themselves: the cloud is still carrying out a request
+TRANSITIONAL_SERVER_STATUSES = (
+    "BUILD",
+    "REBUILD",
+    "RESIZE",
+    "VERIFY_RESIZE",
+    "REVERT_RESIZE",
+    "MIGRATING",
+    "REBOOT",
+    "HARD_REBOOT",
+    "PASSWORD",
+)
+
+
 class StateSynchroniser:
     """Base class of a driver's synchroniser."""
 
@@ -61,6 +75,29 @@ class StateSynchroniser:
         calls must not grow with ``len(clusters)``. Never writes the store.
         """
         raise NotImplementedError
+
+    def at_work(self, observation):
+        """Why the cloud, as ``observation`` shows it, is still carrying out an operation; None if it is not.
+
+        Asked after the runner's driver failed (``cluster_sync`` ``fail_reason``):
+        a cluster still ``*_IN_PROGRESS`` that the cloud does no work on will not
+        finish by itself. An orchestration stack (``stack_id``) reported
+        ``*_IN_PROGRESS`` means the orchestrator (Heat) still works; without a
+        stack the status is the synchroniser's reading of the servers, so only
+        a server in a transitional state (BUILD, REBUILD, RESIZE, ...) shows
+        work. A driver may override this.
+        """
+        if observation.stack_id and (observation.status or "").endswith("_IN_PROGRESS"):
+            return "stack %s is %s" % (observation.stack_id, observation.status)
+        busy = sorted(
+            node.get("name") or node.get("id") or "?"
+            for group in (observation.nodegroups or {}).values()
+            for node in group.get("nodes") or ()
+            if node.get("status") in TRANSITIONAL_SERVER_STATUSES
+        )
+        if busy:
+            return "servers still changing: %s" % ", ".join(busy)
+        return None
 
 
 class FakeSynchroniser(StateSynchroniser):

@@ -154,3 +154,25 @@ def test_a_cloud_that_does_not_answer_fails_naming_it_before_anything_is_written
     with open_store(env["COE_STATE_URL"]) as store:
         assert store.get_cluster(record["uuid"])["generation"] == record["generation"]
         assert store.get_lock("default", "c1")["holder"] is None  # no lock was taken
+
+
+def test_a_driver_failure_with_a_cloud_that_cannot_be_asked_leaves_the_operation_to_resume(env, tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils.clusters import ensure_cluster
+
+    # a delete plans without asking the cloud; the driver then fails: the cloud does not answer
+    with open_store(env["COE_STATE_URL"]) as store:
+        desired = dict(name="c1", project_id="default", state="present", template_name="k8s")
+        record = ensure_cluster(store, desired)["cluster"]
+        store.update_cluster(dict(store.get_cluster(record["uuid"]), status="CREATE_COMPLETE"), 1)
+    rc, out = play(env, tmp_path, "delete", {"c1": {}}, "-v")
+    assert rc != 0, out
+    # the rescue asked the cloud with the driver's failure as fail_reason (its arguments were
+    # valid), and since the cloud could not say whether it still works, nothing was failed
+    rescue = out.split("TASK [coe.openstack.cluster : Record what the cloud says after the failure]")[1]
+    rescue = rescue.split("TASK [")[0]
+    assert "Couldn't synchronise cluster c1" in rescue or "Couldn't connect to cloud nowhere" in rescue, rescue
+    assert "fail_reason" not in rescue  # no argument error
+    assert "stays DELETE_IN_PROGRESS; re-run to resume" in out
+    with open_store(env["COE_STATE_URL"]) as store:
+        assert store.find_cluster("default", "c1")["status"] == "DELETE_IN_PROGRESS"
+        assert store.get_lock("default", "c1")["holder"] is None  # released

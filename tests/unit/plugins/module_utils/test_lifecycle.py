@@ -465,6 +465,43 @@ def test_retry_from_failed_and_resume_in_progress():
     lc.check_transition(rec, p["action"], retry=True)
 
 
+def test_a_runner_failure_fails_the_operation_and_re_running_it_stays_allowed():
+    rec = created(status="CREATE_IN_PROGRESS")
+    rec["operation"] = "create"
+    rec["nodegroups"][1]["status"] = "CREATE_IN_PROGRESS"
+    failed, message = lc.fail_in_progress(rec, "  Couldn't create stack: 503\n", NOW + 5)
+    assert failed["status"] == "CREATE_FAILED" and failed["status_reason"] == "Couldn't create stack: 503"
+    assert failed["nodegroups"][1]["status"] == "CREATE_FAILED" and failed["status_updated_at"] == lc.iso(NOW + 5)
+    assert "Couldn't create stack: 503" in message
+    assert lc.fail_in_progress(failed, "again", NOW) == (failed, None)  # settled: nothing to do
+    assert len(lc.fail_in_progress(rec, "x" * 10000, NOW)[0]["status_reason"]) == lc.MAX_REASON
+
+    # re-running the create, unchanged, is allowed; a create from a CREATE_FAILED the cloud gave is not
+    p = lc.plan(desired(), failed, template())
+    assert p["action"] == "create" and p["retry"]
+    lc.check_transition(failed, "create", retry=True)
+    with pytest.raises(StateError):
+        lc.check_transition(dict(failed, runner_failure=False), "create", retry=True)
+    again = lc.apply_plan(failed, p, NOW + 10)
+    assert again["status"] == "CREATE_IN_PROGRESS" and "runner_failure" not in again
+
+    # an update (labels) likewise, but only that same update: nothing else from UPDATE_FAILED
+    rec = created()
+    p = lc.plan(desired(labels={"team": "blue"}), rec, template())
+    rec = lc.apply_plan(rec, p, NOW)
+    failed = lc.fail_in_progress(rec, "module error", NOW)[0]
+    assert failed["status"] == "UPDATE_FAILED"
+    retry = lc.plan(desired(labels={"team": "blue"}), failed, template())
+    assert retry["action"] == "update" and retry["retry"]
+    lc.check_transition(failed, "update", retry=True)
+    other = lc.plan(desired(labels={"team": "red"}), failed, template())
+    with pytest.raises(StateError):
+        lc.check_transition(failed, other["action"], retry=other["retry"])
+    # the cloud reporting a status clears the mark
+    seen = lc.merge_observation(failed, Observation(uuid="u-1", exists=True, status="UPDATE_COMPLETE"), NOW)[0]
+    assert seen["status"] == "UPDATE_COMPLETE" and "runner_failure" not in seen
+
+
 def test_delete_plan():
     assert lc.plan(dict(state="absent", name="demo", project_id="p"), None, None)["operation"] == "none"
     rec = created()

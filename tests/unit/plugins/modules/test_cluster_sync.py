@@ -1,6 +1,7 @@
 """coe.openstack.cluster_sync: observe by driver, CAS writes, events, stuck detection, fencing."""
 
 import coe_helpers
+import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
@@ -145,3 +146,132 @@ def test_what_a_synchroniser_scribbles_on_its_input_is_not_written(coe, drivers)
     res = coe("cluster_sync", name="demo")
     assert res["changed"] and "_private" not in res["clusters"][0]
     assert "_private" not in coe.store().find_cluster("default", "demo")
+
+
+def _settle(coe, status="CREATE_COMPLETE"):
+    store = coe.store()
+    rec = store.find_cluster("default", "demo")
+    store.update_cluster(dict(rec, status=status, status_reason=None), rec["generation"])
+
+
+def _locked(coe, operation):
+    return LockManager(coe.store()).acquire("default", "demo", operation, ttl=300)["token"]
+
+
+def short_of_servers(record):
+    """What the Nova synchroniser sees of a cluster whose servers were never asked for."""
+    in_progress = record["status"].endswith("_IN_PROGRESS")
+    return Observation(
+        uuid=record["uuid"],
+        exists=True,
+        # the status is read from the servers only while an operation is recorded in progress
+        status=record["status"] if in_progress else None,
+        status_reason="default-worker: missing servers: 2 more" if in_progress else None,
+        nodegroups={"default-worker": {"nodes": [{"name": "demo-default-worker-0", "status": "ACTIVE"}]}},
+    )
+
+
+DRIVER_ERROR = "Couldn't update stack demo-1234abcd: HttpException: 503: Service Unavailable"
+
+
+def test_a_driver_failure_the_cloud_shows_no_work_for_is_recorded_failed_and_retried(coe, drivers):
+    c = _cluster(coe, driver="nova")
+    _settle(coe)
+    assert coe("cluster", name="demo", node_count=3)["operation"] == "update"  # UPDATE_IN_PROGRESS
+    # the update call failed: the cloud still has the old cluster, no server building
+    drivers["nova"][c["uuid"]] = short_of_servers
+    token = _locked(coe, "update")
+    # without a reason, a sync leaves it in progress (the timeout would fail it)
+    plain = coe("cluster_sync", name="demo", lock_token=token)
+    assert plain["clusters"][0]["status"] == "UPDATE_IN_PROGRESS"
+    store = coe.store()
+    generation = store.find_cluster("default", "demo")["generation"]
+    check = coe("cluster_sync", check_mode=True, name="demo", lock_token=token, fail_reason=DRIVER_ERROR)
+    assert check["changed"] and check["clusters"][0]["status"] == "UPDATE_FAILED"
+    assert store.find_cluster("default", "demo")["generation"] == generation  # check mode wrote nothing
+
+    res = coe("cluster_sync", name="demo", lock_token=token, fail_reason=DRIVER_ERROR)
+    got = res["clusters"][0]
+    assert res["changed"] and got["status"] == "UPDATE_FAILED" and got["status_reason"] == DRIVER_ERROR
+    event = store.list_events(cluster_uuid=c["uuid"])[-1]
+    assert (event["from_status"], event["to_status"]) == ("UPDATE_IN_PROGRESS", "UPDATE_FAILED")
+    assert DRIVER_ERROR in event["message"]
+    again = coe("cluster_sync", name="demo", lock_token=token, fail_reason=DRIVER_ERROR)
+    assert not again["changed"]  # a settled status is left alone
+    LockManager(store).release("default", "demo", token)
+
+    # re-running the same play retries the update
+    retry = coe("cluster", name="demo", node_count=3)
+    assert retry["changed"] and retry["operation"] == "update" and retry["plan"]["retry"], retry
+    assert retry["cluster"]["status"] == "UPDATE_IN_PROGRESS"
+
+
+def test_a_failed_create_or_labels_update_the_cloud_never_failed_can_be_re_run(coe, drivers):
+    # the table allows no create from CREATE_FAILED, nor an update (labels, nodegroups) from
+    # UPDATE_FAILED; a failure of the runner, not of the cloud, stays retryable as it was resumable
+    c = _cluster(coe, driver="nova")
+    drivers["nova"][c["uuid"]] = dict(exists=False)
+    token = _locked(coe, "create")
+    res = coe("cluster_sync", name="demo", lock_token=token, fail_reason="module error")
+    assert res["clusters"][0]["status"] == "CREATE_FAILED" and res["clusters"][0]["status_reason"] == "module error"
+    LockManager(coe.store()).release("default", "demo", token)
+    assert coe("cluster", name="demo", cluster_template="k8s-nova", node_count=2).failed  # another spec: no
+    retry = coe("cluster", name="demo", cluster_template="k8s-nova")
+    assert retry["changed"] and retry["operation"] == "create" and retry["cluster"]["status"] == "CREATE_IN_PROGRESS"
+
+    _settle(coe)
+    drivers["nova"][c["uuid"]] = dict(exists=True)
+    assert coe("cluster", name="demo", labels={"team": "blue"})["plan"]["action"] == "update"
+    token = _locked(coe, "update")
+    res = coe("cluster_sync", name="demo", lock_token=token, fail_reason="module error")
+    assert res["clusters"][0]["status"] == "UPDATE_FAILED"
+    LockManager(coe.store()).release("default", "demo", token)
+    retry = coe("cluster", name="demo", labels={"team": "blue"})
+    assert retry["changed"] and retry["plan"]["action"] == "update" and retry["plan"]["retry"]
+
+    # a failure the cloud reported itself follows the table: no update from UPDATE_FAILED
+    drivers["nova"][c["uuid"]] = dict(exists=True, status="UPDATE_FAILED", status_reason="No valid host")
+    coe("cluster_sync", name="demo")
+    refused = coe("cluster", name="demo", labels={"team": "blue"})
+    assert refused.failed and "not allowed from UPDATE_FAILED" in refused["msg"], refused
+
+
+@pytest.mark.parametrize(
+    "driver, seen",
+    [
+        # Heat still carries out the stack update
+        ("heat", dict(exists=True, status="UPDATE_IN_PROGRESS", stack_id="stack-1")),
+        # a server is still building
+        (
+            "nova",
+            dict(
+                exists=True,
+                status="UPDATE_IN_PROGRESS",
+                nodegroups={"default-worker": {"nodes": [{"name": "demo-default-worker-1", "status": "BUILD"}]}},
+            ),
+        ),
+    ],
+)
+def test_a_cluster_the_cloud_still_works_on_stays_in_progress(coe, drivers, driver, seen):
+    c = _cluster(coe, driver=driver)
+    _settle(coe)
+    coe("cluster", name="demo", node_count=2)
+    drivers[driver][c["uuid"]] = seen
+    token = _locked(coe, "update")
+    res = coe("cluster_sync", name="demo", lock_token=token, fail_reason="module error")
+    assert res["clusters"][0]["status"] == "UPDATE_IN_PROGRESS"
+    assert res["clusters"][0]["status_reason"] != "module error"
+
+
+def test_fail_reason_needs_the_lock_and_a_stale_token_writes_nothing(coe, drivers):
+    c = _cluster(coe)
+    drivers["heat"][c["uuid"]] = dict(exists=True)
+    res = coe("cluster_sync", name="demo", fail_reason="module error")
+    assert res.failed and "lock_token" in res["msg"]
+    token = _locked(coe, "create")
+    locks = LockManager(coe.store())
+    locks.break_lock("default", "demo", "test", actor={"user": "ops"})
+    locks.acquire("default", "demo", "delete", ttl=30, holder="bob@ci")
+    res = coe("cluster_sync", name="demo", lock_token=token, fail_reason="module error")
+    assert res.failed and "stale" in res["msg"]
+    assert coe.store().find_cluster("default", "demo")["status"] == "CREATE_IN_PROGRESS"

@@ -72,3 +72,18 @@ def test_register_overrides_and_unregister_restores():
     finally:
         sync.unregister("heat")
     assert sync.synchroniser_class("heat").__name__ == "HeatSynchroniser"
+
+
+def test_at_work_is_a_stack_in_progress_or_a_server_changing():
+    sync = StateSynchroniser(None)
+    busy_stack = Observation(uuid="u", exists=True, status="UPDATE_IN_PROGRESS", stack_id="s-1")
+    assert sync.at_work(busy_stack) == "stack s-1 is UPDATE_IN_PROGRESS"
+    # without a stack, an in-progress status is the synchroniser's reading of the servers
+    nodes = {"w": {"nodes": [{"name": "n-0", "status": "ACTIVE"}, {"name": "n-1", "status": "BUILD"}]}}
+    assert sync.at_work(Observation(uuid="u", exists=True, status="UPDATE_IN_PROGRESS", nodegroups=nodes)) == (
+        "servers still changing: n-1"
+    )
+    nodes["w"]["nodes"][1]["status"] = "ERROR"
+    assert sync.at_work(Observation(uuid="u", exists=True, status="UPDATE_IN_PROGRESS", nodegroups=nodes)) is None
+    assert sync.at_work(Observation(uuid="u", exists=True, status="UPDATE_COMPLETE", stack_id="s-1")) is None
+    assert sync.at_work(Observation(uuid="u", exists=False)) is None
