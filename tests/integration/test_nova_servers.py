@@ -380,3 +380,28 @@ def test_masters_server_group_follows_the_templates_policy(conn, cluster, tmp_pa
     assert group.policy == "soft-anti-affinity" or group.policies == ["soft-anti-affinity"]
     again, writes = run_module("cluster_resources", dict(cluster=rec, floating_ip=False), tmp_path)
     assert again["changed"] is False and writes == [], (again, writes)
+
+
+def test_all_servers_deleted_behind_our_back_are_missing_and_rebuilt(conn, cluster, tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
+
+    rec = cluster(masters=1, workers=1)
+    rec["status"] = "CREATE_COMPLETE"
+    result, _writes = run_module("cluster_servers", dict(cluster=rec, floating_ip=False), tmp_path)
+    assert result.get("failed") is not True, result
+    rec = with_nodes(rec, result)
+    names = sorted(s["name"] for s in result["servers"])
+    for server in conn.compute.servers(details=False, tags="coe-cluster-%s" % rec["uuid"]):
+        conn.compute.delete_server(server)
+    for server in conn.compute.servers(details=False, tags="coe-cluster-%s" % rec["uuid"]):
+        conn.compute.wait_for_delete(server, wait=120)
+
+    obs = observe(conn, rec)
+    assert obs.exists and obs.health_status == "UNHEALTHY", obs
+    merged, _message = lifecycle.merge_observation(rec, obs, 1000)
+    assert sorted(n["name"] for g in merged["nodegroups"] for n in g["nodes"] if n["status"] == "MISSING") == names
+    # the next run creates them again under their own names
+    result, _writes = run_module("cluster_servers", dict(cluster=merged, floating_ip=False), tmp_path)
+    assert result.get("failed") is not True, result
+    assert sorted(result["created"]) == names
+    assert observe(conn, with_nodes(merged, result)).health_status == "HEALTHY"

@@ -28,6 +28,11 @@ unexpected servers (more than desired, or of no known nodegroup) and servers
 in ERROR or not ACTIVE; HEALTHY (``{}``) otherwise; UNKNOWN while an
 operation is in progress (as the Heat synchroniser does).
 
+Existence: ``exists`` is true while a server of the cluster exists and, unless the cluster
+is being deleted (``DELETE_*``), while the record knows nodes of it: a cluster whose
+servers are all gone behind our back is reported with every known node MISSING and
+UNHEALTHY (a repair rebuilds it), not as "nothing of the cluster exists".
+
 Addresses: master and node addresses are fixed IPs; the API address is the
 cluster's tagged floating IP, else a floating IP a master shows, else the
 first master's fixed IP.
@@ -232,7 +237,14 @@ def aggregate(record, views, floating_ips=()):
 
     if floating_ips:
         api_address = sorted(floating_ips)[0]
-    exists = bool(views)
+    # A cluster whose servers are ALL gone still exists when the record knows nodes of it
+    # and it is not being deleted: its known nodes are then all MISSING (above), health
+    # names them, and the next create/update run rebuilds it (lifecycle: a repair).
+    # Reporting "nothing exists" instead would leave the record's nodes as they were and
+    # plan no repair. A cluster being deleted, or one whose record knows no node (a create
+    # that never made a server), exists only while a server does.
+    deleting = action == "DELETE"
+    exists = bool(views) or (not deleting and any(g["nodes"] for g in groups))
     status = None
     reason = None
     if action == "DELETE" and in_progress:

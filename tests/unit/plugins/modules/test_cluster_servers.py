@@ -108,6 +108,20 @@ def test_create_then_rerun_changes_nothing(run_module, cloud):
     assert len(cloud.writes()) == writes
 
 
+def test_a_cluster_whose_servers_are_all_gone_is_rebuilt_under_its_nodes_names(run_module, cloud):
+    """The record after a sync found every server gone: every known node MISSING."""
+    rec = record()
+    names = {"default-master": ["k1-master-3"], "default-worker": ["k1-default-worker-4", "k1-default-worker-6"]}
+    for group in rec["nodegroups"]:
+        group["nodes"] = [dict(name=n, status="MISSING") for n in names[group["name"]]]
+        group["last_index"] = 6
+    assert cloud.servers == {}
+    result = run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert not result.failed, result.get("msg")
+    assert sorted(result["created"]) == ["k1-default-worker-4", "k1-default-worker-6", "k1-master-3"]
+    assert {s["status"] for s in result["servers"]} == {"ACTIVE"}
+
+
 def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud):
     rec = record(workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"

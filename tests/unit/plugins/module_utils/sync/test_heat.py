@@ -294,3 +294,15 @@ def test_no_node_is_missing_while_heat_works_or_after_a_removal():
     obs = observe([rec], [stack("UPDATE_COMPLETE")], servers)[0][UUID]
     assert [n["name"] for n in obs.nodegroups["default-worker"]["nodes"]] == ["demo-default-worker-0"]
     assert obs.health_status == "HEALTHY"
+
+
+def test_every_server_gone_while_the_stack_remains_shows_every_known_node_missing():
+    # the stack is there (CREATE_COMPLETE) but none of its servers: the same repair as for one
+    rec = record(status="CREATE_COMPLETE", nodegroups=_known("demo-default-worker-0", "demo-default-worker-1"))
+    obs = observe([rec], [stack("CREATE_COMPLETE")], [])[0][UUID]
+    assert obs.exists
+    assert obs.status == "CREATE_COMPLETE"  # the stack's own status
+    nodes = {n["name"]: n["status"] for g in obs.nodegroups.values() for n in g["nodes"]}
+    assert nodes == {"demo-master-0": "MISSING", "demo-default-worker-0": "MISSING", "demo-default-worker-1": "MISSING"}
+    assert obs.health_status == "UNHEALTHY"
+    assert {"demo-master-0", "demo-default-worker-0", "demo-default-worker-1"} <= set(obs.health_status_reason)

@@ -256,3 +256,68 @@ def test_a_nodegroup_left_in_progress_ends_as_its_cluster_did():
     assert obs.status is None
     assert obs.nodegroups["default-master"]["status"] == "CREATE_COMPLETE"
     assert obs.nodegroups["default-worker"]["status"] == "CREATE_FAILED"
+
+
+def _all_gone_record(status="CREATE_COMPLETE"):
+    """A record as syncs leave it (known nodes), for a cluster whose servers are all gone."""
+    rec = record(U1, "k1", status=status, workers=2, nodes=known("k1", 2))
+    rec.update(api_address="172.24.4.10", master_addresses=["10.0.0.5"], node_addresses=["10.0.0.6", "10.0.0.7"])
+    for group in rec["nodegroups"]:
+        group["nodes"] = [dict(n, status="ACTIVE") for n in group["nodes"]]
+    return rec
+
+
+@pytest.mark.parametrize("status", ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_FAILED"])
+def test_a_cluster_whose_servers_are_all_gone_shows_every_node_missing(status):
+    cloud = FakeCloud()
+    healthy_cluster(cloud, U2, "k2")  # another cluster's servers are no concern of k1's
+    rec = _all_gone_record(status)
+    obs = NovaSynchroniser(cloud).observe([rec])[U1]
+    assert obs.exists  # the cluster exists: its servers are gone
+    assert obs.status is None  # a settled cluster keeps its status
+    assert obs.health_status == "UNHEALTHY"
+    assert obs.health_status_reason == {
+        "default-master": "missing servers: k1-master-1",
+        "default-worker": "missing servers: k1-default-worker-1, k1-default-worker-2",
+    }
+    for group in ("default-master", "default-worker"):
+        assert {n["status"] for n in obs.nodegroups[group]["nodes"]} == {"MISSING"}
+        assert obs.nodegroups[group]["node_count"] == 0
+    # folded into the record the way cluster_sync does it: every node MISSING, no address left
+    merged, _message = lifecycle.merge_observation(rec, obs, 1000)
+    assert merged["status"] == status
+    assert merged["health_status"] == "UNHEALTHY"
+    names = {n["name"]: n["status"] for g in merged["nodegroups"] for n in g["nodes"]}
+    assert names == {"k1-master-1": "MISSING", "k1-default-worker-1": "MISSING", "k1-default-worker-2": "MISSING"}
+    assert merged["master_addresses"] == [] and merged["node_addresses"] == []
+
+
+def test_a_cluster_whose_servers_are_all_gone_is_left_for_a_repair_of_every_node():
+    cloud = FakeCloud()
+    rec = _all_gone_record()
+    merged, _message = lifecycle.merge_observation(rec, NovaSynchroniser(cloud).observe([rec])[U1], 1000)
+    # the lifecycle plans a repair of every node (what a create/update run then does)
+    assert lifecycle.observes_before_planning(merged, "present")
+    broken = sorted(n["name"] for g in merged["nodegroups"] for n in g["nodes"] if n["status"] == "MISSING")
+    assert broken == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
+
+
+def test_a_cluster_being_deleted_with_no_server_left_is_deleted_not_missing():
+    cloud = FakeCloud()
+    for status in ("DELETE_IN_PROGRESS", "DELETE_FAILED"):
+        rec = _all_gone_record(status)
+        obs = NovaSynchroniser(cloud).observe([rec])[U1]
+        assert not obs.exists, status
+        merged, _message = lifecycle.merge_observation(rec, obs, 1000)
+        assert merged["status"] == "DELETE_COMPLETE", status
+        assert {n["status"] for g in merged["nodegroups"] for n in g["nodes"]} == {"ACTIVE"}
+
+
+def test_a_create_that_never_made_a_server_is_not_a_cluster_with_missing_nodes():
+    # no known node: nothing of the cluster exists (the front door says so), nothing to repair
+    obs = NovaSynchroniser(FakeCloud()).observe([record(U1, "k1", status="CREATE_FAILED")])[U1]
+    assert not obs.exists
+    assert obs.health_status == "UNHEALTHY"
+    assert [n for g in obs.nodegroups.values() for n in g["nodes"]] == []
+    merged, _message = lifecycle.merge_observation(record(U1, "k1", status="CREATE_FAILED"), obs, 1000)
+    assert merged["health_status_reason"] == {"cluster": "nothing of the cluster exists in the cloud"}
