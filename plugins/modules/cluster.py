@@ -48,10 +48,6 @@ extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store
   - coe.openstack.attributes
-attributes:
-  idempotent:
-    description: The same desired state twice records one operation.
-    support: full
 options:
   actor:
     description:

@@ -32,7 +32,6 @@ extends_documentation_fragment:
 attributes:
   idempotent:
     description: A second run with the same arguments changes nothing while the certificate is valid.
-    support: full
 options:
   cluster:
     description:

@@ -28,10 +28,6 @@ author:
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.attributes
-attributes:
-  idempotent:
-    description: A second run with the same arguments changes nothing and makes no write call.
-    support: full
 options:
   cluster:
     description:

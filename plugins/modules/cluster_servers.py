@@ -44,10 +44,6 @@ extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store
   - coe.openstack.attributes
-attributes:
-  idempotent:
-    description: A second run with the same arguments changes nothing and makes no write call.
-    support: full
 options:
   batch_size:
     description:

@@ -36,10 +36,6 @@ extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store
   - coe.openstack.attributes
-attributes:
-  idempotent:
-    description: When the cloud did not change, a second run changes nothing.
-    support: full
 options:
   actor:
     description:

@@ -26,10 +26,6 @@ author:
 extends_documentation_fragment:
   - coe.openstack.store
   - coe.openstack.attributes
-attributes:
-  idempotent:
-    description: The same spec twice stores one version.
-    support: full
 options:
   actor:
     description:
