@@ -265,6 +265,10 @@ join_config() {
 run_kubeadm() {
   case "$mode" in
     init)
+      if ! command -v curl >/dev/null 2>&1; then
+        log "curl is required to look for a running control plane before kubeadm init"
+        exit 1
+      fi
       if found=$(existing_control_plane); then
         log "a control plane of this cluster answers at $found: joining it as a control-plane node"
         log "instead of running kubeadm init again (a second, empty control plane)"

@@ -573,6 +573,28 @@ def test_script_joins_when_a_peer_answers_only_in_a_later_round(tmp_path, first_
     assert "answers at 10.0.0.12:6443" in result.stderr
 
 
+def test_script_without_curl_refuses_to_initialise_blindly(tmp_path, first_text):
+    run_decision(tmp_path, first_text, "init", ADDRESSES)  # writes the fake tools and the part
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for tool in ("awk", "cat", "rm"):
+        (bare / tool).symlink_to(shutil.which(tool))
+    for tool in ("kubeadm", "kubectl", "sleep", "hostname"):
+        (bare / tool).symlink_to(tmp_path / "fake" / "bin" / tool)
+    (tmp_path / "fake" / "calls").write_text("")
+    result = subprocess.run(
+        [POSIX_SH, str(tmp_path / "part.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(bare), "FAKE": str(tmp_path / "fake")},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "curl is required" in result.stderr
+    assert kubeadm_calls((tmp_path / "fake" / "calls").read_text().splitlines()) == []
+
+
 def test_script_join_mode_never_looks_for_a_control_plane(tmp_path, creds):
     worker = bootstrap.render_user_data(make_cluster(), WORKER, creds, clock=Clock(T0))
     code, calls, err = run_decision(tmp_path, worker, "join", ADDRESSES, answering=["10.0.0.10:6443"])
