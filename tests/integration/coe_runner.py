@@ -7,6 +7,8 @@
   clusters, a store of its own, the user's clouds.yaml; returns rc, output and the recap.
 - ``RequestLog``: the write calls (POST/PUT/PATCH/DELETE) the cloud received from a user
   between two points in time, read from the services' own logs.
+- ``run_module_file``: one module run the way Ansible runs it (its file as ``__main__``, the
+  arguments on stdin), with the write calls it made read from openstacksdk's HTTP log.
 """
 
 from __future__ import annotations
@@ -28,6 +30,22 @@ MINICLOUD_STATE = os.environ.get("MINICLOUD_STATE", os.path.join(REPO, ".miniclo
 CLOUDS_YAML = os.path.join(MINICLOUD_STATE, "clouds.yaml")
 LOGS = os.path.join(MINICLOUD_STATE, "logs")
 BIN = os.path.dirname(sys.executable)
+
+MODULES = os.path.join(COLLECTIONS, "ansible_collections", "coe", "openstack", "plugins", "modules")
+
+# runs a module file as __main__ with openstacksdk's HTTP debug log written to a file
+MODULE_RUNNER = """
+import logging, runpy, sys
+handler = logging.FileHandler(sys.argv[2])
+handler.setLevel(logging.DEBUG)
+for name in ("keystoneauth", "openstack"):
+    log = logging.getLogger(name)
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+sys.argv = [sys.argv[1]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+WRITE_CALL = re.compile(r"REQ: curl -g -i (?:--insecure )?-X (POST|PUT|PATCH|DELETE) (\S+)")
 
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
@@ -268,3 +286,33 @@ def cloud_resources(conn, uuid, name):
         ),
     )
     return found
+
+
+def run_module_file(name, args, tmp_dir, check=False, diff=False, timeout=900):
+    """Run plugins/modules/<name>.py as Ansible would, on the cloud ``minicloud``.
+
+    Returns ``(result, writes)``: the module's JSON result and the ``(method, url)`` of every
+    POST/PUT/PATCH/DELETE it sent (getting a token aside). AssertionError when it printed no JSON.
+    """
+    payload = dict(args, cloud="minicloud", _ansible_check_mode=check, _ansible_diff=diff)
+    log = os.path.join(str(tmp_dir), "http-%s.log" % uuidlib.uuid4().hex[:8])
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    proc = subprocess.run(
+        [sys.executable, "-c", MODULE_RUNNER, os.path.join(MODULES, name + ".py"), log],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module printed no JSON:\n%s\n%s" % (proc.stdout, proc.stderr)) from None
+    text = ""
+    if os.path.exists(log):
+        with open(log) as f:
+            text = f.read()
+    writes = [(m.group(1), m.group(2)) for m in WRITE_CALL.finditer(text) if "/auth/tokens" not in m.group(2)]
+    return result, writes

@@ -1,6 +1,6 @@
 """The Heat driver against the local cloud: the heat_stack module and the Heat synchroniser.
 
-The module runs the way Ansible runs it (its file executed with an args file), so
+The module runs the way Ansible runs it (its file executed with the arguments on stdin), so
 these tests see what a playbook sees: ``changed``, the return values, the
 failure message. Every cluster name is unique and everything is deleted at the end.
 """
@@ -8,40 +8,20 @@ failure message. Every cluster name is unique and everything is deleted at the e
 import base64
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid as uuidlib
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(REPO, ".build", "collections")
-MODULE = os.path.join(REPO, "plugins", "modules", "heat_stack.py")
+from coe_runner import run_module_file
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
 
 def run_module(args, check=False, diff=False, tmp=None):
     """Run plugins/modules/heat_stack.py as Ansible would; return its JSON result."""
-    payload = dict(args, cloud="minicloud", _ansible_check_mode=check, _ansible_diff=diff)
-    payload.setdefault("state_url", "sqlite:///%s" % os.path.join(tmp or "/tmp", "heat-it.db"))
-    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
-    args_file = os.path.join(tmp or "/tmp", "heat-args-%s.json" % uuidlib.uuid4().hex[:8])
-    with open(args_file, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
-    proc = subprocess.run(
-        [sys.executable, MODULE, args_file],
-        capture_output=True,
-        check=False,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module printed no JSON:\n%s\n%s" % (proc.stdout, proc.stderr)) from None
+    args = dict(args)
+    args.setdefault("state_url", "sqlite:///%s" % os.path.join(tmp or "/tmp", "heat-it.db"))
+    return run_module_file("heat_stack", args, tmp or "/tmp", check=check, diff=diff)[0]
 
 
 @pytest.fixture

@@ -7,57 +7,15 @@ Every cluster name is unique and everything is deleted at the end.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid as uuidlib
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(REPO, ".build", "collections")
-MODULES = os.path.join(REPO, "plugins", "modules")
+from coe_runner import run_module_file
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
-# runs a module file as __main__ with openstacksdk's HTTP debug log written to a file
-RUNNER = """
-import logging, runpy, sys
-handler = logging.FileHandler(sys.argv[2])
-handler.setLevel(logging.DEBUG)
-for name in ("keystoneauth", "openstack"):
-    log = logging.getLogger(name)
-    log.setLevel(logging.DEBUG)
-    log.addHandler(handler)
-sys.argv = [sys.argv[1]]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-WRITE = re.compile(r"REQ: curl -g -i (?:--insecure )?-X (POST|PUT|PATCH|DELETE) (\S+)")
-
-
-def run_module(name, args, tmp_path, check=False, diff=False):
-    """Run plugins/modules/<name>.py as Ansible would; return (result, write calls)."""
-    payload = dict(args, cloud="minicloud", _ansible_check_mode=check, _ansible_diff=diff)
-    log = tmp_path / ("http-%s.log" % uuidlib.uuid4().hex[:8])
-    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
-    proc = subprocess.run(
-        [sys.executable, "-c", RUNNER, os.path.join(MODULES, name + ".py"), str(log)],
-        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
-        capture_output=True,
-        check=False,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module printed no JSON:\n%s\n%s" % (proc.stdout, proc.stderr)) from None
-    text = log.read_text() if log.exists() else ""
-    writes = [(m.group(1), m.group(2)) for m in WRITE.finditer(text) if "/auth/tokens" not in m.group(2)]
-    return result, writes
+run_module = run_module_file  # (name, args, tmp_path, check=False, diff=False) -> (result, write calls)
 
 
 @pytest.fixture(scope="module")
