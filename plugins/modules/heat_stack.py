@@ -217,8 +217,8 @@ changes:
       visible parameter to C(before) and C(after); C(template) is true when the template changed;
       C(files) lists changed files; C(tags) has C(before) and C(after); C(status) is set when the
       live stack is C(*_FAILED) (an update retries it); C(repair) lists the nodes the cluster record
-      shows C(MISSING) or in C(ERROR): their members are marked unhealthy and the update makes them
-      again under the same name.
+      shows C(MISSING) or in C(ERROR), whose members are marked unhealthy so that the update makes
+      them again under the same name.
   returned: always
   type: dict
   sample: {"parameters": {"default-worker_count": {"before": 2, "after": 4}}}
