@@ -426,6 +426,14 @@ cp "$3" "$FAKE/kubeadm-config-used"
 """
 
 
+def run_part(tmp_path, path):
+    """Run the decision part written by run_decision in /bin/sh with this PATH and the fakes."""
+    env = {"PATH": path, "FAKE": str(tmp_path / "fake")}
+    return subprocess.run(
+        [POSIX_SH, str(tmp_path / "part.sh")], capture_output=True, text=True, check=False, env=env, timeout=60
+    )
+
+
 def run_decision(tmp_path, user_data, mode, candidates, answering=(), own="10.0.0.11 192.168.5.2 "):
     """Run the kubeadm part of BOOTSTRAP_SH in /bin/sh with fake curl, kubeadm, kubectl,
     hostname and sleep on PATH, and the kubeadm files of ``user_data`` in a folder of its
@@ -461,10 +469,7 @@ def run_decision(tmp_path, user_data, mode, candidates, answering=(), own="10.0.
         'probe_rounds=3\nprobe_interval=10\nlog() { echo "coe-bootstrap: $*" >&2; }\n'
     ) % (mode, coe_dir)
     (tmp_path / "part.sh").write_text(prelude + script[start:end] + "run_kubeadm\n")
-    env = {"PATH": "%s:/usr/bin:/bin" % (fake / "bin"), "FAKE": str(fake)}
-    result = subprocess.run(
-        [POSIX_SH, str(tmp_path / "part.sh")], capture_output=True, text=True, check=False, env=env, timeout=60
-    )
+    result = run_part(tmp_path, "%s:/usr/bin:/bin" % (fake / "bin"))
     calls = (fake / "calls").read_text().splitlines() if (fake / "calls").exists() else []
     return result.returncode, calls, result.stderr
 
@@ -559,14 +564,7 @@ def test_script_joins_when_a_peer_answers_only_in_a_later_round(tmp_path, first_
     (tmp_path / "fake" / "answering").write_text("")
     (tmp_path / "fake" / "answering_plain").write_text("10.0.0.10:6443\n")
     (tmp_path / "fake" / "calls").write_text("")
-    result = subprocess.run(
-        [POSIX_SH, str(tmp_path / "part.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "%s:/usr/bin:/bin" % (tmp_path / "fake" / "bin"), "FAKE": str(tmp_path / "fake")},
-        timeout=60,
-    )
+    result = run_part(tmp_path, "%s:/usr/bin:/bin" % (tmp_path / "fake" / "bin"))
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "fake" / "calls").read_text().splitlines()
     assert kubeadm_calls(calls) == ["kubeadm join --config kubeadm-join-full.yaml"]
@@ -582,14 +580,7 @@ def test_script_without_curl_refuses_to_initialise_blindly(tmp_path, first_text)
     for tool in ("kubeadm", "kubectl", "sleep", "hostname"):
         (bare / tool).symlink_to(tmp_path / "fake" / "bin" / tool)
     (tmp_path / "fake" / "calls").write_text("")
-    result = subprocess.run(
-        [POSIX_SH, str(tmp_path / "part.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": str(bare), "FAKE": str(tmp_path / "fake")},
-        timeout=60,
-    )
+    result = run_part(tmp_path, str(bare))
     assert result.returncode == 1
     assert "curl is required" in result.stderr
     assert kubeadm_calls((tmp_path / "fake" / "calls").read_text().splitlines()) == []
