@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import Store
@@ -34,11 +35,24 @@ class SQLiteStore(Store):
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                 os.close(fd)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._set_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as e:
             raise StoreError("Couldn't open the store %s: %s" % (self.url, e), field="state_url") from e
         self._conn = conn
+
+    def _set_wal(self, conn):
+        """Switch to WAL. SQLite answers "database is locked" at once, without its busy
+        handler, when several processes open a new file together: retry until busy_timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _execute(self, sql, params=()):
         try:
