@@ -246,6 +246,10 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
         lifecycle.check_transition(record, p["action"], retry=p["retry"], target=target, lock=lease, own_lock=own)
 
     new = lifecycle.apply_plan(record, p, now)
+    if p["action"] is not None:
+        # when the operation was recorded (its start); unlike status_updated_at no observation moves
+        # it, so a synchroniser can tell a cloud state settled before the operation from its result
+        new["operation_started_at"] = new["status_updated_at"]
     before, after = lifecycle.diff_view(record), lifecycle.diff_view(new) if desired["state"] == "present" else {}
     resume = p["retry"] and record is not None and record["status"].endswith("_IN_PROGRESS")
     desired_changed = (

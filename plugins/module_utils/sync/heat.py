@@ -15,6 +15,12 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
   record says CREATE_IN_PROGRESS is CREATE_* (a create with rendered
   user-data makes the stack without nodes, then updates it to its nodes);
   a settled record (*_COMPLETE) and a settled stack say nothing new;
+* a record CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS and a settled stack
+  whose last action began clearly before the operation was recorded
+  (``operation_started_at``, see ``settled_before``) say nothing new: Heat
+  has not started the operation (not yet, or its create/update call was
+  refused), so the record stays in progress until Heat acts, the timeout,
+  or the front door's ``fail_reason`` marks it *_FAILED;
 * no stack while the record says DELETE_IN_PROGRESS → DELETE_COMPLETE;
   while CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS → CREATE_FAILED /
   UPDATE_FAILED "Stack ... not found"; in any other status Magnum says
@@ -33,6 +39,8 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.coe.openstack.plugins.module_utils.heat.stack import HeatClient
 from ansible_collections.coe.openstack.plugins.module_utils.heat.template import (
     cluster_tag,
@@ -49,8 +57,65 @@ KNOWN_STATUSES = {
 }
 
 
-def map_status(record_status, stack):
-    """(status, reason) for a record in ``record_status`` and the stack seen (None: no stack)."""
+# Seconds by which a stack's last action must precede the recorded start of an operation
+# before the stack counts as settled from before it. The two times come from two clocks
+# (Heat's hosts; the runner's or the store's), both truncated to whole seconds. NTP keeps
+# such clocks well within a second of each other; 30 s leaves room for a poorly kept one
+# and costs nothing real: the stack's time is when its last action *began*, and that
+# action had to settle and be observed before a new operation could be recorded, which
+# takes longer than this. Within the margin the stack counts as changed by the operation.
+SETTLED_BEFORE_MARGIN = 30
+
+# Record statuses whose operation the driver starts with a stack create or update call;
+# Heat stamps the stack (creation_time, updated_time) when it begins either. A delete is
+# not among them: merge_observation already ignores another operation's terminal status.
+STARTED_BY_CREATE_OR_UPDATE = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")
+
+
+def epoch(value):
+    """Seconds since the epoch of an ISO 8601 time (Heat's or the store's) or datetime; None if unknown.
+
+    A time without a zone is UTC (Heat's ``creation_time``/``updated_time`` may come
+    without one).
+    """
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, datetime.datetime):
+        try:
+            value = datetime.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.timestamp()
+
+
+def settled_before(stack, started_at, margin=SETTLED_BEFORE_MARGIN):
+    """True when ``stack`` is settled and its last action began ``margin`` s before ``started_at``.
+
+    ``started_at``: when the operation in progress was recorded (the record's
+    ``operation_started_at``). The stack's last action is the later of its
+    ``created_at`` and ``updated_at`` (Heat's creation_time and updated_time,
+    the latter stamped when an update begins). Unknown times say False: the
+    stack is then read as it always was.
+    """
+    if stack is None or str(stack.get("status") or "").endswith("_IN_PROGRESS"):
+        return False
+    started = epoch(started_at)
+    if started is None:
+        return False
+    times = [t for t in (epoch(stack.get("created_at")), epoch(stack.get("updated_at"))) if t is not None]
+    return bool(times) and max(times) < started - margin
+
+
+def map_status(record_status, stack, started_at=None):
+    """(status, reason) for a record in ``record_status`` and the stack seen (None: no stack).
+
+    ``started_at``: the record's ``operation_started_at`` (None: unknown), to
+    tell a stack the recorded operation has not touched (``settled_before``).
+    """
     if stack is None:
         if record_status == "DELETE_IN_PROGRESS":
             return "DELETE_COMPLETE", "Stack deleted"
@@ -58,6 +123,10 @@ def map_status(record_status, stack):
             return "CREATE_FAILED", "Stack not found in Heat"
         if record_status == "UPDATE_IN_PROGRESS":
             return "UPDATE_FAILED", "Stack not found in Heat"
+        return None, None
+    if record_status in STARTED_BY_CREATE_OR_UPDATE and settled_before(stack, started_at):
+        # Heat has not begun the recorded operation: its stack status is the previous
+        # operation's outcome, not this one's (an update call Heat refused leaves it so)
         return None, None
     status = stack.get("status")
     reason = stack.get("status_reason")
@@ -239,7 +308,7 @@ class HeatSynchroniser(StateSynchroniser):
         except Exception:
             # a record we cannot fully interpret still gets its status mapped
             record["_nodegroups"] = []
-        status, reason = map_status(record.get("status"), stack)
+        status, reason = map_status(record.get("status"), stack, record.get("operation_started_at"))
         faults = {}
         for failure in failures:
             faults[_fault_key(record, failure)] = failure.get("reason") or failure.get("status")

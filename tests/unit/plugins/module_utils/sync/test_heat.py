@@ -2,8 +2,22 @@
 
 import pytest
 
+from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
+    ensure_cluster,
+    ensure_template,
+    sync_clusters,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
 from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
-from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser, map_status
+from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import (
+    SETTLED_BEFORE_MARGIN,
+    HeatSynchroniser,
+    epoch,
+    map_status,
+    settled_before,
+)
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 
@@ -306,3 +320,125 @@ def test_every_server_gone_while_the_stack_remains_shows_every_known_node_missin
     assert nodes == {"demo-master-0": "MISSING", "demo-default-worker-0": "MISSING", "demo-default-worker-1": "MISSING"}
     assert obs.health_status == "UNHEALTHY"
     assert {"demo-master-0", "demo-default-worker-0", "demo-default-worker-1"} <= set(obs.health_status_reason)
+
+
+# -- a stack settled before the recorded operation began -----------------------------------
+
+STARTED = "2027-01-15T08:00:00+00:00"  # the record's operation_started_at (the store's iso())
+
+
+def timed(status, created="2027-01-15T07:00:00Z", updated=None):
+    """A listed stack with Heat's creation_time and updated_time (as openstacksdk names them)."""
+    return dict(stack(status), created_at=created, updated_at=updated)
+
+
+@pytest.mark.parametrize(
+    "record_status, seen, expected",
+    [
+        # the update call failed (Heat refused it): the stack is still the previous outcome
+        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"), None),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:40:00Z"), None),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_FAILED", updated="2027-01-15T07:40:00Z"), None),
+        ("UPDATE_IN_PROGRESS", timed("ROLLBACK_COMPLETE", updated="2027-01-15T07:40:00Z"), None),
+        # Heat began the update after the operation was recorded: its outcome is ours
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T08:00:07Z"), "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_FAILED", updated="2027-01-15T08:00:07Z"), "UPDATE_FAILED"),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_IN_PROGRESS", updated="2027-01-15T08:00:07Z"), "UPDATE_IN_PROGRESS"),
+        # a create with rendered user-data: the stack made (no nodes), then updated to its nodes
+        ("CREATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="2027-01-15T08:00:04Z"), "CREATE_COMPLETE"),
+        (
+            "CREATE_IN_PROGRESS",
+            timed("UPDATE_IN_PROGRESS", created="2027-01-15T08:00:04Z", updated="2027-01-15T08:00:20Z"),
+            "CREATE_IN_PROGRESS",
+        ),
+        (
+            "CREATE_IN_PROGRESS",
+            timed("UPDATE_COMPLETE", created="2027-01-15T08:00:04Z", updated="2027-01-15T08:00:20Z"),
+            "CREATE_COMPLETE",
+        ),
+        # a create retried after a runner failure, its update call refused again: the stack
+        # of the first attempt says nothing about this one
+        ("CREATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="2027-01-15T07:50:00Z"), None),
+        # a delete keeps its mapping (merge_observation ignores another operation's outcome)
+        ("DELETE_IN_PROGRESS", timed("DELETE_FAILED", updated="2027-01-15T07:40:00Z"), "DELETE_FAILED"),
+        # Heat's clock behind ours, within the margin: taken as the operation's own change
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:50Z"), "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:30Z"), "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:29Z"), None),
+        # Heat's times without a zone are UTC
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T08:00:07"), "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:40:00"), None),
+        # times unknown: read as before
+        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE", created=None), "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="yesterday"), "UPDATE_COMPLETE"),
+    ],
+)
+def test_a_stack_settled_before_the_operation_says_nothing_new(record_status, seen, expected):
+    assert map_status(record_status, seen, STARTED)[0] == expected
+
+
+def test_without_the_operations_start_the_mapping_is_unchanged():
+    # a record written before operation_started_at existed
+    assert map_status("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"))[0] == "UPDATE_COMPLETE"
+    assert map_status("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"), None)[0] == "UPDATE_COMPLETE"
+
+
+def test_settled_before_margin_is_the_documented_one():
+    started = epoch(STARTED)
+    seen = timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:00Z")
+    assert settled_before(seen, started)  # 60 s before: beyond the margin
+    assert not settled_before(seen, started, margin=SETTLED_BEFORE_MARGIN + 60)
+    assert not settled_before(timed("UPDATE_IN_PROGRESS", updated="2027-01-15T07:00:00Z"), started)
+    assert not settled_before(None, started)
+
+
+def test_an_update_heat_refused_goes_failed_with_the_runners_reason(tmp_path):
+    """The front door's rescue: the update call failed, the stack is as before the resize."""
+    now = [1_800_000_000.0]
+    store = open_store("sqlite://%s" % (tmp_path / "coe.db"), clock=lambda: now[0])
+    spec = dict(driver="heat", image_id="fcos-40", flavor_id="m1.small", coe_version="v1.30.4")
+    ensure_template(store, "k8s", "present", spec_params=spec)
+    desired = dict(name="demo", project_id="default", state="present", template_name="k8s")
+    uuid = ensure_cluster(store, desired)["cluster"]["uuid"]
+    created = iso(now[0] + 5).replace("+00:00", "Z")
+    stacks = [dict(stack("CREATE_COMPLETE", uuid=uuid, name="demo-" + uuid[:8]), created_at=created, updated_at=None)]
+
+    def synchroniser_for(driver):
+        assert driver == "heat"
+        return HeatSynchroniser(FakeConn([]), client=FakeClient(stacks))
+
+    # the create completes
+    now[0] += 600
+    assert (
+        sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for)["clusters"][0]["status"] == "CREATE_COMPLETE"
+    )
+
+    # a resize is recorded; the driver's stack update call is refused, the stack stays as it was
+    now[0] += 600
+    recorded = ensure_cluster(store, dict(desired, node_count=3))["cluster"]
+    assert recorded["status"] == "UPDATE_IN_PROGRESS"
+    assert recorded["operation_started_at"] == iso(now[0])
+    now[0] += 20
+    token = LockManager(store).acquire("default", "demo", "update", ttl=300)["token"]
+    lock = dict(project="default", name="demo", token=token, ttl=300)
+
+    # a poll (no fail_reason): nothing new, the resize is not taken for done
+    polled = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for, lock=lock)
+    assert polled["clusters"][0]["status"] == "UPDATE_IN_PROGRESS"
+    assert store.get_cluster(uuid)["operation_started_at"] == recorded["operation_started_at"]  # kept by syncs
+
+    # the rescue: nothing at work in Heat, so the runner's failure is the cluster's
+    reason = "Couldn't update stack demo: HttpException: 400: Bad Request"
+    failed = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for, lock=lock, fail_reason=reason)
+    got = failed["clusters"][0]
+    assert failed["changed"] and got["status"] == "UPDATE_FAILED" and got["status_reason"] == reason
+    assert got["runner_failure"] is True
+
+    # when Heat does take the update (a retry), its outcome is recorded as usual
+    LockManager(store).release("default", "demo", token)
+    retry = ensure_cluster(store, dict(desired, node_count=3))
+    assert retry["plan"]["retry"] and retry["cluster"]["status"] == "UPDATE_IN_PROGRESS"
+    now[0] += 60
+    stacks[0] = dict(stacks[0], status="UPDATE_COMPLETE", updated_at=iso(now[0] - 50).replace("+00:00", "Z"))
+    done = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for)["clusters"][0]
+    assert done["status"] == "UPDATE_COMPLETE"
