@@ -13,6 +13,7 @@ synchroniser factory handed in by the caller.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
@@ -420,6 +421,9 @@ def sync_clusters(
             if lock and (lock["project"], lock["name"]) == (record["project_id"], record["name"])
             else None
         )
+        if fail_reason is not None and token is not None and obs.not_started:
+            # the cloud's status is the previous operation's outcome, not this failed one's
+            obs = dataclasses.replace(obs, status=None, status_reason=None)
         current = record
         for _attempt in range(CAS_RETRIES):
             when = store.now() if now is None else now

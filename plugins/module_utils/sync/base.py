@@ -22,6 +22,9 @@ class Observation:
 
     ``status`` None means "nothing to say" (the record's status is kept);
     ``exists`` False means nothing of the cluster is left in the cloud.
+    ``not_started``: the cloud shows no sign of the recorded operation (its
+    ``status`` is then the state left by the operation before; the front
+    door's ``fail_reason`` does not take it for this operation's result).
     ``nodegroups`` is ``{name: {status, status_reason, node_count,
     node_addresses, nodes}}`` with ``nodes`` a list of ``{name, id, status,
     addresses, image_id, fault}``.
@@ -40,6 +43,9 @@ class Observation:
     health_status_reason: Any | None = None
     stack_id: str | None = None
     coe_version: str | None = None
+    # the cloud shows no sign of the recorded operation having begun (Heat: the stack
+    # settled before it was recorded); ``status`` is then the previous operation's outcome
+    not_started: bool = False
 
     def as_dict(self):
         return dataclasses.asdict(self)

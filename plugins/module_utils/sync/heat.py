@@ -17,10 +17,12 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
   a settled record (*_COMPLETE) and a settled stack say nothing new;
 * a record CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS and a settled stack
   whose last action began clearly before the operation was recorded
-  (``operation_started_at``, see ``settled_before``) say nothing new: Heat
-  has not started the operation (not yet, or its create/update call was
-  refused), so the record stays in progress until Heat acts, the timeout,
-  or the front door's ``fail_reason`` marks it *_FAILED;
+  (``operation_started_at``, see ``settled_before``): Heat has not begun
+  the operation. Mapped as above (a driver with nothing to change makes no
+  stack call: its operation is complete as the stack is), but flagged
+  ``not_started``: after the driver failed (the front door's
+  ``fail_reason``: its create/update call was refused) that status is not
+  taken for the operation's result and the record goes *_FAILED;
 * no stack while the record says DELETE_IN_PROGRESS → DELETE_COMPLETE;
   while CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS → CREATE_FAILED /
   UPDATE_FAILED "Stack ... not found"; in any other status Magnum says
@@ -110,12 +112,8 @@ def settled_before(stack, started_at, margin=SETTLED_BEFORE_MARGIN):
     return bool(times) and max(times) < started - margin
 
 
-def map_status(record_status, stack, started_at=None):
-    """(status, reason) for a record in ``record_status`` and the stack seen (None: no stack).
-
-    ``started_at``: the record's ``operation_started_at`` (None: unknown), to
-    tell a stack the recorded operation has not touched (``settled_before``).
-    """
+def map_status(record_status, stack):
+    """(status, reason) for a record in ``record_status`` and the stack seen (None: no stack)."""
     if stack is None:
         if record_status == "DELETE_IN_PROGRESS":
             return "DELETE_COMPLETE", "Stack deleted"
@@ -123,10 +121,6 @@ def map_status(record_status, stack, started_at=None):
             return "CREATE_FAILED", "Stack not found in Heat"
         if record_status == "UPDATE_IN_PROGRESS":
             return "UPDATE_FAILED", "Stack not found in Heat"
-        return None, None
-    if record_status in STARTED_BY_CREATE_OR_UPDATE and settled_before(stack, started_at):
-        # Heat has not begun the recorded operation: its stack status is the previous
-        # operation's outcome, not this one's (an update call Heat refused leaves it so)
         return None, None
     status = stack.get("status")
     reason = stack.get("status_reason")
@@ -308,7 +302,14 @@ class HeatSynchroniser(StateSynchroniser):
         except Exception:
             # a record we cannot fully interpret still gets its status mapped
             record["_nodegroups"] = []
-        status, reason = map_status(record.get("status"), stack, record.get("operation_started_at"))
+        status, reason = map_status(record.get("status"), stack)
+        # Heat has not begun the recorded operation: its stack status is the previous
+        # operation's outcome (an update call Heat refused leaves it so). The status is
+        # still reported (a driver that had nothing to change makes no stack call: its
+        # operation is complete as the stack is); sync_clusters' fail_reason ignores it.
+        not_started = record.get("status") in STARTED_BY_CREATE_OR_UPDATE and settled_before(
+            stack, record.get("operation_started_at")
+        )
         faults = {}
         for failure in failures:
             faults[_fault_key(record, failure)] = failure.get("reason") or failure.get("status")
@@ -425,6 +426,7 @@ class HeatSynchroniser(StateSynchroniser):
             health_status_reason=health_reason,
             stack_id=(stack or {}).get("id"),
             coe_version=versions.pop() if len(versions) == 1 else None,
+            not_started=not_started,
         )
 
 

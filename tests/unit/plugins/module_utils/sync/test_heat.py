@@ -333,54 +333,61 @@ def timed(status, created="2027-01-15T07:00:00Z", updated=None):
 
 
 @pytest.mark.parametrize(
-    "record_status, seen, expected",
+    "record_status, seen, not_started",
     [
         # the update call failed (Heat refused it): the stack is still the previous outcome
-        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"), None),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:40:00Z"), None),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_FAILED", updated="2027-01-15T07:40:00Z"), None),
-        ("UPDATE_IN_PROGRESS", timed("ROLLBACK_COMPLETE", updated="2027-01-15T07:40:00Z"), None),
+        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"), True),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:40:00Z"), True),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_FAILED", updated="2027-01-15T07:40:00Z"), True),
+        ("UPDATE_IN_PROGRESS", timed("ROLLBACK_COMPLETE", updated="2027-01-15T07:40:00Z"), True),
         # Heat began the update after the operation was recorded: its outcome is ours
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T08:00:07Z"), "UPDATE_COMPLETE"),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_FAILED", updated="2027-01-15T08:00:07Z"), "UPDATE_FAILED"),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_IN_PROGRESS", updated="2027-01-15T08:00:07Z"), "UPDATE_IN_PROGRESS"),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T08:00:07Z"), False),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_FAILED", updated="2027-01-15T08:00:07Z"), False),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_IN_PROGRESS", updated="2027-01-15T08:00:07Z"), False),
         # a create with rendered user-data: the stack made (no nodes), then updated to its nodes
-        ("CREATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="2027-01-15T08:00:04Z"), "CREATE_COMPLETE"),
+        ("CREATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="2027-01-15T08:00:04Z"), False),
         (
             "CREATE_IN_PROGRESS",
             timed("UPDATE_IN_PROGRESS", created="2027-01-15T08:00:04Z", updated="2027-01-15T08:00:20Z"),
-            "CREATE_IN_PROGRESS",
+            False,
         ),
         (
             "CREATE_IN_PROGRESS",
             timed("UPDATE_COMPLETE", created="2027-01-15T08:00:04Z", updated="2027-01-15T08:00:20Z"),
-            "CREATE_COMPLETE",
+            False,
         ),
         # a create retried after a runner failure, its update call refused again: the stack
         # of the first attempt says nothing about this one
-        ("CREATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="2027-01-15T07:50:00Z"), None),
+        ("CREATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="2027-01-15T07:50:00Z"), True),
         # a delete keeps its mapping (merge_observation ignores another operation's outcome)
-        ("DELETE_IN_PROGRESS", timed("DELETE_FAILED", updated="2027-01-15T07:40:00Z"), "DELETE_FAILED"),
+        ("DELETE_IN_PROGRESS", timed("DELETE_FAILED", updated="2027-01-15T07:40:00Z"), False),
         # Heat's clock behind ours, within the margin: taken as the operation's own change
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:50Z"), "UPDATE_COMPLETE"),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:30Z"), "UPDATE_COMPLETE"),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:29Z"), None),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:50Z"), False),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:30Z"), False),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:59:29Z"), True),
         # Heat's times without a zone are UTC
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T08:00:07"), "UPDATE_COMPLETE"),
-        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:40:00"), None),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T08:00:07"), False),
+        ("UPDATE_IN_PROGRESS", timed("UPDATE_COMPLETE", updated="2027-01-15T07:40:00"), True),
         # times unknown: read as before
-        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE", created=None), "UPDATE_COMPLETE"),
-        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="yesterday"), "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE", created=None), False),
+        ("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE", created="yesterday"), False),
     ],
 )
-def test_a_stack_settled_before_the_operation_says_nothing_new(record_status, seen, expected):
-    assert map_status(record_status, seen, STARTED)[0] == expected
+def test_a_stack_settled_before_the_operation_is_flagged_not_started(record_status, seen, not_started):
+    seen = dict(seen, tags=["coe-cluster-%s" % UUID])
+    sync = HeatSynchroniser(FakeConn([]), client=FakeClient([seen]))
+    obs = sync.observation(record(status=record_status, operation_started_at=STARTED), seen, [])
+    assert obs.not_started is not_started
+    # the status is mapped as always: a driver that had nothing to change made no stack call
+    assert obs.status == map_status(record_status, seen)[0]
 
 
-def test_without_the_operations_start_the_mapping_is_unchanged():
+def test_without_the_operations_start_nothing_is_flagged():
     # a record written before operation_started_at existed
-    assert map_status("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"))[0] == "UPDATE_COMPLETE"
-    assert map_status("UPDATE_IN_PROGRESS", timed("CREATE_COMPLETE"), None)[0] == "UPDATE_COMPLETE"
+    seen = timed("CREATE_COMPLETE")
+    sync = HeatSynchroniser(FakeConn([]), client=FakeClient([seen]))
+    obs = sync.observation(record(status="UPDATE_IN_PROGRESS"), seen, [])
+    assert not obs.not_started and obs.status == "UPDATE_COMPLETE"
 
 
 def test_settled_before_margin_is_the_documented_one():
@@ -422,10 +429,11 @@ def test_an_update_heat_refused_goes_failed_with_the_runners_reason(tmp_path):
     token = LockManager(store).acquire("default", "demo", "update", ttl=300)["token"]
     lock = dict(project="default", name="demo", token=token, ttl=300)
 
-    # a poll (no fail_reason): nothing new, the resize is not taken for done
-    polled = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for, lock=lock)
-    assert polled["clusters"][0]["status"] == "UPDATE_IN_PROGRESS"
-    assert store.get_cluster(uuid)["operation_started_at"] == recorded["operation_started_at"]  # kept by syncs
+    # a poll without fail_reason (what follows a driver that had nothing to change, so made no
+    # stack call) takes the settled stack for the operation's outcome (check mode: nothing written)
+    polled = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for, lock=lock, check_mode=True)
+    assert polled["clusters"][0]["status"] == "UPDATE_COMPLETE"
+    assert store.get_cluster(uuid)["status"] == "UPDATE_IN_PROGRESS"
 
     # the rescue: nothing at work in Heat, so the runner's failure is the cluster's
     reason = "Couldn't update stack demo: HttpException: 400: Bad Request"
