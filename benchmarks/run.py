@@ -317,6 +317,7 @@ class Bench:
         self.created = []  # cluster names to delete at the end if still there
         self.osc_names = []
         self.raw_tags = []
+        self.runs_logged = 0
         self.details = []  # free-text lines for the report
         self.wall = 0.0
         self.started = time.monotonic()
@@ -373,6 +374,10 @@ class Bench:
         started = time.monotonic()
         proc = subprocess.run(cmd, env=env or self.env, cwd=self.work, capture_output=True, text=True, check=False)
         elapsed = time.monotonic() - started
+        # every playbook's output stays in the work folder, to read what a slow run did
+        self.runs_logged += 1
+        log_name = "%03d-%s.log" % (self.runs_logged, re.sub(r"[^A-Za-z0-9_.-]+", "_", what or args[-1])[:60])
+        self.write(log_name, proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
             raise RuntimeError("%s failed (rc %d):\n%s" % (what or " ".join(args), proc.returncode, tail))

@@ -83,6 +83,18 @@ options:
       - When not given, the label C(image_update_policy), else C(REPLACE).
     type: str
     choices: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
+  lock_token:
+    description:
+      - With O(cluster), the fencing token of the lock the caller holds on the cluster (M(coe.openstack.cluster_lock)).
+      - While the module waits for Heat (O(wait)), it renews that lease by O(lock_ttl) every third of
+        O(lock_ttl), so that an operation longer than the lease keeps its lock; a token that was
+        released or broken meanwhile fails the module (someone else acts on the cluster).
+    type: int
+  lock_ttl:
+    description:
+      - Seconds the lease is extended by each time (O(lock_token)).
+    type: int
+    default: 300
   master_image_update_policy:
     description:
       - With O(cluster), what a new image does to a master. C(REBUILD) (the default) rebuilds it in
@@ -304,6 +316,7 @@ import time
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
 from ansible_collections.coe.openstack.plugins.module_utils.heat import stack as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat import template as heat_template
+from ansible_collections.coe.openstack.plugins.module_utils.locks import MAX_TTL, MIN_TTL
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 
 try:
@@ -321,6 +334,7 @@ CLUSTER_ONLY = (
     "fixed_subnet",
     "floating_ip_enabled",
     "image_update_policy",
+    "lock_token",
     "master_image_update_policy",
     "render_user_data",
     "secret_key",
@@ -340,6 +354,8 @@ class HeatStackModule(CoeModule):
         fixed_subnet=dict(),
         floating_ip_enabled=dict(type="bool"),
         image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
+        lock_token=dict(type="int", no_log=False),
+        lock_ttl=dict(type="int", default=300),
         master_image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
         name=dict(),
         nodes_to_remove=dict(type="list", elements="str", default=[]),
@@ -354,6 +370,7 @@ class HeatStackModule(CoeModule):
         user_data=dict(type="dict", no_log=True),
     )
     uses_store = True
+    _ids = None  # resolve_ids(), once a run
     module_kwargs = dict(
         supports_check_mode=True,
         required_one_of=[("name", "cluster")],
@@ -378,6 +395,8 @@ class HeatStackModule(CoeModule):
                 raise ValidationError("template", "is required with state=present (or give cluster)")
             if p["template"] is not None and not isinstance(p["template"], (str, dict)):
                 raise ValidationError("template", "must be YAML text or a dict")
+        if p["lock_token"] is not None and not MIN_TTL <= p["lock_ttl"] <= MAX_TTL:
+            raise ValidationError("lock_ttl", "must be between %d and %d seconds" % (MIN_TTL, MAX_TTL))
         if p["timeout"] is not None and p["timeout"] < 1:
             raise ValidationError("timeout", "must be 1 or more seconds")
         if p["batch_size"] is not None and p["batch_size"] < 1:
@@ -412,7 +431,36 @@ class HeatStackModule(CoeModule):
             image_update_policy=p["image_update_policy"],
             master_image_update_policy=p["master_image_update_policy"],
             empty=empty,
+            ids=self.resolve_ids(),
         )
+
+    def resolve_ids(self):
+        """{name: id} of the flavors, images, network and subnet the cluster names (once a run).
+
+        A name Nova, Glance or Neutron does not find stays a name: Heat then says why.
+        """
+        if self._ids is not None:
+            return self._ids
+        p = self.params
+        cluster = p["cluster"]
+        conn = self.conn
+        finders = []
+        for ng in heat_template.normalise_nodegroups(cluster):
+            finders.append((ng["flavor"], conn.compute.find_flavor))
+            finders.append((ng["image"], conn.image.find_image))
+        network = p["fixed_network"] or heat_template.record_field(cluster, "fixed_network")
+        subnet = p["fixed_subnet"] or heat_template.record_field(cluster, "fixed_subnet")
+        finders.append((network, conn.network.find_network))
+        if subnet:
+            finders.append((subnet, conn.network.find_subnet))
+        self._ids = {}
+        for value, finder in finders:
+            if value in self._ids:
+                continue
+            with self.action("look up %s" % value):
+                found = finder(value, ignore_missing=True)
+            self._ids[value] = found.id if found is not None else value
+        return self._ids
 
     def check_cluster_record(self):
         """Everything about the record that needs no cloud call (names, counts, flavors...)."""
@@ -491,9 +539,37 @@ class HeatStackModule(CoeModule):
             if p["state"] == "present":
                 heat_stack.load_template(p["template"])
         client = heat_stack.HeatClient(self.conn)
+        if p["lock_token"] is not None:
+            # renewed once before any write: a token released or broken meanwhile writes nothing
+            client.sleep = self.lease_keeping(client.sleep)
         if p["state"] == "absent":
             self.absent(client, name)
         self.present(client, name)
+
+    def lease_keeping(self, sleep):
+        """``sleep`` that first renews the caller's lease when a third of it has passed."""
+        from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
+        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+
+        p = self.params
+        cluster = p["cluster"]
+        locks = LockManager(self.store)
+        project = cluster.get("project_id") or DEFAULT_PROJECT
+        renewed = [None]
+
+        def renew():
+            if not self.check_mode:  # check mode writes nothing, not even the lease
+                with self.action("renew the lock of cluster %s" % cluster["name"]):
+                    locks.renew(project, cluster["name"], p["lock_token"], p["lock_ttl"])
+            renewed[0] = time.monotonic()
+
+        def renewing_sleep(seconds):
+            if time.monotonic() - renewed[0] >= p["lock_ttl"] / 3.0:
+                renew()
+            sleep(min(seconds, p["lock_ttl"] / 3.0))
+
+        renew()
+        return renewing_sleep
 
     def present(self, client, name):
         p = self.params

@@ -6,6 +6,7 @@ failure message. Every cluster name is unique and everything is deleted at the e
 """
 
 import base64
+import datetime
 import json
 import os
 import time
@@ -59,6 +60,10 @@ def new_record(**over):
 def servers_of(conn, rec):
     found = list(conn.compute.servers(details=True, tags="coe-cluster-%s" % rec["uuid"]))
     return {s.name: s for s in found}
+
+
+def result_stack_id(rec, conn):
+    return conn.orchestration.find_stack("%s-%s" % (rec["name"], rec["uuid"][:8])).id
 
 
 def destroy(rec, tmp):
@@ -224,6 +229,50 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
     assert list(conn.network.ports(tags=["coe-cluster-%s" % rec["uuid"]])) == []
     # deleting again is a no-op
     assert run_module(dict(cluster=rec, state="absent"), tmp=tmp)["changed"] is False
+
+
+def test_waiting_renews_the_callers_lease_and_names_by_id(conn, tmp_path):
+    """An operation longer than the lock's lease keeps the lock: heat_stack renews it while it waits.
+
+    And the stack names the flavor, image and network by id: every member's server would
+    otherwise look each name up again."""
+    from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+    from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+
+    tmp = str(tmp_path)
+    rec = new_record(master_count=1, node_count=3, floating_ip_enabled=False, project_id="default")
+    store = open_store("sqlite:///%s" % os.path.join(tmp, "heat-it.db"))
+    locks = LockManager(store)
+    ttl = 5  # the shortest lease: renewed every 1.7 s while waiting; the create takes longer
+    token = locks.acquire("default", rec["name"], "create", ttl=ttl)["token"]
+    try:
+        started = time.monotonic()
+        result = run_module(dict(cluster=rec, lock_token=token, lock_ttl=ttl), tmp=tmp)
+        assert not result.get("failed"), result.get("msg")
+        took = time.monotonic() - started
+        assert took > ttl, "the create (%.1f s) was too quick to need a renewal" % took
+        lease = locks.get("default", rec["name"])
+        assert lease["token"] == token and lease["holder"] is not None and not lease["expired"]
+        # renewed while Heat worked, not only before the first write: every third of the lease
+        held = datetime.datetime.fromisoformat(lease["renewed_at"]) - datetime.datetime.fromisoformat(
+            lease["acquired_at"]
+        )
+        assert held.total_seconds() >= took - (2 * ttl / 3.0 + 1), (took, lease)
+        params = result["stack"]["parameters"]
+        assert params["default-master_flavor"] == conn.compute.find_flavor("m1.small").id
+        assert params["default-worker_image"] == conn.image.find_image("fake-image").id
+        assert params["fixed_network"] == conn.network.find_network("private").id
+
+        # a token that was broken meanwhile stops the wait: someone else acts on the cluster
+        # a token broken meanwhile (someone else acts on the cluster) is refused before any write
+        locks.break_lock("default", rec["name"], "test: taken over")
+        result = run_module(dict(cluster=dict(rec, node_count=4), lock_token=token, lock_ttl=ttl), tmp=tmp)
+        assert result.get("failed") is True, result
+        assert "lock" in result["msg"] and rec["name"] in result["msg"], result["msg"]
+        assert conn.orchestration.get_stack(result_stack_id(rec, conn)).status == "CREATE_COMPLETE"
+        assert len(servers_of(conn, rec)) == 4
+    finally:
+        destroy(rec, tmp)
 
 
 def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):

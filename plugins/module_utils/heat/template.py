@@ -98,6 +98,21 @@ def record_field(cluster, *names):
     return None
 
 
+def stable_reference(value, ids, live=None):
+    """The stack parameter for a flavor, image, network or subnet the record names ``value``.
+
+    Its id (``ids``: {name: id}) rather than its name: every member's server resolves
+    the name again (a flavor name is a flavor list, an image name an image search),
+    which made a third of the API calls of a 1 + 50 create. A live stack's value that
+    names the same thing (the name itself, or the id) is kept as it is: Heat would
+    take a name turned into its id for a new image and rebuild every server.
+    """
+    resolved = ids.get(value) or value
+    if live not in (None, "") and live in (value, resolved):
+        return live
+    return resolved
+
+
 def _require_str(value, field):
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValidationError(field, "is required")
@@ -241,6 +256,7 @@ def build_cluster_stack(
     live_members=None,
     live_files=None,
     empty=False,
+    ids=None,
 ):
     """The StackSpec of a cluster record.
 
@@ -256,7 +272,8 @@ def build_cluster_stack(
     to remove must be one of them. ``live_files``: the live stack's files. ``empty``: every nodegroup
     with no node (the first step of a create: the API's port and address
     exist before any node's user-data is written). ``upgrade``: roll through the nodes ``batch_size`` at a time
-    (otherwise every changed member is updated in one batch).
+    (otherwise every changed member is updated in one batch). ``ids``: {name: id} of the
+    flavors, images, network and subnet the record names (``stable_reference``).
     Raises ValidationError naming the field; makes no cloud call.
     """
     if not isinstance(cluster, dict):
@@ -314,12 +331,13 @@ def build_cluster_stack(
         removals.setdefault(ng, set()).add(index)
 
     live = live_parameters or {}
+    ids = ids or {}
     params = dict(
         cluster_uuid=uuid,
         cluster_name=name,
         keypair=record_field(cluster, "keypair", "keypair_id") or "",
-        fixed_network=network,
-        fixed_subnet=subnet or "",
+        fixed_network=stable_reference(network, ids, live.get("fixed_network")),
+        fixed_subnet=stable_reference(subnet or "", ids, live.get("fixed_subnet")),
         external_network=external,
         floating_ip_enabled=fip,
         master_server_group_policy=policy,
@@ -340,8 +358,8 @@ def build_cluster_stack(
         names = [node_name(name, key, ng["role"], i) for i in indices]
         nodes[key] = names
         params[key + "_count"] = ng["count"]
-        params[key + "_flavor"] = ng["flavor"]
-        params[key + "_image"] = ng["image"]
+        params[key + "_flavor"] = stable_reference(ng["flavor"], ids, live.get(key + "_flavor"))
+        params[key + "_image"] = stable_reference(ng["image"], ids, live.get(key + "_image"))
         params[key + "_removal_policies"] = [{"resource_list": [str(i) for i in sorted(skipped)]}] if skipped else []
         params[key + "_max_batch_size"] = batch_size if upgrade else max(ng["count"], 1)
         params[key + "_pause_time"] = pause_time

@@ -55,6 +55,8 @@ RECORD = dict(
         (dict(cluster=RECORD, nodes_to_remove=["someone-else-1"]), "nodes_to_remove"),
         (dict(cluster=RECORD, floating_ip_enabled=True), "external_network"),
         (dict(cluster=RECORD, batch_size=0), "batch_size"),
+        (dict(cluster=RECORD, lock_token=3, lock_ttl=1), "lock_ttl"),
+        (dict(name="st", template="x: 1", lock_token=3), "lock_token"),
         (dict(name="st", template="heat_template_version: 2021-04-16\nresources: [1]\n"), "template"),
         (dict(name="st"), "template"),
         (dict(name="st", template="x: 1", nodes_to_remove=["a"]), "nodes_to_remove"),

@@ -343,3 +343,59 @@ def test_member_indices_skip_removed_ones():
     assert t.member_indices(0, {0}) == []
     assert t.removed_indices('[{"resource_list": ["1", "4", "server-x"]}]') == {1, 4}
     assert t.removed_indices("") == set()
+
+
+IDS = {
+    "m1.small": "2",
+    "m1.medium": "3",
+    "fake-image": "4f1c0d7e-6a59-4d55-a4d4-8f6a1f0e9b21",
+    "private": "9b0f9a4e-7c55-4a8e-9d0e-2f3c1a6b5d44",
+}
+
+
+def test_a_new_stack_names_flavors_images_and_network_by_id():
+    # every member's server resolves a name again (a flavor list, an image search): ids are one GET
+    spec = t.build_cluster_stack(record(), ids=IDS)
+    params = spec.parameters
+    assert params["fixed_network"] == IDS["private"]
+    assert params["default-master_flavor"] == "3" and params["default-worker_flavor"] == "2"
+    assert params["default-master_image"] == params["default-worker_image"] == IDS["fake-image"]
+
+
+def test_a_live_stack_made_with_names_keeps_them():
+    # turning a name into its id would look like a new image to Heat: every server rebuilt
+    first = t.build_cluster_stack(record())
+    again = t.build_cluster_stack(record(), ids=IDS, live_parameters=first.parameters)
+    for key in (
+        "fixed_network",
+        "default-master_flavor",
+        "default-master_image",
+        "default-worker_flavor",
+        "default-worker_image",
+    ):
+        assert again.parameters[key] == first.parameters[key], key
+
+
+def test_a_live_stack_made_with_ids_keeps_them_and_a_new_image_changes_it():
+    first = t.build_cluster_stack(record(), ids=IDS)
+    same = t.build_cluster_stack(record(), ids=IDS, live_parameters=first.parameters)
+    assert same.parameters == first.parameters
+    # an upgrade to another image: its id, whatever the live stack held
+    ids = dict(IDS, **{"fedora-coreos-41": "0d5a3f7e-1111-4c2b-9a8e-3b2c1d0e9f87"})
+    upgraded = t.build_cluster_stack(record(image_id="fedora-coreos-41"), ids=ids, live_parameters=first.parameters)
+    assert upgraded.parameters["default-master_image"] == ids["fedora-coreos-41"]
+
+
+@pytest.mark.parametrize(
+    "value, live, expected",
+    [
+        ("m1.small", None, "2"),  # new stack: the id
+        ("m1.small", "m1.small", "m1.small"),  # made with the name: kept
+        ("m1.small", "2", "2"),  # made with the id: kept
+        ("m1.large", "m1.small", "5"),  # another flavor: its id
+        ("unknown", None, "unknown"),  # not found by the lookup: the name, Heat says why
+        ("", "", ""),
+    ],
+)
+def test_stable_reference(value, live, expected):
+    assert t.stable_reference(value, {"m1.small": "2", "m1.large": "5", "unknown": "unknown"}, live) == expected
