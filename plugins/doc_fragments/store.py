@@ -17,3 +17,22 @@ options:
         file C(~/.local/state/coe.openstack/coe.db).
     type: str
 """
+
+    # A module that waits for the cloud while the caller holds the cluster's lock.
+    LEASE = r"""
+options:
+  lock_token:
+    description:
+      - With O(cluster), the fencing token of the lock the caller holds on the cluster
+        (M(coe.openstack.cluster_lock)); the front door's driver roles pass theirs.
+      - The module renews that lease by O(lock_ttl) before its first write, and every third of
+        O(lock_ttl) while it waits for the cloud, so that an operation longer than the lease keeps
+        its lock. A token released or broken meanwhile (someone else acts on the cluster) fails
+        the module; before its first write, nothing is changed. Check mode renews nothing.
+    type: int
+  lock_ttl:
+    description:
+      - Seconds the lease is extended by each time (O(lock_token)).
+    type: int
+    default: 300
+"""

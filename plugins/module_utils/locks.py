@@ -196,3 +196,22 @@ class LockManager:
             )
             row.update(holder=None, operation=None, acquired_at=None, renewed_at=None, expires_at=None)
         return broken
+
+
+def renewing_sleep(renew, ttl, sleep=time.sleep, clock=time.monotonic):
+    """A ``sleep`` for a wait that holds a lease of ``ttl`` seconds: ``renew()`` is called
+    now, then again before any sleep once a third of ``ttl`` has passed since the last
+    call, and no sleep lasts longer than a third of ``ttl``, so the lease never lapses
+    while the caller waits. ``renew`` raises when the lease is lost: the wait ends there.
+    """
+    third = ttl / 3.0
+    last = [clock()]
+    renew()
+
+    def wait(seconds):
+        if clock() - last[0] >= third:
+            renew()
+            last[0] = clock()
+        sleep(min(seconds, third))
+
+    return wait

@@ -78,6 +78,22 @@ STORE_ARGUMENT_SPEC = dict(
     state_url=dict(fallback=(env_fallback, ["COE_STATE_URL"])),
 )
 
+# The caller's lock, for a module that waits for the cloud (doc fragment coe.openstack.store.lease;
+# CoeModule.keep_lease). Spread into the module's argument_spec.
+LEASE_ARGUMENT_SPEC = dict(
+    lock_token=dict(type="int", no_log=False),
+    lock_ttl=dict(type="int", default=300),
+)
+
+
+def check_lease_options(params):
+    """ValidationError naming ``lock_ttl`` when it is out of the locks' range (no cloud call)."""
+    from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+    from ansible_collections.coe.openstack.plugins.module_utils.locks import MAX_TTL, MIN_TTL
+
+    if params.get("lock_token") is not None and not MIN_TTL <= params["lock_ttl"] <= MAX_TTL:
+        raise ValidationError("lock_ttl", "must be between %d and %d seconds" % (MIN_TTL, MAX_TTL))
+
 
 def sdk_error_text(error):
     """The cloud's own words for an openstacksdk/keystoneauth error, one line."""
@@ -191,6 +207,31 @@ class CoeModule:
 
             self._store = open_store(self.params.get("state_url"))
         return self._store
+
+    # -- the caller's lock ------------------------------------------------
+
+    def keep_lease(self, record, sleep):
+        """``sleep`` for a wait on the caller's lock (options ``lock_token``, ``lock_ttl``).
+
+        The lease of ``record``'s cluster is renewed now, before any write (a token
+        released or broken meanwhile fails the module and nothing changes), then every
+        third of ``lock_ttl`` while the module waits. Without ``lock_token``: ``sleep``
+        as it is. Check mode writes nothing, not even the lease.
+        """
+        p = self.params
+        if p.get("lock_token") is None or self.check_mode:
+            return sleep
+        from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
+        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, renewing_sleep
+
+        locks = LockManager(self.store)
+        project, name = record.get("project_id") or DEFAULT_PROJECT, record["name"]
+
+        def renew():
+            with self.action("renew the lock of cluster %s" % name):
+                locks.renew(project, name, p["lock_token"], p["lock_ttl"])
+
+        return renewing_sleep(renew, p["lock_ttl"], sleep)
 
     # -- results ----------------------------------------------------------
 

@@ -43,6 +43,7 @@ author:
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store
+  - coe.openstack.store.lease
   - coe.openstack.attributes
 options:
   batch_size:
@@ -413,8 +414,14 @@ servers:
   sample: [{"name": "k1-master-1", "status": "ACTIVE", "fixed_addresses": ["10.0.0.12"]}]
 """
 
+import time
+
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    LEASE_ARGUMENT_SPEC,
+    CoeModule,
+    check_lease_options,
+)
 from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
 from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
 from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
@@ -471,6 +478,7 @@ class ClusterServersModule(CoeModule):
         ),
         state=dict(default="present", choices=["absent", "present"]),
         user_data=dict(type="dict", no_log=True),
+        **LEASE_ARGUMENT_SPEC,
     )
     module_kwargs = dict(
         supports_check_mode=True,
@@ -487,6 +495,9 @@ class ClusterServersModule(CoeModule):
                 raise ValidationError(key, "must be %s, got %d" % (">= 0" if key == "batch_size" else ">= 1", p[key]))
         if p["poll_interval"] <= 0:
             raise ValidationError("poll_interval", "must be > 0")
+        if p["lock_token"] is not None and p["cluster"] is None:
+            raise ValidationError("lock_token", "needs cluster (a lock covers one cluster record)")
+        check_lease_options(p)
         if p["timeout"] is not None and p["timeout"] <= 0:
             raise ValidationError("timeout", "must be > 0")
         self.resource_options = None
@@ -524,7 +535,10 @@ class ClusterServersModule(CoeModule):
     def run(self):
         p = self.params
         uuid, name, groups = self.validate()
-        batch = NovaBatch(self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"])
+        sleep = self.keep_lease(p["cluster"], time.sleep) if p["cluster"] is not None else time.sleep
+        batch = NovaBatch(
+            self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"], sleep=sleep
+        )
         with self.action("read the servers of cluster %s" % name):
             views = batch.list_views()
 

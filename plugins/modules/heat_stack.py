@@ -27,6 +27,7 @@ author:
 extends_documentation_fragment:
   - coe.openstack.openstack
   - coe.openstack.store
+  - coe.openstack.store.lease
   - coe.openstack.attributes
 options:
   batch_size:
@@ -83,18 +84,6 @@ options:
       - When not given, the label C(image_update_policy), else C(REPLACE).
     type: str
     choices: [REBUILD, REPLACE, REBUILD_PRESERVE_EPHEMERAL]
-  lock_token:
-    description:
-      - With O(cluster), the fencing token of the lock the caller holds on the cluster (M(coe.openstack.cluster_lock)).
-      - While the module waits for Heat (O(wait)), it renews that lease by O(lock_ttl) every third of
-        O(lock_ttl), so that an operation longer than the lease keeps its lock; a token that was
-        released or broken meanwhile fails the module (someone else acts on the cluster).
-    type: int
-  lock_ttl:
-    description:
-      - Seconds the lease is extended by each time (O(lock_token)).
-    type: int
-    default: 300
   master_image_update_policy:
     description:
       - With O(cluster), what a new image does to a master. C(REBUILD) (the default) rebuilds it in
@@ -316,8 +305,11 @@ import time
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
 from ansible_collections.coe.openstack.plugins.module_utils.heat import stack as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat import template as heat_template
-from ansible_collections.coe.openstack.plugins.module_utils.locks import MAX_TTL, MIN_TTL
-from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    LEASE_ARGUMENT_SPEC,
+    CoeModule,
+    check_lease_options,
+)
 
 try:
     import yaml
@@ -354,8 +346,6 @@ class HeatStackModule(CoeModule):
         fixed_subnet=dict(),
         floating_ip_enabled=dict(type="bool"),
         image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
-        lock_token=dict(type="int", no_log=False),
-        lock_ttl=dict(type="int", default=300),
         master_image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
         name=dict(),
         nodes_to_remove=dict(type="list", elements="str", default=[]),
@@ -368,6 +358,7 @@ class HeatStackModule(CoeModule):
         tags=dict(type="list", elements="str"),
         template=dict(type="raw"),
         user_data=dict(type="dict", no_log=True),
+        **LEASE_ARGUMENT_SPEC,
     )
     uses_store = True
     _ids = None  # resolve_ids(), once a run
@@ -395,8 +386,7 @@ class HeatStackModule(CoeModule):
                 raise ValidationError("template", "is required with state=present (or give cluster)")
             if p["template"] is not None and not isinstance(p["template"], (str, dict)):
                 raise ValidationError("template", "must be YAML text or a dict")
-        if p["lock_token"] is not None and not MIN_TTL <= p["lock_ttl"] <= MAX_TTL:
-            raise ValidationError("lock_ttl", "must be between %d and %d seconds" % (MIN_TTL, MAX_TTL))
+        check_lease_options(p)
         if p["timeout"] is not None and p["timeout"] < 1:
             raise ValidationError("timeout", "must be 1 or more seconds")
         if p["batch_size"] is not None and p["batch_size"] < 1:
@@ -539,37 +529,11 @@ class HeatStackModule(CoeModule):
             if p["state"] == "present":
                 heat_stack.load_template(p["template"])
         client = heat_stack.HeatClient(self.conn)
-        if p["lock_token"] is not None:
-            # renewed once before any write: a token released or broken meanwhile writes nothing
-            client.sleep = self.lease_keeping(client.sleep)
+        if cluster is not None:
+            client.sleep = self.keep_lease(cluster, client.sleep)
         if p["state"] == "absent":
             self.absent(client, name)
         self.present(client, name)
-
-    def lease_keeping(self, sleep):
-        """``sleep`` that first renews the caller's lease when a third of it has passed."""
-        from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
-        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
-
-        p = self.params
-        cluster = p["cluster"]
-        locks = LockManager(self.store)
-        project = cluster.get("project_id") or DEFAULT_PROJECT
-        renewed = [None]
-
-        def renew():
-            if not self.check_mode:  # check mode writes nothing, not even the lease
-                with self.action("renew the lock of cluster %s" % cluster["name"]):
-                    locks.renew(project, cluster["name"], p["lock_token"], p["lock_ttl"])
-            renewed[0] = time.monotonic()
-
-        def renewing_sleep(seconds):
-            if time.monotonic() - renewed[0] >= p["lock_ttl"] / 3.0:
-                renew()
-            sleep(min(seconds, p["lock_ttl"] / 3.0))
-
-        renew()
-        return renewing_sleep
 
     def present(self, client, name):
         p = self.params

@@ -363,3 +363,39 @@ def test_all_servers_deleted_behind_our_back_are_missing_and_rebuilt(conn, clust
     assert result.get("failed") is not True, result
     assert sorted(result["created"]) == names
     assert observe(conn, with_nodes(merged, result)).health_status == "HEALTHY"
+
+
+def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, cluster, tmp_path):
+    """cluster_servers with the front door's lock: the lease is renewed while the servers boot,
+    and a token broken meanwhile (someone else acts on the cluster) is refused before any write."""
+    import datetime
+    import time
+
+    from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+    from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+
+    rec = dict(cluster(masters=1, workers=3), project_id="default")
+    state_url = "sqlite:///%s" % (tmp_path / "coe.db")
+    locks = LockManager(open_store(state_url))
+    ttl = 5  # the shortest lease: renewed every 1.7 s while the servers boot
+    token = locks.acquire("default", rec["name"], "create", ttl=ttl)["token"]
+    args = dict(cluster=rec, state_url=state_url, lock_token=token, lock_ttl=ttl)
+
+    started = time.monotonic()
+    result, _writes = run_module("cluster_servers", args, tmp_path)
+    took = time.monotonic() - started
+    assert result.get("failed") is not True, result
+    assert len(result["created"]) == 4 and took > ttl, took
+    lease = locks.get("default", rec["name"])
+    assert lease["token"] == token and lease["held"], lease
+    held = datetime.datetime.fromisoformat(lease["renewed_at"]) - datetime.datetime.fromisoformat(lease["acquired_at"])
+    assert held.total_seconds() >= took - (2 * ttl / 3.0 + 1), (took, lease)
+
+    locks.break_lock("default", rec["name"], "test: taken over")
+    scaled = json.loads(json.dumps(with_nodes(rec, result)))
+    scaled["nodegroups"][1]["node_count"] = 4
+    refused, writes = run_module("cluster_servers", dict(args, cluster=scaled), tmp_path)
+    assert refused.get("failed") is True, refused
+    assert "lock" in refused["msg"] and rec["name"] in refused["msg"], refused["msg"]
+    assert writes == []
+    assert len(tagged(conn, rec)["servers"]) == 4

@@ -69,6 +69,8 @@ def record(masters=1, workers=2, **over):
         (dict(cluster=dict(record(), uuid="nope")), "cluster.uuid"),
         (dict(cluster=dict(record(), name="Not_A_Label")), "cluster.name"),
         (dict(cluster=record(), concurrency=0), "concurrency"),
+        (dict(cluster=record(), lock_token=4, lock_ttl=2), "lock_ttl"),
+        (dict(cluster_uuid=UUID, cluster_name="k1", servers=[], lock_token=4), "lock_token"),
         (dict(cluster=dict(record(), flavor_id=None, master_flavor_id=None)), "cluster.nodegroups[0].flavor"),
         (dict(cluster_uuid="x", cluster_name="k1", servers=[]), "cluster_uuid"),
         (

@@ -8,7 +8,12 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.coe.openstack.plugins.module_utils.module import OPENSTACK_ARGUMENT_SPEC, STORE_ARGUMENT_SPEC
+from ansible_collections.coe.openstack.plugins.doc_fragments.store import ModuleDocFragment as StoreFragment
+from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    LEASE_ARGUMENT_SPEC,
+    OPENSTACK_ARGUMENT_SPEC,
+    STORE_ARGUMENT_SPEC,
+)
 from ansible_collections.coe.openstack.plugins.modules import cluster_resources, cluster_servers
 
 MODULES = {"cluster_servers": cluster_servers, "cluster_resources": cluster_resources}
@@ -24,14 +29,20 @@ def test_documentation_matches_the_argument_spec(name):
     doc = yaml.safe_load(MODULES[name].DOCUMENTATION)
     options = doc["options"]
     assert list(options) == sorted(options), "options are not sorted"
-    own = CLASSES[name].argument_spec
+    own = dict(CLASSES[name].argument_spec)
+    fragments = doc["extends_documentation_fragment"]
+    if "coe.openstack.store.lease" in fragments:
+        # the lease options are documented by the fragment, exactly as LEASE_ARGUMENT_SPEC declares them
+        leased = yaml.safe_load(StoreFragment.LEASE)["options"]
+        for option, spec in LEASE_ARGUMENT_SPEC.items():
+            assert own.pop(option) == spec, option
+            assert leased[option]["type"] == spec["type"] and leased[option].get("default") == spec.get("default")
     assert set(options) == set(own), "documented %s, spec %s" % (sorted(options), sorted(own))
     for option, spec in own.items():
         documented = options[option]
         assert documented.get("type", "str") == spec.get("type", "str"), option
         assert documented.get("default") == spec.get("default"), option
         assert sorted(documented.get("choices") or []) == sorted(spec.get("choices") or []), option
-    fragments = doc["extends_documentation_fragment"]
     assert "coe.openstack.openstack" in fragments
     assert ("coe.openstack.store" in fragments) == CLASSES[name].uses_store
     assert set(OPENSTACK_ARGUMENT_SPEC).isdisjoint(own) and set(STORE_ARGUMENT_SPEC).isdisjoint(own)

@@ -1,5 +1,7 @@
 """Cluster locks (locks.py) on both backends, with an injectable clock."""
 
+import itertools
+
 import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import LockError, ValidationError
@@ -117,3 +119,34 @@ def test_list_locks(locks, clock):
     assert [v["cluster"] for v in locks.list("p")] == ["a", "b"]
     assert [v["cluster"] for v in locks.list("p", held_only=True)] == ["b"]
     assert locks.list(held_only=True)[0]["token"] == lease["token"]
+
+
+def test_a_wait_keeps_the_lease_and_stops_when_it_is_lost(locks, clock):
+    """renewing_sleep (what heat_stack and cluster_servers wait with): the lease never lapses."""
+    from ansible_collections.coe.openstack.plugins.module_utils.locks import renewing_sleep
+
+    token = locks.acquire("p", "c1", "create", ttl=30)["token"]
+    renewals = []
+
+    def renew():
+        renewals.append(clock())
+        locks.renew("p", "c1", token, 30)
+
+    wait = renewing_sleep(renew, 30, sleep=clock.sleep, clock=clock)
+    assert renewals == [clock()]  # at once, before the caller writes anything
+    for _ in range(40):  # a wait 4 times longer than the lease, in steps the caller asked for
+        wait(5)
+        lease = locks.get("p", "c1")
+        assert lease["held"] and not lease["expired"], lease
+    assert len(renewals) >= 12  # every third of the lease
+    assert all(b - a <= 15 for a, b in itertools.pairwise(renewals))
+    # a long sleep asked for is cut to a third of the lease
+    before = clock()
+    wait(600)
+    assert clock() - before == 10
+
+    # someone breaks the lock: the next renewal raises and the wait ends there
+    locks.break_lock("p", "c1", "taken over")
+    clock.advance(11)
+    with pytest.raises(LockError):
+        wait(5)
