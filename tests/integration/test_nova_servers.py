@@ -374,7 +374,7 @@ def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, 
     from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
     from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
 
-    rec = dict(cluster(masters=1, workers=3), project_id="default")
+    rec = dict(cluster(masters=1, workers=14), project_id="default")
     state_url = "sqlite:///%s" % (tmp_path / "coe.db")
     locks = LockManager(open_store(state_url))
     ttl = 5  # the shortest lease: renewed every 1.7 s while the servers boot
@@ -385,7 +385,7 @@ def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, 
     result, _writes = run_module("cluster_servers", args, tmp_path)
     took = time.monotonic() - started
     assert result.get("failed") is not True, result
-    assert len(result["created"]) == 4 and took > ttl, took
+    assert len(result["created"]) == 15 and took > ttl, took
     lease = locks.get("default", rec["name"])
     assert lease["token"] == token and lease["held"], lease
     held = datetime.datetime.fromisoformat(lease["renewed_at"]) - datetime.datetime.fromisoformat(lease["acquired_at"])
@@ -393,9 +393,9 @@ def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, 
 
     locks.break_lock("default", rec["name"], "test: taken over")
     scaled = json.loads(json.dumps(with_nodes(rec, result)))
-    scaled["nodegroups"][1]["node_count"] = 4
+    scaled["nodegroups"][1]["node_count"] = 15
     refused, writes = run_module("cluster_servers", dict(args, cluster=scaled), tmp_path)
     assert refused.get("failed") is True, refused
     assert "lock" in refused["msg"] and rec["name"] in refused["msg"], refused["msg"]
     assert writes == []
-    assert len(tagged(conn, rec)["servers"]) == 4
+    assert len(tagged(conn, rec)["servers"]) == 15

@@ -134,7 +134,7 @@ def test_a_wait_keeps_the_lease_and_stops_when_it_is_lost(locks, clock):
 
     wait = renewing_sleep(renew, 30, sleep=clock.sleep, clock=clock)
     assert renewals == [clock()]  # at once, before the caller writes anything
-    for _ in range(40):  # a wait 4 times longer than the lease, in steps the caller asked for
+    for _step in range(40):  # a wait 4 times longer than the lease, in steps the caller asked for
         wait(5)
         lease = locks.get("p", "c1")
         assert lease["held"] and not lease["expired"], lease
