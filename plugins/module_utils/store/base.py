@@ -40,10 +40,16 @@ def iso(ts):
 
 
 def parse_iso(text):
-    """The epoch time of an ISO 8601 string written by iso(); None stays None."""
+    """The epoch time of an ISO 8601 string (iso()'s, or a cloud's); None stays None.
+
+    A trailing ``Z`` and a time without a zone (as Heat writes them) are UTC, as iso() writes.
+    """
     if not text:
         return None
-    return datetime.datetime.fromisoformat(text).timestamp()
+    value = datetime.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.timestamp()
 
 
 def canonical_json(value):

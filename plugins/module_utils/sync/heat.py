@@ -41,14 +41,13 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
-import datetime
-
 from ansible_collections.coe.openstack.plugins.module_utils.heat.stack import HeatClient
 from ansible_collections.coe.openstack.plugins.module_utils.heat.template import (
     cluster_tag,
     normalise_nodegroups,
     stack_name,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import parse_iso
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
 
 CHUNK = 40
@@ -75,23 +74,14 @@ STARTED_BY_CREATE_OR_UPDATE = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")
 
 
 def epoch(value):
-    """Seconds since the epoch of an ISO 8601 time (Heat's or the store's) or datetime; None if unknown.
-
-    A time without a zone is UTC (Heat's ``creation_time``/``updated_time`` may come
-    without one).
-    """
-    if value in (None, ""):
-        return None
+    """Seconds since the epoch of an ISO 8601 time (Heat's or the store's, ``parse_iso``) or a
+    number; None when unknown or unreadable (the stack is then read as it always was)."""
     if isinstance(value, (int, float)):
         return float(value)
-    if not isinstance(value, datetime.datetime):
-        try:
-            value = datetime.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return value.timestamp()
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
 
 
 def settled_before(stack, started_at, margin=SETTLED_BEFORE_MARGIN):
