@@ -55,8 +55,8 @@ def cleanup(conn, tag, timeout=300):
 
 
 def run_driver(args, cluster_uuid, name):
-    from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
-    from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch
+    from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.client import NovaBatch
 
     started = time.monotonic()
     conn = openstack.connect(cloud=args.cloud)

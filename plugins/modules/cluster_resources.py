@@ -150,11 +150,11 @@ server_groups:
   sample: {"default-master": {"id": "9e1d...", "name": "coe-0b0c...-default-master", "policy": "anti-affinity"}}
 """
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
-from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
-from ansible_collections.coe.openstack.plugins.module_utils.nova.resources import ClusterResources, resource_settings
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import ClusterResources, resource_settings
 
 
 class ClusterResourcesModule(CoeModule):
@@ -183,9 +183,9 @@ class ClusterResourcesModule(CoeModule):
             uuid, name = cluster_utils.record_identity(p["cluster"])
         else:
             uuid, name = p["cluster_uuid"], p["cluster_name"]
-            if not naming.is_uuid(uuid):
+            if not shape.is_uuid(uuid):
                 raise ValidationError("cluster_uuid", "must be a UUID, got %r" % uuid)
-            if not naming.is_label(name):
+            if not shape.is_label(name):
                 raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % name)
         groups, floating, external = resource_settings(
             p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]

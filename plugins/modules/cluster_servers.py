@@ -416,19 +416,20 @@ servers:
 
 import time
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
     LEASE_ARGUMENT_SPEC,
     CoeModule,
     check_lease_options,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.nova import cluster as cluster_utils
-from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
-from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
-from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch, public_view
-from ansible_collections.coe.openstack.plugins.module_utils.nova.resources import (
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
     DEFAULT_PORTS,
     ClusterResources,
+    NovaBatch,
+    public_view,
     resource_settings,
 )
 
@@ -516,9 +517,9 @@ class ClusterServersModule(CoeModule):
                     p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
                 )
             return uuid, name, groups
-        if not naming.is_uuid(p["cluster_uuid"]):
+        if not shape.is_uuid(p["cluster_uuid"]):
             raise ValidationError("cluster_uuid", "must be a UUID, got %r" % p["cluster_uuid"])
-        if not naming.is_label(p["cluster_name"]):
+        if not shape.is_label(p["cluster_name"]):
             raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % p["cluster_name"])
         specs = [self._clean(s) for s in p["servers"] or []]
         if p["state"] == "present":
@@ -678,15 +679,15 @@ class ClusterServersModule(CoeModule):
                     group["server_group"] = server_group["id"]
             return
         conn = self.conn
-        sg_name = naming.security_group_name(self.params["cluster"]["name"], uuid)
+        sg_name = shape.security_group_name(self.params["cluster"]["name"], uuid)
         sgs = list(conn.network.security_groups(name=sg_name))
         server_groups = {g.name: g for g in conn.compute.server_groups()}
         for group in groups:
             if sgs and group.get("networks"):
                 group["security_groups"] = [sgs[0].id]
             version = self.params["cluster"].get("template_version")
-            sg = server_groups.get(naming.server_group_name(uuid, group["name"], version)) or server_groups.get(
-                naming.server_group_name(uuid, group["name"])
+            sg = server_groups.get(shape.server_group_name(uuid, group["name"], version)) or server_groups.get(
+                shape.server_group_name(uuid, group["name"])
             )
             if sg is not None:
                 group["server_group"] = sg.id

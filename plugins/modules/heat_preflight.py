@@ -92,8 +92,8 @@ problems:
 """
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError
+from ansible_collections.coe.openstack.plugins.module_utils.heat.build import normalise_nodegroups
 from ansible_collections.coe.openstack.plugins.module_utils.heat.preflight import Preflight
-from ansible_collections.coe.openstack.plugins.module_utils.heat.template import normalise_nodegroups
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 
 

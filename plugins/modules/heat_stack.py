@@ -303,8 +303,8 @@ stack:
 import time
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
-from ansible_collections.coe.openstack.plugins.module_utils.heat import stack as heat_stack
-from ansible_collections.coe.openstack.plugins.module_utils.heat import template as heat_template
+from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
+from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
     LEASE_ARGUMENT_SPEC,
     CoeModule,

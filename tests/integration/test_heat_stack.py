@@ -181,7 +181,7 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         assert not [n for n in servers_of(conn, rec) if "-gpu-" in n]
 
         # rolling image update, one node at a time
-        from ansible_collections.coe.openstack.plugins.module_utils.heat.stack import HeatClient
+        from ansible_collections.coe.openstack.plugins.module_utils.heat.client import HeatClient
 
         heat = HeatClient(conn)
         seen_events = {e["id"] for e in heat.events(stack, limit=5000)}
@@ -212,7 +212,7 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         assert most == 1, "%d nodes were updated at once" % most
 
         # the synchroniser sees what the module made
-        from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser
+        from ansible_collections.coe.openstack.plugins.module_utils.heat.observe import HeatSynchroniser
 
         observed = HeatSynchroniser(conn).observe([dict(rec, status="UPDATE_IN_PROGRESS")])[rec["uuid"]]
         assert observed.status == "UPDATE_COMPLETE" and observed.exists
@@ -289,7 +289,7 @@ def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):
         assert result["stack"]["status"] == "CREATE_FAILED"
 
         # the synchroniser reports it the same way, with the fault on the node
-        from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser
+        from ansible_collections.coe.openstack.plugins.module_utils.heat.observe import HeatSynchroniser
 
         observed = HeatSynchroniser(conn).observe([rec])[rec["uuid"]]
         assert observed.status == "CREATE_FAILED"
@@ -300,7 +300,7 @@ def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):
 
 
 def test_stack_deleted_behind_our_back(conn, tmp_path):
-    from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import HeatSynchroniser
+    from ansible_collections.coe.openstack.plugins.module_utils.heat.observe import HeatSynchroniser
 
     tmp = str(tmp_path)
     rec = new_record(master_count=1, node_count=0, floating_ip_enabled=False)

@@ -64,7 +64,7 @@ def tagged(conn, rec):
 
 
 def observe(conn, rec):
-    from ansible_collections.coe.openstack.plugins.module_utils.sync.nova import NovaSynchroniser
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.observe import NovaSynchroniser
 
     return NovaSynchroniser(conn).observe([rec])[rec["uuid"]]
 
@@ -258,7 +258,7 @@ def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
 
 
 def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
-    from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import _attr
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.client import _attr
 
     quota = conn.compute.get_quota_set(conn.current_project_id, usage=True)
     limit = _attr(quota, "instances")

@@ -10,7 +10,7 @@ run names them all.
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils.heat.template import (
+from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
     record_field,

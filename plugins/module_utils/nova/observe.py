@@ -36,11 +36,23 @@ UNHEALTHY (a repair rebuilds it), not as "nothing of the cluster exists".
 Addresses: master and node addresses are fixed IPs; the API address is the
 cluster's tagged floating IP, else a floating IP a master shows, else the
 first master's fixed IP.
+
+The Nova driver's state synchroniser.
+
+ONE server list, filtered server-side by the tag every cluster server
+carries (``coe-cluster``), covers every cluster given: the servers are
+grouped by cluster uuid (metadata, or the ``coe-cluster-<uuid>`` tag) and
+aggregated per nodegroup (nova/observe.py). ONE floating IP list (same tag)
+gives the API addresses. Two API calls, whatever the number of clusters
+(each retried on a dropped connection). It observes and returns; it never
+writes.
 """
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read, server_view
+from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
 
 
 def desired_nodegroups(record):
@@ -51,7 +63,7 @@ def desired_nodegroups(record):
         groups.append(
             dict(
                 name=group["name"],
-                role=group.get("role") or ("master" if group["name"] == naming.MASTER_NODEGROUP else "worker"),
+                role=group.get("role") or ("master" if group["name"] == shape.MASTER_NODEGROUP else "worker"),
                 node_count=int(group.get("node_count") or 0),
                 image_id=group.get("image_id") or record.get("image_id"),
                 nodes=nodes,
@@ -61,14 +73,14 @@ def desired_nodegroups(record):
     if not groups:
         groups = [
             dict(
-                name=naming.MASTER_NODEGROUP,
+                name=shape.MASTER_NODEGROUP,
                 role="master",
                 node_count=int(record.get("master_count") or 0),
                 image_id=record.get("image_id"),
                 nodes=[],
             ),
             dict(
-                name=naming.WORKER_NODEGROUP,
+                name=shape.WORKER_NODEGROUP,
                 role="worker",
                 node_count=int(record.get("node_count") or 0),
                 image_id=record.get("image_id"),
@@ -97,7 +109,7 @@ def _index(view, groups, cluster_name):
     if view.get("index") is not None:
         return view["index"]
     for group in groups:
-        index = naming.node_index(view["name"], cluster_name, group["name"], group["role"])
+        index = shape.node_index(view["name"], cluster_name, group["name"], group["role"])
         if index is not None:
             return index
     return 0
@@ -107,7 +119,7 @@ def _group_of(view, groups, cluster_name):
     if view.get("nodegroup"):
         return view["nodegroup"]
     for group in groups:
-        if naming.node_index(view["name"], cluster_name, group["name"], group["role"]) is not None:
+        if shape.node_index(view["name"], cluster_name, group["name"], group["role"]) is not None:
             return group["name"]
     return None
 
@@ -153,7 +165,7 @@ def aggregate(record, views, floating_ips=()):
         building = [v for v in members if v["status"] in ("BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")]
         other = [v for v in members if v not in errored and v not in building and v["status"] != "ACTIVE"]
         outdated = []
-        if group["image_id"] and naming.is_uuid(group["image_id"]):
+        if group["image_id"] and shape.is_uuid(group["image_id"]):
             outdated = [v for v in members if v.get("image_id") and v["image_id"] != group["image_id"]]
         for view in errored:
             faults[view["name"]] = view.get("fault") or "server in ERROR"
@@ -221,7 +233,7 @@ def aggregate(record, views, floating_ips=()):
             counts=counts,
             last_index=max(
                 [
-                    v.get("index") or naming.node_index(v["name"], cluster_name, group["name"], group["role"]) or 0
+                    v.get("index") or shape.node_index(v["name"], cluster_name, group["name"], group["role"]) or 0
                     for v in members
                 ]
                 or [0]
@@ -285,3 +297,34 @@ def aggregate(record, views, floating_ips=()):
         health_status=health,
         health_status_reason=health_reason,
     )
+
+
+class NovaSynchroniser(StateSynchroniser):
+    """Cluster state from the servers Nova has, for clusters of the ``nova`` driver."""
+
+    driver = "nova"
+
+    def list_views(self):
+        """Every cluster server of the project: one tag-filtered list."""
+        return retry_read(
+            lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=shape.COMMON_TAG)]
+        )
+
+    def observe(self, clusters):
+        clusters = list(clusters)
+        if not clusters:
+            return {}
+        by_uuid = {}
+        for view in self.list_views():
+            by_uuid.setdefault(view.get("cluster_uuid"), []).append(view)
+        fips = {}
+        for fip in retry_read(lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG))):
+            uuid = shape.uuid_from_tags(getattr(fip, "tags", None) or [])
+            if uuid and fip.floating_ip_address:
+                fips.setdefault(uuid, []).append(fip.floating_ip_address)
+        return {
+            record["uuid"]: Observation(
+                **aggregate(record, by_uuid.get(record["uuid"], []), fips.get(record["uuid"], ()))
+            )
+            for record in clusters
+        }

@@ -19,7 +19,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (  
 
 __all__ = ["DRIVERS", "FakeSynchroniser", "Observation", "StateSynchroniser", "get_synchroniser", "register"]
 
-#: template ``driver`` value -> module under sync/
+#: template ``driver`` value -> the driver package whose observe.py holds its synchroniser
 DRIVERS = {"heat": "heat", "nova": "nova"}
 
 _registered = {}
@@ -38,9 +38,9 @@ def _load(driver):
     """Import a driver's module. Plain import statements (not importlib) so that Ansible's
     module packer (AnsiballZ) sees them and ships both files; they run only when called."""
     if driver == "heat":
-        from ansible_collections.coe.openstack.plugins.module_utils.sync import heat as module
+        from ansible_collections.coe.openstack.plugins.module_utils.heat import observe as module
     else:
-        from ansible_collections.coe.openstack.plugins.module_utils.sync import nova as module
+        from ansible_collections.coe.openstack.plugins.module_utils.nova import observe as module
     return module
 
 

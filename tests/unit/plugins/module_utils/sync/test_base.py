@@ -60,7 +60,7 @@ def test_fake_answers_from_its_table_and_counts_calls():
 def test_registry_resolves_both_drivers_lazily():
     assert sync.synchroniser_class("heat").__name__ == "HeatSynchroniser"
     nova = sync.synchroniser_class("nova")
-    assert issubclass(nova, StateSynchroniser) and nova.__module__.endswith("sync.nova")
+    assert issubclass(nova, StateSynchroniser) and nova.__module__.endswith("nova.observe")
     with pytest.raises(ValidationError) as err:
         sync.get_synchroniser("magnum", conn=None)
     assert err.value.field == "driver" and "heat" in str(err.value)

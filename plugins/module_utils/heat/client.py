@@ -18,7 +18,7 @@ import math
 import time
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
-from ansible_collections.coe.openstack.plugins.module_utils.heat import hot
+from ansible_collections.coe.openstack.plugins.module_utils.heat import build as hot
 
 try:
     import yaml

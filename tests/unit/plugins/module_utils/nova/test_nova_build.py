@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 
 
 def view(

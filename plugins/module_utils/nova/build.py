@@ -1,6 +1,13 @@
 # Copyright: coe.openstack contributors
 # Apache License 2.0 (see LICENSE)
-"""What the Nova driver must do: desired servers versus the servers that exist.
+"""From a cluster record to what the Nova driver creates.
+
+Plain Python. ``nodegroups_from_record`` reads a cluster record (the
+``cluster`` module's return, docs/internals.md) and gives the nodegroup
+inputs of ``plan.desired_from_nodegroups``; ``bootstrap_node`` gives the
+``node`` argument of ``bootstrap.render_user_data``.
+
+What the Nova driver must do: desired servers versus the servers that exist.
 
 Plain Python (no ansible, no openstack): everything here works on plain
 dicts, so it is tested without a cloud.
@@ -23,8 +30,101 @@ views and says which servers to create, keep, replace and delete.
 
 from __future__ import annotations
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
+
+
+def record_identity(record):
+    """``(uuid, name)`` of a record, checked."""
+    uuid = (record or {}).get("uuid")
+    name = (record or {}).get("name")
+    if not shape.is_uuid(uuid or ""):
+        raise ValidationError("cluster.uuid", "the cluster record needs its uuid, got %r" % (uuid,))
+    if not shape.is_label(name or ""):
+        raise ValidationError("cluster.name", "must be a DNS label (a-z, 0-9, '-'), got %r" % (name,))
+    return uuid, name
+
+
+def nodegroups_from_record(record, fixed_network=None):
+    """The nodegroups of a record as planner input.
+
+    A nodegroup's flavor and image default to the record's (``master_flavor_id``
+    for masters, ``flavor_id`` for workers, ``image_id``); the record's
+    ``keypair`` and ``fixed_network`` apply to every server. A record without
+    ``nodegroups`` has ``default-master`` (``master_count``) and
+    ``default-worker`` (``node_count``).
+    """
+    groups = record.get("nodegroups") or []
+    if not groups:
+        groups = [
+            dict(name=shape.MASTER_NODEGROUP, role="master", node_count=record.get("master_count", 1)),
+            dict(name=shape.WORKER_NODEGROUP, role="worker", node_count=record.get("node_count", 1)),
+        ]
+    network = fixed_network or record.get("fixed_network")
+    result = []
+    for i, group in enumerate(groups):
+        role = group.get("role") or ("master" if group.get("name") == shape.MASTER_NODEGROUP else "worker")
+        if role == "master":
+            flavor = group.get("flavor_id") or record.get("master_flavor_id") or record.get("flavor_id")
+        else:
+            flavor = group.get("flavor_id") or record.get("flavor_id")
+        count = group.get("node_count")
+        if count is None:
+            count = record.get("master_count" if role == "master" else "node_count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ValidationError("cluster.nodegroups[%d].node_count" % i, "must be an integer, got %r" % (count,))
+        entry = dict(
+            name=group.get("name"),
+            role=role,
+            count=count,
+            flavor=flavor,
+            image=group.get("image_id") or record.get("image_id"),
+            keypair=record.get("keypair") or None,
+            nodes=[n["name"] if isinstance(n, dict) else n for n in group.get("nodes") or ()],
+            last_index=group.get("last_index") or 0,
+        )
+        if network:
+            entry["networks"] = [{"network": network}]
+        result.append(entry)
+    return result
+
+
+def bootstrap_record(record, placeholder_api_address=None):
+    """The record as the user-data renderer needs it.
+
+    ``coe_version`` falls back to the ``kube_tag`` label (Magnum's way, and the
+    Heat driver's). With ``placeholder_api_address`` (check mode, before the
+    floating IP exists) a missing ``api_address`` is replaced so that the other
+    inputs can be checked.
+    """
+    record = dict(record)
+    if not record.get("coe_version"):
+        record["coe_version"] = (record.get("labels") or {}).get("kube_tag")
+    if placeholder_api_address and not record.get("api_address"):
+        record["api_address"] = placeholder_api_address
+    return record
+
+
+def bootstrap_node(spec, first_master):
+    """The ``node`` argument of bootstrap.render_user_data for a spec."""
+    return dict(
+        name=spec["name"],
+        role=spec["role"],
+        nodegroup=spec["nodegroup"],
+        index=spec.get("index"),
+        first_master=bool(first_master),
+    )
+
+
+def first_master_name(specs, views):
+    """The master that initialises the cluster: only when no master exists yet."""
+    if any(v.get("role") == "master" and v.get("status") != "ERROR" for v in views):
+        return None
+    masters = [s for s in specs if s["role"] == "master"]
+    if not masters:
+        return None
+    return min(masters, key=lambda s: (s.get("index") or 0, s["name"]))["name"]
+
 
 # the order in which duplicates (same name twice) are kept: best first
 _STATUS_RANK = {"ACTIVE": 0, "BUILD": 1, "REBUILD": 1, "SHUTOFF": 2, "ERROR": 9}
@@ -57,9 +157,9 @@ def validate_specs(specs, field="servers"):
         if name in seen:
             raise ValidationError("%s.name" % where, "server name %r is given twice" % name)
         seen.add(name)
-        if spec.get("role") not in naming.ROLES:
+        if spec.get("role") not in shape.ROLES:
             raise ValidationError(
-                "%s.role" % where, "must be one of %s, got %r" % (", ".join(naming.ROLES), spec.get("role"))
+                "%s.role" % where, "must be one of %s, got %r" % (", ".join(shape.ROLES), spec.get("role"))
             )
         if not spec.get("nodegroup"):
             raise ValidationError("%s.nodegroup" % where, "a server needs its nodegroup")
@@ -75,14 +175,14 @@ def validate_nodegroups(nodegroups, field="nodegroups"):
     for i, group in enumerate(nodegroups):
         where = "%s[%d]" % (field, i)
         name = group.get("name")
-        if not naming.is_label(name or ""):
+        if not shape.is_label(name or ""):
             raise ValidationError("%s.name" % where, "must be a DNS label (a-z, 0-9, '-'), got %r" % (name,))
         if name in names:
             raise ValidationError("%s.name" % where, "nodegroup %r is given twice" % name)
         names.add(name)
-        if group.get("role") not in naming.ROLES:
+        if group.get("role") not in shape.ROLES:
             raise ValidationError(
-                "%s.role" % where, "must be one of %s, got %r" % (", ".join(naming.ROLES), group.get("role"))
+                "%s.role" % where, "must be one of %s, got %r" % (", ".join(shape.ROLES), group.get("role"))
             )
         if group["role"] == "master":
             masters += 1
@@ -103,13 +203,13 @@ def _group_members(views, cluster_name, group):
         if view.get("nodegroup"):
             if view["nodegroup"] == group["name"]:
                 members.append(view)
-        elif naming.node_index(view["name"], cluster_name, group["name"], group["role"]) is not None:
+        elif shape.node_index(view["name"], cluster_name, group["name"], group["role"]) is not None:
             members.append(view)
     return members
 
 
 def _index_of(view, cluster_name, group):
-    index = naming.node_index(view["name"], cluster_name, group["name"], group["role"])
+    index = shape.node_index(view["name"], cluster_name, group["name"], group["role"])
     if index is None and view.get("index") is not None:
         index = view["index"]
     return index
@@ -166,10 +266,10 @@ def desired_from_nodegroups(cluster_name, nodegroups, views, remove_nodes=(), re
         known = [
             n
             for n in group.get("nodes") or ()
-            if naming.node_index(n, cluster_name, group["name"], group["role"]) is not None
+            if shape.node_index(n, cluster_name, group["name"], group["role"]) is not None
         ]
         indexes = [group.get("last_index") or 0]
-        indexes += [naming.node_index(n, cluster_name, group["name"], group["role"]) for n in known]
+        indexes += [shape.node_index(n, cluster_name, group["name"], group["role"]) for n in known]
         indexes += [i for i in (_index_of(v, cluster_name, group) for v in members) if i is not None]
         last = max(indexes)
 
@@ -209,23 +309,23 @@ def desired_from_nodegroups(cluster_name, nodegroups, views, remove_nodes=(), re
         base = {k: group.get(k) for k in SPEC_FIELDS if group.get(k) is not None}
         base.update(nodegroup=group["name"], role=group["role"])
         for c in sorted(
-            staying, key=lambda c: naming.node_index(c["name"], cluster_name, group["name"], group["role"]) or 0
+            staying, key=lambda c: shape.node_index(c["name"], cluster_name, group["name"], group["role"]) or 0
         ):
             view = c["view"]
             if replace_outdated and view is not None and is_outdated(view, group, image_id, flavor_names):
                 last += 1
-                spec = dict(base, name=naming.node_name(cluster_name, group["name"], group["role"], last), index=last)
+                spec = dict(base, name=shape.node_name(cluster_name, group["name"], group["role"], last), index=last)
                 spec["replaces"] = c["name"]
                 specs.append(spec)
                 continue
-            index = naming.node_index(c["name"], cluster_name, group["name"], group["role"])
+            index = shape.node_index(c["name"], cluster_name, group["name"], group["role"])
             specs.append(dict(base, name=c["name"], index=index))
         for _missing in range(group["count"] - len(staying)):
             last += 1
-            name = naming.node_name(cluster_name, group["name"], group["role"], last)
+            name = shape.node_name(cluster_name, group["name"], group["role"], last)
             while name in all_names:
                 last += 1
-                name = naming.node_name(cluster_name, group["name"], group["role"], last)
+                name = shape.node_name(cluster_name, group["name"], group["role"], last)
             specs.append(dict(base, name=name, index=last))
         last_indexes[group["name"]] = last
     return specs, last_indexes, removed

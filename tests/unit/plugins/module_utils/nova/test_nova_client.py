@@ -6,10 +6,10 @@ import time
 import pytest
 from fakecloud import FakeCloud
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError, WaitTimeout
-from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
-from ansible_collections.coe.openstack.plugins.module_utils.nova import plan as planner
-from ansible_collections.coe.openstack.plugins.module_utils.nova.batch import NovaBatch
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import NovaBatch
 
 UUID = "0b0c8f1e-1111-4222-8333-444455556666"
 
@@ -51,7 +51,7 @@ def test_creates_missing_servers_tagged_with_metadata_and_user_data():
     assert result["failed"] == {}
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
     master = bodies["k1-master-1"]
-    assert master["tags"] == [naming.COMMON_TAG, naming.cluster_tag(UUID)]
+    assert master["tags"] == [shape.COMMON_TAG, shape.cluster_tag(UUID)]
     assert master["metadata"] == {
         "coe_cluster_uuid": UUID,
         "coe_cluster_name": "k1",
@@ -86,7 +86,7 @@ def test_waiting_uses_one_tag_filtered_list_per_poll_never_a_get_per_server():
     lists = [c for c in cloud.calls if c[1] == "servers"]
     # one list before, then one per poll until the 3rd poll sees all ACTIVE
     assert len(lists) == 1 + 3
-    assert all(c[2]["tags"] == naming.cluster_tag(UUID) for c in lists)
+    assert all(c[2]["tags"] == shape.cluster_tag(UUID) for c in lists)
     assert not [c for c in cloud.calls if c[1] in ("get_server", "find_server")]
 
 
@@ -151,7 +151,7 @@ def test_a_create_refused_by_the_cloud_is_reported_and_the_others_go_on():
 
 def test_repair_replaces_a_server_in_error():
     cloud = FakeCloud()
-    tags = [naming.COMMON_TAG, naming.cluster_tag(UUID)]
+    tags = [shape.COMMON_TAG, shape.cluster_tag(UUID)]
     bad = cloud.add_server("k1-default-worker-1", status="ERROR", tags=tags, fault={"code": 500, "message": "boom"})
     cloud.add_server("k1-default-worker-2", tags=tags)
     plan, result = run(cloud, [spec("k1-default-worker-1"), spec("k1-default-worker-2")])
@@ -166,10 +166,10 @@ def test_repair_replaces_a_server_in_error():
 
 def test_surplus_servers_are_deleted_and_waited_for():
     cloud = FakeCloud()
-    tags = [naming.COMMON_TAG, naming.cluster_tag(UUID)]
+    tags = [shape.COMMON_TAG, shape.cluster_tag(UUID)]
     for i in (1, 2, 3):
         cloud.add_server("k1-default-worker-%d" % i, tags=tags)
-    other = cloud.add_server("other-cluster-node", tags=[naming.COMMON_TAG, naming.cluster_tag("x" * 8)])
+    other = cloud.add_server("other-cluster-node", tags=[shape.COMMON_TAG, shape.cluster_tag("x" * 8)])
     _plan, result = run(cloud, [spec("k1-default-worker-1")])
     assert sorted(result["deleted"]) == ["k1-default-worker-2", "k1-default-worker-3"]
     assert sorted(s.name for s in cloud.servers.values()) == ["k1-default-worker-1", "other-cluster-node"]
@@ -203,7 +203,7 @@ def test_a_missing_reference_fails_before_any_write():
 
 def test_rolling_replacement_never_has_fewer_active_servers():
     cloud = FakeCloud()
-    tags = [naming.COMMON_TAG, naming.cluster_tag(UUID)]
+    tags = [shape.COMMON_TAG, shape.cluster_tag(UUID)]
     for i in (1, 2, 3):
         cloud.add_server("k1-default-worker-%d" % i, tags=tags, metadata={"coe_nodegroup": "default-worker"})
     lowest = []
@@ -236,7 +236,7 @@ def test_rolling_replacement_never_has_fewer_active_servers():
 
 def test_rolling_stops_at_the_first_failed_batch_and_keeps_the_old_servers():
     cloud = FakeCloud()
-    tags = [naming.COMMON_TAG, naming.cluster_tag(UUID)]
+    tags = [shape.COMMON_TAG, shape.cluster_tag(UUID)]
     for i in (1, 2):
         cloud.add_server("w-%d" % i, tags=tags, metadata={"coe_nodegroup": "default-worker"})
     specs = [dict(spec("w-%d" % i, flavor="m1.huge"), replaces="w-%d" % (i - 2)) for i in (3, 4)]

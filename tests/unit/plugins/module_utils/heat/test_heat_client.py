@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
-from ansible_collections.coe.openstack.plugins.module_utils.heat import stack as s
+from ansible_collections.coe.openstack.plugins.module_utils.heat import client as s
 
 TEMPLATE = """
 heat_template_version: 2021-04-16

@@ -41,12 +41,12 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils.heat.stack import HeatClient
-from ansible_collections.coe.openstack.plugins.module_utils.heat.template import (
+from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
     stack_name,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.heat.client import HeatClient
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import parse_iso
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
 

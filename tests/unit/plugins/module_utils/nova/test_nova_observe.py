@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
-from ansible_collections.coe.openstack.plugins.module_utils.nova import naming
-from ansible_collections.coe.openstack.plugins.module_utils.sync.nova import NovaSynchroniser
+from ansible_collections.coe.openstack.plugins.module_utils import lifecycle, shape
+from ansible_collections.coe.openstack.plugins.module_utils.nova.observe import NovaSynchroniser
 
 
 def FakeCloud(**kw):
@@ -54,7 +53,7 @@ def add(cloud, uuid, name, nodegroup, role, status="ACTIVE", fault=None, image="
     return cloud.add_server(
         name,
         status=status,
-        tags=[naming.COMMON_TAG, naming.cluster_tag(uuid)],
+        tags=[shape.COMMON_TAG, shape.cluster_tag(uuid)],
         metadata={"coe_cluster_uuid": uuid, "coe_nodegroup": nodegroup, "coe_role": role},
         fault=fault,
         image=image,
@@ -81,8 +80,8 @@ def test_two_list_calls_whatever_the_number_of_clusters():
     result = NovaSynchroniser(cloud).observe(records)
     assert len(result) == 30
     assert cloud.count() == 2
-    assert cloud.calls[0][1:] == ("servers", {"details": True, "tags": naming.COMMON_TAG})
-    assert cloud.calls[1][1:] == ("ips", {"tags": naming.COMMON_TAG})
+    assert cloud.calls[0][1:] == ("servers", {"details": True, "tags": shape.COMMON_TAG})
+    assert cloud.calls[1][1:] == ("ips", {"tags": shape.COMMON_TAG})
     assert all(o.health_status == "HEALTHY" for o in result.values())
 
 
@@ -225,7 +224,7 @@ def test_api_address_is_the_tagged_floating_ip_before_nova_shows_it():
     cloud = FakeCloud()
     healthy_cluster(cloud, U1, "k1")
     fip = cloud.network.create_ip(floating_network_id="net-ext")
-    cloud.network.set_tags(fip, [naming.COMMON_TAG, naming.cluster_tag(U1)])
+    cloud.network.set_tags(fip, [shape.COMMON_TAG, shape.cluster_tag(U1)])
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1")])[U1]
     assert obs.api_address == fip.floating_ip_address
 

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.heat import hot
-from ansible_collections.coe.openstack.plugins.module_utils.heat import template as t
+from ansible_collections.coe.openstack.plugins.module_utils.heat import build as hot
+from ansible_collections.coe.openstack.plugins.module_utils.heat import build as t
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 

@@ -7,17 +7,17 @@ from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
     ensure_template,
     sync_clusters,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
-from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
-from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
-from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
-from ansible_collections.coe.openstack.plugins.module_utils.sync.heat import (
+from ansible_collections.coe.openstack.plugins.module_utils.heat.observe import (
     SETTLED_BEFORE_MARGIN,
     HeatSynchroniser,
     epoch,
     map_status,
     settled_before,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
+from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 
