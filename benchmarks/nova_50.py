@@ -6,7 +6,7 @@
 In the same run, against the same cloud:
 
 1. ``driver``: the Nova driver's batch code (plugins/module_utils/nova, what
-   the ``cluster_servers`` module runs after connecting): one server list,
+   the ``nova_servers`` module runs after connecting): one server list,
    reference lookups, quota check, 50 concurrent creates on one shared
    Connection, one tag-filtered list per poll until all are ACTIVE;
 2. ``raw``: the floor: plain openstacksdk, a ThreadPoolExecutor of the same

@@ -283,6 +283,22 @@ class CoeModule:
             store.close()
 
 
+class ModuleLogic:
+    """The logic of a module, kept in module_utils: runs on a CoeModule's options,
+    connection, store, check/diff mode, ``action()``, ``exit()`` and ``fail()``.
+
+    A module file keeps its documentation, its argument spec and a ``run()`` that
+    hands itself to such a class (``HeatStackDriver(self).run()``); what the logic
+    does not define itself is the module's (attribute access falls through to it).
+    """
+
+    def __init__(self, module):
+        self.module = module
+
+    def __getattr__(self, name):
+        return getattr(self.module, name)
+
+
 def _rewrap(error, msg):
     """A copy of a CoeError with a new message and the same details."""
     new = CoeError.__new__(type(error))

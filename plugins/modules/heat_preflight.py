@@ -91,9 +91,7 @@ problems:
   sample: ["flavor m1.nope does not exist", "quota for instances: 5 needed, 8 of 10 used (2 free)"]
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError
-from ansible_collections.coe.openstack.plugins.module_utils.heat.build import normalise_nodegroups
-from ansible_collections.coe.openstack.plugins.module_utils.heat.preflight import Preflight
+from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import HeatPreflightDriver
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 
 
@@ -108,35 +106,11 @@ class HeatPreflightModule(CoeModule):
         image_update_policy=dict(default="REPLACE", choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
         operation=dict(default="create", choices=["create", "update", "upgrade", "delete"]),
     )
+
     module_kwargs = dict(supports_check_mode=True)
 
     def run(self):
-        p = self.params
-        cluster = p["cluster"]
-        if p["operation"] != "delete":
-            # bad input is refused before any cloud call
-            normalise_nodegroups(cluster)
-        check = Preflight(self.conn)
-        check.run(
-            cluster,
-            operation=p["operation"],
-            batch_size=p["batch_size"],
-            fixed_network=p["fixed_network"],
-            fixed_subnet=p["fixed_subnet"],
-            external_network=p["external_network"],
-            floating_ip_enabled=p["floating_ip_enabled"],
-            replace=p["image_update_policy"] == "REPLACE",
-        )
-        out = dict(checked=check.checked, problems=check.problems)
-        if p["operation"] != "delete":
-            out["needs"] = check.needs
-        if check.problems:
-            raise CloudError(
-                "Preflight for %s of cluster %s failed: %s"
-                % (p["operation"], cluster.get("name"), "; ".join(check.problems)),
-                **out,
-            )
-        self.exit(changed=False, **out)
+        HeatPreflightDriver(self).run()
 
 
 def main():

@@ -216,7 +216,7 @@ def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
     tag = "coe-cluster-%s" % rec["uuid"]
     args = dict(cloud="minicloud", cluster=rec, render_user_data=True)
     try:
-        result = run_module("cluster_servers", args, state["env"])
+        result = run_module("nova_servers", args, state["env"])
         assert not result.get("failed"), result.get("msg")
         servers = list(conn.compute.servers(details=True, tags=tag))
         assert len(servers) == 5
@@ -227,7 +227,7 @@ def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
 
         # scale out with a wrong key: a clear refusal, and no server created
         wrong = dict(state["env"], COE_SECRET_KEY="not the key of this store, sorry")
-        refused = run_module("cluster_servers", dict(args, cluster=dict(rec, node_count=3)), wrong)
+        refused = run_module("nova_servers", dict(args, cluster=dict(rec, node_count=3)), wrong)
         assert refused.get("failed")
         assert "not the key" in refused["msg"] and "COE_SECRET_KEY" in refused["msg"]
         assert "not the key of this store, sorry" not in json.dumps(refused)
@@ -236,7 +236,7 @@ def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
         set_api_address(state, rec, api_address)
         check_kubeconfig(state, rec, creds, api_address)
     finally:
-        done = run_module("cluster_servers", dict(cloud="minicloud", cluster=rec, state="absent"), state["env"])
+        done = run_module("nova_servers", dict(cloud="minicloud", cluster=rec, state="absent"), state["env"])
         assert not done.get("failed"), done.get("msg")
 
 

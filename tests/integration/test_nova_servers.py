@@ -1,4 +1,4 @@
-"""The Nova driver against the local cloud: cluster_servers, cluster_resources, the Nova synchroniser.
+"""The Nova driver against the local cloud: nova_servers, nova_resources, the Nova synchroniser.
 
 The modules run the way Ansible runs them (their file executed with the module
 arguments on stdin), with openstacksdk's HTTP log on, so that a test can count
@@ -93,9 +93,7 @@ def cluster(conn, tmp_path):
 
     yield make
     for rec in records:
-        run_module(
-            "cluster_resources", dict(cluster_name=rec["name"], cluster_uuid=rec["uuid"], state="absent"), tmp_path
-        )
+        run_module("nova_resources", dict(cluster_name=rec["name"], cluster_uuid=rec["uuid"], state="absent"), tmp_path)
 
 
 def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
@@ -103,7 +101,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     name = rec["name"]
 
     # security group, masters' anti-affinity group, API floating IP (unattached yet)
-    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res.get("failed") is not True, res
     assert res["changed"] is True
     assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
@@ -111,7 +109,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     assert api_address == res["floating_ip"]["address"]
 
     # check mode lists the 5 servers it would create, and creates nothing
-    result, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path, check=True, diff=True)
+    result, writes = run_module("nova_servers", dict(cluster=rec), tmp_path, check=True, diff=True)
     assert result["changed"] is True, result
     assert sorted(result["created"]) == sorted(
         ["%s-master-%d" % (name, i) for i in (1, 2, 3)] + ["%s-default-worker-%d" % (name, i) for i in (1, 2)]
@@ -121,7 +119,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     assert tagged(conn, rec)["servers"] == []
 
     # the real run: 5 servers ACTIVE, masters on 3 different hosts
-    result, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     assert result["changed"] is True
     assert len(result["created"]) == 5
@@ -140,15 +138,15 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     }
 
     # the floating IP goes onto the first master
-    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res["floating_ip"]["server"] == "%s-master-1" % name
     rec = with_nodes(rec, result)
 
     # a second run changes nothing and makes no write call
-    again, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    again, writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert again["changed"] is False, again
     assert writes == []
-    res, writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res["changed"] is False and writes == []
 
     # the synchroniser: complete, healthy, API on the floating IP (Nova sees it in a moment)
@@ -162,7 +160,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     victim = "%s-default-worker-1" % name
     rec["node_count"] = 1
     rec["nodegroups"][1]["node_count"] = 1
-    result, writes = run_module("cluster_servers", dict(cluster=rec, nodes_to_remove=[victim]), tmp_path)
+    result, writes = run_module("nova_servers", dict(cluster=rec, nodes_to_remove=[victim]), tmp_path)
     assert result["changed"] is True, result
     assert result["deleted"] == [victim]
     assert result["created"] == []
@@ -172,7 +170,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     # scale out 1 -> 2: the new worker gets index 3, never the removed 1
     rec["node_count"] = 2
     rec["nodegroups"][1]["node_count"] = 2
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result["created"] == ["%s-default-worker-3" % name], result
     rec = with_nodes(rec, result)
 
@@ -184,26 +182,26 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     obs = observe(conn, rec)
     assert obs.health_status == "UNHEALTHY"
     assert gone in obs.health_status_reason["default-worker"], obs.health_status_reason
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result["created"] == [gone], result
     assert observe(conn, rec).health_status == "HEALTHY"
 
     # delete leaves nothing tagged with the cluster
     res, _writes = run_module(
-        "cluster_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
+        "nova_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
     )
     assert res["changed"] is True, res
     assert len(res["deleted"]["servers"]) == 5
     assert res["deleted"]["floating_ips"] == [api_address]
     assert tagged(conn, rec) == dict(servers=[], ports=[], floating_ips=[], security_groups=[], server_groups=[])
     res, writes = run_module(
-        "cluster_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
+        "nova_resources", dict(cluster_name=name, cluster_uuid=rec["uuid"], state="absent"), tmp_path
     )
     assert res["changed"] is False and writes == []
 
 
 def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
-    """cluster_servers with resources (what the driver's create runs): check mode writes nothing;
+    """nova_servers with resources (what the driver's create runs): check mode writes nothing;
     one run makes the security group, the masters' server group, the API floating IP (its address
     in the user-data) and the servers, and leaves the floating IP on the first master; a second
     run changes nothing and makes no write call."""
@@ -213,14 +211,14 @@ def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
     state_url = "sqlite:///%s" % (tmp_path / "coe.db")
     args["state_url"] = state_url
 
-    check, writes = run_module("cluster_servers", args, tmp_path, check=True)
+    check, writes = run_module("nova_servers", args, tmp_path, check=True)
     assert check.get("failed") is not True, check
     assert check["changed"] is True and len(check["created"]) == 3
     assert "create floating IP on public" in check["resources"]["changes"]
     assert writes == []
     assert tagged(conn, rec) == dict(servers=[], ports=[], floating_ips=[], security_groups=[], server_groups=[])
 
-    result, writes = run_module("cluster_servers", args, tmp_path)
+    result, writes = run_module("nova_servers", args, tmp_path)
     assert result.get("failed") is not True, result
     assert result["changed"] is True
     assert {s["name"]: s["status"] for s in result["servers"]} == dict.fromkeys(result["created"], "ACTIVE")
@@ -234,7 +232,7 @@ def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
     master = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name.endswith("master-1"))
     assert fip.port_id in [p.id for p in conn.network.ports(device_id=master.id)]
 
-    again, writes = run_module("cluster_servers", dict(args, cluster=with_nodes(rec, result)), tmp_path)
+    again, writes = run_module("nova_servers", dict(args, cluster=with_nodes(rec, result)), tmp_path)
     assert again["changed"] is False, again
     assert writes == []
 
@@ -242,7 +240,7 @@ def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
 def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result["failed"] is True
     assert "No valid host was found" in result["msg"]
     worker = "%s-default-worker-1" % rec["name"]
@@ -265,7 +263,7 @@ def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
     assert limit > 0, "the demo project's instances quota is unlimited"
     rec = cluster(masters=1, workers=limit)  # one more server than the whole quota
     for check in (True, False):
-        result, writes = run_module("cluster_servers", dict(cluster=rec), tmp_path, check=check)
+        result, writes = run_module("nova_servers", dict(cluster=rec), tmp_path, check=check)
         assert result["failed"] is True
         assert "quota instances too small" in result["msg"], result["msg"]
         assert writes == []
@@ -275,11 +273,11 @@ def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
 def test_a_server_in_error_is_replaced_by_a_rerun(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result["failed"] is True
     # repair: the flavor is fixed, the run replaces the server in ERROR (same name)
     rec["nodegroups"][1]["flavor_id"] = "m1.small"
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     worker = "%s-default-worker-1" % rec["name"]
     assert result["replaced"] == [worker]
@@ -288,11 +286,11 @@ def test_a_server_in_error_is_replaced_by_a_rerun(conn, cluster, tmp_path):
 
 def test_rolling_upgrade_replaces_servers_with_new_indexes(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=2)
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     rec = with_nodes(rec, result)
     rec["image_id"] = "fake-image-v2"
-    result, writes = run_module("cluster_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
+    result, writes = run_module("nova_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
     assert result.get("failed") is not True, result
     name = rec["name"]
     assert result["created"] == ["%s-master-2" % name, "%s-default-worker-3" % name, "%s-default-worker-4" % name]
@@ -310,15 +308,15 @@ def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin
     """The 4th member of a full anti-affinity group finds no host: an upgrade's masters go into a new group."""
     rec = cluster(masters=3, workers=0, template_version=1, floating_ip_enabled=False)
     rec["nodegroups"] = rec["nodegroups"][:1]
-    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res.get("failed") is not True, res
-    result, _writes = run_module("cluster_servers", dict(cluster=rec), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
     rec = with_nodes(rec, result)
     rec.update(template_version=2, image_id="fake-image-v2")
-    res, _writes = run_module("cluster_resources", dict(cluster=rec), tmp_path)
+    res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res["server_groups"]["default-master"]["name"].endswith("-default-master-v2"), res
-    result, _writes = run_module("cluster_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
     assert result.get("failed") is not True, result
     name = rec["name"]
     assert sorted(s["name"] for s in result["servers"]) == ["%s-master-%d" % (name, i) for i in (4, 5, 6)]
@@ -331,12 +329,12 @@ def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin
 
 def test_masters_server_group_follows_the_templates_policy(conn, cluster, tmp_path):
     rec = cluster(masters=1, workers=0, template=dict(master_server_group_policy="soft-anti-affinity"))
-    res, _writes = run_module("cluster_resources", dict(cluster=rec, floating_ip=False), tmp_path)
+    res, _writes = run_module("nova_resources", dict(cluster=rec, floating_ip=False), tmp_path)
     assert res.get("failed") is not True, res
     assert res["server_groups"]["default-master"]["policy"] == "soft-anti-affinity"
     (group,) = [g for g in conn.compute.server_groups() if rec["uuid"] in (g.name or "")]
     assert group.policy == "soft-anti-affinity" or group.policies == ["soft-anti-affinity"]
-    again, writes = run_module("cluster_resources", dict(cluster=rec, floating_ip=False), tmp_path)
+    again, writes = run_module("nova_resources", dict(cluster=rec, floating_ip=False), tmp_path)
     assert again["changed"] is False and writes == [], (again, writes)
 
 
@@ -345,7 +343,7 @@ def test_all_servers_deleted_behind_our_back_are_missing_and_rebuilt(conn, clust
 
     rec = cluster(masters=1, workers=1)
     rec["status"] = "CREATE_COMPLETE"
-    result, _writes = run_module("cluster_servers", dict(cluster=rec, floating_ip=False), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=rec, floating_ip=False), tmp_path)
     assert result.get("failed") is not True, result
     rec = with_nodes(rec, result)
     names = sorted(s["name"] for s in result["servers"])
@@ -359,14 +357,14 @@ def test_all_servers_deleted_behind_our_back_are_missing_and_rebuilt(conn, clust
     merged, _message = lifecycle.merge_observation(rec, obs, 1000)
     assert sorted(n["name"] for g in merged["nodegroups"] for n in g["nodes"] if n["status"] == "MISSING") == names
     # the next run creates them again under their own names
-    result, _writes = run_module("cluster_servers", dict(cluster=merged, floating_ip=False), tmp_path)
+    result, _writes = run_module("nova_servers", dict(cluster=merged, floating_ip=False), tmp_path)
     assert result.get("failed") is not True, result
     assert sorted(result["created"]) == names
     assert observe(conn, with_nodes(merged, result)).health_status == "HEALTHY"
 
 
 def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, cluster, tmp_path):
-    """cluster_servers with the front door's lock: the lease is renewed while the servers boot,
+    """nova_servers with the front door's lock: the lease is renewed while the servers boot,
     and a token broken meanwhile (someone else acts on the cluster) is refused before any write."""
     import datetime
     import time
@@ -382,7 +380,7 @@ def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, 
     args = dict(cluster=rec, state_url=state_url, lock_token=token, lock_ttl=ttl)
 
     started = time.monotonic()
-    result, _writes = run_module("cluster_servers", args, tmp_path)
+    result, _writes = run_module("nova_servers", args, tmp_path)
     took = time.monotonic() - started
     assert result.get("failed") is not True, result
     assert len(result["created"]) == 15 and took > ttl, took
@@ -394,7 +392,7 @@ def test_waiting_keeps_the_callers_lease_and_a_broken_lock_writes_nothing(conn, 
     locks.break_lock("default", rec["name"], "test: taken over")
     scaled = json.loads(json.dumps(with_nodes(rec, result)))
     scaled["nodegroups"][1]["node_count"] = 15
-    refused, writes = run_module("cluster_servers", dict(args, cluster=scaled), tmp_path)
+    refused, writes = run_module("nova_servers", dict(args, cluster=scaled), tmp_path)
     assert refused.get("failed") is True, refused
     assert "lock" in refused["msg"] and rec["name"] in refused["msg"], refused["msg"]
     assert writes == []

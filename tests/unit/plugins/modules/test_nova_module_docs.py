@@ -14,12 +14,12 @@ from ansible_collections.coe.openstack.plugins.module_utils.module import (
     OPENSTACK_ARGUMENT_SPEC,
     STORE_ARGUMENT_SPEC,
 )
-from ansible_collections.coe.openstack.plugins.modules import cluster_resources, cluster_servers
+from ansible_collections.coe.openstack.plugins.modules import nova_resources, nova_servers
 
-MODULES = {"cluster_servers": cluster_servers, "cluster_resources": cluster_resources}
+MODULES = {"nova_servers": nova_servers, "nova_resources": nova_resources}
 CLASSES = {
-    "cluster_servers": cluster_servers.ClusterServersModule,
-    "cluster_resources": cluster_resources.ClusterResourcesModule,
+    "nova_servers": nova_servers.NovaServersModule,
+    "nova_resources": nova_resources.NovaResourcesModule,
 }
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -69,7 +69,7 @@ def test_ansible_doc_renders_them():
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"))
     doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
     proc = subprocess.run(
-        [doc, "coe.openstack.cluster_servers", "coe.openstack.cluster_resources"],
+        [doc, "coe.openstack.nova_servers", "coe.openstack.nova_resources"],
         capture_output=True,
         text=True,
         env=env,
@@ -78,4 +78,4 @@ def test_ansible_doc_renders_them():
     )
     assert proc.returncode == 0, proc.stderr
     assert "ERROR" not in proc.stderr, proc.stderr
-    assert "coe.openstack.cluster_servers" in proc.stdout and "coe.openstack.cluster_resources" in proc.stdout
+    assert "coe.openstack.nova_servers" in proc.stdout and "coe.openstack.nova_resources" in proc.stdout

@@ -1,4 +1,4 @@
-"""cluster_servers and cluster_resources with a fake connection: input errors, check mode, idempotence, failures."""
+"""nova_servers and nova_resources with a fake connection: input errors, check mode, idempotence, failures."""
 
 import importlib
 import os
@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils import module as module_base
-from ansible_collections.coe.openstack.plugins.modules import cluster_resources, cluster_servers
+from ansible_collections.coe.openstack.plugins.modules import nova_resources, nova_servers
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 UUID2 = "5e6f7a8b-2c3d-4e5f-9a0b-1c2d3e4f5a6b"
@@ -84,13 +84,13 @@ def record(masters=1, workers=2, **over):
     ],
 )
 def test_bad_input_names_the_field_before_any_cloud_call(run_module, no_cloud, args, field):
-    result = run_module(cluster_servers.main, args)
+    result = run_module(nova_servers.main, args)
     assert result.failed
     assert result["field"] == field, result["msg"]
 
 
 def test_check_mode_lists_what_would_be_created_and_writes_nothing(run_module, cloud):
-    result = run_module(cluster_servers.main, dict(cluster=record()), check_mode=True, diff=True)
+    result = run_module(nova_servers.main, dict(cluster=record()), check_mode=True, diff=True)
     assert not result.failed, result["msg"] if result.failed else ""
     assert result["changed"] is True
     assert result["created"] == ["k1-master-1", "k1-default-worker-1", "k1-default-worker-2"]
@@ -99,13 +99,13 @@ def test_check_mode_lists_what_would_be_created_and_writes_nothing(run_module, c
 
 
 def test_create_then_rerun_changes_nothing(run_module, cloud):
-    first = run_module(cluster_servers.main, dict(cluster=record(), poll_interval=0.01))
+    first = run_module(nova_servers.main, dict(cluster=record(), poll_interval=0.01))
     assert first["changed"] is True
     assert sorted(s["name"] for s in first["servers"]) == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
     assert {s["status"] for s in first["servers"]} == {"ACTIVE"}
     assert first["nodegroups"]["default-worker"] == {"last_index": 2, "node_count": 2}
     writes = len(cloud.writes())
-    second = run_module(cluster_servers.main, dict(cluster=record(), poll_interval=0.01))
+    second = run_module(nova_servers.main, dict(cluster=record(), poll_interval=0.01))
     assert second["changed"] is False
     assert len(cloud.writes()) == writes
 
@@ -118,7 +118,7 @@ def test_a_cluster_whose_servers_are_all_gone_is_rebuilt_under_its_nodes_names(r
         group["nodes"] = [dict(name=n, status="MISSING") for n in names[group["name"]]]
         group["last_index"] = 6
     assert cloud.servers == {}
-    result = run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
     assert not result.failed, result.get("msg")
     assert sorted(result["created"]) == ["k1-default-worker-4", "k1-default-worker-6", "k1-master-3"]
     assert {s["status"] for s in result["servers"]} == {"ACTIVE"}
@@ -127,7 +127,7 @@ def test_a_cluster_whose_servers_are_all_gone_is_rebuilt_under_its_nodes_names(r
 def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud):
     rec = record(workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
-    result = run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
     assert result.failed
     assert (
         result["msg"] == "1 of 2 servers of cluster k1 failed: k1-default-worker-1: No valid host was found. (code 500)"
@@ -139,7 +139,7 @@ def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud
 def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):
     cloud.quota["instances"] = 2
     for check in (True, False):
-        result = run_module(cluster_servers.main, dict(cluster=record()), check_mode=check)
+        result = run_module(nova_servers.main, dict(cluster=record()), check_mode=check)
         assert result.failed
         assert "quota instances too small: 3 more needed, 2 free (limit 2, 0 in use)" in result["msg"]
     assert cloud.count("create_server") == 0
@@ -147,44 +147,42 @@ def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):
 
 def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
     rec = record()
-    first = run_module(cluster_resources.main, dict(cluster=rec))
+    first = run_module(nova_resources.main, dict(cluster=rec))
     assert first["changed"] is True
     assert first["server_groups"]["default-master"]["policy"] == "anti-affinity"
     assert first["api_address"] == first["floating_ip"]["address"]
     assert first["floating_ip"]["port_id"] is None  # no master yet
-    run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
     # the servers got the cluster's security group and the masters' server group
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
     sg = first["security_group"]["id"]
     assert bodies["k1-master-1"]["security_groups"] == [{"name": sg}]
     assert bodies["k1-master-1"]["scheduler_hints"] == {"group": first["server_groups"]["default-master"]["id"]}
     assert "scheduler_hints" not in bodies["k1-default-worker-1"]
-    attach = run_module(cluster_resources.main, dict(cluster=rec))
+    attach = run_module(nova_resources.main, dict(cluster=rec))
     assert attach["changed"] is True
     assert attach["floating_ip"]["server"] == "k1-master-1"
     writes = len(cloud.writes())
-    again = run_module(cluster_resources.main, dict(cluster=rec))
+    again = run_module(nova_resources.main, dict(cluster=rec))
     assert again["changed"] is False
     assert len(cloud.writes()) == writes
-    check = run_module(
-        cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"), check_mode=True
-    )
+    check = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"), check_mode=True)
     assert check["changed"] is True and len(cloud.writes()) == writes
-    gone = run_module(cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
+    gone = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
     assert gone["deleted"]["servers"] == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
     assert gone["deleted"]["floating_ips"] == [first["api_address"]]
     assert len(gone["deleted"]["server_groups"]) == 1 and len(gone["deleted"]["security_groups"]) == 1
     assert cloud.servers == {} and cloud.fips == {} and cloud.security_groups == {} and cloud.server_groups == {}
-    final = run_module(cluster_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
+    final = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
     assert final["changed"] is False
 
 
 def test_server_groups_of_nodegroups_that_are_gone_are_deleted(run_module, cloud):
     groups = {"default-master": "anti-affinity", "gpu": "soft-anti-affinity"}
-    first = run_module(cluster_resources.main, dict(cluster=record(), server_groups=groups, floating_ip=False))
+    first = run_module(nova_resources.main, dict(cluster=record(), server_groups=groups, floating_ip=False))
     assert sorted(first["server_groups"]) == ["default-master", "gpu"]
     second = run_module(
-        cluster_resources.main,
+        nova_resources.main,
         dict(cluster=record(), server_groups={"default-master": "anti-affinity"}, floating_ip=False),
     )
     assert second["changed"] is True
@@ -208,7 +206,7 @@ def test_server_groups_of_nodegroups_that_are_gone_are_deleted(run_module, cloud
     ],
 )
 def test_masters_server_group_takes_the_templates_policy(run_module, cloud, over, policy):
-    result = run_module(cluster_resources.main, dict(cluster=record(**over), floating_ip=False))
+    result = run_module(nova_resources.main, dict(cluster=record(**over), floating_ip=False))
     assert not result.failed, result.get("msg")
     assert result["server_groups"]["default-master"]["policy"] == policy
     (group,) = cloud.server_groups.values()
@@ -218,12 +216,12 @@ def test_masters_server_group_takes_the_templates_policy(run_module, cloud, over
 def test_an_explicit_masters_policy_wins_over_the_templates(run_module, cloud):
     rec = record(template=dict(master_server_group_policy="soft-anti-affinity"))
     args = dict(cluster=rec, resources=True, server_groups={"default-master": "affinity"}, poll_interval=0.01)
-    result = run_module(cluster_servers.main, args)
+    result = run_module(nova_servers.main, args)
     assert not result.failed, result.get("msg")
     assert result["resources"]["server_groups"]["default-master"]["policy"] == "affinity"
     # a worker policy given alone leaves the masters the template's
     result = run_module(
-        cluster_resources.main,
+        nova_resources.main,
         dict(cluster=dict(rec, uuid=UUID2), server_groups={"default-worker": "soft-affinity"}, floating_ip=False),
     )
     assert result["server_groups"]["default-master"]["policy"] == "soft-anti-affinity"
@@ -232,7 +230,7 @@ def test_an_explicit_masters_policy_wins_over_the_templates(run_module, cloud):
 
 def test_a_bad_template_policy_is_named_before_any_cloud_call(run_module, no_cloud):
     rec = record(template=dict(master_server_group_policy="spread"))
-    result = run_module(cluster_servers.main, dict(cluster=rec, resources=True))
+    result = run_module(nova_servers.main, dict(cluster=rec, resources=True))
     assert result.failed
     assert result["field"] == "master_server_group_policy", result["msg"]
 
@@ -242,7 +240,7 @@ def test_user_data_rendered_per_node_first_master_inits_the_others_join(run_modu
 
     monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
     rec = record(masters=3, workers=1, labels={"kube_tag": "v1.31.1"}, api_address="172.24.4.20")
-    result = run_module(cluster_servers.main, dict(cluster=rec, render_user_data=True, poll_interval=0.01))
+    result = run_module(nova_servers.main, dict(cluster=rec, render_user_data=True, poll_interval=0.01))
     assert not result.failed, result.get("msg")
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
     texts = {name: base64.b64decode(body["user_data"]).decode() for name, body in bodies.items()}
@@ -260,7 +258,7 @@ def test_user_data_rendered_per_node_first_master_inits_the_others_join(run_modu
 
 def test_user_data_inputs_are_checked_in_check_mode(run_module, cloud):
     rec = record(labels={"kube_tag": "not-a-version"})
-    result = run_module(cluster_servers.main, dict(cluster=rec, render_user_data=True), check_mode=True)
+    result = run_module(nova_servers.main, dict(cluster=rec, render_user_data=True), check_mode=True)
     assert result.failed
     assert result["field"] == "coe_version"
     assert cloud.writes() == []
@@ -268,18 +266,16 @@ def test_user_data_inputs_are_checked_in_check_mode(run_module, cloud):
 
 def test_an_upgrade_puts_new_servers_in_the_new_versions_server_group(run_module, cloud):
     rec = record(masters=3, workers=0, template_version=1)
-    v1 = run_module(cluster_resources.main, dict(cluster=rec, floating_ip=False))
+    v1 = run_module(nova_resources.main, dict(cluster=rec, floating_ip=False))
     assert v1["server_groups"]["default-master"]["name"] == "coe-%s-default-master-v1" % UUID
-    run_module(cluster_servers.main, dict(cluster=rec, poll_interval=0.01))
+    run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
     rec = dict(rec, template_version=2, image_id="fake-image-v2", master_flavor_id="m1.small")
-    v2 = run_module(cluster_resources.main, dict(cluster=rec, floating_ip=False))
+    v2 = run_module(nova_resources.main, dict(cluster=rec, floating_ip=False))
     assert v2["changes"] == [
         "create server group coe-%s-default-master-v2 (anti-affinity)" % UUID,
         "delete server group coe-%s-default-master-v1" % UUID,
     ]
-    result = run_module(
-        cluster_servers.main, dict(cluster=rec, replace_outdated=True, batch_size=1, poll_interval=0.01)
-    )
+    result = run_module(nova_servers.main, dict(cluster=rec, replace_outdated=True, batch_size=1, poll_interval=0.01))
     assert result["created"] == ["k1-master-4", "k1-master-5", "k1-master-6"], result
     hints = {c[2]["name"]: c[2]["scheduler_hints"]["group"] for c in cloud.calls if c[1] == "create_server"}
     assert {hints[n] for n in result["created"]} == {v2["server_groups"]["default-master"]["id"]}
@@ -294,7 +290,7 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
     rec = record(labels={"kube_tag": "v1.31.1"})
     args = dict(cluster=rec, resources=True, render_user_data=True, poll_interval=0.01)
-    check = run_module(cluster_servers.main, args, check_mode=True)
+    check = run_module(nova_servers.main, args, check_mode=True)
     assert not check.failed, check.get("msg")
     assert check["changed"] is True
     assert check["created"] == ["k1-master-1", "k1-default-worker-1", "k1-default-worker-2"]
@@ -302,7 +298,7 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     assert "create floating IP on public" in check["resources"]["changes"]
     assert cloud.writes() == []
 
-    first = run_module(cluster_servers.main, args)
+    first = run_module(nova_servers.main, args)
     assert not first.failed, first.get("msg")
     assert first["changed"] is True
     res = first["resources"]
@@ -320,7 +316,7 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     assert "%s:6443" % res["api_address"] in worker
 
     writes = len(cloud.writes())
-    again = run_module(cluster_servers.main, args)
+    again = run_module(nova_servers.main, args)
     assert again["changed"] is False, again.get("resources")
     assert again["resources"]["changes"] == []
     assert len(cloud.writes()) == writes
@@ -331,10 +327,10 @@ def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers
     unattached: the next run attaches it, and creates no server."""
     cloud.polls_to_active = 2  # BUILD at the end of the first run, ACTIVE when the second lists
     rec = record(workers=1)
-    first = run_module(cluster_servers.main, dict(cluster=rec, resources=True, wait=False, poll_interval=0.01))
+    first = run_module(nova_servers.main, dict(cluster=rec, resources=True, wait=False, poll_interval=0.01))
     assert first["changed"] is True
     assert first["resources"]["floating_ip"]["port_id"] is None
-    second = run_module(cluster_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
+    second = run_module(nova_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
     assert second["changed"] is True and second["created"] == []
     assert second["resources"]["changes"] == [
         "attach floating IP %s to k1-master-1" % first["resources"]["api_address"]
@@ -356,6 +352,6 @@ def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers
     ],
 )
 def test_bad_resource_options_are_named_before_any_cloud_call(run_module, no_cloud, args, field):
-    result = run_module(cluster_servers.main, args)
+    result = run_module(nova_servers.main, args)
     assert result.failed
     assert result["field"] == field, result["msg"]

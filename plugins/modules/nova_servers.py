@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: cluster_servers
+module: nova_servers
 short_description: Create, repair, scale, replace and delete a cluster's servers in one batch
 version_added: 0.1.0
 description:
@@ -27,7 +27,7 @@ description:
     missing, nodes in C(ERROR), then the newest nodes."
   - A known node (in the record's nodegroup C(nodes)) that was deleted behind our back is created
     again under its own name.
-  - With O(resources), the same run also ensures what M(coe.openstack.cluster_resources) ensures
+  - With O(resources), the same run also ensures what M(coe.openstack.nova_resources) ensures
     with O(cluster) (the security group, the server groups and the API floating IP) before the
     servers, the floating IP's address being the API address in every node's user-data, and
     attaches the floating IP to the first C(ACTIVE) master after them. The whole create or update
@@ -63,7 +63,7 @@ options:
         C(fixed_network); with O(render_user_data) also what the user-data renderer needs
         (C(api_address), C(coe_version) or else the C(kube_tag) label, C(labels)).
       - The cluster's security group and the nodegroups' server groups (made by
-        M(coe.openstack.cluster_resources)) are used when they exist.
+        M(coe.openstack.nova_resources)) are used when they exist.
       - Mutually exclusive with O(servers).
     type: dict
   cluster_name:
@@ -136,7 +136,7 @@ options:
     description:
       - With O(cluster) and O(state=present), also ensure the cluster's security group (O(security_group_ports)),
         its server groups (O(server_groups)) and, with O(floating_ip), the API floating IP, as
-        M(coe.openstack.cluster_resources) does, before the servers; the servers get the security
+        M(coe.openstack.nova_resources) does, before the servers; the servers get the security
         group and their nodegroup's server group, the user-data the floating IP's address as the API
         address, and, once the servers are C(ACTIVE), the floating IP is attached to the first
         C(ACTIVE) master when it is attached to nothing.
@@ -158,7 +158,7 @@ options:
   server_groups:
     description:
       - With O(resources), the server group policy per nodegroup, as in
-        M(coe.openstack.cluster_resources). The masters' nodegroup always has a group; when not given
+        M(coe.openstack.nova_resources). The masters' nodegroup always has a group; when not given
         here, with the template's C(master_server_group_policy) (the record's or its template's field,
         else the label of that name, else C(anti-affinity)).
     type: dict
@@ -244,7 +244,7 @@ notes:
 
 EXAMPLES = r"""
 - name: The servers of a cluster record, user-data rendered per node
-  coe.openstack.cluster_servers:
+  coe.openstack.nova_servers:
     cloud: mycloud
     cluster: "{{ coe_cluster }}"
     render_user_data: true
@@ -252,7 +252,7 @@ EXAMPLES = r"""
   no_log: true
 
 - name: The whole cluster in one run - security group, server groups, API floating IP, servers
-  coe.openstack.cluster_servers:
+  coe.openstack.nova_servers:
     cloud: mycloud
     cluster: "{{ coe_cluster }}"
     resources: true
@@ -260,20 +260,20 @@ EXAMPLES = r"""
     render_user_data: true
 
 - name: Scale in, removing one named node
-  coe.openstack.cluster_servers:
+  coe.openstack.nova_servers:
     cloud: mycloud
     cluster: "{{ coe_cluster }}"
     nodes_to_remove: [k1-default-worker-2]
 
 - name: Upgrade (the record's image changed), one node at a time
-  coe.openstack.cluster_servers:
+  coe.openstack.nova_servers:
     cloud: mycloud
     cluster: "{{ coe_cluster }}"
     replace_outdated: true
     batch_size: 1
 
 - name: An explicit set of servers
-  coe.openstack.cluster_servers:
+  coe.openstack.nova_servers:
     cloud: mycloud
     cluster_name: k1
     cluster_uuid: 0b0c8f1e-1111-4222-8333-444455556666
@@ -294,7 +294,7 @@ EXAMPLES = r"""
         networks: [{network: private}]
 
 - name: Delete every server of a cluster
-  coe.openstack.cluster_servers:
+  coe.openstack.nova_servers:
     cloud: mycloud
     cluster_name: k1
     cluster_uuid: 0b0c8f1e-1111-4222-8333-444455556666
@@ -333,7 +333,7 @@ replaced:
   elements: str
   sample: [k1-default-worker-2]
 resources:
-  description: With O(resources), the cluster's other resources, as M(coe.openstack.cluster_resources)
+  description: With O(resources), the cluster's other resources, as M(coe.openstack.nova_resources)
     returns them, and what was (or, in check mode, would be) changed.
   returned: with O(resources)
   type: dict
@@ -414,27 +414,12 @@ servers:
   sample: [{"name": "k1-master-1", "status": "ACTIVE", "fixed_addresses": ["10.0.0.12"]}]
 """
 
-import time
-
-from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.module import (
-    LEASE_ARGUMENT_SPEC,
-    CoeModule,
-    check_lease_options,
-)
-from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
-from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
-from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
-    DEFAULT_PORTS,
-    ClusterResources,
-    NovaBatch,
-    public_view,
-    resource_settings,
-)
+from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import DEFAULT_PORTS
+from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import NovaServersDriver
 
 
-class ClusterServersModule(CoeModule):
+class NovaServersModule(CoeModule):
     argument_spec = dict(
         batch_size=dict(type="int", default=0),
         cluster=dict(type="dict"),
@@ -481,243 +466,22 @@ class ClusterServersModule(CoeModule):
         user_data=dict(type="dict", no_log=True),
         **LEASE_ARGUMENT_SPEC,
     )
+
     module_kwargs = dict(
         supports_check_mode=True,
         mutually_exclusive=[("cluster", "servers"), ("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
         required_one_of=[("cluster", "cluster_uuid")],
         required_together=[("cluster_uuid", "cluster_name")],
     )
+
     uses_store = True
 
-    def validate(self):
-        p = self.params
-        for key in ("batch_size", "concurrency"):
-            if p[key] < (0 if key == "batch_size" else 1):
-                raise ValidationError(key, "must be %s, got %d" % (">= 0" if key == "batch_size" else ">= 1", p[key]))
-        if p["poll_interval"] <= 0:
-            raise ValidationError("poll_interval", "must be > 0")
-        if p["lock_token"] is not None and p["cluster"] is None:
-            raise ValidationError("lock_token", "needs cluster (a lock covers one cluster record)")
-        check_lease_options(p)
-        if p["timeout"] is not None and p["timeout"] <= 0:
-            raise ValidationError("timeout", "must be > 0")
-        self.resource_options = None
-        if p["resources"] and (p["cluster"] is None or p["state"] != "present"):
-            raise ValidationError(
-                "resources",
-                "needs cluster and state=present (coe.openstack.cluster_resources with state=absent deletes them)",
-            )
-        if p["cluster"] is not None:
-            uuid, name = cluster_utils.record_identity(p["cluster"])
-            groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
-            if p["state"] == "present":
-                planner.validate_nodegroups(groups, field="cluster.nodegroups")
-            if p["resources"]:
-                self.resource_options = resource_settings(
-                    p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
-                )
-            return uuid, name, groups
-        if not shape.is_uuid(p["cluster_uuid"]):
-            raise ValidationError("cluster_uuid", "must be a UUID, got %r" % p["cluster_uuid"])
-        if not shape.is_label(p["cluster_name"]):
-            raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % p["cluster_name"])
-        specs = [self._clean(s) for s in p["servers"] or []]
-        if p["state"] == "present":
-            planner.validate_specs(specs)
-        return p["cluster_uuid"], p["cluster_name"], None
-
-    @staticmethod
-    def _clean(spec):
-        spec = {k: v for k, v in spec.items() if v is not None}
-        if spec.get("networks"):
-            spec["networks"] = [{k: v for k, v in n.items() if v is not None} for n in spec["networks"]]
-        return spec
-
     def run(self):
-        p = self.params
-        uuid, name, groups = self.validate()
-        sleep = self.keep_lease(p["cluster"], time.sleep) if p["cluster"] is not None else time.sleep
-        batch = NovaBatch(
-            self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"], sleep=sleep
-        )
-        with self.action("read the servers of cluster %s" % name):
-            views = batch.list_views()
-
-        last_indexes = None
-        resources = None
-        self.record = p["cluster"]
-        if self.resource_options is not None:
-            resources = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
-            self.resources_out = self._ensure_resources(resources, views)
-            if self.resources_out.get("api_address"):
-                self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
-        if p["state"] == "absent":
-            specs = []
-            plan = planner.make_plan([], views, prune=True)
-            resolved = {}
-        else:
-            with self.action("look up what the servers of cluster %s need" % name):
-                if groups is not None:
-                    self._attach_cluster_resources(batch, uuid, groups)
-                    resolved = batch.resolve(groups)
-                    specs, last_indexes, _removed = planner.desired_from_nodegroups(
-                        name, groups, views, p["nodes_to_remove"], p["replace_outdated"], resolved
-                    )
-                    plan = planner.make_plan(specs, views, prune=True, replace_errored=p["replace_errored"])
-                else:
-                    specs = [self._clean(s) for s in p["servers"] or []]
-                    resolved = batch.resolve(specs)
-                    plan = planner.make_plan(
-                        specs,
-                        views,
-                        prune=p["prune"],
-                        delete=p["nodes_to_remove"],
-                        replace_errored=p["replace_errored"],
-                    )
-
-        created = [s["name"] for s in plan["create"]]
-        deleted = sorted(d["name"] for d in plan["delete"])
-        replaced = sorted(v["name"] for v in plan["replace"])
-        before = sorted({v["name"] for v in views})
-        after = sorted(({v["name"] for v in views} - {d["name"] for d in plan["delete"]}) | set(created))
-        out = dict(
-            created=created,
-            deleted=deleted,
-            replaced=replaced,
-            faults={v["name"]: v["fault"] for v in views if v.get("fault")},
-            servers=[public_view(v) for v in views],
-        )
-        if last_indexes is not None:
-            out["nodegroups"] = {
-                g["name"]: dict(last_index=last_indexes[g["name"]], node_count=g["count"]) for g in groups
-            }
-        if self.diff_mode:
-            out["diff"] = dict(before=dict(servers=before), after=dict(servers=after))
-        if resources is not None:
-            out["resources"] = dict(self.resources_out, changes=resources.changes)
-        if not planner.plan_changed(plan):
-            self.exit(changed=bool(resources and resources.changes), **out)
-        if self.check_mode:
-            if p["render_user_data"] and groups is not None and plan["create"]:
-                from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
-
-                # the API address may not exist before the first run: check the rest
-                bootstrap.check_bootstrap_inputs(cluster_utils.bootstrap_record(self.record, "192.0.2.1"))
-            with self.action("check the quota for cluster %s" % name):
-                short = batch.quota_shortfalls(plan["create"], [], resolved) if plan["create"] else []
-                if short and plan["delete"]:
-                    short = batch.quota_shortfalls(plan["create"], plan["delete"], resolved)
-            if short:
-                raise CloudError(
-                    "Not enough quota to create %d servers for cluster %s: %s" % (len(created), name, "; ".join(short)),
-                    quota=short,
-                )
-            self.exit(changed=True, **out)
-
-        if p["render_user_data"] and groups is not None:
-            self._render_user_data(plan, views)
-        elif p["user_data"]:
-            for spec in plan["create"]:
-                if spec["name"] in p["user_data"]:
-                    spec["user_data"] = p["user_data"][spec["name"]]
-
-        with self.action("change the servers of cluster %s" % name):
-            result = batch.apply(plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"])
-        final = result["views"] if result["views"] is not None else batch.list_views()
-        out.update(
-            created=result["created"],
-            deleted=sorted(result["deleted"]),
-            faults={v["name"]: v["fault"] for v in final if v.get("fault")},
-            servers=[public_view(v) for v in final],
-        )
-        out["faults"].update(result["failed"])
-        if self.diff_mode:
-            out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
-        if resources is not None and self.resource_options[1] and not result["failed"]:
-            # the servers are up: the API floating IP goes onto the first ACTIVE master
-            with self.action("attach the API floating IP of cluster %s" % name):
-                fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
-            out["resources"].update(floating_ip=fip, changes=resources.changes)
-        if result["failed"]:
-            msg = "%d of %d servers of cluster %s failed: %s" % (
-                len(result["failed"]),
-                len(plan["create"]) + len(plan["delete"]),
-                name,
-                "; ".join("%s: %s" % kv for kv in sorted(result["failed"].items())),
-            )
-            self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
-        self.exit(changed=True, **out)
-
-    def _ensure_resources(self, resources, views):
-        """Security group, server groups and API floating IP (O(resources)), before the servers."""
-        server_groups, floating, external = self.resource_options
-        name = resources.cluster_name
-        out = {}
-        with self.action("ensure the security group of cluster %s" % name):
-            out["security_group"] = resources.ensure_security_group(self.params["security_group_ports"])
-        with self.action("ensure the server groups of cluster %s" % name):
-            out["server_groups"] = resources.ensure_server_groups(
-                server_groups, self.params["cluster"].get("template_version")
-            )
-        if floating:
-            with self.action("ensure the API floating IP of cluster %s" % name):
-                out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
-            if out["floating_ip"].get("address"):
-                out["api_address"] = out["floating_ip"]["address"]
-        return out
-
-    def _attach_cluster_resources(self, batch, uuid, groups):
-        """Use the cluster's security group and server groups when they exist."""
-        if self.resource_options is not None:
-            # just ensured: no need to look them up (in check mode, what does not exist yet has no id)
-            sg_id = self.resources_out["security_group"].get("id")
-            for group in groups:
-                if sg_id and group.get("networks"):
-                    group["security_groups"] = [sg_id]
-                server_group = self.resources_out["server_groups"].get(group["name"]) or {}
-                if server_group.get("id"):
-                    group["server_group"] = server_group["id"]
-            return
-        conn = self.conn
-        sg_name = shape.security_group_name(self.params["cluster"]["name"], uuid)
-        sgs = list(conn.network.security_groups(name=sg_name))
-        server_groups = {g.name: g for g in conn.compute.server_groups()}
-        for group in groups:
-            if sgs and group.get("networks"):
-                group["security_groups"] = [sgs[0].id]
-            version = self.params["cluster"].get("template_version")
-            sg = server_groups.get(shape.server_group_name(uuid, group["name"], version)) or server_groups.get(
-                shape.server_group_name(uuid, group["name"])
-            )
-            if sg is not None:
-                group["server_group"] = sg.id
-
-    def _render_user_data(self, plan, views):
-        from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
-
-        record = cluster_utils.bootstrap_record(self.record)
-        bootstrap.check_bootstrap_inputs(record)
-        box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
-        with self.action("read the credentials of cluster %s" % record["name"]):
-            credentials = pki.ensure_cluster_credentials(
-                self.store,
-                record["uuid"],
-                box,
-                cluster_name=record["name"],
-                settings=pki.PkiSettings.from_labels(record.get("labels")),
-            )
-        first = cluster_utils.first_master_name(plan["create"], [v for v in views if v not in plan["delete"]])
-        given = self.params["user_data"] or {}
-        for spec in plan["create"]:
-            if spec["name"] in given:
-                spec["user_data"] = given[spec["name"]]
-                continue
-            node = cluster_utils.bootstrap_node(spec, spec["name"] == first)
-            spec["user_data"] = bootstrap.encode_user_data(bootstrap.render_user_data(record, node, credentials))
+        NovaServersDriver(self).run()
 
 
 def main():
-    ClusterServersModule()()
+    NovaServersModule()()
 
 
 if __name__ == "__main__":

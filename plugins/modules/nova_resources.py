@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: cluster_resources
+module: nova_resources
 short_description: A cluster's security group, server groups and API floating IP, or the cleanup of all of it
 version_added: 0.1.0
 description:
-  - What the coe.openstack Nova driver needs around the servers (M(coe.openstack.cluster_servers)).
+  - What the coe.openstack Nova driver needs around the servers (M(coe.openstack.nova_servers)).
   - With O(state=present), ensures the cluster's security group (ingress on O(security_group_ports)
     from anywhere, and everything between members), one server group per nodegroup listed in
     O(server_groups), and, with O(floating_ip), the API's floating IP. The floating IP is created
@@ -94,13 +94,13 @@ notes:
 
 EXAMPLES = r"""
 - name: Security group, masters' server group and API floating IP of a cluster
-  coe.openstack.cluster_resources:
+  coe.openstack.nova_resources:
     cloud: mycloud
     cluster: "{{ coe_cluster }}"
     external_network: public
 
 - name: Spread the workers too
-  coe.openstack.cluster_resources:
+  coe.openstack.nova_resources:
     cloud: mycloud
     cluster: "{{ coe_cluster }}"
     server_groups:
@@ -108,7 +108,7 @@ EXAMPLES = r"""
       default-worker: soft-anti-affinity
 
 - name: Delete everything tagged with the cluster's uuid
-  coe.openstack.cluster_resources:
+  coe.openstack.nova_resources:
     cloud: mycloud
     cluster_name: k1
     cluster_uuid: 0b0c8f1e-1111-4222-8333-444455556666
@@ -150,14 +150,11 @@ server_groups:
   sample: {"default-master": {"id": "9e1d...", "name": "coe-0b0c...-default-master", "policy": "anti-affinity"}}
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
-from ansible_collections.coe.openstack.plugins.module_utils.nova.client import ClusterResources, resource_settings
+from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import NovaResourcesDriver
 
 
-class ClusterResourcesModule(CoeModule):
+class NovaResourcesModule(CoeModule):
     argument_spec = dict(
         cluster=dict(type="dict"),
         cluster_name=dict(),
@@ -170,6 +167,7 @@ class ClusterResourcesModule(CoeModule):
         server_groups=dict(type="dict"),
         state=dict(default="present", choices=["absent", "present"]),
     )
+
     module_kwargs = dict(
         supports_check_mode=True,
         mutually_exclusive=[("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
@@ -177,50 +175,12 @@ class ClusterResourcesModule(CoeModule):
         required_together=[("cluster_uuid", "cluster_name")],
     )
 
-    def validate(self):
-        p = self.params
-        if p["cluster"] is not None:
-            uuid, name = cluster_utils.record_identity(p["cluster"])
-        else:
-            uuid, name = p["cluster_uuid"], p["cluster_name"]
-            if not shape.is_uuid(uuid):
-                raise ValidationError("cluster_uuid", "must be a UUID, got %r" % uuid)
-            if not shape.is_label(name):
-                raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % name)
-        groups, floating, external = resource_settings(
-            p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
-        )
-        return uuid, name, groups, floating, external
-
     def run(self):
-        p = self.params
-        uuid, name, groups, floating, external = self.validate()
-        res = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
-        out = {}
-        if p["state"] == "absent":
-            with self.action("delete the resources of cluster %s" % name):
-                out["deleted"] = res.delete_all(timeout=p["timeout"])
-        else:
-            if p["security_group"]:
-                with self.action("ensure the security group of cluster %s" % name):
-                    out["security_group"] = res.ensure_security_group(p["security_group_ports"])
-            with self.action("ensure the server groups of cluster %s" % name):
-                version = (p["cluster"] or {}).get("template_version")
-                out["server_groups"] = res.ensure_server_groups(groups, version)
-            if floating:
-                with self.action("ensure the API floating IP of cluster %s" % name):
-                    fip = res.ensure_floating_ip(external, p["floating_ip_server"])
-                out["floating_ip"] = fip
-                if fip.get("address"):
-                    out["api_address"] = fip["address"]
-        out["changes"] = res.changes
-        if self.diff_mode:
-            out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))
-        self.exit(changed=bool(res.changes), **out)
+        NovaResourcesDriver(self).run()
 
 
 def main():
-    ClusterResourcesModule()()
+    NovaResourcesModule()()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,606 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""Checks the Heat driver runs before any write: does the cloud have what the cluster needs?
+
+Read-only: the orchestration endpoint answers; the images, flavors, keypair and
+networks exist; the project's quota leaves room for the servers, cores, RAM,
+ports and floating IPs the operation adds. Every problem is collected, so one
+run names them all.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
+from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
+from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
+    cluster_tag,
+    normalise_nodegroups,
+    record_field,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    ModuleLogic,
+    check_lease_options,
+)
+
+
+def _sdk_text(error):
+    text = getattr(error, "details", None) or getattr(error, "message", None) or str(error)
+    return " ".join(str(text).split())
+
+
+def _limit(value):
+    """A quota limit, None when unlimited (-1)."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return None if value < 0 else value
+
+
+def headroom(what, limit, used, needed):
+    """A problem text when ``needed`` more does not fit under ``limit``; else None."""
+    limit = _limit(limit)
+    if limit is None or needed <= 0:
+        return None
+    used = int(used or 0)
+    if used + needed > limit:
+        return "quota for %s: %d needed, %d of %d used (%d free)" % (what, needed, used, limit, max(limit - used, 0))
+    return None
+
+
+class Preflight:
+    """Run the checks on one openstacksdk Connection; ``problems`` says what is wrong."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.problems = []
+        self.checked = []
+
+    def _try(self, what, call):
+        try:
+            result = call()
+        except Exception as e:  # the cloud's own words go to the user
+            self.problems.append("%s: %s" % (what, _sdk_text(e)))
+            return None
+        self.checked.append(what)
+        return result
+
+    def orchestration(self):
+        def call():
+            resp = self.conn.orchestration.get("/build_info")
+            if resp.status_code >= 400:
+                raise RuntimeError("HTTP %d" % resp.status_code)
+            return True
+
+        self._try("orchestration (Heat) endpoint", call)
+
+    def find(self, kind, name, finder):
+        if not name:
+            return None
+        found = self._try("%s %s" % (kind, name), lambda: finder(name, ignore_missing=True))
+        if found is None and ("%s %s" % (kind, name)) in self.checked:
+            self.checked.remove("%s %s" % (kind, name))
+            self.problems.append("%s %s does not exist" % (kind, name))
+        return found
+
+    def run(
+        self,
+        cluster,
+        operation="create",
+        existing_servers=None,
+        batch_size=1,
+        fixed_network=None,
+        fixed_subnet=None,
+        external_network=None,
+        floating_ip_enabled=None,
+        replace=True,
+    ):
+        """Check everything for ``operation`` on ``cluster``; return the list of problems."""
+        conn = self.conn
+        groups = normalise_nodegroups(cluster)
+        self.orchestration()
+        if operation == "delete":
+            return self.problems
+        flavors = {}
+        for ng in groups:
+            if ng["flavor"] not in flavors:
+                flavors[ng["flavor"]] = self.find("flavor", ng["flavor"], conn.compute.find_flavor)
+        images = set()
+        for ng in groups:
+            if ng["image"] not in images:
+                images.add(ng["image"])
+                image = self.find("image", ng["image"], conn.image.find_image)
+                status = getattr(image, "status", None) if image is not None else None
+                if status and status != "active":
+                    self.problems.append("image %s is %s, not active" % (ng["image"], status))
+        keypair = record_field(cluster, "keypair", "keypair_id")
+        if keypair:
+            self.find("keypair", keypair, conn.compute.find_keypair)
+        network = fixed_network or record_field(cluster, "fixed_network")
+        if not network:
+            self.problems.append("no cluster network (fixed_network) given")
+        else:
+            self.find("network", network, conn.network.find_network)
+        subnet = fixed_subnet if fixed_subnet is not None else cluster.get("fixed_subnet")
+        if subnet:
+            self.find("subnet", subnet, conn.network.find_subnet)
+        fip = floating_ip_enabled if floating_ip_enabled is not None else cluster.get("floating_ip_enabled")
+        external = external_network or cluster.get("external_network_id") or cluster.get("external_network")
+        if fip:
+            if not external:
+                self.problems.append("floating_ip_enabled needs an external network")
+            else:
+                net = self.find("external network", external, conn.network.find_network)
+                if net is not None and getattr(net, "is_router_external", True) is False:
+                    self.problems.append("network %s is not external" % external)
+
+        # what the operation adds
+        existing = {}
+        if existing_servers is None and operation != "create":
+            existing_servers = (
+                self._try(
+                    "servers of the cluster",
+                    lambda: list(conn.compute.servers(details=True, tags=cluster_tag(cluster["uuid"]))),
+                )
+                or []
+            )
+        for server in existing_servers or []:
+            meta = getattr(server, "metadata", None) or {}
+            existing[meta.get("coe_nodegroup")] = existing.get(meta.get("coe_nodegroup"), 0) + 1
+        add_servers = add_cores = add_ram = 0
+        for ng in groups:
+            more = max(ng["count"] - existing.get(ng["name"], 0), 0)
+            if operation == "upgrade" and replace and ng["role"] != "master":
+                # REPLACE makes the new worker before the old one goes: one batch extra at a time
+                # (masters are rebuilt in place)
+                more = max(more, min(batch_size, ng["count"]))
+            flavor = flavors.get(ng["flavor"])
+            add_servers += more
+            add_cores += more * int(getattr(flavor, "vcpus", 0) or 0)
+            add_ram += more * int(getattr(flavor, "ram", 0) or 0)
+        add_ports = add_servers + (1 if operation == "create" else 0)
+        project = conn.current_project_id
+        quota = self._try("compute quota", lambda: conn.compute.get_quota_set(project, usage=True))
+        if quota is not None:
+            usage = getattr(quota, "usage", None) or {}
+            for what, limit, needed in (
+                ("instances", quota.instances, add_servers),
+                ("cores", quota.cores, add_cores),
+                ("ram", quota.ram, add_ram),
+            ):
+                problem = headroom(what, limit, usage.get(what, 0), needed)
+                if problem:
+                    self.problems.append(problem)
+        netquota = self._try("network quota", lambda: conn.network.get_quota(project, details=True))
+        if netquota is not None:
+            for what, needed in (("ports", add_ports), ("floating_ips", 1 if fip and operation == "create" else 0)):
+                detail = getattr(netquota, what, None) or {}
+                if isinstance(detail, dict):
+                    used = int(detail.get("used", 0) or 0) + int(detail.get("reserved", 0) or 0)
+                    problem = headroom(what, detail.get("limit"), used, needed)
+                    if problem:
+                        self.problems.append(problem)
+        self.needs = dict(servers=add_servers, cores=add_cores, ram=add_ram, ports=add_ports)
+        return self.problems
+
+
+# --- from plugins/modules/heat_stack.py
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:
+    yaml = None
+    HAS_YAML = False
+
+CLUSTER_ONLY = (
+    "batch_size",
+    "external_network",
+    "fixed_network",
+    "fixed_subnet",
+    "floating_ip_enabled",
+    "image_update_policy",
+    "lock_token",
+    "master_image_update_policy",
+    "render_user_data",
+    "secret_key",
+    "server_group_policy",
+    "user_data",
+)
+
+
+def _dump(data):
+    if HAS_YAML:
+        return yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
+    import json
+
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
+class HeatStackDriver(ModuleLogic):
+    _ids = None  # resolve_ids(), once a run
+
+    def validate(self):
+        p = self.params
+        if p["cluster"] is None:
+            for option in (*CLUSTER_ONLY, "nodes_to_remove"):
+                if p[option]:
+                    raise ValidationError(option, "is only used with cluster")
+            if p["state"] == "present" and p["template"] in (None, ""):
+                raise ValidationError("template", "is required with state=present (or give cluster)")
+            if p["template"] is not None and not isinstance(p["template"], (str, dict)):
+                raise ValidationError("template", "must be YAML text or a dict")
+        check_lease_options(p)
+        if p["timeout"] is not None and p["timeout"] < 1:
+            raise ValidationError("timeout", "must be 1 or more seconds")
+        if p["batch_size"] is not None and p["batch_size"] < 1:
+            raise ValidationError("batch_size", "must be 1 or more")
+        if p["pause_time"] < 0:
+            raise ValidationError("pause_time", "must be 0 or more")
+        for key, value in (p["files"] or {}).items():
+            if not isinstance(value, str):
+                raise ValidationError("files", "the content of %s must be a string" % key)
+
+    def cluster_spec(self, live, user_data=None, empty=False):
+        p = self.params
+        live_members = None
+        if live is not None:
+            groups = (live.get("outputs") or {}).get("nodegroups") or {}
+            live_members = {ng: list((members or {}).keys()) for ng, members in groups.items()}
+        return heat_template.build_cluster_stack(
+            p["cluster"],
+            user_data=user_data if user_data is not None else p["user_data"],
+            nodes_to_remove=[] if empty else p["nodes_to_remove"],
+            live_parameters=(live or {}).get("parameters"),
+            live_members=live_members,
+            live_files=(live or {}).get("files"),
+            upgrade=p["batch_size"] is not None,
+            batch_size=p["batch_size"] or 1,
+            pause_time=p["pause_time"],
+            fixed_network=p["fixed_network"],
+            fixed_subnet=p["fixed_subnet"],
+            external_network=p["external_network"],
+            floating_ip_enabled=p["floating_ip_enabled"],
+            server_group_policy=p["server_group_policy"],
+            image_update_policy=p["image_update_policy"],
+            master_image_update_policy=p["master_image_update_policy"],
+            empty=empty,
+            ids=self.resolve_ids(),
+        )
+
+    def resolve_ids(self):
+        """{name: id} of the flavors, images, network and subnet the cluster names (once a run).
+
+        A name Nova, Glance or Neutron does not find stays a name: Heat then says why.
+        """
+        if self._ids is not None:
+            return self._ids
+        p = self.params
+        cluster = p["cluster"]
+        conn = self.conn
+        finders = []
+        for ng in heat_template.normalise_nodegroups(cluster):
+            finders.append((ng["flavor"], conn.compute.find_flavor))
+            finders.append((ng["image"], conn.image.find_image))
+        network = p["fixed_network"] or heat_template.record_field(cluster, "fixed_network")
+        subnet = p["fixed_subnet"] or heat_template.record_field(cluster, "fixed_subnet")
+        finders.append((network, conn.network.find_network))
+        if subnet:
+            finders.append((subnet, conn.network.find_subnet))
+        self._ids = {}
+        for value, finder in finders:
+            if value in self._ids:
+                continue
+            with self.action("look up %s" % value):
+                found = finder(value, ignore_missing=True)
+            self._ids[value] = found.id if found is not None else value
+        return self._ids
+
+    def check_cluster_record(self):
+        """Everything about the record that needs no cloud call (names, counts, flavors...)."""
+        p = self.params
+        spec = heat_template.build_cluster_stack(
+            p["cluster"],
+            user_data=p["user_data"],
+            nodes_to_remove=p["nodes_to_remove"],
+            fixed_network=p["fixed_network"],
+            fixed_subnet=p["fixed_subnet"],
+            external_network=p["external_network"],
+            floating_ip_enabled=p["floating_ip_enabled"],
+            server_group_policy=p["server_group_policy"],
+            image_update_policy=p["image_update_policy"],
+            master_image_update_policy=p["master_image_update_policy"],
+        )
+        if p["render_user_data"]:
+            from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
+
+            record = dict(p["cluster"])
+            # the API address is only known once the stack exists; any valid one checks the rest
+            record["api_address"] = record.get("api_address") or "192.0.2.1"
+            bootstrap.check_bootstrap_inputs(record)
+        return spec.name
+
+    def render_user_data(self, spec, api_address, first_master):
+        """{node name: cloud-config} for every node of ``spec`` (given user-data wins)."""
+        from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
+
+        p = self.params
+        record = dict(p["cluster"], api_address=api_address)
+        if not api_address:
+            raise CloudError("stack %s has no api_address output to write into the user-data" % spec.name)
+        box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
+        with self.action("read the credentials of cluster %s" % record["name"]):
+            credentials = pki.load_cluster_credentials(self.store, record["uuid"], box)
+        if credentials is None:
+            raise CloudError(
+                "Cluster %s has no credentials in the store: the cluster module creates them" % record["name"]
+            )
+        given = p["user_data"] or {}
+        roles = {ng["name"]: ng["role"] for ng in heat_template.normalise_nodegroups(record)}
+        out = {}
+        for ng, names in spec.nodes.items():
+            for name in names:
+                if name in given:
+                    out[name] = given[name]
+                    continue
+                index = int(name.rsplit("-", 1)[1])
+                node = dict(
+                    name=name,
+                    role=roles[ng],
+                    nodegroup=ng,
+                    index=index,
+                    first_master=bool(first_master and roles[ng] == "master" and index == 0),
+                )
+                out[name] = bootstrap.render_user_data(record, node, credentials)
+        return out
+
+    def run(self):
+        p = self.params
+        self.validate()
+        cluster = p["cluster"]
+        if cluster is not None:
+            if p["state"] == "present":
+                name = self.check_cluster_record()
+            else:
+                for field in ("name", "uuid"):
+                    if not cluster.get(field):
+                        raise ValidationError("cluster.%s" % field, "is required")
+                name = heat_template.stack_name(cluster["name"], cluster["uuid"])
+        else:
+            name = p["name"]
+            if p["state"] == "present":
+                heat_stack.load_template(p["template"])
+        client = heat_stack.HeatClient(self.conn)
+        if cluster is not None:
+            client.sleep = self.keep_lease(cluster, client.sleep)
+        if p["state"] == "absent":
+            self.absent(client, name)
+        self.present(client, name)
+
+    def present(self, client, name):
+        p = self.params
+        verb = "update"
+        with self.action("read stack %s" % name):
+            live = heat_stack.settled_live(client, name, p["wait"], p["timeout"], self.check_mode)
+        if live is None:
+            verb = "create"
+        nodes = None
+        if p["cluster"] is not None:
+            spec = self.cluster_spec(live)
+            if p["render_user_data"] and not self.check_mode:
+                live, spec = self.prepare_user_data(client, name, live, spec)
+            template, files, params, tags = spec.template, spec.files, spec.parameters, spec.tags
+            policy, nodes = spec.policy, spec.nodes
+        else:
+            template, files, params, tags = p["template"], p["files"] or {}, p["parameters"] or {}, p["tags"] or []
+            policy = ()
+        failures = []
+        try:
+            with self.action("%s stack %s" % (verb, name)):
+                result = heat_stack.ensure_present(
+                    client,
+                    name,
+                    template,
+                    files,
+                    params,
+                    tags,
+                    policy=policy,
+                    wait=p["wait"],
+                    timeout=p["timeout"],
+                    check=self.check_mode,
+                    live=live,
+                    repair=self.repairs(live) if p["cluster"] is not None else (),
+                )
+        except CloudError as e:
+            failures = e.details.get("failed_resources") or []
+            e.details.setdefault("failed_resources", failures)
+            e.details.setdefault("action", verb)
+            e.details.setdefault("changed", True)
+            raise
+        action = result.action
+        if verb == "create" and live is not None:
+            # the stack was created empty first (render_user_data), then given its nodes
+            action = "create"
+        out = dict(
+            changed=result.changed or action == "create",
+            action=action,
+            changes=result.changes,
+            stack=result.stack,
+            failed_resources=failures,
+        )
+        if nodes is not None:
+            out["nodes"] = nodes
+        if self.diff_mode:
+            out["diff"] = self.diff(live, template, params, tags)
+        self.exit(**out)
+
+    def repairs(self, live):
+        """(name, nodegroup, index, reason) of the stack's members that the cluster record
+        (its last observation) shows MISSING or in ERROR: Heat must make them again."""
+        p = self.params
+        if live is None:
+            return ()
+        record = p["cluster"]
+        members = (live.get("outputs") or {}).get("nodegroups") or {}
+        groups = heat_template.normalise_nodegroups(record)
+        leaving = set(p["nodes_to_remove"] or [])
+        out = []
+        nodes = [n for g in record.get("nodegroups") or [] if isinstance(g, dict) for n in g.get("nodes") or []]
+        for node in nodes:
+            name = node.get("name") if isinstance(node, dict) else None
+            if not name or node.get("status") not in ("MISSING", "ERROR") or name in leaving:
+                continue
+            try:
+                ng, index = heat_template.parse_node_name(record["name"], groups, name)
+            except ValidationError:
+                continue
+            if str(index) not in {str(i) for i in (members.get(ng) or {})}:
+                continue  # not a member any more: nothing to make again
+            reason = "coe.openstack: server %s" % ("not found" if node["status"] == "MISSING" else "in ERROR")
+            out.append((name, ng, index, reason))
+        return out
+
+    def prepare_user_data(self, client, name, live, spec):
+        """Render the user-data when an update or create is due; (live, spec) to apply.
+
+        A new cluster's stack is created with no nodes first, so that the API's
+        address (an output) exists when the user-data is written.
+        """
+        p = self.params
+        desired = heat_stack.load_template(spec.template)
+        action = heat_stack.plan(live, desired, spec.files, spec.parameters, spec.tags, spec.policy)[0]
+        if action == "none":
+            return live, spec
+        first_master = live is None
+        if live is None:
+            empty = self.cluster_spec(None, empty=True)
+            with self.action("create stack %s" % name):
+                heat_stack.ensure_present(
+                    client,
+                    name,
+                    empty.template,
+                    empty.files,
+                    empty.parameters,
+                    empty.tags,
+                    policy=empty.policy,
+                    wait=True,
+                    timeout=p["timeout"],
+                    live=None,
+                )
+                live = client.live(name)
+        else:
+            masters = (live.get("outputs") or {}).get("master_addresses") or []
+            first_master = not masters
+        api_address = (live.get("outputs") or {}).get("api_address")
+        user_data = self.render_user_data(spec, api_address, first_master)
+        return live, self.cluster_spec(live, user_data=user_data)
+
+    def absent(self, client, name):
+        p = self.params
+        with self.action("delete stack %s" % name):
+            result = heat_stack.ensure_absent(client, name, p["wait"], p["timeout"], self.check_mode)
+        cleaned = []
+        if p["cluster"] is not None and p["cleanup"] and (p["wait"] or result.action == "none"):
+            with self.action("clean up what is left of cluster %s" % p["cluster"]["name"]):
+                cleaned = self.cleanup(heat_template.cluster_tag(p["cluster"]["uuid"]))
+        out = dict(
+            changed=result.changed or bool(cleaned),
+            action=result.action if result.changed or not cleaned else "delete",
+            changes=result.changes,
+            stack=result.stack,
+            failed_resources=[],
+        )
+        if p["cluster"] is not None:
+            out["cleaned"] = cleaned
+        if self.diff_mode:
+            out["diff"] = dict(before=dict(state="present" if result.changed else "absent"), after=dict(state="absent"))
+        self.exit(**out)
+
+    def cleanup(self, tag):
+        """Delete the servers and ports still tagged with the cluster.
+
+        One list call each to find them, then one tag-filtered server list per
+        poll until the servers are gone (never one GET per server).
+        """
+        conn = self.conn
+        found = []
+        for server in conn.compute.servers(details=False, tags=tag):
+            found.append(dict(type="server", id=server.id, name=server.name))
+        for port in conn.network.ports(tags=[tag]):
+            found.append(dict(type="port", id=port.id, name=port.name))
+        if self.check_mode or not found:
+            return found
+        servers = {item["id"] for item in found if item["type"] == "server"}
+        for server_id in sorted(servers):
+            conn.compute.delete_server(server_id, ignore_missing=True)
+        if servers and self.params["wait"]:
+            deadline = time.monotonic() + self.params["timeout"]
+            while servers & {s.id for s in conn.compute.servers(details=False, tags=tag)}:
+                if time.monotonic() > deadline:
+                    raise WaitTimeout(
+                        "Timed out after %ds waiting for the servers tagged %s to be deleted"
+                        % (self.params["timeout"], tag)
+                    )
+                time.sleep(2)
+        for item in found:
+            if item["type"] == "port":
+                conn.network.delete_port(item["id"], ignore_missing=True)
+        return found
+
+    def diff(self, live, template, params, tags):
+        desired = heat_stack.load_template(template)
+        types = heat_stack.parameter_types(desired)
+        after = dict(
+            state="present",
+            parameters=heat_stack.visible_parameters(params, types),
+            tags=sorted(tags),
+            template=_dump(desired),
+        )
+        if live is None:
+            before = dict(state="absent")
+        else:
+            before = dict(
+                state="present",
+                status=live.get("status"),
+                parameters=heat_stack.visible_parameters(live.get("parameters") or {}, types),
+                tags=sorted(live.get("tags") or []),
+                template=_dump(live.get("template") or {}),
+            )
+        return dict(before=before, after=after)
+
+
+# --- from plugins/modules/heat_preflight.py
+
+
+class HeatPreflightDriver(ModuleLogic):
+    def run(self):
+        p = self.params
+        cluster = p["cluster"]
+        if p["operation"] != "delete":
+            # bad input is refused before any cloud call
+            normalise_nodegroups(cluster)
+        check = Preflight(self.conn)
+        check.run(
+            cluster,
+            operation=p["operation"],
+            batch_size=p["batch_size"],
+            fixed_network=p["fixed_network"],
+            fixed_subnet=p["fixed_subnet"],
+            external_network=p["external_network"],
+            floating_ip_enabled=p["floating_ip_enabled"],
+            replace=p["image_update_policy"] == "REPLACE",
+        )
+        out = dict(checked=check.checked, problems=check.problems)
+        if p["operation"] != "delete":
+            out["needs"] = check.needs
+        if check.problems:
+            raise CloudError(
+                "Preflight for %s of cluster %s failed: %s"
+                % (p["operation"], cluster.get("name"), "; ".join(check.problems)),
+                **out,
+            )
+        self.exit(changed=False, **out)

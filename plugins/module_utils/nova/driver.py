@@ -1,0 +1,298 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The Nova driver's converge."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    ModuleLogic,
+    check_lease_options,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
+from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
+    ClusterResources,
+    NovaBatch,
+    public_view,
+    resource_settings,
+)
+
+# --- from plugins/modules/nova_servers.py
+
+
+class NovaServersDriver(ModuleLogic):
+    def validate(self):
+        p = self.params
+        for key in ("batch_size", "concurrency"):
+            if p[key] < (0 if key == "batch_size" else 1):
+                raise ValidationError(key, "must be %s, got %d" % (">= 0" if key == "batch_size" else ">= 1", p[key]))
+        if p["poll_interval"] <= 0:
+            raise ValidationError("poll_interval", "must be > 0")
+        if p["lock_token"] is not None and p["cluster"] is None:
+            raise ValidationError("lock_token", "needs cluster (a lock covers one cluster record)")
+        check_lease_options(p)
+        if p["timeout"] is not None and p["timeout"] <= 0:
+            raise ValidationError("timeout", "must be > 0")
+        self.resource_options = None
+        if p["resources"] and (p["cluster"] is None or p["state"] != "present"):
+            raise ValidationError(
+                "resources",
+                "needs cluster and state=present (coe.openstack.nova_resources with state=absent deletes them)",
+            )
+        if p["cluster"] is not None:
+            uuid, name = cluster_utils.record_identity(p["cluster"])
+            groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
+            if p["state"] == "present":
+                planner.validate_nodegroups(groups, field="cluster.nodegroups")
+            if p["resources"]:
+                self.resource_options = resource_settings(
+                    p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
+                )
+            return uuid, name, groups
+        if not shape.is_uuid(p["cluster_uuid"]):
+            raise ValidationError("cluster_uuid", "must be a UUID, got %r" % p["cluster_uuid"])
+        if not shape.is_label(p["cluster_name"]):
+            raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % p["cluster_name"])
+        specs = [self._clean(s) for s in p["servers"] or []]
+        if p["state"] == "present":
+            planner.validate_specs(specs)
+        return p["cluster_uuid"], p["cluster_name"], None
+
+    @staticmethod
+    def _clean(spec):
+        spec = {k: v for k, v in spec.items() if v is not None}
+        if spec.get("networks"):
+            spec["networks"] = [{k: v for k, v in n.items() if v is not None} for n in spec["networks"]]
+        return spec
+
+    def run(self):
+        p = self.params
+        uuid, name, groups = self.validate()
+        sleep = self.keep_lease(p["cluster"], time.sleep) if p["cluster"] is not None else time.sleep
+        batch = NovaBatch(
+            self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"], sleep=sleep
+        )
+        with self.action("read the servers of cluster %s" % name):
+            views = batch.list_views()
+
+        last_indexes = None
+        resources = None
+        self.record = p["cluster"]
+        if self.resource_options is not None:
+            resources = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
+            self.resources_out = self._ensure_resources(resources, views)
+            if self.resources_out.get("api_address"):
+                self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
+        if p["state"] == "absent":
+            specs = []
+            plan = planner.make_plan([], views, prune=True)
+            resolved = {}
+        else:
+            with self.action("look up what the servers of cluster %s need" % name):
+                if groups is not None:
+                    self._attach_nova_resources(batch, uuid, groups)
+                    resolved = batch.resolve(groups)
+                    specs, last_indexes, _removed = planner.desired_from_nodegroups(
+                        name, groups, views, p["nodes_to_remove"], p["replace_outdated"], resolved
+                    )
+                    plan = planner.make_plan(specs, views, prune=True, replace_errored=p["replace_errored"])
+                else:
+                    specs = [self._clean(s) for s in p["servers"] or []]
+                    resolved = batch.resolve(specs)
+                    plan = planner.make_plan(
+                        specs,
+                        views,
+                        prune=p["prune"],
+                        delete=p["nodes_to_remove"],
+                        replace_errored=p["replace_errored"],
+                    )
+
+        created = [s["name"] for s in plan["create"]]
+        deleted = sorted(d["name"] for d in plan["delete"])
+        replaced = sorted(v["name"] for v in plan["replace"])
+        before = sorted({v["name"] for v in views})
+        after = sorted(({v["name"] for v in views} - {d["name"] for d in plan["delete"]}) | set(created))
+        out = dict(
+            created=created,
+            deleted=deleted,
+            replaced=replaced,
+            faults={v["name"]: v["fault"] for v in views if v.get("fault")},
+            servers=[public_view(v) for v in views],
+        )
+        if last_indexes is not None:
+            out["nodegroups"] = {
+                g["name"]: dict(last_index=last_indexes[g["name"]], node_count=g["count"]) for g in groups
+            }
+        if self.diff_mode:
+            out["diff"] = dict(before=dict(servers=before), after=dict(servers=after))
+        if resources is not None:
+            out["resources"] = dict(self.resources_out, changes=resources.changes)
+        if not planner.plan_changed(plan):
+            self.exit(changed=bool(resources and resources.changes), **out)
+        if self.check_mode:
+            if p["render_user_data"] and groups is not None and plan["create"]:
+                from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
+
+                # the API address may not exist before the first run: check the rest
+                bootstrap.check_bootstrap_inputs(cluster_utils.bootstrap_record(self.record, "192.0.2.1"))
+            with self.action("check the quota for cluster %s" % name):
+                short = batch.quota_shortfalls(plan["create"], [], resolved) if plan["create"] else []
+                if short and plan["delete"]:
+                    short = batch.quota_shortfalls(plan["create"], plan["delete"], resolved)
+            if short:
+                raise CloudError(
+                    "Not enough quota to create %d servers for cluster %s: %s" % (len(created), name, "; ".join(short)),
+                    quota=short,
+                )
+            self.exit(changed=True, **out)
+
+        if p["render_user_data"] and groups is not None:
+            self._render_user_data(plan, views)
+        elif p["user_data"]:
+            for spec in plan["create"]:
+                if spec["name"] in p["user_data"]:
+                    spec["user_data"] = p["user_data"][spec["name"]]
+
+        with self.action("change the servers of cluster %s" % name):
+            result = batch.apply(plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"])
+        final = result["views"] if result["views"] is not None else batch.list_views()
+        out.update(
+            created=result["created"],
+            deleted=sorted(result["deleted"]),
+            faults={v["name"]: v["fault"] for v in final if v.get("fault")},
+            servers=[public_view(v) for v in final],
+        )
+        out["faults"].update(result["failed"])
+        if self.diff_mode:
+            out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
+        if resources is not None and self.resource_options[1] and not result["failed"]:
+            # the servers are up: the API floating IP goes onto the first ACTIVE master
+            with self.action("attach the API floating IP of cluster %s" % name):
+                fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
+            out["resources"].update(floating_ip=fip, changes=resources.changes)
+        if result["failed"]:
+            msg = "%d of %d servers of cluster %s failed: %s" % (
+                len(result["failed"]),
+                len(plan["create"]) + len(plan["delete"]),
+                name,
+                "; ".join("%s: %s" % kv for kv in sorted(result["failed"].items())),
+            )
+            self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
+        self.exit(changed=True, **out)
+
+    def _ensure_resources(self, resources, views):
+        """Security group, server groups and API floating IP (O(resources)), before the servers."""
+        server_groups, floating, external = self.resource_options
+        name = resources.cluster_name
+        out = {}
+        with self.action("ensure the security group of cluster %s" % name):
+            out["security_group"] = resources.ensure_security_group(self.params["security_group_ports"])
+        with self.action("ensure the server groups of cluster %s" % name):
+            out["server_groups"] = resources.ensure_server_groups(
+                server_groups, self.params["cluster"].get("template_version")
+            )
+        if floating:
+            with self.action("ensure the API floating IP of cluster %s" % name):
+                out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
+            if out["floating_ip"].get("address"):
+                out["api_address"] = out["floating_ip"]["address"]
+        return out
+
+    def _attach_nova_resources(self, batch, uuid, groups):
+        """Use the cluster's security group and server groups when they exist."""
+        if self.resource_options is not None:
+            # just ensured: no need to look them up (in check mode, what does not exist yet has no id)
+            sg_id = self.resources_out["security_group"].get("id")
+            for group in groups:
+                if sg_id and group.get("networks"):
+                    group["security_groups"] = [sg_id]
+                server_group = self.resources_out["server_groups"].get(group["name"]) or {}
+                if server_group.get("id"):
+                    group["server_group"] = server_group["id"]
+            return
+        conn = self.conn
+        sg_name = shape.security_group_name(self.params["cluster"]["name"], uuid)
+        sgs = list(conn.network.security_groups(name=sg_name))
+        server_groups = {g.name: g for g in conn.compute.server_groups()}
+        for group in groups:
+            if sgs and group.get("networks"):
+                group["security_groups"] = [sgs[0].id]
+            version = self.params["cluster"].get("template_version")
+            sg = server_groups.get(shape.server_group_name(uuid, group["name"], version)) or server_groups.get(
+                shape.server_group_name(uuid, group["name"])
+            )
+            if sg is not None:
+                group["server_group"] = sg.id
+
+    def _render_user_data(self, plan, views):
+        from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
+
+        record = cluster_utils.bootstrap_record(self.record)
+        bootstrap.check_bootstrap_inputs(record)
+        box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
+        with self.action("read the credentials of cluster %s" % record["name"]):
+            credentials = pki.ensure_cluster_credentials(
+                self.store,
+                record["uuid"],
+                box,
+                cluster_name=record["name"],
+                settings=pki.PkiSettings.from_labels(record.get("labels")),
+            )
+        first = cluster_utils.first_master_name(plan["create"], [v for v in views if v not in plan["delete"]])
+        given = self.params["user_data"] or {}
+        for spec in plan["create"]:
+            if spec["name"] in given:
+                spec["user_data"] = given[spec["name"]]
+                continue
+            node = cluster_utils.bootstrap_node(spec, spec["name"] == first)
+            spec["user_data"] = bootstrap.encode_user_data(bootstrap.render_user_data(record, node, credentials))
+
+
+# --- from plugins/modules/nova_resources.py
+
+
+class NovaResourcesDriver(ModuleLogic):
+    def validate(self):
+        p = self.params
+        if p["cluster"] is not None:
+            uuid, name = cluster_utils.record_identity(p["cluster"])
+        else:
+            uuid, name = p["cluster_uuid"], p["cluster_name"]
+            if not shape.is_uuid(uuid):
+                raise ValidationError("cluster_uuid", "must be a UUID, got %r" % uuid)
+            if not shape.is_label(name):
+                raise ValidationError("cluster_name", "must be a DNS label (a-z, 0-9, '-'), got %r" % name)
+        groups, floating, external = resource_settings(
+            p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
+        )
+        return uuid, name, groups, floating, external
+
+    def run(self):
+        p = self.params
+        uuid, name, groups, floating, external = self.validate()
+        res = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
+        out = {}
+        if p["state"] == "absent":
+            with self.action("delete the resources of cluster %s" % name):
+                out["deleted"] = res.delete_all(timeout=p["timeout"])
+        else:
+            if p["security_group"]:
+                with self.action("ensure the security group of cluster %s" % name):
+                    out["security_group"] = res.ensure_security_group(p["security_group_ports"])
+            with self.action("ensure the server groups of cluster %s" % name):
+                version = (p["cluster"] or {}).get("template_version")
+                out["server_groups"] = res.ensure_server_groups(groups, version)
+            if floating:
+                with self.action("ensure the API floating IP of cluster %s" % name):
+                    fip = res.ensure_floating_ip(external, p["floating_ip_server"])
+                out["floating_ip"] = fip
+                if fip.get("address"):
+                    out["api_address"] = fip["address"]
+        out["changes"] = res.changes
+        if self.diff_mode:
+            out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))
+        self.exit(changed=bool(res.changes), **out)
