@@ -67,8 +67,12 @@ import gzip
 import ipaddress
 import re
 
-from ansible_collections.coe.openstack.plugins.module_utils import pki
+from ansible_collections.coe.openstack.plugins.module_utils import pki, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CoeError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.validate import (
+    MIN_COE_VERSION,
+    supported_coe_version,
+)
 
 try:
     import yaml
@@ -81,7 +85,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity
 #: Nova refuses user-data longer than this once base64-encoded.
 NOVA_USER_DATA_LIMIT = 65535
 #: The oldest Kubernetes minor the renderer supports (kubeadm v1beta3 appeared in 1.22).
-MIN_VERSION = (1, 22)
+MIN_VERSION = MIN_COE_VERSION
 #: kubeadm config API v1beta4 from this Kubernetes minor on.
 V1BETA4_FROM = (1, 31)
 #: ECDSA P-384 keys are accepted by kubeadm from this minor on.
@@ -109,7 +113,7 @@ DEFAULT_CNI_MANIFEST = "https://raw.githubusercontent.com/projectcalico/calico/v
 LABEL_ROLE = "coe.openstack.org/role"
 LABEL_NODEGROUP = "coe.openstack.org/nodegroup"
 
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_LABEL = shape.DNS_LABEL_PATTERN
 _NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _PREFIX = re.compile(r"^%s(\.%s)*$" % (_DNS_LABEL, _DNS_LABEL))
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
@@ -317,12 +321,7 @@ SYSCTL = "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6t
 
 def kubeadm_api_version(coe_version):
     """'kubeadm.k8s.io/v1beta4' from Kubernetes 1.31, 'kubeadm.k8s.io/v1beta3' before."""
-    version = pki.parse_coe_version(coe_version)
-    if version < MIN_VERSION:
-        raise ValidationError(
-            "coe_version",
-            "%s is older than the oldest supported Kubernetes (%d.%d)" % (coe_version, MIN_VERSION[0], MIN_VERSION[1]),
-        )
+    version = supported_coe_version(coe_version)
     return "kubeadm.k8s.io/v1beta4" if version >= V1BETA4_FROM else "kubeadm.k8s.io/v1beta3"
 
 
@@ -453,8 +452,7 @@ def check_bootstrap_inputs(cluster):
     if not HAS_YAML:
         raise CoeError("The Python library 'PyYAML' is required to render user-data")
     name = str(cluster.get("name") or "")
-    if not re.match(r"^%s$" % _DNS_LABEL, name) or len(name) > 63:
-        raise ValidationError("name", "%r is not a DNS label (lowercase, digits, '-', at most 63)" % name)
+    shape.check_label("name", name)
     version = pki.parse_coe_version(cluster.get("coe_version"))
     kubeadm_api_version(cluster.get("coe_version"))
     pki.parse_api_address(cluster.get("api_address"))
@@ -586,8 +584,7 @@ def _check_node(cluster, node):
         raise ValidationError("node.role", "must be 'master' or 'worker', got %r" % (node["role"],))
     if node.get("first_master") and node["role"] != "master":
         raise ValidationError("node.first_master", "only a master can be the first master")
-    if not re.match(r"^%s$" % _DNS_LABEL, node["name"]) or len(node["name"]) > 63:
-        raise ValidationError("node.name", "%r is not a DNS label (lowercase, digits, '-', at most 63)" % node["name"])
+    shape.check_label("node.name", node["name"])
 
 
 def package_version(coe_version):

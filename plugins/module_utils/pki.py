@@ -74,6 +74,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     SecretError,
     ValidationError,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.validate import parse_coe_version
 from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, put_secret_once
 
 try:
@@ -145,14 +146,6 @@ def _now(clock):
     if now.tzinfo is None:
         raise CoeError("the PKI clock must return an aware datetime")
     return now.astimezone(datetime.UTC)
-
-
-def parse_coe_version(coe_version):
-    """'v1.30.2' / '1.30' → (1, 30). ValidationError if it is not a Kubernetes version."""
-    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$", str(coe_version or "").strip())
-    if not match:
-        raise ValidationError("coe_version", "%r is not a Kubernetes version like v1.31.2" % (coe_version,))
-    return int(match.group(1)), int(match.group(2))
 
 
 def admin_group(coe_version):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
 COMMON_TAG = "coe-cluster"
 CLUSTER_TAG_PREFIX = "coe-cluster-"
 
@@ -28,8 +30,14 @@ MASTER_NODEGROUP = "default-master"
 WORKER_NODEGROUP = "default-worker"
 ROLES = ("master", "worker")
 
-# a DNS label: what a cluster or nodegroup name must be
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+#: RFC 1123 label syntax, as a pattern to build on (a DNS subdomain is labels joined by dots)
+DNS_LABEL_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+MAX_LABEL = 63
+#: The one rule for the names the collection makes names of (clusters, nodegroups, nodes): a DNS
+#: label that starts with a letter. Heat refuses stack names that do not start with a letter, and
+#: node and stack names begin with the cluster's name, so both drivers take the same names.
+LABEL_RULE = "lowercase letters, digits and '-', starting with a letter, not ending with '-', at most 63 characters"
+_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -47,7 +55,15 @@ def uuid_from_tags(tags):
 
 
 def is_label(value):
-    return bool(value) and bool(_LABEL.match(value))
+    """True when ``value`` follows the one naming rule (LABEL_RULE)."""
+    return isinstance(value, str) and bool(_LABEL.match(value))
+
+
+def check_label(field, value):
+    """``value`` when it follows LABEL_RULE, else ValidationError naming ``field``."""
+    if not is_label(value):
+        raise ValidationError(field, "%r is not a DNS label: %s" % (value, LABEL_RULE))
+    return value
 
 
 def is_uuid(value):

@@ -42,6 +42,7 @@ import itertools
 import json
 import re
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 
 try:
@@ -409,9 +410,8 @@ outputs:
 """
 
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-MASTER_NODEGROUP = "default-master"
-DEFAULT_WORKER_NODEGROUP = "default-worker"
+MASTER_NODEGROUP = shape.MASTER_NODEGROUP
+DEFAULT_WORKER_NODEGROUP = shape.WORKER_NODEGROUP
 SERVER_GROUP_POLICIES = ("anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity")
 IMAGE_UPDATE_POLICIES = ("REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL")
 
@@ -534,8 +534,7 @@ def normalise_nodegroups(cluster):
         if not isinstance(group, dict):
             raise ValidationError(field, "must be a dict")
         ng = _require_str(group.get("name"), field + ".name")
-        if not DNS_LABEL.match(ng) or len(ng) > 63:
-            raise ValidationError(field + ".name", "%r is not a DNS label (a-z, 0-9 and '-', at most 63)" % ng)
+        shape.check_label(field + ".name", ng)
         if ng in seen:
             raise ValidationError(field + ".name", "%r appears twice" % ng)
         seen.add(ng)
@@ -604,8 +603,7 @@ def render_cluster_template(nodegroups):
         raise ImportError("jinja2 is required to render the cluster's Heat template")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     for ng in nodegroups:
-        if not DNS_LABEL.match(ng["name"]):  # pragma: no cover - normalise_nodegroups checks first
-            raise ValidationError("nodegroups", "%r is not a DNS label" % ng["name"])
+        shape.check_label("nodegroups", ng["name"])  # normalise_nodegroups checked them first
     master = next(ng for ng in nodegroups if ng["role"] == "master")
     return env.from_string(CLUSTER_TEMPLATE).render(
         version=TEMPLATE_VERSION,
@@ -658,8 +656,7 @@ def build_cluster_stack(
     if not isinstance(cluster, dict):
         raise ValidationError("cluster", "must be a dict (a cluster record)")
     name = _require_str(cluster.get("name"), "cluster.name")
-    if not DNS_LABEL.match(name):
-        raise ValidationError("cluster.name", "%r is not a DNS label (a-z, 0-9 and '-')" % name)
+    shape.check_label("cluster.name", name)
     uuid = _require_str(cluster.get("uuid"), "cluster.uuid")
     if not re.match(r"^[0-9a-fA-F-]{8,64}$", uuid):
         raise ValidationError("cluster.uuid", "%r is not a uuid" % uuid)

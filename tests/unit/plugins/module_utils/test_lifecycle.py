@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils import lifecycle as lc
 from ansible_collections.coe.openstack.plugins.module_utils.errors import StateError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation
 
 NOW = 1_800_000_000.0
@@ -471,7 +472,7 @@ def test_a_runner_failure_fails_the_operation_and_re_running_it_stays_allowed():
     rec["nodegroups"][1]["status"] = "CREATE_IN_PROGRESS"
     failed, message = lc.fail_in_progress(rec, "  Couldn't create stack: 503\n", NOW + 5)
     assert failed["status"] == "CREATE_FAILED" and failed["status_reason"] == "Couldn't create stack: 503"
-    assert failed["nodegroups"][1]["status"] == "CREATE_FAILED" and failed["status_updated_at"] == lc.iso(NOW + 5)
+    assert failed["nodegroups"][1]["status"] == "CREATE_FAILED" and failed["status_updated_at"] == iso(NOW + 5)
     assert "Couldn't create stack: 503" in message
     assert lc.fail_in_progress(failed, "again", NOW) == (failed, None)  # settled: nothing to do
     assert len(lc.fail_in_progress(rec, "x" * 10000, NOW)[0]["status_reason"]) == lc.MAX_REASON
@@ -568,7 +569,7 @@ def test_nothing_left_completes_a_delete_and_is_drift_otherwise():
 @pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS"])
 def test_stuck_operation_fails_after_the_timeout(status):
     rec = created(status=status, timeout=600)
-    rec["status_updated_at"] = lc.iso(NOW)
+    rec["status_updated_at"] = iso(NOW)
     same, msg = lc.merge_observation(rec, obs(), NOW + 599)
     assert same["status"] == status and msg is None
     new, msg = lc.merge_observation(rec, obs(), NOW + 601)
