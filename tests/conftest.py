@@ -9,6 +9,7 @@ coe/openstack` is a symlink to this repository (made here if missing, and by
 import json
 import os
 import sys
+import tempfile
 from io import StringIO
 from unittest import mock
 
@@ -24,6 +25,8 @@ if not os.path.lexists(LINK):
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
+# the modules' Keystone token cache (module.TokenCache): one of the test session's own
+os.environ.setdefault("COE_TOKEN_CACHE_DIR", tempfile.mkdtemp(prefix="coe-token-cache-"))
 
 
 class ModuleResult(dict):

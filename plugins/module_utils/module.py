@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import os
 import sys
 import traceback
@@ -119,6 +120,75 @@ def url_secrets(url):
     return {password, unquote(password)} if password else set()
 
 
+class TokenCache:
+    """One Keystone token for every module of a play (and of the plays after it).
+
+    Each Ansible module call is a new process; without this, every one of them
+    authenticates again (0.3-2.5 s and a token each). The first module that
+    authenticates writes its auth state (token and service catalog) to
+    ``~/.cache/coe-openstack/tokens/<id>.json`` (folder 0700, file 0600), where
+    ``id`` is keystoneauth's cache id of the auth options (a hash of auth URL,
+    user, project and secret: other credentials never share a file, and the
+    secret is never written). The next module installs that state and makes no
+    token request; keystoneauth authenticates again when the token is about to
+    expire, and a token Keystone refuses (401) is dropped and replaced.
+
+    Why a file rather than a returned variable: a token in a task's result is
+    shown by ``-v`` and by callback plugins unless the whole task is ``no_log``,
+    which would hide the failure messages too. ``COE_TOKEN_CACHE=0`` turns the
+    cache off; ``COE_TOKEN_CACHE_DIR`` moves it.
+    """
+
+    def __init__(self, conn):
+        self.auth = getattr(getattr(conn, "session", None), "auth", None)
+        self.path = None
+        if os.environ.get("COE_TOKEN_CACHE", "1") in ("0", "false", "no") or self.auth is None:
+            return
+        try:
+            cache_id = self.auth.get_cache_id()
+        except Exception:  # a plugin that cannot say who it is is not cached
+            cache_id = None
+        if cache_id:
+            folder = os.environ.get("COE_TOKEN_CACHE_DIR") or os.path.join(
+                os.path.expanduser("~"), ".cache", "coe-openstack", "tokens"
+            )
+            # the cache id is base64 (may hold '/'): its hash names the file
+            self.path = os.path.join(folder, "%s.json" % hashlib.sha256(cache_id.encode()).hexdigest())
+
+    def load(self):
+        """True when a cached token that is not about to expire was installed."""
+        if self.path is None:
+            return False
+        try:
+            with open(self.path) as f:
+                state = f.read()
+            self.auth.set_auth_state(state)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        auth_ref = getattr(self.auth, "auth_ref", None)
+        if auth_ref is None or auth_ref.will_expire_soon(60):
+            self.auth.set_auth_state(None)
+            return False
+        return True
+
+    def save(self):
+        if self.path is None:
+            return
+        try:
+            state = self.auth.get_auth_state()
+            if not state:
+                return
+            folder = os.path.dirname(self.path)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            tmp = "%s.%d.tmp" % (self.path, os.getpid())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(state)
+            os.replace(tmp, self.path)
+        except OSError:
+            return  # no cache: the next module authenticates itself
+
+
 def build_connection(params):
     """Build an openstacksdk Connection from the module's connection options.
 
@@ -150,8 +220,11 @@ def build_connection(params):
         else:
             conn = openstack.connect(cloud=cloud or None, **kwargs)
         # authenticate now, so that a bad auth URL or password fails here,
-        # with the cloud's name, rather than half-way through an operation
-        conn.authorize()
+        # with the cloud's name, rather than half-way through an operation;
+        # a token an earlier module of the same credentials got is used instead
+        if not TokenCache(conn).load():
+            conn.authorize()
+            TokenCache(conn).save()
     except openstack.exceptions.ConfigException as e:
         raise CloudError("Couldn't configure cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
     except Exception as e:

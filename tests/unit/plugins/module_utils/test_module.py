@@ -232,3 +232,76 @@ def test_store_only_modules_do_not_import_openstacksdk(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class _AuthRef:
+    def __init__(self, expires_soon=False):
+        self.expires_soon = expires_soon
+
+    def will_expire_soon(self, seconds):
+        return self.expires_soon
+
+
+class _Plugin:
+    """What keystoneauth's identity plugins offer for caching (get_cache_id, auth state)."""
+
+    def __init__(self, cache_id, expires_soon=False):
+        self.cache_id, self.expires_soon, self.auth_ref = cache_id, expires_soon, None
+
+    def get_cache_id(self):
+        return self.cache_id
+
+    def get_auth_state(self):
+        return '{"auth_token": "tok-%s", "body": {}}' % self.cache_id if self.auth_ref else None
+
+    def set_auth_state(self, data):
+        self.auth_ref = _AuthRef(self.expires_soon) if data else None
+
+
+def _token_run(monkeypatch, cache_id="a/b+c=", expires_soon=False):
+    """build_connection once; True when it asked Keystone for a token (authorize)."""
+    seen = {}
+
+    class FakeConn:
+        def __init__(self):
+            self.session = type("S", (), {})()
+            self.session.auth = _Plugin(cache_id, expires_soon)
+
+        def authorize(self):
+            seen["authorized"] = True
+            self.session.auth.auth_ref = _AuthRef(expires_soon)
+
+    import openstack
+
+    monkeypatch.setattr(openstack, "connect", lambda **kwargs: FakeConn())
+    base.build_connection(dict(cloud="c"))
+    return seen.get("authorized", False)
+
+
+def test_one_token_for_every_module_of_the_same_credentials(monkeypatch, tmp_path):
+    monkeypatch.setenv("COE_TOKEN_CACHE_DIR", str(tmp_path / "tokens"))
+    assert _token_run(monkeypatch) is True
+    files = list((tmp_path / "tokens").iterdir())
+    assert len(files) == 1
+    assert files[0].stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "tokens").stat().st_mode & 0o777 == 0o700
+    assert "/" not in files[0].name  # the cache id is base64: its hash names the file
+    # the next module (a new process in real life) installs the token: no token request
+    assert _token_run(monkeypatch) is False
+    # other credentials (another cache id) authenticate themselves
+    assert _token_run(monkeypatch, cache_id="other") is True
+    assert len(list((tmp_path / "tokens").iterdir())) == 2
+
+
+def test_a_token_about_to_expire_is_not_reused(monkeypatch, tmp_path):
+    monkeypatch.setenv("COE_TOKEN_CACHE_DIR", str(tmp_path))
+    assert _token_run(monkeypatch, expires_soon=True) is True
+    assert _token_run(monkeypatch, expires_soon=True) is True
+
+
+def test_token_cache_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("COE_TOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("COE_TOKEN_CACHE", "0")
+    assert _token_run(monkeypatch) is True
+    assert _token_run(monkeypatch) is True
+    assert list(tmp_path.iterdir()) == []
