@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
@@ -195,7 +196,19 @@ def _check_lock(locks, project, name, lock_token, operation):
     return lease, own
 
 
-def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None, force=False, observe=None, now=None):
+def ensure_cluster(
+    store,
+    desired,
+    lock_token=None,
+    check_mode=False,
+    actor=None,
+    force=False,
+    observe=None,
+    now=None,
+    check=None,
+    record_drift=False,
+    require_existing=False,
+):
     """Record the desired state of a cluster and say which operation the driver must run.
 
     ``desired``: name, project_id, state, template_name, template_version,
@@ -210,6 +223,13 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
     or with nothing to record, nothing is written. Without ``observe`` the plan
     is made on the record alone.
 
+    ``check(cluster, operation)``: the driver's read-only check of the cloud's
+    references (flavors, images, keypair, networks, quota) for what the plan
+    asks, run for a create, update or upgrade after the plan and before any
+    write (in check mode too); it raises to refuse. ``record_drift``: write
+    the observation of a cluster that needs no operation when it differs from
+    the record (a sync would). ``require_existing``: refuse to create.
+
     Returns a dict: changed, operation, plan, cluster, record_removed,
     observed (the cloud was asked), drifted (it differs from the record),
     diff (before/after of the desired part).
@@ -219,6 +239,12 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
     now = store.now() if now is None else now
     locks = LockManager(store)
     record = store.find_cluster(project, name)
+    if require_existing and record is None and desired["state"] == "present":
+        raise NotFoundError(
+            "Cluster %s does not exist in the store (name); this playbook only changes existing clusters: "
+            "use coe.openstack.create to create one" % name,
+            field="name",
+        )
 
     if desired["state"] == "absent" and force and record is not None:
         return _force_delete(store, locks, record, lock_token, check_mode, actor, observe)
@@ -257,6 +283,9 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
         desired["state"] == "present" and record is not None and _desired_part(new) != _desired_part(record)
     )
     needs_write = (p["action"] is not None and not resume) or desired_changed
+    if check is not None and p["operation"] in ("create", "update", "upgrade"):
+        # references and quota, read only: a bad one is refused before anything is written
+        check(cluster_view(new), p["operation"])
     result = dict(
         changed=needs_write,
         operation=p["operation"],
@@ -266,6 +295,17 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
         observed=observed,
         drifted=seen is not None,
     )
+    if record_drift and not needs_write and not check_mode and seen is not None:
+        written = store.update_cluster(
+            seen,
+            stored["generation"],
+            actor=actor,
+            lock_token=lock_token,
+            message=seen_message or "observed",
+            operation="sync",
+        )
+        result.update(changed=True, cluster=cluster_view(written))
+        return result
     if not needs_write or check_mode:
         shown = new if needs_write else record
         result["cluster"] = cluster_view(shown)
@@ -299,6 +339,87 @@ def ensure_cluster(store, desired, lock_token=None, check_mode=False, actor=None
         )
     result["cluster"] = cluster_view(written)
     return result
+
+
+def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holder=None, **kwargs):
+    """The front door's first step in one call: plan, lock, record.
+
+    The plan is made first without the lock (read only, the cloud observed):
+    bad input, a refused transition and a bad reference fail here with nothing
+    written; a cluster that needs nothing is left alone, unlocked. Otherwise
+    the cluster's lock is taken (waiting up to ``lock_timeout`` for another
+    runner), the plan is made again under it (the cluster may have changed
+    while we waited; an unchanged record reuses the observation) and recorded
+    with the lease's fencing token. The lease is released again when there is
+    nothing for a driver to do, and whenever this call fails after taking it.
+
+    ``kwargs`` go to ``ensure_cluster`` (force, observe, check, require_existing).
+    Returns ensure_cluster's result plus ``lock``: the lease the caller now
+    holds (pass its token to the driver and release it at the end), or None.
+    """
+    observe = _reusing(kwargs.pop("observe", None))
+    if kwargs.get("check") is not None:
+        kwargs["check"] = _check_once(kwargs["check"])
+    desired = dict(desired)
+    first = None
+    try:
+        first = ensure_cluster(store, desired, check_mode=True, actor=actor, observe=observe, **kwargs)
+    except LockError:
+        if not lock_timeout:
+            raise
+        # another runner holds the cluster: wait for its lock below, then plan under it
+    if first is not None and not first["changed"] and not first.get("drifted"):
+        first["lock"] = None
+        return first
+    if first is None:
+        operation = "delete" if desired.get("state") == "absent" else "update"
+    else:
+        operation = first["operation"] if first["operation"] != "none" else "sync"
+    locks = LockManager(store)
+    project, name = desired.get("project_id") or DEFAULT_PROJECT, desired["name"]
+    lease = locks.acquire(project, name, operation, lock_ttl, holder=holder, wait=lock_timeout, actor=actor)
+    try:
+        result = ensure_cluster(
+            store, desired, lock_token=lease["token"], actor=actor, observe=observe, record_drift=True, **kwargs
+        )
+    except BaseException:
+        locks.release(project, name, lease["token"])
+        raise
+    if result["operation"] == "none" or result.get("record_removed"):
+        locks.release(project, name, lease["token"])
+        result["lock"] = None
+    else:
+        result["lock"] = lease
+    return result
+
+
+def _check_once(check):
+    """``check`` run once per distinct (cluster spec, operation): the second plan asks nothing new."""
+    done = set()
+
+    def once(cluster, operation):
+        key = json.dumps([_desired_part(cluster), cluster.get("nodegroups"), operation], sort_keys=True, default=str)
+        if key not in done:
+            check(cluster, operation)
+            done.add(key)
+
+    return once
+
+
+def _reusing(observe):
+    """``observe`` that answers a second time from the first answer while the record is unchanged."""
+    if observe is None:
+        return None
+    seen = {}
+
+    def cached(record):
+        key = (record.get("uuid"), record.get("generation"))
+        if key not in seen:
+            seen.clear()
+            seen[key] = observe(record)
+        return seen[key]
+
+    return cached
 
 
 def _desired_part(record):

@@ -109,3 +109,100 @@ def server_group_name(uuid, nodegroup, version=None):
 
 def server_group_prefix(uuid):
     return "coe-%s-" % uuid
+
+
+# -- a record's nodegroups ----------------------------------------------------------
+
+
+def record_field(cluster, *names):
+    """A field of the record, else of the template spec the record carries (``template``)."""
+    for source in (cluster, cluster.get("template") or {}):
+        for name in names:
+            if source.get(name) not in (None, ""):
+                return source[name]
+    return None
+
+
+def require_str(value, field):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationError(field, "is required")
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string, got %s" % type(value).__name__)
+    return value
+
+
+def read_count(value, field, minimum=0):
+    if isinstance(value, bool):
+        raise ValidationError(field, "must be an integer, got a boolean")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(field, "must be an integer, got %r" % (value,)) from None
+    if str(number) != str(value).strip() and not isinstance(value, int):
+        raise ValidationError(field, "must be an integer, got %r" % (value,))
+    if number < minimum:
+        raise ValidationError(field, "must be %d or more, got %d" % (minimum, number))
+    return number
+
+
+def read_nodegroups(cluster):
+    """The cluster's nodegroups, masters first, each with a flavor and an image: the one reader
+    of a record's nodegroups (``[{name, role, count, prefix, flavor, image}]``; ``prefix`` is
+    what stands between the cluster's name and the index in a node name).
+
+    A record without ``nodegroups`` gets ``default-master`` (``master_count``)
+    and ``default-worker`` (``node_count``).
+    """
+    name = cluster.get("name")
+    groups = cluster.get("nodegroups") or []
+    if not groups:
+        groups = [
+            dict(name=MASTER_NODEGROUP, role="master", node_count=cluster.get("master_count", 1)),
+            dict(name=WORKER_NODEGROUP, role="worker", node_count=cluster.get("node_count", 1)),
+        ]
+    out = []
+    seen = set()
+    for i, group in enumerate(groups):
+        field = "nodegroups[%d]" % i
+        if not isinstance(group, dict):
+            raise ValidationError(field, "must be a dict")
+        ng = require_str(group.get("name"), field + ".name")
+        check_label(field + ".name", ng)
+        if ng in seen:
+            raise ValidationError(field + ".name", "%r appears twice" % ng)
+        seen.add(ng)
+        role = group.get("role") or ("master" if ng == MASTER_NODEGROUP else "worker")
+        if role not in ("master", "worker"):
+            raise ValidationError(field + ".role", "must be master or worker, got %r" % role)
+        count = read_count(group.get("node_count", 0), field + ".node_count", 1 if role == "master" else 0)
+        if role == "master":
+            flavor = group.get("flavor_id") or group.get("flavor") or cluster.get("master_flavor_id")
+            flavor = flavor or cluster.get("flavor_id")
+        else:
+            flavor = group.get("flavor_id") or group.get("flavor") or cluster.get("flavor_id")
+        image = group.get("image_id") or group.get("image") or cluster.get("image_id")
+        out.append(
+            dict(
+                name=ng,
+                role=role,
+                count=count,
+                prefix="master" if role == "master" else ng,
+                flavor=require_str(flavor, field + ".flavor_id"),
+                image=require_str(image, field + ".image_id"),
+            )
+        )
+    masters = [g for g in out if g["role"] == "master"]
+    if len(masters) != 1:
+        raise ValidationError("nodegroups", "needs exactly one master nodegroup, got %d" % len(masters))
+    if masters[0]["count"] % 2 == 0:
+        raise ValidationError("master_count", "must be odd (etcd quorum), got %d" % masters[0]["count"])
+    prefixes = {}
+    for g in out:
+        if g["prefix"] in prefixes:
+            raise ValidationError(
+                "nodegroups", "%r and %r would give nodes the same names" % (prefixes[g["prefix"]], g["name"])
+            )
+        prefixes[g["prefix"]] = g["name"]
+    if name and len(name) + 1 + max(len(g["prefix"]) for g in out) + 6 > 63:
+        raise ValidationError("name", "%r is too long: node names must stay DNS labels (63)" % name)
+    return masters + [g for g in out if g["role"] != "master"]

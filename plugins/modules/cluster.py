@@ -86,11 +86,33 @@ options:
     description:
       - Labels (string to string) merged over the template's.
     type: dict
+  lock:
+    description:
+      - Take the cluster's lock and record the operation in this one call (the front door's
+        first step). The plan is made first, read only; a cluster that needs nothing is left
+        alone and unlocked. Otherwise the lock is taken (waiting up to O(lock_timeout) for
+        another runner), the plan made again under it and recorded with its fencing token. The
+        lease is returned in RV(lock) for the driver and the release
+        (M(coe.openstack.cluster_lock) O(state=released)); it is released at once when there
+        is nothing for a driver to do, and when this call fails after taking it.
+      - Mutually exclusive with O(lock_token).
+    type: bool
+    default: false
+  lock_timeout:
+    description:
+      - With O(lock), seconds to wait for another runner's lock. C(0) refuses at once, naming the holder.
+    type: int
+    default: 0
   lock_token:
     description:
       - The fencing token of the cluster's lock (M(coe.openstack.cluster_lock)). Writes carrying
         a token that is not the live lease's are refused.
     type: int
+  lock_ttl:
+    description:
+      - With O(lock), the lease's length in seconds; the driver and the waits renew it.
+    type: int
+    default: 300
   master_count:
     description:
       - Number of masters, odd, 1 to 7. C(1) when creating; fixed once the cluster exists.
@@ -142,6 +164,12 @@ options:
         description: Number of nodes.
         type: int
         default: 1
+  require_existing:
+    description:
+      - Refuse to create the cluster when the store does not know it (the update and upgrade
+        playbooks change existing clusters only).
+    type: bool
+    default: false
   nodes_to_remove:
     description:
       - When lowering a node count, the names of the nodes to remove (as the cloud has them now,
@@ -196,6 +224,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Plan, lock and record a create in one call (what roles/cluster does)
+  coe.openstack.cluster:
+    name: demo
+    cluster_template: k8s-small
+    node_count: 2
+    lock: true
+  register: demo_record
+
 - name: Take the cluster's lock
   coe.openstack.cluster_lock:
     name: demo
@@ -284,6 +320,14 @@ cluster:
     faults: {}
     generation: 1
     operation: create
+lock:
+  description:
+    - With O(lock), the lease this call took and the caller now holds (C(token), C(holder),
+      C(operation), C(expires_at), ...); None when nothing was locked (nothing to do) or the
+      lease was released again.
+  returned: always
+  type: dict
+  sample: {token: 7, holder: "ops@runner-1", operation: update, held: true, expires_at: "2026-11-25T07:45:00+00:00"}
 diff:
   description: The desired state before and after (with C(--diff)).
   returned: when diff mode is on
@@ -345,8 +389,10 @@ from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
     DEFAULT_PROJECT,
     LazyConnection,
     ensure_cluster,
+    plan_lock_record,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, check_ttl
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 from ansible_collections.coe.openstack.plugins.module_utils.pki import PkiSettings, ensure_cluster_credentials
 from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, resolve_secret_key
@@ -362,7 +408,10 @@ class ClusterModule(CoeModule):
         force=dict(type="bool", default=False),
         keypair=dict(no_log=False),
         labels=dict(type="dict"),
+        lock=dict(type="bool", default=False),
+        lock_timeout=dict(type="int", default=0),
         lock_token=dict(type="int", no_log=False),
+        lock_ttl=dict(type="int", default=300),
         master_count=dict(type="int"),
         master_flavor_id=dict(aliases=["master_flavor"]),
         name=dict(required=True),
@@ -382,11 +431,12 @@ class ClusterModule(CoeModule):
         ),
         nodes_to_remove=dict(type="list", elements="str", default=[]),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+        require_existing=dict(type="bool", default=False),
         secret_key=dict(no_log=True),
         state=dict(choices=["present", "absent"], default="present"),
         upgrade_batch_size=dict(type="int"),
     )
-    module_kwargs = dict(supports_check_mode=True)
+    module_kwargs = dict(supports_check_mode=True, mutually_exclusive=[("lock", "lock_token")])
     uses_cloud = True
     uses_store = True
 
@@ -418,25 +468,39 @@ class ClusterModule(CoeModule):
             # a missing or wrong key fails here, before the record is written or the cloud touched
             box = resolve_secret_key(p["secret_key"], p["state_url"], create=not self.check_mode)
             check_secret_key(self.store, box, create=not self.check_mode)
-        result = ensure_cluster(
-            self.store,
-            desired,
-            lock_token=p["lock_token"],
-            check_mode=self.check_mode,
+        if p["lock_timeout"] < 0:
+            raise ValidationError("lock_timeout", "must be >= 0 seconds, got %d" % p["lock_timeout"])
+        if p["lock"]:
+            check_ttl(p["lock_ttl"])
+        options = dict(
             actor=p["actor"],
             force=p["force"],
             observe=self._observe,
+            check=self._check_references,
+            require_existing=p["require_existing"],
         )
+        if p["lock"] and not self.check_mode:
+            result = plan_lock_record(self.store, desired, p["lock_ttl"], p["lock_timeout"], **options)
+        else:
+            result = ensure_cluster(
+                self.store, desired, lock_token=p["lock_token"], check_mode=self.check_mode, **options
+            )
+            result["lock"] = None
         if box is not None and not self.check_mode and result["operation"] in ("create", "update", "upgrade"):
             # the cluster's CAs exist before the driver renders any user-data
             cluster = result["cluster"]
-            ensure_cluster_credentials(
-                self.store,
-                cluster["uuid"],
-                box,
-                cluster_name=cluster["name"],
-                settings=PkiSettings.from_labels(cluster.get("labels")),
-            )
+            try:
+                ensure_cluster_credentials(
+                    self.store,
+                    cluster["uuid"],
+                    box,
+                    cluster_name=cluster["name"],
+                    settings=PkiSettings.from_labels(cluster.get("labels")),
+                )
+            except BaseException:
+                if result["lock"]:
+                    LockManager(self.store).release(desired["project_id"], p["name"], result["lock"]["token"])
+                raise
         diff = result.pop("diff")
         if self.diff_mode:
             result["diff"] = diff
@@ -449,6 +513,11 @@ class ClusterModule(CoeModule):
                 [copy.deepcopy(record)]
             )
         return found[record["uuid"]]
+
+    def _check_references(self, cluster, operation):
+        what = "check the cloud has what cluster %s needs" % cluster["name"]
+        with self.action(what):
+            get_synchroniser(cluster["driver"], LazyConnection(lambda: self.conn)).check_references(cluster, operation)
 
     def _cloud_text(self):
         cloud = self.params["cloud"]

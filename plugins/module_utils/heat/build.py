@@ -468,15 +468,6 @@ def removed_indices(removal_policies):
     return out
 
 
-def record_field(cluster, *names):
-    """A field of the record, else of the template spec the record carries (``template``)."""
-    for source in (cluster, cluster.get("template") or {}):
-        for name in names:
-            if source.get(name) not in (None, ""):
-                return source[name]
-    return None
-
-
 def stable_reference(value, ids, live=None):
     """The stack parameter for a flavor, image, network or subnet the record names ``value``.
 
@@ -492,87 +483,8 @@ def stable_reference(value, ids, live=None):
     return resolved
 
 
-def _require_str(value, field):
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValidationError(field, "is required")
-    if not isinstance(value, str):
-        raise ValidationError(field, "must be a string, got %s" % type(value).__name__)
-    return value
-
-
-def _count(value, field, minimum=0):
-    if isinstance(value, bool):
-        raise ValidationError(field, "must be an integer, got a boolean")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(field, "must be an integer, got %r" % (value,)) from None
-    if str(number) != str(value).strip() and not isinstance(value, int):
-        raise ValidationError(field, "must be an integer, got %r" % (value,))
-    if number < minimum:
-        raise ValidationError(field, "must be %d or more, got %d" % (minimum, number))
-    return number
-
-
-def normalise_nodegroups(cluster):
-    """The cluster's nodegroups, masters first, each with a flavor and an image.
-
-    A record without ``nodegroups`` gets ``default-master`` (``master_count``)
-    and ``default-worker`` (``node_count``).
-    """
-    name = cluster.get("name")
-    groups = cluster.get("nodegroups") or []
-    if not groups:
-        groups = [
-            dict(name=MASTER_NODEGROUP, role="master", node_count=cluster.get("master_count", 1)),
-            dict(name=DEFAULT_WORKER_NODEGROUP, role="worker", node_count=cluster.get("node_count", 1)),
-        ]
-    out = []
-    seen = set()
-    for i, group in enumerate(groups):
-        field = "nodegroups[%d]" % i
-        if not isinstance(group, dict):
-            raise ValidationError(field, "must be a dict")
-        ng = _require_str(group.get("name"), field + ".name")
-        shape.check_label(field + ".name", ng)
-        if ng in seen:
-            raise ValidationError(field + ".name", "%r appears twice" % ng)
-        seen.add(ng)
-        role = group.get("role") or ("master" if ng == MASTER_NODEGROUP else "worker")
-        if role not in ("master", "worker"):
-            raise ValidationError(field + ".role", "must be master or worker, got %r" % role)
-        count = _count(group.get("node_count", 0), field + ".node_count", 1 if role == "master" else 0)
-        if role == "master":
-            flavor = group.get("flavor_id") or group.get("flavor") or cluster.get("master_flavor_id")
-            flavor = flavor or cluster.get("flavor_id")
-        else:
-            flavor = group.get("flavor_id") or group.get("flavor") or cluster.get("flavor_id")
-        image = group.get("image_id") or group.get("image") or cluster.get("image_id")
-        out.append(
-            dict(
-                name=ng,
-                role=role,
-                count=count,
-                prefix=node_prefix(ng, role),
-                flavor=_require_str(flavor, field + ".flavor_id"),
-                image=_require_str(image, field + ".image_id"),
-            )
-        )
-    masters = [g for g in out if g["role"] == "master"]
-    if len(masters) != 1:
-        raise ValidationError("nodegroups", "needs exactly one master nodegroup, got %d" % len(masters))
-    if masters[0]["count"] % 2 == 0:
-        raise ValidationError("master_count", "must be odd (etcd quorum), got %d" % masters[0]["count"])
-    prefixes = {}
-    for g in out:
-        if g["prefix"] in prefixes:
-            raise ValidationError(
-                "nodegroups", "%r and %r would give nodes the same names" % (prefixes[g["prefix"]], g["name"])
-            )
-        prefixes[g["prefix"]] = g["name"]
-    if name and len(name) + 1 + max(len(g["prefix"]) for g in out) + 6 > 63:
-        raise ValidationError("name", "%r is too long: node names must stay DNS labels (63)" % name)
-    return masters + [g for g in out if g["role"] != "master"]
+normalise_nodegroups = shape.read_nodegroups
+record_field = shape.record_field
 
 
 def parse_node_name(cluster_name, nodegroups, name):
@@ -655,9 +567,9 @@ def build_cluster_stack(
     """
     if not isinstance(cluster, dict):
         raise ValidationError("cluster", "must be a dict (a cluster record)")
-    name = _require_str(cluster.get("name"), "cluster.name")
+    name = shape.require_str(cluster.get("name"), "cluster.name")
     shape.check_label("cluster.name", name)
-    uuid = _require_str(cluster.get("uuid"), "cluster.uuid")
+    uuid = shape.require_str(cluster.get("uuid"), "cluster.uuid")
     if not re.match(r"^[0-9a-fA-F-]{8,64}$", uuid):
         raise ValidationError("cluster.uuid", "%r is not a uuid" % uuid)
     labels = cluster.get("labels") or {}
@@ -667,8 +579,8 @@ def build_cluster_stack(
     nodegroups = normalise_nodegroups(cluster)
     if empty:
         nodegroups = [dict(ng, count=0) for ng in nodegroups]
-    batch_size = _count(batch_size, "batch_size", 1)
-    pause_time = _count(pause_time, "pause_time", 0)
+    batch_size = shape.read_count(batch_size, "batch_size", 1)
+    pause_time = shape.read_count(pause_time, "pause_time", 0)
     user_data = user_data or {}
     if not isinstance(user_data, dict):
         raise ValidationError("user_data", "must be a dict {node name: user-data}")
@@ -676,15 +588,15 @@ def build_cluster_stack(
         if not isinstance(value, str):
             raise ValidationError("user_data", "the user-data of %s must be a string" % key)
 
-    network = fixed_network or record_field(cluster, "fixed_network")
-    network = _require_str(network, "fixed_network")
-    subnet = fixed_subnet if fixed_subnet is not None else record_field(cluster, "fixed_subnet")
-    fip = floating_ip_enabled if floating_ip_enabled is not None else record_field(cluster, "floating_ip_enabled")
+    network = fixed_network or shape.record_field(cluster, "fixed_network")
+    network = shape.require_str(network, "fixed_network")
+    subnet = fixed_subnet if fixed_subnet is not None else shape.record_field(cluster, "fixed_subnet")
+    fip = floating_ip_enabled if floating_ip_enabled is not None else shape.record_field(cluster, "floating_ip_enabled")
     fip = bool(fip)
-    external = external_network or record_field(cluster, "external_network_id", "external_network") or ""
+    external = external_network or shape.record_field(cluster, "external_network_id", "external_network") or ""
     if fip and not external:
         raise ValidationError("external_network", "is required when floating_ip_enabled is true")
-    policy = server_group_policy or record_field(cluster, "master_server_group_policy")
+    policy = server_group_policy or shape.record_field(cluster, "master_server_group_policy")
     policy = policy or labels.get("master_server_group_policy") or "anti-affinity"
     if policy not in SERVER_GROUP_POLICIES:
         raise ValidationError(
@@ -711,7 +623,7 @@ def build_cluster_stack(
     params = dict(
         cluster_uuid=uuid,
         cluster_name=name,
-        keypair=record_field(cluster, "keypair", "keypair_id") or "",
+        keypair=shape.record_field(cluster, "keypair", "keypair_id") or "",
         fixed_network=stable_reference(network, ids, live.get("fixed_network")),
         fixed_subnet=stable_reference(subnet or "", ids, live.get("fixed_subnet")),
         external_network=external,

@@ -16,178 +16,13 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudE
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
-    cluster_tag,
     normalise_nodegroups,
-    record_field,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
     ModuleLogic,
     check_lease_options,
 )
-
-
-def _sdk_text(error):
-    text = getattr(error, "details", None) or getattr(error, "message", None) or str(error)
-    return " ".join(str(text).split())
-
-
-def _limit(value):
-    """A quota limit, None when unlimited (-1)."""
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        return None
-    return None if value < 0 else value
-
-
-def headroom(what, limit, used, needed):
-    """A problem text when ``needed`` more does not fit under ``limit``; else None."""
-    limit = _limit(limit)
-    if limit is None or needed <= 0:
-        return None
-    used = int(used or 0)
-    if used + needed > limit:
-        return "quota for %s: %d needed, %d of %d used (%d free)" % (what, needed, used, limit, max(limit - used, 0))
-    return None
-
-
-class Preflight:
-    """Run the checks on one openstacksdk Connection; ``problems`` says what is wrong."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.problems = []
-        self.checked = []
-
-    def _try(self, what, call):
-        try:
-            result = call()
-        except Exception as e:  # the cloud's own words go to the user
-            self.problems.append("%s: %s" % (what, _sdk_text(e)))
-            return None
-        self.checked.append(what)
-        return result
-
-    def orchestration(self):
-        def call():
-            resp = self.conn.orchestration.get("/build_info")
-            if resp.status_code >= 400:
-                raise RuntimeError("HTTP %d" % resp.status_code)
-            return True
-
-        self._try("orchestration (Heat) endpoint", call)
-
-    def find(self, kind, name, finder):
-        if not name:
-            return None
-        found = self._try("%s %s" % (kind, name), lambda: finder(name, ignore_missing=True))
-        if found is None and ("%s %s" % (kind, name)) in self.checked:
-            self.checked.remove("%s %s" % (kind, name))
-            self.problems.append("%s %s does not exist" % (kind, name))
-        return found
-
-    def run(
-        self,
-        cluster,
-        operation="create",
-        existing_servers=None,
-        batch_size=1,
-        fixed_network=None,
-        fixed_subnet=None,
-        external_network=None,
-        floating_ip_enabled=None,
-        replace=True,
-    ):
-        """Check everything for ``operation`` on ``cluster``; return the list of problems."""
-        conn = self.conn
-        groups = normalise_nodegroups(cluster)
-        self.orchestration()
-        if operation == "delete":
-            return self.problems
-        flavors = {}
-        for ng in groups:
-            if ng["flavor"] not in flavors:
-                flavors[ng["flavor"]] = self.find("flavor", ng["flavor"], conn.compute.find_flavor)
-        images = set()
-        for ng in groups:
-            if ng["image"] not in images:
-                images.add(ng["image"])
-                image = self.find("image", ng["image"], conn.image.find_image)
-                status = getattr(image, "status", None) if image is not None else None
-                if status and status != "active":
-                    self.problems.append("image %s is %s, not active" % (ng["image"], status))
-        keypair = record_field(cluster, "keypair", "keypair_id")
-        if keypair:
-            self.find("keypair", keypair, conn.compute.find_keypair)
-        network = fixed_network or record_field(cluster, "fixed_network")
-        if not network:
-            self.problems.append("no cluster network (fixed_network) given")
-        else:
-            self.find("network", network, conn.network.find_network)
-        subnet = fixed_subnet if fixed_subnet is not None else cluster.get("fixed_subnet")
-        if subnet:
-            self.find("subnet", subnet, conn.network.find_subnet)
-        fip = floating_ip_enabled if floating_ip_enabled is not None else cluster.get("floating_ip_enabled")
-        external = external_network or cluster.get("external_network_id") or cluster.get("external_network")
-        if fip:
-            if not external:
-                self.problems.append("floating_ip_enabled needs an external network")
-            else:
-                net = self.find("external network", external, conn.network.find_network)
-                if net is not None and getattr(net, "is_router_external", True) is False:
-                    self.problems.append("network %s is not external" % external)
-
-        # what the operation adds
-        existing = {}
-        if existing_servers is None and operation != "create":
-            existing_servers = (
-                self._try(
-                    "servers of the cluster",
-                    lambda: list(conn.compute.servers(details=True, tags=cluster_tag(cluster["uuid"]))),
-                )
-                or []
-            )
-        for server in existing_servers or []:
-            meta = getattr(server, "metadata", None) or {}
-            existing[meta.get("coe_nodegroup")] = existing.get(meta.get("coe_nodegroup"), 0) + 1
-        add_servers = add_cores = add_ram = 0
-        for ng in groups:
-            more = max(ng["count"] - existing.get(ng["name"], 0), 0)
-            if operation == "upgrade" and replace and ng["role"] != "master":
-                # REPLACE makes the new worker before the old one goes: one batch extra at a time
-                # (masters are rebuilt in place)
-                more = max(more, min(batch_size, ng["count"]))
-            flavor = flavors.get(ng["flavor"])
-            add_servers += more
-            add_cores += more * int(getattr(flavor, "vcpus", 0) or 0)
-            add_ram += more * int(getattr(flavor, "ram", 0) or 0)
-        add_ports = add_servers + (1 if operation == "create" else 0)
-        project = conn.current_project_id
-        quota = self._try("compute quota", lambda: conn.compute.get_quota_set(project, usage=True))
-        if quota is not None:
-            usage = getattr(quota, "usage", None) or {}
-            for what, limit, needed in (
-                ("instances", quota.instances, add_servers),
-                ("cores", quota.cores, add_cores),
-                ("ram", quota.ram, add_ram),
-            ):
-                problem = headroom(what, limit, usage.get(what, 0), needed)
-                if problem:
-                    self.problems.append(problem)
-        netquota = self._try("network quota", lambda: conn.network.get_quota(project, details=True))
-        if netquota is not None:
-            for what, needed in (("ports", add_ports), ("floating_ips", 1 if fip and operation == "create" else 0)):
-                detail = getattr(netquota, what, None) or {}
-                if isinstance(detail, dict):
-                    used = int(detail.get("used", 0) or 0) + int(detail.get("reserved", 0) or 0)
-                    problem = headroom(what, detail.get("limit"), used, needed)
-                    if problem:
-                        self.problems.append(problem)
-        self.needs = dict(servers=add_servers, cores=add_cores, ram=add_ram, ports=add_ports)
-        return self.problems
-
-
-# --- from plugins/modules/heat_stack.py
+from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight
 
 try:
     import yaml
@@ -571,9 +406,6 @@ class HeatStackDriver(ModuleLogic):
                 template=_dump(live.get("template") or {}),
             )
         return dict(before=before, after=after)
-
-
-# --- from plugins/modules/heat_preflight.py
 
 
 class HeatPreflightDriver(ModuleLogic):

@@ -82,6 +82,17 @@ class StateSynchroniser:
         """
         raise NotImplementedError
 
+    def check_references(self, cluster, operation):
+        """Refuse, naming the field, when the cloud lacks what ``operation`` on ``cluster`` needs.
+
+        Flavors, images, keypair, networks and quota (preflight.py, the same for every
+        driver; the Heat driver also needs its orchestration endpoint). Reads only: the
+        front door's plan step runs it before anything is written.
+        """
+        from ansible_collections.coe.openstack.plugins.module_utils.preflight import check_references
+
+        check_references(self.conn, cluster, operation, driver=self.driver)
+
     def at_work(self, observation):
         """Why the cloud, as ``observation`` shows it, is still carrying out an operation; None if it is not.
 
@@ -120,6 +131,17 @@ class FakeSynchroniser(StateSynchroniser):
         super().__init__(conn)
         self.observations = dict(observations or {})
         self.calls = []
+        self.checked = []
+
+    #: what ``check_references`` refuses: ``(field, reason)``, or None (everything exists)
+    refuse = None
+
+    def check_references(self, cluster, operation):
+        from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+        self.checked.append((cluster.get("name"), operation))
+        if self.refuse is not None:
+            raise ValidationError(*self.refuse)
 
     def observe(self, clusters):
         self.calls.append([c["uuid"] for c in clusters])

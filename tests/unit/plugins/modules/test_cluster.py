@@ -538,3 +538,88 @@ def test_a_stored_template_without_a_version_is_refused_for_create_and_upgrade(c
     assert after["generation"] == before["generation"] and after["status"] == "CREATE_COMPLETE"
     # a resize on the version it runs is not concerned
     assert coe("cluster", name="demo", node_count=2)["operation"] == "update"
+
+
+def _store_rows(coe):
+    """Everything a run could have written: clusters, events, secrets, locks."""
+    store = coe.store()
+    try:
+        clusters = store.list_clusters()
+        return dict(
+            clusters=clusters,
+            events=store.list_events(),
+            secrets={c["uuid"]: store.list_secrets(c["uuid"]) for c in clusters},
+            lock=store.get_lock("default", "demo"),
+        )
+    finally:
+        store.close()
+
+
+def test_lock_plans_locks_and_records_in_one_call(coe):
+    _template(coe)
+    args = dict(name="demo", cluster_template="k8s", node_count=2, lock=True, lock_ttl=60)
+    made = coe("cluster", **args)
+    assert made["changed"] and made["operation"] == "create"
+    lease = made["lock"]
+    assert lease["held"] and lease["operation"] == "create" and lease["token"] >= 1
+    rows = _store_rows(coe)
+    assert rows["lock"]["token"] == lease["token"] and rows["lock"]["holder"] == lease["holder"]
+    assert len(rows["clusters"]) == 1 and rows["clusters"][0]["status"] == "CREATE_IN_PROGRESS"
+    assert rows["secrets"][made["cluster"]["uuid"]], "the cluster's CAs exist before the driver runs"
+
+    # a second runner is refused at its first (and only) module call, naming the holder
+    other = coe("cluster", **dict(args, node_count=3))
+    assert other.failed and lease["holder"] in other["msg"]
+    assert _store_rows(coe)["clusters"][0]["generation"] == made["cluster"]["generation"]
+
+    # released, completed: a run with nothing to do takes no lock at all
+    locks = LockManager(coe.store())
+    locks.release("default", "demo", lease["token"])
+    _complete(coe)
+    before = _store_rows(coe)
+    same = coe("cluster", **args)
+    assert not same["changed"] and same["operation"] == "none" and same["lock"] is None
+    after = _store_rows(coe)
+    assert after["lock"]["token"] == before["lock"]["token"] and not after["lock"]["holder"]
+    assert len(after["events"]) == len(before["events"])
+
+
+def test_lock_is_released_when_there_is_nothing_for_a_driver(coe, drivers):
+    _template(coe)
+    made = coe("cluster", name="demo", cluster_template="k8s", node_count=1, lock=True)
+    LockManager(coe.store()).release("default", "demo", made["lock"]["token"])
+    _complete(coe, workers=1)
+    rec = coe.store().find_cluster("default", "demo")
+    # the cloud shows an address the record lacks: recorded under a short lease, then released
+    drivers["heat"][rec["uuid"]] = lambda record: Observation(
+        **dict(as_recorded(record).__dict__, api_address="192.0.2.10")
+    )
+    seen = coe("cluster", name="demo", cluster_template="k8s", node_count=1, lock=True)
+    assert seen["operation"] == "none" and seen["changed"] and seen["lock"] is None
+    rows = _store_rows(coe)
+    assert rows["clusters"][0]["api_address"] == "192.0.2.10"
+    assert rows["lock"]["holder"] is None
+
+
+@pytest.mark.parametrize("lock", [True, False])
+def test_a_bad_reference_is_refused_before_anything_is_written(coe, lock):
+    _template(coe)
+    before = _store_rows(coe)
+    refuse = ("flavor_id", "the cloud lacks what the create of cluster demo needs: flavor m1.huge does not exist")
+    fake = sync_registry.synchroniser_class("heat")
+    fake.refuse = refuse
+    try:
+        res = coe("cluster", name="demo", cluster_template="k8s", flavor_id="m1.huge", lock=lock)
+        check = coe("cluster", check_mode=True, name="demo", cluster_template="k8s", flavor_id="m1.huge")
+    finally:
+        fake.refuse = None
+    assert res.failed and res["field"] == "flavor_id" and "m1.huge does not exist" in res["msg"]
+    assert check.failed and check["field"] == "flavor_id"
+    assert _store_rows(coe) == before  # no record, no event, no secret, no lock
+
+
+def test_require_existing_refuses_to_create(coe):
+    _template(coe)
+    res = coe("cluster", name="demo", cluster_template="k8s", require_existing=True, lock=True)
+    assert res.failed and res["field"] == "name" and "coe.openstack.create" in res["msg"]
+    assert _store_rows(coe)["clusters"] == []

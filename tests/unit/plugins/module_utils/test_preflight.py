@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace as NS
 
-from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import Preflight, headroom
+from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight, headroom
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 
