@@ -351,7 +351,8 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
     runner), the plan is made again under it (the cluster may have changed
     while we waited; an unchanged record reuses the observation) and recorded
     with the lease's fencing token. The lease is released again when there is
-    nothing for a driver to do, and whenever this call fails after taking it.
+    nothing for a driver to do, and whenever this call fails after taking it (a
+    forced delete that removed the record keeps it: the driver still cleans up).
 
     ``kwargs`` go to ``ensure_cluster`` (force, observe, check, require_existing).
     Returns ensure_cluster's result plus ``lock``: the lease the caller now
@@ -385,7 +386,7 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
     except BaseException:
         locks.release(project, name, lease["token"])
         raise
-    if result["operation"] == "none" or result.get("record_removed"):
+    if result["operation"] == "none":
         locks.release(project, name, lease["token"])
         result["lock"] = None
     else:
@@ -501,7 +502,7 @@ def _differs(a, b):
 
 
 def sync_clusters(
-    store, records, synchroniser_for, lock=None, check_mode=False, actor=None, now=None, fail_reason=None
+    store, records, synchroniser_for, lock=None, check_mode=False, actor=None, now=None, fail_reason=None, settle=True
 ):
     """Observe ``records`` (grouped by driver) and write what changed, by CAS.
 
@@ -512,6 +513,10 @@ def sync_clusters(
     cluster, if still ``*_IN_PROGRESS`` after the observation while its
     synchroniser sees the cloud do no work on it (``at_work``), becomes
     ``*_FAILED`` with that reason (``lifecycle.fail_in_progress``).
+    ``settle``: a cluster this sync moved from ``*_IN_PROGRESS`` to ``*_COMPLETE`` is observed once
+    more in the same call (a synchroniser reads a settled record differently: health,
+    nodegroup states, an address attached last), so that what is recorded is what the
+    next sync would record, and a re-run finds nothing to change.
     Returns dict(changed, clusters, removed, lock).
     """
     if fail_reason is not None and lock is None:
@@ -531,6 +536,7 @@ def sync_clusters(
         # copies: a synchroniser may annotate what it is given, and that must not be written back
         observations.update(synchroniser_for(driver).observe(copy.deepcopy(by_driver[driver])))
     working = {}  # uuid: why the cloud still works on the cluster whose driver failed, or None
+    settled = []  # uuids this sync moved out of *_IN_PROGRESS
     changed, out, removed = False, [], []
     for record in records:
         obs = observations.get(record["uuid"])
@@ -587,6 +593,8 @@ def sync_clusters(
                             )
                         )
                     )
+                    if current["status"].endswith("_IN_PROGRESS") and new["status"].endswith("_COMPLETE"):
+                        settled.append(record["uuid"])
                 break
             except ConflictError:
                 try:
@@ -598,6 +606,13 @@ def sync_clusters(
             raise ConflictError(
                 "Cluster '%s' kept changing under the sync; gave up after %d tries" % (record["name"], CAS_RETRIES)
             )
+    if settle and settled and fail_reason is None:
+        again = sync_clusters(
+            store, [store.get_cluster(u) for u in settled], synchroniser_for, lock=lock, actor=actor, settle=False
+        )
+        fresh = {c["uuid"]: c for c in again["clusters"]}
+        out = [fresh.get(c["uuid"], c) for c in out]
+        lease = again["lock"] or lease
     return dict(changed=changed, clusters=out, removed=removed, lock=lease)
 
 

@@ -94,6 +94,14 @@ def test_lifecycle(driver, runner, user):
     )
     record = None
     try:
+        # check mode of a create: the plan is printed (the cloud's references checked), nothing written
+        result = runner.run("create", {name: spec}, check=True, diff=True)
+        assert result.rc == 0, result
+        assert "%s: create; default-master 0 -> 3; default-worker 0 -> 2" % name in result.out, result
+        assert runner.record(name) is None
+        with runner.store() as store:
+            assert store.get_lock("default", name) is None  # check mode takes no lock
+
         # create 3 masters + 2 workers
         result = runner.run("create", {name: spec})
         assert result.rc == 0, result
@@ -170,7 +178,11 @@ def test_lifecycle(driver, runner, user):
         record = runner.record(name)
         assert [n for n in servers(user, record) if n.startswith("%s-extra-" % name)], servers(user, record)
         assert len(nodes(record, "extra")) == 1
+        # an update that does not mention the nodegroups keeps them; an empty list removes them
         result = runner.run("update", {name: spec})
+        assert result.rc == 0, result
+        assert len(nodes(runner.record(name), "extra")) == 1
+        result = runner.run("update", {name: dict(spec, coe_nodegroups=[])})
         assert result.rc == 0, result
         record = runner.record(name)
         assert not [n for n in servers(user, record) if "-extra-" in n]

@@ -64,9 +64,14 @@ def test_all_clusters_grouped_by_driver_one_call_each(coe, drivers):
         drivers[d][c["uuid"]] = dict(exists=True, status="CREATE_COMPLETE")
     res = coe("cluster_sync")
     assert res["changed"] and sorted(c["name"] for c in res["clusters"]) == ["alpha", "beta", "gamma"]
-    assert drivers["classes"]["heat"].calls == [[a["uuid"], b["uuid"]]]
-    assert drivers["classes"]["nova"].calls == [[n["uuid"]]]
+    # one call per driver for every cluster, and one more for those it just completed (they
+    # are read again as settled clusters: what the next sync would see), whatever their number
+    assert drivers["classes"]["heat"].calls == [[a["uuid"], b["uuid"]], [a["uuid"], b["uuid"]]]
+    assert drivers["classes"]["nova"].calls == [[n["uuid"]], [n["uuid"]]]
     assert {c["status"] for c in coe("cluster_info")["clusters"]} == {"CREATE_COMPLETE"}
+    # settled now: the next sync is one call per driver again
+    coe("cluster_sync")
+    assert len(drivers["classes"]["heat"].calls) == 3 and len(drivers["classes"]["nova"].calls) == 3
 
 
 def test_complete_clusters_are_synced_too_drift_is_seen(coe, drivers):
