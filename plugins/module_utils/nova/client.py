@@ -421,6 +421,22 @@ class NovaBatch:
         self.progress("deleting %d servers" % len(jobs))
         return {key[0]: error_text(error) for key, (_r, error) in self._pool(jobs).items() if error is not None}
 
+    def wait_for_floating_address(self, server_name, address, timeout):
+        """The views once Nova shows ``address`` among ``server_name``'s floating addresses.
+
+        Neutron attaches a floating IP at once; Nova's view of the server's addresses
+        follows a moment later. Waiting here means the observation right after the
+        driver already records the address (a re-run then finds nothing to change).
+        Gives up quietly after ``timeout`` seconds: the next observation records it.
+        """
+        deadline = self.clock() + timeout
+        while True:
+            views = self.list_views()
+            shown = any(v["name"] == server_name and address in (v["floating_addresses"] or ()) for v in views)
+            if shown or self.clock() >= deadline:
+                return views
+            self.sleep(self.poll_interval)
+
     def wait(self, created_ids, deleted_ids, timeout, deadline=None):
         """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
 

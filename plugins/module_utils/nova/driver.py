@@ -173,6 +173,10 @@ class NovaServersDriver(ModuleLogic):
             # the servers are up: the API floating IP goes onto the first ACTIVE master
             with self.action("attach the API floating IP of cluster %s" % name):
                 fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
+            if p["wait"] and fip.get("server") and fip.get("address"):
+                with self.action("wait for Nova to show the API floating IP of cluster %s" % name):
+                    final = batch.wait_for_floating_address(fip["server"], fip["address"], min(60, p["timeout"]))
+                out["servers"] = [public_view(v) for v in final]
             out["resources"].update(floating_ip=fip, changes=resources.changes)
         if result["failed"]:
             msg = "%d of %d servers of cluster %s failed: %s" % (

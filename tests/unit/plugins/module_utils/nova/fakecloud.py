@@ -126,6 +126,13 @@ class _Compute:
                             server.fault = {"code": 500, "message": "No valid host was found. "}
                         else:
                             server.status = "ACTIVE"
+            # a floating IP attached to a server's port shows among its addresses (as Nova shows it)
+            for sid, server in cloud.servers.items():
+                shown = server.addresses.setdefault("private", [])
+                for fip in cloud.fips.values():
+                    entry = {"addr": fip.floating_ip_address, "OS-EXT-IPS:type": "floating"}
+                    if fip.port_id == "port-" + sid and entry not in shown:
+                        shown.append(entry)
             wanted = set((tags or "").split(",")) - {""}
             return [s for s in cloud.servers.values() if wanted <= set(s.tags)]
 
