@@ -371,6 +371,26 @@ class ModuleLogic:
     def __getattr__(self, name):
         return getattr(self.module, name)
 
+    def recorded_cluster(self):
+        """The cluster record the caller's lock covers, as the store has it now.
+
+        A driver module handed ``cluster`` with ``lock_token`` carries out the operation the
+        front door recorded (its plan: nodegroups, counts, nodes to remove), whatever the dict
+        it was handed says, so a re-run after a failure resumes exactly what was recorded. A
+        record the store does not have (a driver module used on its own) is taken as given.
+        """
+        p = self.params
+        given = p.get("cluster")
+        if given is None or p.get("lock_token") is None or not given.get("uuid"):
+            return given
+        from ansible_collections.coe.openstack.plugins.module_utils.clusters import cluster_view
+        from ansible_collections.coe.openstack.plugins.module_utils.errors import NotFoundError
+
+        try:
+            return cluster_view(self.store.get_cluster(given["uuid"]))
+        except NotFoundError:
+            return given
+
 
 def _rewrap(error, msg):
     """A copy of a CoeError with a new message and the same details."""

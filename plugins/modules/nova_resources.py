@@ -27,6 +27,8 @@ author:
   - coe.openstack contributors (@coe-openstack)
 extends_documentation_fragment:
   - coe.openstack.openstack
+  - coe.openstack.store
+  - coe.openstack.store.lease
   - coe.openstack.attributes
 options:
   cluster:
@@ -150,7 +152,7 @@ server_groups:
   sample: {"default-master": {"id": "9e1d...", "name": "coe-0b0c...-default-master", "policy": "anti-affinity"}}
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule
 from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import NovaResourcesDriver
 
 
@@ -166,6 +168,7 @@ class NovaResourcesModule(CoeModule):
         security_group_ports=dict(type="list", elements="int", default=[22, 6443, 10250]),
         server_groups=dict(type="dict"),
         state=dict(default="present", choices=["absent", "present"]),
+        **LEASE_ARGUMENT_SPEC,
     )
 
     module_kwargs = dict(
@@ -174,6 +177,8 @@ class NovaResourcesModule(CoeModule):
         required_one_of=[("cluster", "cluster_uuid")],
         required_together=[("cluster_uuid", "cluster_name")],
     )
+
+    uses_store = True
 
     def run(self):
         NovaResourcesDriver(self).run()

@@ -195,6 +195,7 @@ class HeatStackDriver(ModuleLogic):
 
     def run(self):
         p = self.params
+        p["cluster"] = self.recorded_cluster()
         self.validate()
         cluster = p["cluster"]
         if cluster is not None:

@@ -783,15 +783,17 @@ class ClusterResources:
             server_groups=sorted(g.name for g in self.find_server_groups()),
         )
 
-    def delete_all(self, timeout=3600, concurrency=10, wait=True, progress=None):
+    def delete_all(self, timeout=3600, concurrency=10, wait=True, progress=None, sleep=None):
         """Delete everything of the cluster, orphans of an interrupted run included.
 
         Servers first (they hold ports, floating IPs and group memberships),
         then floating IPs, tagged ports, server groups and security groups.
-        Returns ``{kind: [names deleted]}``.
+        ``sleep``: the wait's sleep (one that renews the caller's lease). Returns
+        ``{kind: [names deleted]}``.
         """
         deleted = dict(servers=[], floating_ips=[], ports=[], server_groups=[], security_groups=[])
-        batch = NovaBatch(self.conn, self.uuid, self.cluster_name, concurrency=concurrency, progress=progress)
+        extra = {} if sleep is None else dict(sleep=sleep)
+        batch = NovaBatch(self.conn, self.uuid, self.cluster_name, concurrency=concurrency, progress=progress, **extra)
         views = batch.list_views()
         if views:
             deleted["servers"] = sorted(v["name"] for v in views)

@@ -71,6 +71,7 @@ class NovaServersDriver(ModuleLogic):
 
     def run(self):
         p = self.params
+        p["cluster"] = self.recorded_cluster()
         uuid, name, groups = self.validate()
         sleep = self.keep_lease(p["cluster"], time.sleep) if p["cluster"] is not None else time.sleep
         batch = NovaBatch(
@@ -277,12 +278,15 @@ class NovaResourcesDriver(ModuleLogic):
 
     def run(self):
         p = self.params
+        check_lease_options(p)
         uuid, name, groups, floating, external = self.validate()
         res = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
         out = {}
         if p["state"] == "absent":
+            # the caller's lease is renewed before the first delete and while the servers go
+            sleep = self.keep_lease(p["cluster"] or dict(name=name), time.sleep)
             with self.action("delete the resources of cluster %s" % name):
-                out["deleted"] = res.delete_all(timeout=p["timeout"])
+                out["deleted"] = res.delete_all(timeout=p["timeout"], sleep=sleep)
         else:
             if p["security_group"]:
                 with self.action("ensure the security group of cluster %s" % name):

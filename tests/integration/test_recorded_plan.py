@@ -1,0 +1,98 @@
+"""The driver carries out the recorded plan: a retried scale-in removes the recorded nodes.
+
+A runner records a scale-in that removes a named node (the oldest worker, not the newest)
+and dies before its driver runs; its lease goes. A second run of the update playbook, which
+names no node to remove, resumes the recorded operation: the recorded node goes, the newest
+stay (both drivers; the Nova role used to pass the caller's coe_nodes_to_remove, which then
+removed the newest). Then a bad flavor fails in the plan step, before any write: no record
+change, no event, no cloud write call.
+"""
+
+import pytest
+from coe_runner import CloudUser, RequestLog, Runner, short_id
+
+from ansible_collections.coe.openstack.plugins.module_utils.clusters import plan_lock_record
+from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+
+pytestmark = pytest.mark.usefixtures("minicloud")
+
+
+@pytest.fixture
+def user(tmp_path, minicloud):
+    u = CloudUser(tmp_path)
+    yield u
+    u.close()
+
+
+def workers(record):
+    group = next(g for g in record["nodegroups"] if g["name"] == "default-worker")
+    return sorted((n["name"] for n in group["nodes"]), key=lambda n: int(n.rsplit("-", 1)[1]))
+
+
+@pytest.mark.parametrize("driver", ["heat", "nova"])
+def test_a_retried_scale_in_removes_the_recorded_nodes(driver, tmp_path, user):
+    runner = Runner(tmp_path, user)
+    tname = "rp-%s-%s" % (driver, short_id())
+    name = "rp-%s-%s" % (driver[0], short_id())
+    runner.templates(
+        dict(
+            name=tname,
+            driver=driver,
+            image_id="fake-image",
+            flavor_id="m1.small",
+            master_flavor_id="m1.small",
+            keypair_id="demo-key",
+            fixed_network="private",
+            external_network_id="public",
+            coe_version="v1.31.1",
+        )
+    )
+    spec = dict(coe_cluster_template=tname, coe_master_count=1, coe_node_count=3)
+    try:
+        result = runner.run("create", {name: spec})
+        assert result.rc == 0, result
+        before = workers(runner.record(name))
+        assert len(before) == 3
+        victim = before[0]  # the oldest: a scale-in without names would remove the newest
+
+        # a runner records the scale-in, then dies before its driver runs; its lease goes
+        with runner.store() as store:
+            desired = dict(
+                name=name,
+                project_id="default",
+                state="present",
+                template_name=tname,
+                node_count=2,
+                nodes_to_remove=[victim],
+            )
+            recorded = plan_lock_record(store, desired, lock_ttl=60)
+            assert recorded["operation"] == "update" and recorded["lock"] is not None
+            LockManager(store).release("default", name, recorded["lock"]["token"])
+
+        # the retry names no node: the recorded plan decides which one goes
+        result = runner.run("update", {name: dict(spec, coe_node_count=2)})
+        assert result.rc == 0, result
+        record = runner.record(name)
+        assert record["status"] == "UPDATE_COMPLETE", record
+        assert workers(record) == before[1:], (victim, workers(record))
+        have = {s.name for s in user.conn.compute.servers(tags="coe-cluster-%s" % record["uuid"])}
+        assert victim not in have and set(before[1:]) <= have
+
+        # a flavor that does not exist: refused by the plan, before any write
+        log = RequestLog(user.id)
+        log.mark()
+        generation, events = record["generation"], None
+        with runner.store() as store:
+            events = len(store.list_events(cluster_uuid=record["uuid"]))
+        bad = [dict(name="extra", node_count=1, flavor="no-such-flavor")]
+        result = runner.run("update", {name: dict(spec, coe_node_count=2, coe_nodegroups=bad)})
+        assert result.rc != 0, result
+        assert "Invalid value for 'flavor_id'" in result.out and "no-such-flavor" in result.out, result
+        assert log.writes() == []
+        with runner.store() as store:
+            assert store.find_cluster("default", name)["generation"] == generation
+            assert len(store.list_events(cluster_uuid=record["uuid"])) == events
+    finally:
+        runner.run("delete", {name: spec}, extra={"coe_force": True})
+        record = runner.record(name)
+        assert record is None
