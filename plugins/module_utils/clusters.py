@@ -356,21 +356,24 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
 
     ``kwargs`` go to ``ensure_cluster`` (force, observe, check, require_existing).
     Returns ensure_cluster's result plus ``lock``: the lease the caller now
-    holds (pass its token to the driver and release it at the end), or None.
+    holds (pass its token to the driver and release it at the end), or None;
+    and ``lock_waited``: ``{holder, operation, seconds}`` when it waited for
+    another runner's lock, else None.
     """
     observe = _reusing(kwargs.pop("observe", None))
     if kwargs.get("check") is not None:
         kwargs["check"] = _check_once(kwargs["check"])
     desired = dict(desired)
-    first = None
+    first, waited = None, None
     try:
         first = ensure_cluster(store, desired, check_mode=True, actor=actor, observe=observe, **kwargs)
-    except LockError:
+    except LockError as e:
         if not lock_timeout:
             raise
         # another runner holds the cluster: wait for its lock below, then plan under it
+        waited = dict(holder=e.details.get("holder"), operation=e.details.get("lock_operation"))
     if first is not None and not first["changed"] and not first.get("drifted"):
-        first["lock"] = None
+        first.update(lock=None, lock_waited=None)
         return first
     if first is None:
         operation = "delete" if desired.get("state") == "absent" else "update"
@@ -378,7 +381,10 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
         operation = first["operation"] if first["operation"] != "none" else "sync"
     locks = LockManager(store)
     project, name = desired.get("project_id") or DEFAULT_PROJECT, desired["name"]
+    started = locks.clock()
     lease = locks.acquire(project, name, operation, lock_ttl, holder=holder, wait=lock_timeout, actor=actor)
+    if waited is not None:
+        waited["seconds"] = round(locks.clock() - started, 1)
     try:
         result = ensure_cluster(
             store, desired, lock_token=lease["token"], actor=actor, observe=observe, record_drift=True, **kwargs
@@ -391,6 +397,7 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
         result["lock"] = None
     else:
         result["lock"] = lease
+    result["lock_waited"] = waited
     return result
 
 

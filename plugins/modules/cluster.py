@@ -328,6 +328,13 @@ lock:
   returned: always
   type: dict
   sample: {token: 7, holder: "ops@runner-1", operation: update, held: true, expires_at: "2026-11-25T07:45:00+00:00"}
+lock_waited:
+  description:
+    - With O(lock) and O(lock_timeout), when this call waited for another runner's lock - its
+      C(holder), C(operation) and how many C(seconds) it waited. None otherwise.
+  returned: always
+  type: dict
+  sample: {holder: "alice@runner-1 (AWX job 4711)", operation: create, seconds: 12.5}
 diff:
   description: The desired state before and after (with C(--diff)).
   returned: when diff mode is on
@@ -485,7 +492,7 @@ class ClusterModule(CoeModule):
             result = ensure_cluster(
                 self.store, desired, lock_token=p["lock_token"], check_mode=self.check_mode, **options
             )
-            result["lock"] = None
+            result.update(lock=None, lock_waited=None)
         if box is not None and not self.check_mode and result["operation"] in ("create", "update", "upgrade"):
             # the cluster's CAs exist before the driver renders any user-data
             cluster = result["cluster"]

@@ -23,9 +23,14 @@ def user(tmp_path, minicloud):
 @pytest.fixture
 def runner(tmp_path, user):
     r = Runner(tmp_path, user)
-    r.templates(
+    r.templates(cc_template("cc-%s" % short_id()))
+    return r
+
+
+def cc_template(name, **over):
+    return dict(
         dict(
-            name="cc-%s" % short_id(),
+            name=name,
             driver="heat",
             coe_version="v1.31.1",
             image_id="fake-image",
@@ -34,9 +39,9 @@ def runner(tmp_path, user):
             keypair_id="demo-key",
             fixed_network="private",
             external_network_id="public",
-        )
+        ),
+        **over,
     )
-    return r
 
 
 def template_name(runner):
@@ -104,7 +109,7 @@ def test_second_run_waits_when_asked(runner):
         rc2, out2 = finish(second)
         assert rc1 == 0, out1[-4000:]
         assert rc2 == 0, out2[-4000:]
-        assert "waiting up to 600s" in out2, out2[-4000:]
+        assert "waited" in out2 and "for the lock held by" in out2 and "AWX job 4711" in out2, out2[-4000:]
         # the waiting run found the cluster made and had nothing left to do
         assert "changed=0" in out2.split("PLAY RECAP")[-1], out2[-2000:]
         with runner.store() as store:
@@ -116,4 +121,41 @@ def test_second_run_waits_when_asked(runner):
         for proc in (first,):
             if proc.poll() is None:
                 finish(proc)
+        runner.run("delete", {name: spec}, extra={"coe_force": True})
+
+
+def test_five_runs_at_once_one_acts_the_others_are_refused_at_their_first_module_call(runner):
+    """Scales, an upgrade and deletes started together on one cluster: exactly one takes the
+    lock and acts; each of the others fails in its first module call (plan + lock + record),
+    naming the holder, and changes nothing."""
+    name = "cc-%s" % short_id()
+    tname = template_name(runner)
+    runner.templates(cc_template(tname, image_id="fake-image-v2"))
+    spec = dict(coe_cluster_template=tname, coe_cluster_template_version=1, coe_master_count=1, coe_node_count=1)
+    try:
+        result = runner.run("create", {name: spec})
+        assert result.rc == 0, result
+        with runner.store() as store:
+            events_before = len(store.list_events(target=name))
+        runs = [
+            runner.popen("update", {name: dict(spec, coe_node_count=2)}),
+            runner.popen("update", {name: dict(spec, coe_node_count=3)}),
+            runner.popen("update", {name: dict(spec, coe_cluster_template_version=2)}),
+            runner.popen("delete", {name: spec}),
+            runner.popen("delete", {name: spec}),
+        ]
+        outs = [finish(proc) for proc in runs]
+        winners = [out for rc, out in outs if rc == 0]
+        losers = [out for rc, out in outs if rc != 0]
+        assert len(winners) == 1, "\n=====\n".join(out[-3000:] for _, out in outs)
+        for out in losers:
+            failed = out.split("fatal: [")[0].rsplit("TASK [", 1)[-1]
+            assert failed.startswith("coe.openstack.cluster : Plan, lock and record the operation"), out[-3000:]
+            assert "locked by" in out, out[-3000:]
+        # one operation was recorded (and carried out): the losers wrote nothing
+        with runner.store() as store:
+            history = store.list_events(target=name)[events_before:]
+        started = [e for e in history if (e["to_status"] or "").endswith("_IN_PROGRESS")]
+        assert len(started) == 1, history
+    finally:
         runner.run("delete", {name: spec}, extra={"coe_force": True})
