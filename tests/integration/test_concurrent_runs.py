@@ -147,7 +147,7 @@ def test_five_runs_at_once_one_acts_the_others_are_refused_at_their_first_module
         outs = [finish(proc) for proc in runs]
         winners = [out for rc, out in outs if rc == 0]
         losers = [out for rc, out in outs if rc != 0]
-        assert len(winners) == 1, "\n=====\n".join(out[-3000:] for _, out in outs)
+        assert len(winners) == 1, "\n=====\n".join(out[-3000:] for _rc, out in outs)
         for out in losers:
             failed = out.split("fatal: [")[0].rsplit("TASK [", 1)[-1]
             assert failed.startswith("coe.openstack.cluster : Plan, lock and record the operation"), out[-3000:]

@@ -1,5 +1,7 @@
 """coe.openstack.cluster: desired state -> operation, state machine first, check mode writes nothing."""
 
+import dataclasses
+
 import coe_helpers
 import pytest
 
@@ -591,9 +593,7 @@ def test_lock_is_released_when_there_is_nothing_for_a_driver(coe, drivers):
     _complete(coe, workers=1)
     rec = coe.store().find_cluster("default", "demo")
     # the cloud shows an address the record lacks: recorded under a short lease, then released
-    drivers["heat"][rec["uuid"]] = lambda record: Observation(
-        **dict(as_recorded(record).__dict__, api_address="192.0.2.10")
-    )
+    drivers["heat"][rec["uuid"]] = lambda record: dataclasses.replace(as_recorded(record), api_address="192.0.2.10")
     seen = coe("cluster", name="demo", cluster_template="k8s", node_count=1, lock=True)
     assert seen["operation"] == "none" and seen["changed"] and seen["lock"] is None
     rows = _store_rows(coe)
