@@ -13,7 +13,7 @@ it writes a record, an event or a secret); ``Preflight`` is also the ``heat_pref
 from __future__ import annotations
 
 from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
 
 #: the record field a problem's subject comes from, to name it in the error
 FIELD_OF_KIND = (
@@ -28,11 +28,6 @@ FIELD_OF_KIND = (
     ("no cluster network", "fixed_network"),
     ("floating_ip_enabled", "floating_ip_enabled"),
 )
-
-
-def _sdk_text(error):
-    text = getattr(error, "details", None) or getattr(error, "message", None) or str(error)
-    return " ".join(str(text).split())
 
 
 def _limit(value):
@@ -67,7 +62,7 @@ class Preflight:
         try:
             result = call()
         except Exception as e:  # the cloud's own words go to the user
-            self.problems.append("%s: %s" % (what, _sdk_text(e)))
+            self.problems.append("%s: %s" % (what, error_text(e)))
             return None
         self.checked.append(what)
         return result

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils.errors import (
+    CloudError,
+    ValidationError,
+    WaitTimeout,
+)
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (

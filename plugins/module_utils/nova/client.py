@@ -34,15 +34,20 @@ import concurrent.futures
 import time
 
 from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils.errors import (
+    CloudError,
+    NotFoundError,
+    ValidationError,
+    WaitTimeout,
+    error_text,
+)
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, server_view
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
 except ImportError:
     ksa_exceptions = None
-from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
 
 DEFAULT_CONCURRENCY = 10
 DEFAULT_POLL_INTERVAL = 1.0
@@ -71,96 +76,6 @@ def retry_read(fn, sleep=time.sleep, delays=READ_RETRIES, progress=None):
                 progress("retrying a read after: %s" % error_text(e))
             sleep(delay)
     return None  # not reached
-
-
-def _attr(obj, key, default=None):
-    """An attribute of an openstacksdk resource or a key of a dict."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    value = getattr(obj, key, default)
-    return default if value is None else value
-
-
-def error_text(error):
-    """The cloud's own words for an exception, on one line."""
-    message = getattr(error, "message", None) or str(error)
-    details = getattr(error, "details", None)
-    text = str(message).strip()
-    if details and str(details) not in text:
-        text = "%s: %s" % (text, details)
-    return " ".join(text.split())
-
-
-def fault_message(server):
-    """Nova's fault message of a server, or None."""
-    fault = _attr(server, "fault")
-    if not fault:
-        return None
-    message = _attr(fault, "message") or ""
-    code = _attr(fault, "code")
-    message = message.strip() or "unknown fault"
-    return "%s (code %s)" % (message, code) if code else message
-
-
-def split_addresses(addresses):
-    """``({network: [fixed...]}, [floating...])`` from a server's addresses."""
-    fixed = []
-    floating = []
-    for _net, entries in sorted((addresses or {}).items()):
-        for entry in entries or ():
-            kind = entry.get("OS-EXT-IPS:type")
-            if kind == "floating":
-                floating.append(entry.get("addr"))
-            else:
-                fixed.append(entry.get("addr"))
-    return fixed, floating
-
-
-def server_view(server):
-    """A plain dict describing an existing server (see plan.py)."""
-    metadata = dict(_attr(server, "metadata") or {})
-    image = _attr(server, "image")
-    flavor = _attr(server, "flavor")
-    fixed, floating = split_addresses(_attr(server, "addresses"))
-    index = metadata.get(shape.META_INDEX)
-    tags = list(_attr(server, "tags") or [])
-    return dict(
-        id=_attr(server, "id"),
-        name=_attr(server, "name"),
-        status=_attr(server, "status"),
-        cluster_uuid=metadata.get(shape.META_CLUSTER_UUID) or shape.uuid_from_tags(tags),
-        nodegroup=metadata.get(shape.META_NODEGROUP),
-        role=metadata.get(shape.META_ROLE),
-        index=int(index) if index and str(index).isdigit() else None,
-        image_id=_attr(image, "id") or None,
-        flavor_id=_attr(flavor, "id") or None,
-        flavor_name=_attr(flavor, "original_name") or _attr(flavor, "name") or None,
-        created_at=_attr(server, "created_at"),
-        fault=fault_message(server),
-        fixed_addresses=fixed,
-        floating_addresses=floating,
-        tags=tags,
-    )
-
-
-def public_view(view):
-    """What the module returns for a server."""
-    keys = (
-        "id",
-        "name",
-        "status",
-        "nodegroup",
-        "role",
-        "image_id",
-        "flavor_name",
-        "fault",
-        "fixed_addresses",
-        "floating_addresses",
-        "created_at",
-    )
-    return {k: view.get(k) for k in keys}
 
 
 class NovaBatch:
@@ -292,22 +207,22 @@ class NovaBatch:
         for spec in creates:
             flavor = self.flavors.get(resolved[("flavor", spec["flavor"])][0])
             need["instances"] += 1
-            need["cores"] += int(_attr(flavor, "vcpus", 0) or 0)
-            need["ram"] += int(_attr(flavor, "ram", 0) or 0)
+            need["cores"] += int(attr(flavor, "vcpus", 0) or 0)
+            need["ram"] += int(attr(flavor, "ram", 0) or 0)
             need["ports"] += len([n for n in spec.get("networks") or () if not n.get("port")])
         freed = dict(instances=0, cores=0, ram=0, ports=0)
         for view in frees:
             flavor = self._flavor_of(view)
             freed["instances"] += 1
-            freed["cores"] += int(_attr(flavor, "vcpus", 0) or 0)
-            freed["ram"] += int(_attr(flavor, "ram", 0) or 0)
+            freed["cores"] += int(attr(flavor, "vcpus", 0) or 0)
+            freed["ram"] += int(attr(flavor, "ram", 0) or 0)
         project = self.conn.current_project_id
         messages = []
         if need["instances"]:
             quota = self.conn.compute.get_quota_set(project, usage=True)
-            usage = _attr(quota, "usage") or {}
+            usage = attr(quota, "usage") or {}
             for key in ("instances", "cores", "ram"):
-                limit = _attr(quota, key)
+                limit = attr(quota, key)
                 if limit is None or int(limit) < 0:
                     continue
                 used = int(usage.get(key, 0) or 0) - freed[key]
@@ -318,7 +233,7 @@ class NovaBatch:
                     )
         if need["ports"]:
             quota = self.conn.network.get_quota(project, details=True)
-            ports = _attr(quota, "ports")
+            ports = attr(quota, "ports")
             if isinstance(ports, dict):
                 limit = ports.get("limit")
                 used = int(ports.get("used", 0) or 0) + int(ports.get("reserved", 0) or 0)
@@ -850,7 +765,7 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
             raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
     groups = dict(server_groups or {})
     if record is not None:
-        masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
+        masters = [g for g in planner.nodegroups_from_record(record) if g["role"] == "master"]
         if masters and masters[0]["name"] not in groups:
             # the masters always have a group; the template says which policy
             policy = master_server_group_policy(record)

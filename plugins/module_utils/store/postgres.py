@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError, error_text
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import Store, redact_url
 
 try:
@@ -46,7 +46,7 @@ class PostgresStore(Store):
             self._conn = psycopg.connect(url, autocommit=True, connect_timeout=self.connect_timeout)
         except psycopg.Error as e:
             raise StoreError(
-                "Couldn't open the store %s: %s" % (redact_url(self.url), " ".join(str(e).split())), field="state_url"
+                "Couldn't open the store %s: %s" % (redact_url(self.url), error_text(e)), field="state_url"
             ) from e
 
     def _execute(self, sql, params=()):
@@ -55,7 +55,7 @@ class PostgresStore(Store):
         except psycopg.errors.UniqueViolation:
             raise
         except psycopg.Error as e:
-            raise StoreError("Store %s: %s" % (redact_url(self.url), " ".join(str(e).split()))) from e
+            raise StoreError("Store %s: %s" % (redact_url(self.url), error_text(e))) from e
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -74,7 +74,7 @@ class PostgresStore(Store):
                 finally:
                     self._depth = 0
         except psycopg.OperationalError as e:
-            raise StoreError("Store %s: %s" % (redact_url(self.url), " ".join(str(e).split()))) from e
+            raise StoreError("Store %s: %s" % (redact_url(self.url), error_text(e))) from e
 
     def _write(self):
         return self._transaction()
