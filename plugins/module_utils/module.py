@@ -285,7 +285,8 @@ class CoeModule:
         if p.get("lock_token") is None or self.check_mode:
             return sleep
         from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
-        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, renewing_sleep
+        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+        from ansible_collections.coe.openstack.plugins.module_utils.poll import renewing_sleep
 
         locks = LockManager(self.store)
         project, name = record.get("project_id") or DEFAULT_PROJECT, record["name"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.coe.openstack.plugins.module_utils import poll
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     CloudError,
     ValidationError,
-    WaitTimeout,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
@@ -346,7 +346,7 @@ class HeatStackDriver(ModuleLogic):
         cleaned = []
         if p["cluster"] is not None and p["cleanup"] and (p["wait"] or result.action == "none"):
             with self.action("clean up what is left of cluster %s" % p["cluster"]["name"]):
-                cleaned = self.cleanup(heat_template.cluster_tag(p["cluster"]["uuid"]))
+                cleaned = self.cleanup(heat_template.cluster_tag(p["cluster"]["uuid"]), client.sleep)
         out = dict(
             changed=result.changed or bool(cleaned),
             action=result.action if result.changed or not cleaned else "delete",
@@ -360,11 +360,12 @@ class HeatStackDriver(ModuleLogic):
             out["diff"] = dict(before=dict(state="present" if result.changed else "absent"), after=dict(state="absent"))
         self.exit(**out)
 
-    def cleanup(self, tag):
+    def cleanup(self, tag, sleep=time.sleep):
         """Delete the servers and ports still tagged with the cluster.
 
         One list call each to find them, then one tag-filtered server list per
-        poll until the servers are gone (never one GET per server).
+        poll until the servers are gone (never one GET per server). ``sleep``: the
+        wait's (the Heat client's, which renews the caller's lease).
         """
         conn = self.conn
         found = []
@@ -378,14 +379,15 @@ class HeatStackDriver(ModuleLogic):
         for server_id in sorted(servers):
             conn.compute.delete_server(server_id, ignore_missing=True)
         if servers and self.params["wait"]:
-            deadline = time.monotonic() + self.params["timeout"]
-            while servers & {s.id for s in conn.compute.servers(details=False, tags=tag)}:
-                if time.monotonic() > deadline:
-                    raise WaitTimeout(
-                        "Timed out after %ds waiting for the servers tagged %s to be deleted"
-                        % (self.params["timeout"], tag)
-                    )
-                time.sleep(2)
+            names = {item["id"]: item["name"] for item in found if item["type"] == "server"}
+
+            def gone():
+                left = sorted(names[s.id] for s in conn.compute.servers(details=False, tags=tag) if s.id in servers)
+                return True if not left else poll.Pending("still there: %s" % ", ".join(left), servers=left)
+
+            poll.wait_for(
+                gone, "the servers tagged %s to be deleted" % tag, self.params["timeout"], interval=2, sleep=sleep
+            )
         for item in found:
             if item["type"] == "port":
                 conn.network.delete_port(item["id"], ignore_missing=True)

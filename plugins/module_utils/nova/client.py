@@ -33,12 +33,11 @@ import base64
 import concurrent.futures
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     CloudError,
     NotFoundError,
     ValidationError,
-    WaitTimeout,
     error_text,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
@@ -51,8 +50,9 @@ except ImportError:
 
 DEFAULT_CONCURRENCY = 10
 DEFAULT_POLL_INTERVAL = 1.0
-# reads (lists) are retried on a dropped connection or a 502/503/504; writes never are
-READ_RETRIES = (1.0, 2.0, 4.0)
+# reads (lists) are retried on a dropped connection or a 502/503/504, after 1, 2 and 4 s;
+# writes never are
+READ_ATTEMPTS = 4
 
 
 def is_transient(error):
@@ -64,18 +64,11 @@ def is_transient(error):
     return getattr(error, "status_code", None) in (502, 503, 504)
 
 
-def retry_read(fn, sleep=time.sleep, delays=READ_RETRIES, progress=None):
-    """Run a read, retrying it after each of ``delays`` on a transient failure."""
-    for delay in (*delays, None):
-        try:
-            return fn()
-        except Exception as e:
-            if delay is None or not is_transient(e):
-                raise
-            if progress is not None:
-                progress("retrying a read after: %s" % error_text(e))
-            sleep(delay)
-    return None  # not reached
+def retry_read(fn, sleep=time.sleep, progress=None):
+    """Run a read, retrying it on a transient failure (READ_ATTEMPTS in all)."""
+    return poll.retry(
+        fn, is_transient, "a read", attempts=READ_ATTEMPTS, interval=1.0, backoff=2.0, sleep=sleep, progress=progress
+    )
 
 
 class NovaBatch:
@@ -111,7 +104,7 @@ class NovaBatch:
         return self.read(lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)])
 
     def read(self, fn):
-        """Run a read, retrying it on a transient failure (READ_RETRIES)."""
+        """Run a read, retrying it on a transient failure (retry_read)."""
         return retry_read(fn, self.sleep, progress=self.progress)
 
     def _cached(self, key, fetch):
@@ -358,10 +351,10 @@ class NovaBatch:
         One tag-filtered list per poll interval. Returns the last list of
         views. Raises WaitTimeout naming the servers still awaited.
         """
-        deadline = deadline if deadline is not None else self.clock() + timeout
         created_ids = set(created_ids)
         deleted_ids = set(deleted_ids)
-        while True:
+
+        def probe():
             views = self.list_views()
             by_id = {v["id"]: v for v in views}
             building = sorted(
@@ -373,20 +366,28 @@ class NovaBatch:
                 if vanished:
                     raise CloudError("Servers vanished while they were being created: %s" % ", ".join(vanished))
                 return views
-            if self.clock() >= deadline:
-                parts = []
-                if building:
-                    parts.append("still building: %s" % ", ".join(building))
-                if deleting:
-                    parts.append("still being deleted: %s" % ", ".join(deleting))
-                raise WaitTimeout(
-                    "Timed out after %ds waiting for the servers of cluster %s (%s)"
-                    % (timeout, self.cluster_name, "; ".join(parts)),
-                    building=building,
-                    deleting=deleting,
-                )
-            self.progress("%d building, %d being deleted" % (len(building), len(deleting)))
-            self.sleep(self.poll_interval)
+            parts = []
+            if building:
+                parts.append("still building: %s" % ", ".join(building))
+            if deleting:
+                parts.append("still being deleted: %s" % ", ".join(deleting))
+            return poll.Pending(
+                "; ".join(parts),
+                progress="%d building, %d being deleted" % (len(building), len(deleting)),
+                building=building,
+                deleting=deleting,
+            )
+
+        return poll.wait_for(
+            probe,
+            "the servers of cluster %s" % self.cluster_name,
+            timeout,
+            interval=self.poll_interval,
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.sleep,
+            progress=self.progress,
+        )
 
     # -- the whole run ----------------------------------------------------
 
