@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
+from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
 
 #: the record field a problem's subject comes from, to name it in the error
 FIELD_OF_KIND = (
@@ -149,8 +150,8 @@ class Preflight:
                 or []
             )
         for server in existing_servers or []:
-            meta = getattr(server, "metadata", None) or {}
-            existing[meta.get("coe_nodegroup")] = existing.get(meta.get("coe_nodegroup"), 0) + 1
+            nodegroup = server_view(server)["nodegroup"]
+            existing[nodegroup] = existing.get(nodegroup, 0) + 1
         add_servers = add_cores = add_ram = 0
         for ng in groups:
             more = max(ng["count"] - existing.get(ng["name"], 0), 0)

@@ -52,6 +52,18 @@ CLUSTER_ONLY = (
 )
 
 
+# the options build_cluster_stack takes as they are
+STACK_OPTIONS = (
+    "external_network",
+    "fixed_network",
+    "fixed_subnet",
+    "floating_ip_enabled",
+    "image_update_policy",
+    "master_image_update_policy",
+    "server_group_policy",
+)
+
+
 def _dump(data):
     if HAS_YAML:
         return yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
@@ -100,16 +112,14 @@ class HeatStackDriver(ModuleLogic):
             upgrade=p["batch_size"] is not None,
             batch_size=p["batch_size"] or 1,
             pause_time=p["pause_time"],
-            fixed_network=p["fixed_network"],
-            fixed_subnet=p["fixed_subnet"],
-            external_network=p["external_network"],
-            floating_ip_enabled=p["floating_ip_enabled"],
-            server_group_policy=p["server_group_policy"],
-            image_update_policy=p["image_update_policy"],
-            master_image_update_policy=p["master_image_update_policy"],
             empty=empty,
             ids=self.resolve_ids(),
+            **self.stack_options(),
         )
+
+    def stack_options(self):
+        """The module's options that shape the cluster's stack, as build_cluster_stack takes them."""
+        return {option: self.params[option] for option in STACK_OPTIONS}
 
     def resolve_ids(self):
         """{name: id} of the flavors, images, network and subnet the cluster names (once a run).
@@ -146,13 +156,7 @@ class HeatStackDriver(ModuleLogic):
             p["cluster"],
             user_data=p["user_data"],
             nodes_to_remove=p["nodes_to_remove"],
-            fixed_network=p["fixed_network"],
-            fixed_subnet=p["fixed_subnet"],
-            external_network=p["external_network"],
-            floating_ip_enabled=p["floating_ip_enabled"],
-            server_group_policy=p["server_group_policy"],
-            image_update_policy=p["image_update_policy"],
-            master_image_update_policy=p["master_image_update_policy"],
+            **self.stack_options(),
         )
         if p["render_user_data"]:
             from ansible_collections.coe.openstack.plugins.module_utils import bootstrap

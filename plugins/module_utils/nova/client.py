@@ -117,69 +117,49 @@ class NovaBatch:
 
         Reads only; raises NotFoundError naming the field and value when a
         reference does not exist. Returns ``{(kind, value): resolved}`` with
-        image ids, flavors ``(id, name)``, network ids, server group ids and
-        security group names, which ``create`` then uses.
+        image ids, flavors ``(id, name)``, keypair names, network ids, server
+        group ids and security group ids, which ``create`` then uses (in this
+        order: the first reference missing is the one named).
         """
-        resolved = {}
         compute = self.conn.compute
         network = self.conn.network
+        # kind: (what the error calls it, the field, the finder, what ``create`` needs of it)
+        kinds = dict(
+            image=("Image", "image", self.conn.image.find_image, lambda found: found.id),
+            flavor=("Flavor", "flavor", compute.find_flavor, self._flavor_ref),
+            keypair=("Keypair", "keypair", compute.find_keypair, lambda found: found.name),
+            network=("Network", "networks", network.find_network, lambda found: found.id),
+            server_group=("Server group", "server_group", self._find_server_group, lambda found: found.id),
+            security_group=("Security group", "security_groups", network.find_security_group, lambda found: found.id),
+        )
+        resolved = {}
         for spec in specs_or_groups:
             label = spec.get("name") or "?"
-            image = spec.get("image")
-            if image and ("image", image) not in resolved:
-                found = self._cached(
-                    ("image", image), lambda image=image: self.conn.image.find_image(image, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("Image %s (for %s) not found" % (image, label), field="image")
-                resolved[("image", image)] = found.id
-            flavor = spec.get("flavor")
-            if flavor and ("flavor", flavor) not in resolved:
-                found = self._cached(
-                    ("flavor", flavor), lambda flavor=flavor: compute.find_flavor(flavor, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("Flavor %s (for %s) not found" % (flavor, label), field="flavor")
-                self.flavors[found.id] = found
-                resolved[("flavor", flavor)] = (found.id, found.name)
-            keypair = spec.get("keypair")
-            if keypair and ("keypair", keypair) not in resolved:
-                found = self._cached(
-                    ("keypair", keypair), lambda keypair=keypair: compute.find_keypair(keypair, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("Keypair %s (for %s) not found" % (keypair, label), field="keypair")
-                resolved[("keypair", keypair)] = found.name
-            for net in spec.get("networks") or ():
-                ref = net.get("uuid") or net.get("name") or net.get("network")
-                if net.get("port"):
+            refs = [(kind, spec.get(kind)) for kind in ("image", "flavor", "keypair")]
+            refs += [
+                ("network", net.get("uuid") or net.get("name") or net.get("network"))
+                for net in spec.get("networks") or ()
+                if not net.get("port")
+            ]
+            refs += [("server_group", spec.get("server_group"))]
+            refs += [("security_group", sg) for sg in spec.get("security_groups") or ()]
+            for kind, value in refs:
+                if not value or (kind, value) in resolved:
                     continue
-                if ref and ("network", ref) not in resolved:
-                    found = self._cached(
-                        ("network", ref), lambda ref=ref: network.find_network(ref, ignore_missing=True)
-                    )
-                    if found is None:
-                        raise NotFoundError("Network %s (for %s) not found" % (ref, label), field="networks")
-                    resolved[("network", ref)] = found.id
-            group = spec.get("server_group")
-            if group and ("server_group", group) not in resolved:
-                found = self._cached(("server_group", group), lambda group=group: self._find_server_group(group))
+                what, field, finder, use = kinds[kind]
+                found = self._cached(
+                    (kind, value), lambda finder=finder, value=value: finder(value, ignore_missing=True)
+                )
                 if found is None:
-                    raise NotFoundError("Server group %s (for %s) not found" % (group, label), field="server_group")
-                resolved[("server_group", group)] = found.id
-            for sg in spec.get("security_groups") or ():
-                if ("security_group", sg) not in resolved:
-                    found = self._cached(
-                        ("security_group", sg), lambda sg=sg: network.find_security_group(sg, ignore_missing=True)
-                    )
-                    if found is None:
-                        raise NotFoundError(
-                            "Security group %s (for %s) not found" % (sg, label), field="security_groups"
-                        )
-                    resolved[("security_group", sg)] = found.id
+                    raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
+                resolved[(kind, value)] = use(found)
         return resolved
 
-    def _find_server_group(self, ref):
+    def _flavor_ref(self, flavor):
+        self.flavors[flavor.id] = flavor
+        return (flavor.id, flavor.name)
+
+    def _find_server_group(self, ref, ignore_missing=True):
         groups = self._cached(("server_groups",), lambda: list(self.conn.compute.server_groups()))
         for group in groups:
             if group.id == ref:
