@@ -32,7 +32,6 @@ class PostgresStore(Store):
     def __init__(self, url, clock=None, connect_timeout=10):
         super().__init__(url, clock=clock)
         self.connect_timeout = connect_timeout
-        self._depth = 0
 
     def _connect(self):
         if not HAS_PSYCOPG:
@@ -58,21 +57,10 @@ class PostgresStore(Store):
             raise StoreError("Store %s: %s" % (redact_url(self.url), error_text(e))) from e
 
     @contextlib.contextmanager
-    def _transaction(self):
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self):
         try:
             with self._conn.transaction():
-                self._depth = 1
-                try:
-                    yield
-                finally:
-                    self._depth = 0
+                yield
         except psycopg.OperationalError as e:
             raise StoreError("Store %s: %s" % (redact_url(self.url), error_text(e))) from e
 

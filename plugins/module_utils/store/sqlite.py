@@ -22,7 +22,6 @@ class SQLiteStore(Store):
         super().__init__(url, clock=clock)
         self.path = path
         self.busy_timeout = busy_timeout
-        self._depth = 0
 
     def _connect(self):
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -61,23 +60,13 @@ class SQLiteStore(Store):
             raise StoreError("Store %s: %s" % (self.url, e)) from e
 
     @contextlib.contextmanager
-    def _transaction(self, begin):
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self, begin):
         self._execute(begin)
-        self._depth = 1
         try:
             yield
         except BaseException:
-            self._depth = 0
             self._conn.execute("ROLLBACK")
             raise
-        self._depth = 0
         self._execute("COMMIT")
 
     def _write(self):
