@@ -3,7 +3,7 @@
 """Server views: what both drivers read of a Nova server, in one shape.
 
 ``server_view(server)`` takes an openstacksdk Server, or the dict Nova's API
-returns for one, and gives a plain dict (docs/internals.md, "Server views"):
+returns for one, and gives a plain dict:
 
 * ``id``, ``name``, ``status``, ``created_at``, ``image_id``, ``flavor_id``,
   ``flavor_name`` (Nova shows a flavor's name, not its id, since microversion 2.47);

@@ -38,6 +38,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     CloudError,
     NotFoundError,
     ValidationError,
+    WaitTimeout,
     error_text,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
@@ -317,13 +318,24 @@ class NovaBatch:
         driver already records the address (a re-run then finds nothing to change).
         Gives up quietly after ``timeout`` seconds: the next observation records it.
         """
-        deadline = self.clock() + timeout
-        while True:
+
+        def probe():
             views = self.list_views()
-            shown = any(v["name"] == server_name and address in (v["floating_addresses"] or ()) for v in views)
-            if shown or self.clock() >= deadline:
+            if any(v["name"] == server_name and address in (v["floating_addresses"] or ()) for v in views):
                 return views
-            self.sleep(self.poll_interval)
+            return poll.Pending("not shown yet", value=views)
+
+        try:
+            return poll.wait_for(
+                probe,
+                "Nova to show %s on %s" % (address, server_name),
+                timeout,
+                interval=self.poll_interval,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except WaitTimeout as e:
+            return e.pending.value
 
     def wait(self, created_ids, deleted_ids, timeout, deadline=None):
         """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
