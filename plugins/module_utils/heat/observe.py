@@ -233,7 +233,10 @@ class HeatSynchroniser(StateSynchroniser):
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
     def observation(self, record, stack, servers, failures=()):
-        """The Observation of one cluster from what was read (pure: no API call)."""
+        """The Observation of one cluster from what was read (pure: no API call).
+
+        ``servers``: the cluster's server views (servers.server_view).
+        """
         record = dict(record)
         try:
             record["_nodegroups"] = normalise_nodegroups(record)
