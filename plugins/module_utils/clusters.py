@@ -456,19 +456,7 @@ def _force_delete(store, locks, record, lock_token, check_mode, actor, observe):
         if record.get("operation") == "delete" and record["status"] == lifecycle.DELETE_IN_PROGRESS:
             result.update(changed=False, record_removed=False, cluster=cluster_view(record))
             return result
-        p = dict(
-            operation="delete",
-            action="delete",
-            retry=False,
-            changes=[],
-            nodegroups={},
-            nodes_to_remove=[],
-            from_version=None,
-            to_version=None,
-            from_template=None,
-            to_template=None,
-            desired=None,
-        )
+        p = lifecycle.empty_plan(operation="delete", action="delete")
         new = lifecycle.apply_plan(record, p, store.now())
         new["status_reason"] = "force delete: the cloud still has resources of the cluster; delete them first"
         result.update(changed=True, record_removed=False)

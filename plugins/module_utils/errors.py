@@ -65,3 +65,18 @@ class CloudError(CoeError):
 
 class WaitTimeout(CoeError):
     """Something awaited did not happen in time; msg names what and how long."""
+
+
+def error_text(error):
+    """The cloud's own words for an exception (openstacksdk, keystoneauth or any), on one line.
+
+    Duck-typed, so that this file imports neither: the exception's ``message`` (else
+    ``str(error)``), then its ``details`` when they add something (openstacksdk's
+    HttpException puts the API's explanation there), whitespace collapsed.
+    """
+    message = getattr(error, "message", None) or str(error)
+    details = getattr(error, "details", None)
+    text = str(message).strip()
+    if details and str(details) not in text:
+        text = "%s: %s" % (text, details)
+    return " ".join(text.split())

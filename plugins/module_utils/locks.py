@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import LockError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import LockError, ValidationError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils.poll import Pending, wait_for
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import actor_label, iso, resolve_actor
 
 MIN_TTL = 5
@@ -125,17 +126,20 @@ class LockManager:
         """Acquire the lock, waiting up to ``wait`` seconds for the current holder."""
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
             raise ValidationError("wait", "must be a number of seconds >= 0, got %r" % (wait,))
-        deadline = self.clock() + wait
-        while True:
+
+        def attempt():
             try:
                 return self.try_acquire(project, name, operation, ttl, holder=holder, actor=actor)
             except LockError as e:
-                remaining = deadline - self.clock()
-                if remaining <= 0:
-                    if wait:
-                        raise LockError("%s; gave up after waiting %ss" % (e.msg, wait), **e.details) from None
-                    raise
-                self.sleep(min(poll, remaining))
+                return Pending(e.msg, value=e)
+
+        try:
+            return wait_for(attempt, "the lock of cluster '%s'" % name, wait, poll, clock=self.clock, sleep=self.sleep)
+        except WaitTimeout as e:
+            refused = e.pending.value
+            if wait:
+                raise LockError("%s; gave up after waiting %ss" % (refused.msg, wait), **refused.details) from None
+            raise refused from None
 
     def _held_row(self, row, name, token, what):
         if row["token"] != token:
@@ -196,22 +200,3 @@ class LockManager:
             )
             row.update(holder=None, operation=None, acquired_at=None, renewed_at=None, expires_at=None)
         return broken
-
-
-def renewing_sleep(renew, ttl, sleep=time.sleep, clock=time.monotonic):
-    """A ``sleep`` for a wait that holds a lease of ``ttl`` seconds: ``renew()`` is called
-    now, then again before any sleep once a third of ``ttl`` has passed since the last
-    call, and no sleep lasts longer than a third of ``ttl``, so the lease never lapses
-    while the caller waits. ``renew`` raises when the lease is lost: the wait ends there.
-    """
-    third = ttl / 3.0
-    last = [clock()]
-    renew()
-
-    def wait(seconds):
-        if clock() - last[0] >= third:
-            renew()
-            last[0] = clock()
-        sleep(min(seconds, third))
-
-    return wait

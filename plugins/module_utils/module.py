@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, CoeError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, CoeError, error_text
 
 
 def _sdk():
@@ -94,16 +94,6 @@ def check_lease_options(params):
 
     if params.get("lock_token") is not None and not MIN_TTL <= params["lock_ttl"] <= MAX_TTL:
         raise ValidationError("lock_ttl", "must be between %d and %d seconds" % (MIN_TTL, MAX_TTL))
-
-
-def sdk_error_text(error):
-    """The cloud's own words for an openstacksdk/keystoneauth error, one line."""
-    details = getattr(error, "details", None)
-    message = getattr(error, "message", None) or str(error)
-    text = str(message).strip()
-    if details and str(details) not in text:
-        text = "%s: %s" % (text, details)
-    return " ".join(text.split())
 
 
 def url_secrets(url):
@@ -226,10 +216,10 @@ def build_connection(params):
             conn.authorize()
             TokenCache(conn).save()
     except openstack.exceptions.ConfigException as e:
-        raise CloudError("Couldn't configure cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
+        raise CloudError("Couldn't configure cloud %s: %s" % (label, error_text(e)), cloud=label) from e
     except Exception as e:
         if is_cloud_error(e):
-            raise CloudError("Couldn't connect to cloud %s: %s" % (label, sdk_error_text(e)), cloud=label) from e
+            raise CloudError("Couldn't connect to cloud %s: %s" % (label, error_text(e)), cloud=label) from e
         raise
     return conn
 
@@ -295,7 +285,8 @@ class CoeModule:
         if p.get("lock_token") is None or self.check_mode:
             return sleep
         from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
-        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, renewing_sleep
+        from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
+        from ansible_collections.coe.openstack.plugins.module_utils.poll import renewing_sleep
 
         locks = LockManager(self.store)
         project, name = record.get("project_id") or DEFAULT_PROJECT, record["name"]
@@ -332,7 +323,7 @@ class CoeModule:
             raise _rewrap(e, "Couldn't %s: %s" % (what, e.msg)) from e
         except Exception as e:
             if is_cloud_error(e):
-                raise CloudError("Couldn't %s: %s" % (what, sdk_error_text(e))) from e
+                raise CloudError("Couldn't %s: %s" % (what, error_text(e))) from e
             raise
 
     def run(self):
@@ -345,7 +336,7 @@ class CoeModule:
             self.fail(e.msg, **e.details)
         except Exception as e:
             if is_cloud_error(e):
-                self.fail(sdk_error_text(e), exception=traceback.format_exc())
+                self.fail(error_text(e), exception=traceback.format_exc())
             self.fail("%s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
         # run() normally exits; a run() that returns reports no change
         self.exit(changed=False)

@@ -75,19 +75,21 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     ValidationError,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.validate import parse_coe_version
-from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, put_secret_once
+from ansible_collections.coe.openstack.plugins.module_utils.secrets import (
+    check_secret_key,
+    put_secret_once,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.secrets import (
+    require_cryptography as _require_cryptography,
+)
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised by ansible-test sanity
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = exc
+except ImportError:  # pragma: no cover - secrets.py says the library is missing (HAS_CRYPTOGRAPHY)
+    x509 = hashes = serialization = ec = rsa = ExtendedKeyUsageOID = NameOID = None
 
 try:
     import yaml
@@ -135,10 +137,7 @@ def utcnow():
 
 def require_cryptography():
     """Raise a CoeError naming the missing library (modules turn it into fail_json)."""
-    if not HAS_CRYPTOGRAPHY:
-        raise CoeError(
-            "The Python library 'cryptography' is required for cluster credentials: %s" % CRYPTOGRAPHY_IMPORT_ERROR
-        )
+    _require_cryptography("for cluster credentials", CoeError)
 
 
 def _now(clock):
@@ -342,6 +341,21 @@ def _name(common_name, organizations=()):
     return x509.Name(attrs)
 
 
+def _key_usage(key_encipherment, key_cert_sign=False):
+    """A KeyUsage with digitalSignature and the usages given, nothing else."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def create_ca(common_name, settings, clock=None):
     """A self-signed CA like kubeadm's (CA:TRUE, keyCertSign, digitalSignature, keyEncipherment)."""
     require_cryptography()
@@ -357,20 +371,7 @@ def create_ca(common_name, settings, clock=None):
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + datetime.timedelta(days=settings.ca_validity_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(key_encipherment=True, key_cert_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, _signature_hash(key))
     )
@@ -404,20 +405,7 @@ def issue_client_certificate(ca, common_name, organizations, validity, key_type,
         .not_valid_before(max(now - BACKDATE, _not_before(ca_cert)))
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=is_rsa,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(key_encipherment=is_rsa), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),

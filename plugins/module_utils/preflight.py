@@ -13,7 +13,8 @@ it writes a record, an event or a secret); ``Preflight`` is also the ``heat_pref
 from __future__ import annotations
 
 from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
+from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
 
 #: the record field a problem's subject comes from, to name it in the error
 FIELD_OF_KIND = (
@@ -28,11 +29,6 @@ FIELD_OF_KIND = (
     ("no cluster network", "fixed_network"),
     ("floating_ip_enabled", "floating_ip_enabled"),
 )
-
-
-def _sdk_text(error):
-    text = getattr(error, "details", None) or getattr(error, "message", None) or str(error)
-    return " ".join(str(text).split())
 
 
 def _limit(value):
@@ -67,7 +63,7 @@ class Preflight:
         try:
             result = call()
         except Exception as e:  # the cloud's own words go to the user
-            self.problems.append("%s: %s" % (what, _sdk_text(e)))
+            self.problems.append("%s: %s" % (what, error_text(e)))
             return None
         self.checked.append(what)
         return result
@@ -154,8 +150,8 @@ class Preflight:
                 or []
             )
         for server in existing_servers or []:
-            meta = getattr(server, "metadata", None) or {}
-            existing[meta.get("coe_nodegroup")] = existing.get(meta.get("coe_nodegroup"), 0) + 1
+            nodegroup = server_view(server)["nodegroup"]
+            existing[nodegroup] = existing.get(nodegroup, 0) + 1
         add_servers = add_cores = add_ram = 0
         for ng in groups:
             more = max(ng["count"] - existing.get(ng["name"], 0), 0)

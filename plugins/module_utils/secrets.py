@@ -93,18 +93,17 @@ def generate_key():
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def _require():
+def require_cryptography(purpose="to encrypt cluster secrets", error=SecretError):
+    """Raise ``error`` naming the missing library and what it is needed for (pki.py too)."""
     if not HAS_CRYPTOGRAPHY:
-        raise SecretError(
-            "The Python library 'cryptography' is required to encrypt cluster secrets: %s" % CRYPTOGRAPHY_IMPORT_ERROR
-        )
+        raise error("The Python library 'cryptography' is required %s: %s" % (purpose, CRYPTOGRAPHY_IMPORT_ERROR))
 
 
 class SecretBox:
     """Seals and opens blobs with one user key. ``source`` says where the key came from."""
 
     def __init__(self, key, source="the secret_key option"):
-        _require()
+        require_cryptography()
         if isinstance(key, bytes):
             key = key.decode("utf-8")
         key = (key or "").strip()

@@ -25,6 +25,8 @@ META_CLUSTER_NAME = "coe_cluster_name"
 META_NODEGROUP = "coe_nodegroup"
 META_ROLE = "coe_role"
 META_INDEX = "coe_index"
+META_NODE_INDEX = "coe_node_index"  # the Heat driver's node template names the index so
+META_VERSION = "coe_version"
 
 MASTER_NODEGROUP = "default-master"
 WORKER_NODEGROUP = "default-worker"

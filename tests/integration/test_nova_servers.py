@@ -256,10 +256,10 @@ def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
 
 
 def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
-    from ansible_collections.coe.openstack.plugins.module_utils.nova.client import _attr
+    from ansible_collections.coe.openstack.plugins.module_utils.servers import attr
 
     quota = conn.compute.get_quota_set(conn.current_project_id, usage=True)
-    limit = _attr(quota, "instances")
+    limit = attr(quota, "instances")
     assert limit > 0, "the demo project's instances quota is unlimited"
     rec = cluster(masters=1, workers=limit)  # one more server than the whole quota
     for check in (True, False):

@@ -17,6 +17,7 @@ import json
 import math
 import time
 
+from ansible_collections.coe.openstack.plugins.module_utils import poll
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as hot
 
@@ -392,17 +393,20 @@ class HeatClient:
         if tags:
             # the create/update body wants a comma string (Heat splits it)
             body["tags"] = ",".join(tags)
-        deadline = time.monotonic() + retry_for
-        while True:
-            try:
-                self.writes.append(("POST", name))
-                data = self._json(self.api.post("/stacks", json=body))
-                return data.get("stack", data)
-            except Exception as e:
-                conflict = sdk_exceptions is not None and isinstance(e, sdk_exceptions.ConflictException)
-                if not conflict or time.monotonic() > deadline or self.find(name) is not None:
-                    raise
-                self.sleep(2)
+
+        def post():
+            self.writes.append(("POST", name))
+            data = self._json(self.api.post("/stacks", json=body))
+            return data.get("stack", data)
+
+        def name_still_held(error):
+            # Heat still holds the name of a stack it has just deleted
+            conflict = sdk_exceptions is not None and isinstance(error, sdk_exceptions.ConflictException)
+            return conflict and self.find(name) is None
+
+        return poll.retry(
+            post, name_still_held, "the create of stack %s" % name, retry_for, interval=2, sleep=self.sleep
+        )
 
     def update(self, stack, template, files, parameters, tags, timeout_mins, disable_rollback=True):
         body = dict(
@@ -463,44 +467,56 @@ def wait_for_stack(client, name, action, timeout, interval=1.0, clock=time.monot
     Uses a monotonic clock; raises WaitTimeout naming the stack, the action and
     the last status seen.
     """
-    sleep = sleep or client.sleep
-    deadline = clock() + timeout
-    while True:
+
+    def probe():
         stack = client.status(name)
-        if stack is None:
-            return client.find(name)
-        status = stack.get("status") or ""
+        status = (stack or {}).get("status") or ""
         if not status.endswith("_IN_PROGRESS"):
-            return client.find(name)
-        if clock() >= deadline:
-            raise WaitTimeout(
-                "Timed out after %ds waiting for stack %s to finish %s (still %s)"
-                % (timeout, name, action.lower(), status),
-                stack=stack,
-            )
-        sleep(min(interval, max(deadline - clock(), 0.1)))
-        interval = min(interval * 1.5, 5.0)
+            return True
+        return poll.Pending("still %s" % status, value=stack, stack=stack)
+
+    poll.wait_for(
+        probe,
+        "stack %s to finish %s" % (name, action.lower()),
+        timeout,
+        interval=interval,
+        backoff=1.5,
+        max_interval=5.0,
+        clock=clock,
+        sleep=sleep or client.sleep,
+    )
+    return client.find(name)
 
 
 def wait_for_ack(client, name, verb, before, timeout, interval=0.5, clock=time.monotonic, sleep=None):
-    """The stack once Heat shows it is working on ``verb`` (or done with it).
+    """The stack once Heat shows it is working on ``verb`` (or done with it); the stack as
+    it is when ``timeout`` runs out first.
 
     Without it, a caller that does not wait could read the stack's previous
     status (say the CREATE_COMPLETE before an update) and take it for the result.
     """
-    sleep = sleep or client.sleep
-    deadline = clock() + timeout
     old = (before or {}).get("updated_at"), (before or {}).get("status")
-    while True:
+
+    def probe():
         stack = client.find(name)
         if stack is None or (
             str(stack.get("status", "")).startswith(verb + "_")
             and (stack.get("updated_at"), stack.get("status")) != old
         ):
             return stack
-        if clock() >= deadline:
-            return stack
-        sleep(interval)
+        return poll.Pending("still %s" % stack.get("status"), value=stack)
+
+    try:
+        return poll.wait_for(
+            probe,
+            "Heat to begin the %s of stack %s" % (verb.lower(), name),
+            timeout,
+            interval=interval,
+            clock=clock,
+            sleep=sleep or client.sleep,
+        )
+    except WaitTimeout as e:
+        return e.pending.value
 
 
 def timeout_mins(timeout):

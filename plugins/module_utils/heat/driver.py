@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils import poll
+from ansible_collections.coe.openstack.plugins.module_utils.errors import (
+    CloudError,
+    ValidationError,
+)
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
@@ -45,6 +49,18 @@ CLUSTER_ONLY = (
     "secret_key",
     "server_group_policy",
     "user_data",
+)
+
+
+# the options build_cluster_stack takes as they are
+STACK_OPTIONS = (
+    "external_network",
+    "fixed_network",
+    "fixed_subnet",
+    "floating_ip_enabled",
+    "image_update_policy",
+    "master_image_update_policy",
+    "server_group_policy",
 )
 
 
@@ -96,16 +112,14 @@ class HeatStackDriver(ModuleLogic):
             upgrade=p["batch_size"] is not None,
             batch_size=p["batch_size"] or 1,
             pause_time=p["pause_time"],
-            fixed_network=p["fixed_network"],
-            fixed_subnet=p["fixed_subnet"],
-            external_network=p["external_network"],
-            floating_ip_enabled=p["floating_ip_enabled"],
-            server_group_policy=p["server_group_policy"],
-            image_update_policy=p["image_update_policy"],
-            master_image_update_policy=p["master_image_update_policy"],
             empty=empty,
             ids=self.resolve_ids(),
+            **self.stack_options(),
         )
+
+    def stack_options(self):
+        """The module's options that shape the cluster's stack, as build_cluster_stack takes them."""
+        return {option: self.params[option] for option in STACK_OPTIONS}
 
     def resolve_ids(self):
         """{name: id} of the flavors, images, network and subnet the cluster names (once a run).
@@ -142,13 +156,7 @@ class HeatStackDriver(ModuleLogic):
             p["cluster"],
             user_data=p["user_data"],
             nodes_to_remove=p["nodes_to_remove"],
-            fixed_network=p["fixed_network"],
-            fixed_subnet=p["fixed_subnet"],
-            external_network=p["external_network"],
-            floating_ip_enabled=p["floating_ip_enabled"],
-            server_group_policy=p["server_group_policy"],
-            image_update_policy=p["image_update_policy"],
-            master_image_update_policy=p["master_image_update_policy"],
+            **self.stack_options(),
         )
         if p["render_user_data"]:
             from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
@@ -342,7 +350,7 @@ class HeatStackDriver(ModuleLogic):
         cleaned = []
         if p["cluster"] is not None and p["cleanup"] and (p["wait"] or result.action == "none"):
             with self.action("clean up what is left of cluster %s" % p["cluster"]["name"]):
-                cleaned = self.cleanup(heat_template.cluster_tag(p["cluster"]["uuid"]))
+                cleaned = self.cleanup(heat_template.cluster_tag(p["cluster"]["uuid"]), client.sleep)
         out = dict(
             changed=result.changed or bool(cleaned),
             action=result.action if result.changed or not cleaned else "delete",
@@ -356,11 +364,12 @@ class HeatStackDriver(ModuleLogic):
             out["diff"] = dict(before=dict(state="present" if result.changed else "absent"), after=dict(state="absent"))
         self.exit(**out)
 
-    def cleanup(self, tag):
+    def cleanup(self, tag, sleep=time.sleep):
         """Delete the servers and ports still tagged with the cluster.
 
         One list call each to find them, then one tag-filtered server list per
-        poll until the servers are gone (never one GET per server).
+        poll until the servers are gone (never one GET per server). ``sleep``: the
+        wait's (the Heat client's, which renews the caller's lease).
         """
         conn = self.conn
         found = []
@@ -374,14 +383,15 @@ class HeatStackDriver(ModuleLogic):
         for server_id in sorted(servers):
             conn.compute.delete_server(server_id, ignore_missing=True)
         if servers and self.params["wait"]:
-            deadline = time.monotonic() + self.params["timeout"]
-            while servers & {s.id for s in conn.compute.servers(details=False, tags=tag)}:
-                if time.monotonic() > deadline:
-                    raise WaitTimeout(
-                        "Timed out after %ds waiting for the servers tagged %s to be deleted"
-                        % (self.params["timeout"], tag)
-                    )
-                time.sleep(2)
+            names = {item["id"]: item["name"] for item in found if item["type"] == "server"}
+
+            def gone():
+                left = sorted(names[s.id] for s in conn.compute.servers(details=False, tags=tag) if s.id in servers)
+                return True if not left else poll.Pending("still there: %s" % ", ".join(left), servers=left)
+
+            poll.wait_for(
+                gone, "the servers tagged %s to be deleted" % tag, self.params["timeout"], interval=2, sleep=sleep
+            )
         for item in found:
             if item["type"] == "port":
                 conn.network.delete_port(item["id"], ignore_missing=True)

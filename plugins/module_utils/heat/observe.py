@@ -47,6 +47,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     stack_name,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.heat.client import HeatClient
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, floating_address, server_view
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import parse_iso
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
 
@@ -133,59 +134,11 @@ def _chunks(items, size=CHUNK):
         yield items[i : i + size]
 
 
-def _server_dict(server):
-    if isinstance(server, dict):
-        return server
-    fault = getattr(server, "fault", None)
-    image = getattr(server, "image", None) or {}
-    return dict(
-        id=server.id,
-        name=server.name,
-        status=server.status,
-        addresses=server.addresses or {},
-        metadata=dict(server.metadata or {}),
-        tags=list(server.tags or []),
-        image_id=image.get("id") if isinstance(image, dict) else getattr(image, "id", None),
-        fault=fault,
-    )
-
-
-def fixed_address(server):
-    for entries in (server.get("addresses") or {}).values():
-        for entry in entries:
-            if entry.get("OS-EXT-IPS:type", "fixed") == "fixed" and entry.get("version", 4) == 4:
-                return entry.get("addr")
-    for entries in (server.get("addresses") or {}).values():
-        for entry in entries:
-            if entry.get("OS-EXT-IPS:type", "fixed") == "fixed":
-                return entry.get("addr")
-    return None
-
-
-def floating_address(server):
-    for entries in (server.get("addresses") or {}).values():
-        for entry in entries:
-            if entry.get("OS-EXT-IPS:type") == "floating":
-                return entry.get("addr")
-    return None
-
-
-def _fault_text(fault):
-    if not fault:
-        return None
-    if isinstance(fault, dict):
-        text = fault.get("message") or ""
-        code = fault.get("code")
-        return ("%s (code %s)" % (text.strip(), code)) if code else text.strip()
-    return str(fault).strip()
-
-
 def _index(server):
-    try:
-        return int(server["metadata"].get("coe_node_index"))
-    except (TypeError, ValueError):
-        tail = str(server.get("name", "")).rsplit("-", 1)[-1]
-        return int(tail) if tail.isdigit() else 1 << 30
+    if server.get("index") is not None:
+        return server["index"]
+    tail = str(server.get("name", "")).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 1 << 30
 
 
 def _fault_key(record, failure):
@@ -212,7 +165,7 @@ def _missing_nodes(record, nodegroup, servers, deficit):
         if isinstance(group, dict) and group.get("name") == nodegroup:
             known = [n.get("name") for n in group.get("nodes") or [] if isinstance(n, dict) and n.get("name")]
     gone = [n for n in known if n not in present and n not in removed]
-    return sorted(gone, key=lambda n: _index({"name": n, "metadata": {}}))[:deficit]
+    return sorted(gone, key=lambda n: _index({"name": n}))[:deficit]
 
 
 class HeatSynchroniser(StateSynchroniser):
@@ -236,7 +189,7 @@ class HeatSynchroniser(StateSynchroniser):
         out = []
         for chunk in _chunks(tags):
             for server in self.conn.compute.servers(details=True, any_tags=",".join(chunk)):
-                out.append(_server_dict(server))
+                out.append(server_view(server))
         return out
 
     # -- the interface ---------------------------------------------------------
@@ -255,12 +208,7 @@ class HeatSynchroniser(StateSynchroniser):
                 stacks_by_tag.setdefault(tag, []).append(stack)
         servers_by_uuid = {}
         for server in self._servers(tags):
-            uuid = server["metadata"].get("coe_cluster_uuid")
-            if not uuid:
-                for tag in server.get("tags") or []:
-                    if tag.startswith("coe-cluster-"):
-                        uuid = tag[len("coe-cluster-") :]
-            servers_by_uuid.setdefault(uuid, []).append(server)
+            servers_by_uuid.setdefault(server["cluster_uuid"], []).append(server)
         result = {}
         for record in clusters:
             stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
@@ -285,7 +233,10 @@ class HeatSynchroniser(StateSynchroniser):
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
     def observation(self, record, stack, servers, failures=()):
-        """The Observation of one cluster from what was read (pure: no API call)."""
+        """The Observation of one cluster from what was read (pure: no API call).
+
+        ``servers``: the cluster's server views (servers.server_view).
+        """
         record = dict(record)
         try:
             record["_nodegroups"] = normalise_nodegroups(record)
@@ -303,15 +254,15 @@ class HeatSynchroniser(StateSynchroniser):
         faults = {}
         for failure in failures:
             faults[_fault_key(record, failure)] = failure.get("reason") or failure.get("status")
-        servers = sorted(servers, key=lambda s: (s["metadata"].get("coe_nodegroup", ""), _index(s)))
+        servers = sorted(servers, key=lambda s: (s["nodegroup"] or "", _index(s)))
         groups = {}
         for g in record["_nodegroups"]:
             groups[g["name"]] = dict(role=g["role"], expected=g["count"], servers=[])
         for server in servers:
-            ng = server["metadata"].get("coe_nodegroup") or "unknown"
-            role = server["metadata"].get("coe_role") or "worker"
+            ng = server["nodegroup"] or "unknown"
+            role = server["role"] or "worker"
             groups.setdefault(ng, dict(role=role, expected=None, servers=[]))["servers"].append(server)
-            text = _fault_text(server.get("fault")) if server.get("status") == "ERROR" else None
+            text = server["fault"] if server["status"] == "ERROR" else None
             if text:
                 faults.setdefault(server["name"], text)
         if stack is not None and str(stack.get("status", "")).endswith("_FAILED") and not faults and reason:
@@ -341,7 +292,7 @@ class HeatSynchroniser(StateSynchroniser):
                         status=server["status"],
                         addresses=[a for a in (addr, floating_address(server)) if a],
                         image_id=server.get("image_id"),
-                        fault=_fault_text(server.get("fault")) if server.get("status") == "ERROR" else None,
+                        fault=server["fault"] if server["status"] == "ERROR" else None,
                     )
                 )
                 if server["status"] != "ACTIVE":
@@ -399,7 +350,7 @@ class HeatSynchroniser(StateSynchroniser):
         else:
             health, health_reason = "HEALTHY", {}
 
-        versions = {s["metadata"].get("coe_version") for s in servers if s["metadata"].get("coe_role") == "master"}
+        versions = {s["coe_version"] for s in servers if s["role"] == "master"}
         versions.discard(None)
         versions.discard("")
         return Observation(

@@ -275,6 +275,26 @@ def observes_before_planning(record, state):
     return not never_seen
 
 
+def empty_plan(**over):
+    """A plan (see ``plan``) that changes nothing, with ``over``'s keys set."""
+    return dict(
+        dict(
+            operation="none",
+            action=None,
+            retry=False,
+            changes=[],
+            nodegroups={},
+            nodes_to_remove=[],
+            from_version=None,
+            to_version=None,
+            from_template=None,
+            to_template=None,
+            desired=None,
+        ),
+        **over,
+    )
+
+
 def plan(desired, record, template):
     """Which operation ``desired`` needs, given ``record`` (None if absent) and ``template``.
 
@@ -288,19 +308,7 @@ def plan(desired, record, template):
     record's new desired part, None for delete/none). The state machine is
     checked separately (check_transition) so that callers can name the lock.
     """
-    result = dict(
-        operation="none",
-        action=None,
-        retry=False,
-        changes=[],
-        nodegroups={},
-        nodes_to_remove=[],
-        from_version=None,
-        to_version=None,
-        from_template=None,
-        to_template=None,
-        desired=None,
-    )
+    result = empty_plan()
     if desired.get("state") == "absent":
         if record is not None:
             retry = record.get("operation") == "delete"

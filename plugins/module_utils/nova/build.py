@@ -146,6 +146,15 @@ def _rank(view):
     return (_STATUS_RANK.get(view.get("status"), 5), view.get("created_at") or "", view.get("id") or "")
 
 
+def _check_entry(where, what, name, seen, role):
+    """One entry of a list of servers or nodegroups: a name not ``seen`` before, a known role."""
+    if name in seen:
+        raise ValidationError("%s.name" % where, "%s %r is given twice" % (what, name))
+    seen.add(name)
+    if role not in shape.ROLES:
+        raise ValidationError("%s.role" % where, "must be one of %s, got %r" % (", ".join(shape.ROLES), role))
+
+
 def validate_specs(specs, field="servers"):
     """Check a list of explicit specs before any cloud call."""
     seen = set()
@@ -154,13 +163,7 @@ def validate_specs(specs, field="servers"):
         name = spec.get("name")
         if not name:
             raise ValidationError("%s.name" % where, "a server needs a name")
-        if name in seen:
-            raise ValidationError("%s.name" % where, "server name %r is given twice" % name)
-        seen.add(name)
-        if spec.get("role") not in shape.ROLES:
-            raise ValidationError(
-                "%s.role" % where, "must be one of %s, got %r" % (", ".join(shape.ROLES), spec.get("role"))
-            )
+        _check_entry(where, "server name", name, seen, spec.get("role"))
         if not spec.get("nodegroup"):
             raise ValidationError("%s.nodegroup" % where, "a server needs its nodegroup")
         for key in ("flavor", "image"):
@@ -177,13 +180,7 @@ def validate_nodegroups(nodegroups, field="nodegroups"):
         name = group.get("name")
         if not shape.is_label(name or ""):
             raise ValidationError("%s.name" % where, "must be a DNS label (a-z, 0-9, '-'), got %r" % (name,))
-        if name in names:
-            raise ValidationError("%s.name" % where, "nodegroup %r is given twice" % name)
-        names.add(name)
-        if group.get("role") not in shape.ROLES:
-            raise ValidationError(
-                "%s.role" % where, "must be one of %s, got %r" % (", ".join(shape.ROLES), group.get("role"))
-            )
+        _check_entry(where, "nodegroup", name, names, group.get("role"))
         if group["role"] == "master":
             masters += 1
         count = group.get("count")

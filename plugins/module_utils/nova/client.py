@@ -33,21 +33,27 @@ import base64
 import concurrent.futures
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, NotFoundError, WaitTimeout
+from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
+from ansible_collections.coe.openstack.plugins.module_utils.errors import (
+    CloudError,
+    NotFoundError,
+    ValidationError,
+    WaitTimeout,
+    error_text,
+)
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, server_view
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
 except ImportError:
     ksa_exceptions = None
-from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
 
 DEFAULT_CONCURRENCY = 10
 DEFAULT_POLL_INTERVAL = 1.0
-# reads (lists) are retried on a dropped connection or a 502/503/504; writes never are
-READ_RETRIES = (1.0, 2.0, 4.0)
+# reads (lists) are retried on a dropped connection or a 502/503/504, after 1, 2 and 4 s;
+# writes never are
+READ_ATTEMPTS = 4
 
 
 def is_transient(error):
@@ -59,108 +65,11 @@ def is_transient(error):
     return getattr(error, "status_code", None) in (502, 503, 504)
 
 
-def retry_read(fn, sleep=time.sleep, delays=READ_RETRIES, progress=None):
-    """Run a read, retrying it after each of ``delays`` on a transient failure."""
-    for delay in (*delays, None):
-        try:
-            return fn()
-        except Exception as e:
-            if delay is None or not is_transient(e):
-                raise
-            if progress is not None:
-                progress("retrying a read after: %s" % error_text(e))
-            sleep(delay)
-    return None  # not reached
-
-
-def _attr(obj, key, default=None):
-    """An attribute of an openstacksdk resource or a key of a dict."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    value = getattr(obj, key, default)
-    return default if value is None else value
-
-
-def error_text(error):
-    """The cloud's own words for an exception, on one line."""
-    message = getattr(error, "message", None) or str(error)
-    details = getattr(error, "details", None)
-    text = str(message).strip()
-    if details and str(details) not in text:
-        text = "%s: %s" % (text, details)
-    return " ".join(text.split())
-
-
-def fault_message(server):
-    """Nova's fault message of a server, or None."""
-    fault = _attr(server, "fault")
-    if not fault:
-        return None
-    message = _attr(fault, "message") or ""
-    code = _attr(fault, "code")
-    message = message.strip() or "unknown fault"
-    return "%s (code %s)" % (message, code) if code else message
-
-
-def split_addresses(addresses):
-    """``({network: [fixed...]}, [floating...])`` from a server's addresses."""
-    fixed = []
-    floating = []
-    for _net, entries in sorted((addresses or {}).items()):
-        for entry in entries or ():
-            kind = entry.get("OS-EXT-IPS:type")
-            if kind == "floating":
-                floating.append(entry.get("addr"))
-            else:
-                fixed.append(entry.get("addr"))
-    return fixed, floating
-
-
-def server_view(server):
-    """A plain dict describing an existing server (see plan.py)."""
-    metadata = dict(_attr(server, "metadata") or {})
-    image = _attr(server, "image")
-    flavor = _attr(server, "flavor")
-    fixed, floating = split_addresses(_attr(server, "addresses"))
-    index = metadata.get(shape.META_INDEX)
-    tags = list(_attr(server, "tags") or [])
-    return dict(
-        id=_attr(server, "id"),
-        name=_attr(server, "name"),
-        status=_attr(server, "status"),
-        cluster_uuid=metadata.get(shape.META_CLUSTER_UUID) or shape.uuid_from_tags(tags),
-        nodegroup=metadata.get(shape.META_NODEGROUP),
-        role=metadata.get(shape.META_ROLE),
-        index=int(index) if index and str(index).isdigit() else None,
-        image_id=_attr(image, "id") or None,
-        flavor_id=_attr(flavor, "id") or None,
-        flavor_name=_attr(flavor, "original_name") or _attr(flavor, "name") or None,
-        created_at=_attr(server, "created_at"),
-        fault=fault_message(server),
-        fixed_addresses=fixed,
-        floating_addresses=floating,
-        tags=tags,
+def retry_read(fn, sleep=time.sleep, progress=None):
+    """Run a read, retrying it on a transient failure (READ_ATTEMPTS in all)."""
+    return poll.retry(
+        fn, is_transient, "a read", attempts=READ_ATTEMPTS, interval=1.0, backoff=2.0, sleep=sleep, progress=progress
     )
-
-
-def public_view(view):
-    """What the module returns for a server."""
-    keys = (
-        "id",
-        "name",
-        "status",
-        "nodegroup",
-        "role",
-        "image_id",
-        "flavor_name",
-        "fault",
-        "fixed_addresses",
-        "floating_addresses",
-        "created_at",
-    )
-    return {k: view.get(k) for k in keys}
 
 
 class NovaBatch:
@@ -196,7 +105,7 @@ class NovaBatch:
         return self.read(lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)])
 
     def read(self, fn):
-        """Run a read, retrying it on a transient failure (READ_RETRIES)."""
+        """Run a read, retrying it on a transient failure (retry_read)."""
         return retry_read(fn, self.sleep, progress=self.progress)
 
     def _cached(self, key, fetch):
@@ -209,69 +118,49 @@ class NovaBatch:
 
         Reads only; raises NotFoundError naming the field and value when a
         reference does not exist. Returns ``{(kind, value): resolved}`` with
-        image ids, flavors ``(id, name)``, network ids, server group ids and
-        security group names, which ``create`` then uses.
+        image ids, flavors ``(id, name)``, keypair names, network ids, server
+        group ids and security group ids, which ``create`` then uses (in this
+        order: the first reference missing is the one named).
         """
-        resolved = {}
         compute = self.conn.compute
         network = self.conn.network
+        # kind: (what the error calls it, the field, the finder, what ``create`` needs of it)
+        kinds = dict(
+            image=("Image", "image", self.conn.image.find_image, lambda found: found.id),
+            flavor=("Flavor", "flavor", compute.find_flavor, self._flavor_ref),
+            keypair=("Keypair", "keypair", compute.find_keypair, lambda found: found.name),
+            network=("Network", "networks", network.find_network, lambda found: found.id),
+            server_group=("Server group", "server_group", self._find_server_group, lambda found: found.id),
+            security_group=("Security group", "security_groups", network.find_security_group, lambda found: found.id),
+        )
+        resolved = {}
         for spec in specs_or_groups:
             label = spec.get("name") or "?"
-            image = spec.get("image")
-            if image and ("image", image) not in resolved:
-                found = self._cached(
-                    ("image", image), lambda image=image: self.conn.image.find_image(image, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("Image %s (for %s) not found" % (image, label), field="image")
-                resolved[("image", image)] = found.id
-            flavor = spec.get("flavor")
-            if flavor and ("flavor", flavor) not in resolved:
-                found = self._cached(
-                    ("flavor", flavor), lambda flavor=flavor: compute.find_flavor(flavor, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("Flavor %s (for %s) not found" % (flavor, label), field="flavor")
-                self.flavors[found.id] = found
-                resolved[("flavor", flavor)] = (found.id, found.name)
-            keypair = spec.get("keypair")
-            if keypair and ("keypair", keypair) not in resolved:
-                found = self._cached(
-                    ("keypair", keypair), lambda keypair=keypair: compute.find_keypair(keypair, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("Keypair %s (for %s) not found" % (keypair, label), field="keypair")
-                resolved[("keypair", keypair)] = found.name
-            for net in spec.get("networks") or ():
-                ref = net.get("uuid") or net.get("name") or net.get("network")
-                if net.get("port"):
+            refs = [(kind, spec.get(kind)) for kind in ("image", "flavor", "keypair")]
+            refs += [
+                ("network", net.get("uuid") or net.get("name") or net.get("network"))
+                for net in spec.get("networks") or ()
+                if not net.get("port")
+            ]
+            refs += [("server_group", spec.get("server_group"))]
+            refs += [("security_group", sg) for sg in spec.get("security_groups") or ()]
+            for kind, value in refs:
+                if not value or (kind, value) in resolved:
                     continue
-                if ref and ("network", ref) not in resolved:
-                    found = self._cached(
-                        ("network", ref), lambda ref=ref: network.find_network(ref, ignore_missing=True)
-                    )
-                    if found is None:
-                        raise NotFoundError("Network %s (for %s) not found" % (ref, label), field="networks")
-                    resolved[("network", ref)] = found.id
-            group = spec.get("server_group")
-            if group and ("server_group", group) not in resolved:
-                found = self._cached(("server_group", group), lambda group=group: self._find_server_group(group))
+                what, field, finder, use = kinds[kind]
+                found = self._cached(
+                    (kind, value), lambda finder=finder, value=value: finder(value, ignore_missing=True)
+                )
                 if found is None:
-                    raise NotFoundError("Server group %s (for %s) not found" % (group, label), field="server_group")
-                resolved[("server_group", group)] = found.id
-            for sg in spec.get("security_groups") or ():
-                if ("security_group", sg) not in resolved:
-                    found = self._cached(
-                        ("security_group", sg), lambda sg=sg: network.find_security_group(sg, ignore_missing=True)
-                    )
-                    if found is None:
-                        raise NotFoundError(
-                            "Security group %s (for %s) not found" % (sg, label), field="security_groups"
-                        )
-                    resolved[("security_group", sg)] = found.id
+                    raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
+                resolved[(kind, value)] = use(found)
         return resolved
 
-    def _find_server_group(self, ref):
+    def _flavor_ref(self, flavor):
+        self.flavors[flavor.id] = flavor
+        return (flavor.id, flavor.name)
+
+    def _find_server_group(self, ref, ignore_missing=True):
         groups = self._cached(("server_groups",), lambda: list(self.conn.compute.server_groups()))
         for group in groups:
             if group.id == ref:
@@ -292,22 +181,22 @@ class NovaBatch:
         for spec in creates:
             flavor = self.flavors.get(resolved[("flavor", spec["flavor"])][0])
             need["instances"] += 1
-            need["cores"] += int(_attr(flavor, "vcpus", 0) or 0)
-            need["ram"] += int(_attr(flavor, "ram", 0) or 0)
+            need["cores"] += int(attr(flavor, "vcpus", 0) or 0)
+            need["ram"] += int(attr(flavor, "ram", 0) or 0)
             need["ports"] += len([n for n in spec.get("networks") or () if not n.get("port")])
         freed = dict(instances=0, cores=0, ram=0, ports=0)
         for view in frees:
             flavor = self._flavor_of(view)
             freed["instances"] += 1
-            freed["cores"] += int(_attr(flavor, "vcpus", 0) or 0)
-            freed["ram"] += int(_attr(flavor, "ram", 0) or 0)
+            freed["cores"] += int(attr(flavor, "vcpus", 0) or 0)
+            freed["ram"] += int(attr(flavor, "ram", 0) or 0)
         project = self.conn.current_project_id
         messages = []
         if need["instances"]:
             quota = self.conn.compute.get_quota_set(project, usage=True)
-            usage = _attr(quota, "usage") or {}
+            usage = attr(quota, "usage") or {}
             for key in ("instances", "cores", "ram"):
-                limit = _attr(quota, key)
+                limit = attr(quota, key)
                 if limit is None or int(limit) < 0:
                     continue
                 used = int(usage.get(key, 0) or 0) - freed[key]
@@ -318,7 +207,7 @@ class NovaBatch:
                     )
         if need["ports"]:
             quota = self.conn.network.get_quota(project, details=True)
-            ports = _attr(quota, "ports")
+            ports = attr(quota, "ports")
             if isinstance(ports, dict):
                 limit = ports.get("limit")
                 used = int(ports.get("used", 0) or 0) + int(ports.get("reserved", 0) or 0)
@@ -429,13 +318,24 @@ class NovaBatch:
         driver already records the address (a re-run then finds nothing to change).
         Gives up quietly after ``timeout`` seconds: the next observation records it.
         """
-        deadline = self.clock() + timeout
-        while True:
+
+        def probe():
             views = self.list_views()
-            shown = any(v["name"] == server_name and address in (v["floating_addresses"] or ()) for v in views)
-            if shown or self.clock() >= deadline:
+            if any(v["name"] == server_name and address in (v["floating_addresses"] or ()) for v in views):
                 return views
-            self.sleep(self.poll_interval)
+            return poll.Pending("not shown yet", value=views)
+
+        try:
+            return poll.wait_for(
+                probe,
+                "Nova to show %s on %s" % (address, server_name),
+                timeout,
+                interval=self.poll_interval,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except WaitTimeout as e:
+            return e.pending.value
 
     def wait(self, created_ids, deleted_ids, timeout, deadline=None):
         """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
@@ -443,10 +343,10 @@ class NovaBatch:
         One tag-filtered list per poll interval. Returns the last list of
         views. Raises WaitTimeout naming the servers still awaited.
         """
-        deadline = deadline if deadline is not None else self.clock() + timeout
         created_ids = set(created_ids)
         deleted_ids = set(deleted_ids)
-        while True:
+
+        def probe():
             views = self.list_views()
             by_id = {v["id"]: v for v in views}
             building = sorted(
@@ -458,20 +358,28 @@ class NovaBatch:
                 if vanished:
                     raise CloudError("Servers vanished while they were being created: %s" % ", ".join(vanished))
                 return views
-            if self.clock() >= deadline:
-                parts = []
-                if building:
-                    parts.append("still building: %s" % ", ".join(building))
-                if deleting:
-                    parts.append("still being deleted: %s" % ", ".join(deleting))
-                raise WaitTimeout(
-                    "Timed out after %ds waiting for the servers of cluster %s (%s)"
-                    % (timeout, self.cluster_name, "; ".join(parts)),
-                    building=building,
-                    deleting=deleting,
-                )
-            self.progress("%d building, %d being deleted" % (len(building), len(deleting)))
-            self.sleep(self.poll_interval)
+            parts = []
+            if building:
+                parts.append("still building: %s" % ", ".join(building))
+            if deleting:
+                parts.append("still being deleted: %s" % ", ".join(deleting))
+            return poll.Pending(
+                "; ".join(parts),
+                progress="%d building, %d being deleted" % (len(building), len(deleting)),
+                building=building,
+                deleting=deleting,
+            )
+
+        return poll.wait_for(
+            probe,
+            "the servers of cluster %s" % self.cluster_name,
+            timeout,
+            interval=self.poll_interval,
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.sleep,
+            progress=self.progress,
+        )
 
     # -- the whole run ----------------------------------------------------
 
@@ -850,7 +758,7 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
             raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
     groups = dict(server_groups or {})
     if record is not None:
-        masters = [g for g in cluster_utils.nodegroups_from_record(record) if g["role"] == "master"]
+        masters = [g for g in planner.nodegroups_from_record(record) if g["role"] == "master"]
         if masters and masters[0]["name"] not in groups:
             # the masters always have a group; the template says which policy
             policy = master_server_group_policy(record)

@@ -17,9 +17,9 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova import build as
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
     ClusterResources,
     NovaBatch,
-    public_view,
     resource_settings,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.servers import public_view
 
 # --- from plugins/modules/nova_servers.py
 

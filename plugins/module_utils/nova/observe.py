@@ -3,7 +3,7 @@
 """Aggregate server views into what the Nova synchroniser reports.
 
 Plain Python (no ansible, no openstack): ``aggregate(record, views)`` takes
-one cluster record (docs/internals.md) and the views (batch.server_view) of
+one cluster record (docs/internals.md) and the views (servers.server_view) of
 the servers tagged with its uuid, and returns the fields of a
 ``sync.base.Observation``.
 
@@ -51,7 +51,8 @@ writes.
 from __future__ import annotations
 
 from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read, server_view
+from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
 
 
@@ -206,7 +207,7 @@ def aggregate(record, views, floating_ips=()):
             group_status = group.get("status")
         if reasons:
             problems[group["name"]] = "; ".join(reasons)
-        addresses = [(v.get("fixed_addresses") or [None])[0] for v in members if v["status"] == "ACTIVE"]
+        addresses = [fixed_address(v) for v in members if v["status"] == "ACTIVE"]
         addresses = [a for a in addresses if a]
         if group["role"] == "master":
             master_addresses.extend(addresses)

@@ -139,6 +139,24 @@ class Store:
         self.url = url
         self.clock = clock or time.time
         self._conn = None
+        self._depth = 0  # how deep in transactions we are: a nested one joins the outermost
+
+    @contextlib.contextmanager
+    def _transaction(self, *begin):
+        """A transaction; inside another one, a part of it (``_outermost`` opens and ends it)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        with self._outermost(*begin):
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
 
     # -- backend hooks ----------------------------------------------------
 
@@ -146,6 +164,10 @@ class Store:
         raise NotImplementedError
 
     def _execute(self, sql, params=()):
+        raise NotImplementedError
+
+    def _outermost(self, *begin):
+        """A context manager: begin a transaction, commit it, roll it back on an error."""
         raise NotImplementedError
 
     def _write(self):

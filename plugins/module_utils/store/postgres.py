@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 
-from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError, error_text
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import Store, redact_url
 
 try:
@@ -32,7 +32,6 @@ class PostgresStore(Store):
     def __init__(self, url, clock=None, connect_timeout=10):
         super().__init__(url, clock=clock)
         self.connect_timeout = connect_timeout
-        self._depth = 0
 
     def _connect(self):
         if not HAS_PSYCOPG:
@@ -46,7 +45,7 @@ class PostgresStore(Store):
             self._conn = psycopg.connect(url, autocommit=True, connect_timeout=self.connect_timeout)
         except psycopg.Error as e:
             raise StoreError(
-                "Couldn't open the store %s: %s" % (redact_url(self.url), " ".join(str(e).split())), field="state_url"
+                "Couldn't open the store %s: %s" % (redact_url(self.url), error_text(e)), field="state_url"
             ) from e
 
     def _execute(self, sql, params=()):
@@ -55,26 +54,15 @@ class PostgresStore(Store):
         except psycopg.errors.UniqueViolation:
             raise
         except psycopg.Error as e:
-            raise StoreError("Store %s: %s" % (redact_url(self.url), " ".join(str(e).split()))) from e
+            raise StoreError("Store %s: %s" % (redact_url(self.url), error_text(e))) from e
 
     @contextlib.contextmanager
-    def _transaction(self):
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self):
         try:
             with self._conn.transaction():
-                self._depth = 1
-                try:
-                    yield
-                finally:
-                    self._depth = 0
+                yield
         except psycopg.OperationalError as e:
-            raise StoreError("Store %s: %s" % (redact_url(self.url), " ".join(str(e).split()))) from e
+            raise StoreError("Store %s: %s" % (redact_url(self.url), error_text(e))) from e
 
     def _write(self):
         return self._transaction()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 
+from ansible_collections.coe.openstack.plugins.module_utils import poll
 from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import Store
 
@@ -22,7 +22,6 @@ class SQLiteStore(Store):
         super().__init__(url, clock=clock)
         self.path = path
         self.busy_timeout = busy_timeout
-        self._depth = 0
 
     def _connect(self):
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -44,15 +43,13 @@ class SQLiteStore(Store):
     def _set_wal(self, conn):
         """Switch to WAL. SQLite answers "database is locked" at once, without its busy
         handler, when several processes open a new file together: retry until busy_timeout."""
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.05)
+        poll.retry(
+            lambda: conn.execute("PRAGMA journal_mode=WAL"),
+            lambda e: isinstance(e, sqlite3.OperationalError) and "locked" in str(e),
+            "the switch to WAL",
+            self.busy_timeout,
+            interval=0.05,
+        )
 
     def _execute(self, sql, params=()):
         try:
@@ -63,23 +60,13 @@ class SQLiteStore(Store):
             raise StoreError("Store %s: %s" % (self.url, e)) from e
 
     @contextlib.contextmanager
-    def _transaction(self, begin):
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self, begin):
         self._execute(begin)
-        self._depth = 1
         try:
             yield
         except BaseException:
-            self._depth = 0
             self._conn.execute("ROLLBACK")
             raise
-        self._depth = 0
         self._execute("COMMIT")
 
     def _write(self):

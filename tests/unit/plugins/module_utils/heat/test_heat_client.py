@@ -436,3 +436,17 @@ def test_not_waiting_still_returns_once_heat_shows_the_update():
     result = apply(heat, params=dict(PARAMS, count=3), wait=False)
     assert result.action == "update"
     assert result.stack["status"] == "UPDATE_IN_PROGRESS"
+
+
+def test_not_waiting_gives_up_on_the_ack_and_returns_the_stack_as_it_is():
+    heat = FakeHeat()
+    apply(heat)
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    before = heat.find("st")
+    stack = s.wait_for_ack(heat, "st", "UPDATE", before, 5, clock=lambda: now[0], sleep=sleep)
+    assert stack["status"] == "CREATE_COMPLETE"
+    assert 5.0 <= now[0] < 5.6

@@ -84,7 +84,7 @@ def server(name, ng, role, index, addr, status="ACTIVE", fip=None, fault=None, u
             coe_version=version,
         ),
         tags=["coe-cluster-" + uuid],
-        image_id="img-1",
+        image={"id": "img-1"},
         fault=fault,
     )
 

@@ -287,3 +287,21 @@ def test_a_dropped_connection_while_polling_is_retried_but_not_a_create():
     _plan, result = run(cloud, [spec("k1-default-worker-1")])
     assert cloud.count("create_server") == 1
     assert "Connection reset by peer" in result["failed"]["k1-default-worker-1"]
+
+
+def test_waiting_for_novas_view_of_a_floating_ip_gives_up_quietly():
+    cloud = FakeCloud()
+    cloud.add_server("k1-master-1", tags=["coe-cluster-" + UUID])
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    batch = NovaBatch(cloud, UUID, "k1", clock=lambda: now[0], sleep=sleep)
+    views = batch.wait_for_floating_address("k1-master-1", "172.24.4.9", 5)
+    assert [v["name"] for v in views] == ["k1-master-1"]
+    assert now[0] == 5.0
+    server = next(iter(cloud.servers.values()))
+    server.addresses["private"].append({"addr": "172.24.4.9", "OS-EXT-IPS:type": "floating"})
+    views = batch.wait_for_floating_address("k1-master-1", "172.24.4.9", 5)
+    assert views[0]["floating_addresses"] == ["172.24.4.9"] and now[0] == 5.0

@@ -123,7 +123,7 @@ def test_list_locks(locks, clock):
 
 def test_a_wait_keeps_the_lease_and_stops_when_it_is_lost(locks, clock):
     """renewing_sleep (what heat_stack and nova_servers wait with): the lease never lapses."""
-    from ansible_collections.coe.openstack.plugins.module_utils.locks import renewing_sleep
+    from ansible_collections.coe.openstack.plugins.module_utils.poll import renewing_sleep
 
     token = locks.acquire("p", "c1", "create", ttl=30)["token"]
     renewals = []

@@ -1,0 +1,131 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""Server views: what both drivers read of a Nova server, in one shape.
+
+``server_view(server)`` takes an openstacksdk Server, or the dict Nova's API
+returns for one, and gives a plain dict:
+
+* ``id``, ``name``, ``status``, ``created_at``, ``image_id``, ``flavor_id``,
+  ``flavor_name`` (Nova shows a flavor's name, not its id, since microversion 2.47);
+* ``fault``: Nova's fault text, ``"<message> (code <code>)"``, None without a fault;
+* ``fixed_addresses``, ``floating_addresses``: every address of the kind, networks in
+  the order the cloud lists them (the first is the first port's), IPv4 before IPv6;
+* ``tags``, ``metadata`` (a copy) and what the collection's tags and metadata say
+  (shape.py): ``cluster_uuid`` (metadata, else the ``coe-cluster-<uuid>`` tag),
+  ``nodegroup``, ``role``, ``index`` (None when not recorded) and ``coe_version``.
+
+Plain Python: no ansible and no openstack import.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.coe.openstack.plugins.module_utils import shape
+
+# what a module returns for a server (nova_servers' RETURN)
+PUBLIC_KEYS = (
+    "id",
+    "name",
+    "status",
+    "nodegroup",
+    "role",
+    "image_id",
+    "flavor_name",
+    "fault",
+    "fixed_addresses",
+    "floating_addresses",
+    "created_at",
+)
+
+
+def attr(obj, key, default=None):
+    """An attribute of an openstacksdk resource or a key of a dict; ``default`` for None."""
+    if obj is None:
+        return default
+    value = obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+    return default if value is None else value
+
+
+def fault_text(server):
+    """Nova's fault of a server as one text, ``"<message> (code <code>)"``, or None."""
+    fault = attr(server, "fault")
+    if not fault:
+        return None
+    message = str(attr(fault, "message") or "").strip() or "unknown fault"
+    code = attr(fault, "code")
+    return "%s (code %s)" % (message, code) if code else message
+
+
+def _is_v4(entry):
+    version = entry.get("version")
+    if version is not None:
+        return str(version) == "4"
+    return ":" not in str(entry.get("addr") or "")
+
+
+def split_addresses(addresses):
+    """``([fixed...], [floating...])`` from a server's ``addresses`` (Nova's
+    ``{network: [{addr, version, OS-EXT-IPS:type}]}``): networks in the cloud's order,
+    IPv4 before IPv6 within each kind. An entry without a type is a fixed address."""
+    fixed = []
+    floating = []
+    for entries in (addresses or {}).values():
+        for entry in entries or ():
+            if not entry.get("addr"):
+                continue
+            kind = floating if entry.get("OS-EXT-IPS:type") == "floating" else fixed
+            kind.append(entry)
+    return (
+        [e["addr"] for e in sorted(fixed, key=lambda e: not _is_v4(e))],
+        [e["addr"] for e in sorted(floating, key=lambda e: not _is_v4(e))],
+    )
+
+
+def _index(metadata):
+    for key in (shape.META_INDEX, shape.META_NODE_INDEX):
+        value = metadata.get(key)
+        if value is not None and str(value).isdigit():
+            return int(value)
+    return None
+
+
+def server_view(server):
+    """The plain dict of one server (see the module docstring)."""
+    metadata = dict(attr(server, "metadata") or {})
+    tags = list(attr(server, "tags") or [])
+    image = attr(server, "image")
+    flavor = attr(server, "flavor")
+    fixed, floating = split_addresses(attr(server, "addresses"))
+    return dict(
+        id=attr(server, "id"),
+        name=attr(server, "name"),
+        status=attr(server, "status"),
+        cluster_uuid=metadata.get(shape.META_CLUSTER_UUID) or shape.uuid_from_tags(tags),
+        nodegroup=metadata.get(shape.META_NODEGROUP),
+        role=metadata.get(shape.META_ROLE),
+        index=_index(metadata),
+        coe_version=metadata.get(shape.META_VERSION),
+        image_id=attr(image, "id") or None,
+        flavor_id=attr(flavor, "id") or None,
+        flavor_name=attr(flavor, "original_name") or attr(flavor, "name") or None,
+        created_at=attr(server, "created_at"),
+        fault=fault_text(server),
+        fixed_addresses=fixed,
+        floating_addresses=floating,
+        tags=tags,
+        metadata=metadata,
+    )
+
+
+def public_view(view):
+    """What a module returns for a server."""
+    return {k: view.get(k) for k in PUBLIC_KEYS}
+
+
+def fixed_address(view):
+    """The server's first fixed address (IPv4 first), or None."""
+    return (view.get("fixed_addresses") or [None])[0]
+
+
+def floating_address(view):
+    """The server's first floating address (IPv4 first), or None."""
+    return (view.get("floating_addresses") or [None])[0]
