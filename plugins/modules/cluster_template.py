@@ -10,9 +10,10 @@ module: cluster_template
 short_description: Manage versioned cluster templates in the coe.openstack store
 version_added: 0.1.0
 description:
-  - Creates, versions and deletes cluster templates - Magnum's ClusterTemplate fields (with
-    M(openstack.cloud.coe_cluster_template)'s option names) plus O(driver), the driver that builds
-    clusters of this template.
+  - Creates, versions and deletes cluster templates - Magnum's ClusterTemplate fields (with the option
+    names of openstack.cloud's
+    L(coe_cluster_template,https://docs.ansible.com/ansible/latest/collections/openstack/cloud/coe_cluster_template_module.html)
+    module) plus O(driver), the driver that builds clusters of this template.
   - Versions are immutable. With O(state=present), a spec identical to the latest version changes
     nothing; any difference stores a new version N+1. Old versions never change, so clusters keep
     running on the version they were built with until they are upgraded (M(coe.openstack.cluster)
