@@ -225,6 +225,7 @@ publish-check: build
 	cd "$$tmp/openstack"; \
 	$(BIN)/antsibull-changelog release --version $(VERSION) > "$(PUBLISH)/changelog-release.log"; \
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml; \
+	$(BIN)/yamllint -s changelogs/changelog.yaml; \
 	$(BIN)/rstcheck --report-level warning CHANGELOG.rst; \
 	cp CHANGELOG.rst "$(PUBLISH)/CHANGELOG.rst"; \
 	echo "release notes of $(VERSION): $(PUBLISH)/CHANGELOG.rst ($$(grep -c '^- ' CHANGELOG.rst) entries)"
