@@ -67,7 +67,7 @@ import gzip
 import ipaddress
 import re
 
-from ansible_collections.coe.openstack.plugins.module_utils import pki, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, pki, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CoeError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.validate import (
     MIN_COE_VERSION,
@@ -102,7 +102,7 @@ CONTROL_PLANE_ADDRESSES = COE_DIR + "/control-plane-addresses"
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/coe-bootstrap"
 #: The port every API server listens on; the API address (a load balancer, a floating IP)
 #: may use another one, which only controlPlaneEndpoint carries.
-API_PORT = 6443
+API_PORT = endpoint.API_PORT
 DISCOVERY_TIMEOUT = "30m0s"
 
 DEFAULT_POD_CIDR = "10.100.0.0/16"
@@ -422,7 +422,7 @@ def cni_manifest_url(cluster):
 
 def cert_sans(cluster):
     """The API server certificate's extra SANs: the API host and every known master address."""
-    host = pki.parse_api_address(cluster.get("api_address"))[0]
+    host = endpoint.parse_api_address(cluster.get("api_address"))[0]
     sans = [host]
     for address in cluster.get("master_addresses") or []:
         try:
@@ -437,11 +437,11 @@ def cert_sans(cluster):
 def control_plane_addresses(cluster):
     """host:port where the first master looks for a control plane before ``kubeadm init``:
     the cluster's API address, then every master address of the record on API_PORT."""
-    host, port = pki.parse_api_address(cluster.get("api_address"))
+    host, port = endpoint.parse_api_address(cluster.get("api_address"))
     cert_sans(cluster)  # validates the master addresses
-    out = [pki.host_port(host, port)]
+    out = [endpoint.host_port(host, port)]
     for address in cluster.get("master_addresses") or []:
-        candidate = pki.host_port(str(ipaddress.ip_address(str(address).strip())), API_PORT)
+        candidate = endpoint.host_port(str(ipaddress.ip_address(str(address).strip())), API_PORT)
         if candidate not in out:
             out.append(candidate)
     return out
@@ -455,7 +455,7 @@ def check_bootstrap_inputs(cluster):
     shape.check_label("name", name)
     version = pki.parse_coe_version(cluster.get("coe_version"))
     kubeadm_api_version(cluster.get("coe_version"))
-    pki.parse_api_address(cluster.get("api_address"))
+    endpoint.parse_api_address(cluster.get("api_address"))
     cert_sans(cluster)
     network_settings(cluster)
     cni_manifest_url(cluster)
@@ -493,13 +493,13 @@ def _node_registration(api_version, node, labels):
 
 
 def _cluster_configuration(api_version, cluster, settings):
-    host, port = pki.parse_api_address(cluster["api_address"])
+    host, port = endpoint.parse_api_address(cluster["api_address"])
     doc = {
         "apiVersion": api_version,
         "kind": "ClusterConfiguration",
         "clusterName": cluster["name"],
         "kubernetesVersion": kubernetes_version(cluster["coe_version"]),
-        "controlPlaneEndpoint": pki.host_port(host, port),
+        "controlPlaneEndpoint": endpoint.host_port(host, port),
         "certificatesDir": PKI_DIR,
         "apiServer": {"certSANs": cert_sans(cluster)},
         "networking": network_settings(cluster),
@@ -601,8 +601,8 @@ def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
     """
     check_bootstrap_inputs(cluster)
     _check_node(cluster, node)
-    api_host, api_port = pki.parse_api_address(cluster["api_address"])
-    endpoint = pki.host_port(api_host, api_port)
+    api_host, api_port = endpoint.parse_api_address(cluster["api_address"])
+    api_endpoint = endpoint.host_port(api_host, api_port)
     files = []
     is_master = node["role"] == "master"
     if is_master:
@@ -629,7 +629,7 @@ def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
             DISCOVERY_KUBECONFIG,
             pki.kubeconfig(
                 cluster["name"],
-                "https://" + endpoint,
+                "https://" + api_endpoint,
                 credentials.ca.cert_pem,
                 identity.cert_pem,
                 identity.key_pem,
@@ -640,7 +640,7 @@ def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
     files.append(_file("/etc/modules-load.d/coe-kubernetes.conf", MODULES_LOAD, "0644"))
     files.append(_file("/etc/sysctl.d/90-coe-kubernetes.conf", SYSCTL, "0644"))
     files.append(_file(BOOTSTRAP_SCRIPT, BOOTSTRAP_SH, "0700"))
-    command = [BOOTSTRAP_SCRIPT, "init" if first else "join", package_version(cluster["coe_version"]), endpoint]
+    command = [BOOTSTRAP_SCRIPT, "init" if first else "join", package_version(cluster["coe_version"]), api_endpoint]
     if first and cni_manifest_url(cluster):
         command.append(cni_manifest_url(cluster))
     doc = {"write_files": files, "runcmd": [command]}

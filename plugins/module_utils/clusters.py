@@ -12,11 +12,12 @@ synchroniser factory handed in by the caller.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 
-from ansible_collections.coe.openstack.plugins.module_utils import lifecycle
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, lifecycle
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     ConflictError,
     LockError,
@@ -25,7 +26,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     ValidationError,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
-from ansible_collections.coe.openstack.plugins.module_utils.store.base import spec_hash
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import resolve_actor, spec_hash
 
 DEFAULT_PROJECT = "default"
 CAS_RETRIES = 5
@@ -34,15 +35,64 @@ CAS_RETRIES = 5
 INTERNAL_KEYS = ("overrides",)
 
 
+# Magnum's cluster fields a record may lack (older records, or nothing to say): None in the view
+MAGNUM_FIELDS = (
+    "api_address",
+    "cluster_template_id",
+    "coe_version",
+    "container_version",
+    "create_timeout",
+    "created_at",
+    "discovery_url",
+    "docker_volume_size",
+    "faults",
+    "fixed_network",
+    "fixed_subnet",
+    "flavor_id",
+    "floating_ip_enabled",
+    "health_status",
+    "health_status_reason",
+    "keypair",
+    "labels",
+    "master_addresses",
+    "master_count",
+    "master_flavor_id",
+    "master_lb_enabled",
+    "name",
+    "node_addresses",
+    "node_count",
+    "project_id",
+    "stack_id",
+    "status",
+    "status_reason",
+    "updated_at",
+    "user_id",
+    "uuid",
+)
+# openstack.cloud.coe_cluster returns openstacksdk's Cluster resource: its attribute names
+# beside Magnum's ({sdk name: Magnum name}; the other keys are the same in both)
+SDK_NAMES = dict(id="uuid", is_floating_ip_enabled="floating_ip_enabled", is_master_lb_enabled="master_lb_enabled")
+
+
 def cluster_view(record):
-    """A cluster record as returned by the modules (Magnum's field names, plus ours)."""
+    """A cluster record as returned by the modules: Magnum's field names, openstack.cloud's
+    (``openstack.cloud.coe_cluster``, openstacksdk's names) beside them, plus ours.
+
+    ``api_address`` is Magnum's ``https://ADDR:6443`` whatever form the record holds
+    (records written before 0.1.0 hold the bare address).
+    """
     if record is None:
         return None
     view = {k: copy.deepcopy(v) for k, v in record.items() if k not in INTERNAL_KEYS}
     for ng in view.get("nodegroups") or []:
         for key in ("own_flavor_id", "own_image_id", "own_labels"):
             ng.pop(key, None)
-    view.setdefault("uuid", None)
+    for key in MAGNUM_FIELDS:
+        view.setdefault(key, None)
+    with contextlib.suppress(ValidationError):  # not an address at all: shown as it is
+        view["api_address"] = endpoint.api_url(view["api_address"])
+    for sdk_name, magnum_name in SDK_NAMES.items():
+        view[sdk_name] = view[magnum_name]
     view["version"] = view.get("template_version")
     return view
 
@@ -273,6 +323,8 @@ def ensure_cluster(
         lifecycle.check_transition(record, p["action"], retry=p["retry"], target=target, lock=lease, own_lock=own)
 
     new = lifecycle.apply_plan(record, p, now)
+    if record is None and p["action"] is not None:
+        new["user_id"] = resolve_actor(actor)["user"]  # Magnum's user_id: who created the cluster
     if p["action"] is not None:
         # when the operation was recorded (its start); unlike status_updated_at no observation moves
         # it, so a synchroniser can tell a cloud state settled before the operation from its result

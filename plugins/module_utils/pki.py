@@ -64,7 +64,6 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -591,44 +590,6 @@ def issue_admin_certificate(
 
 
 # --------------------------------------------------------------------------- kubeconfig
-
-
-def parse_api_address(api_address, default_port=6443):
-    """'https://10.0.0.5:6443' / '10.0.0.5' / 'api.example.com:443' / '[fd00::1]:6443' → (host, port)."""
-    value = str(api_address or "").strip()
-    if not value:
-        raise ValidationError("api_address", "the cluster has no API address yet")
-    value = re.sub(r"^https?://", "", value).rstrip("/")
-    host, port = value, default_port
-    match = re.match(r"^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$", value)
-    if match:
-        host, port = match.group(1), int(match.group(2) or default_port)
-    elif value.count(":") == 1:
-        host, _colon, port_s = value.partition(":")
-        if not port_s.isdigit():
-            raise ValidationError("api_address", "%r has no valid port" % (api_address,))
-        port = int(port_s)
-    elif value.count(":") > 1:
-        host = value  # a bare IPv6 address
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$", host):
-            raise ValidationError(
-                "api_address", "%r is neither an IP address nor a DNS name" % (api_address,)
-            ) from None
-    if not 0 < port < 65536:
-        raise ValidationError("api_address", "port %d is out of range" % port)
-    return host, port
-
-
-def host_port(host, port):
-    """'host:port', with brackets around an IPv6 address."""
-    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
-
-
-def api_server_url(api_address):
-    return "https://" + host_port(*parse_api_address(api_address))
 
 
 def _b64(text):

@@ -12,7 +12,7 @@ it writes a record, an event or a secret); ``Preflight`` is also the ``heat_pref
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
 from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
 
@@ -129,15 +129,15 @@ class Preflight:
         subnet = fixed_subnet if fixed_subnet is not None else cluster.get("fixed_subnet")
         if subnet:
             self.find("subnet", subnet, conn.network.find_subnet)
-        fip = floating_ip_enabled if floating_ip_enabled is not None else cluster.get("floating_ip_enabled")
-        external = external_network or cluster.get("external_network_id") or cluster.get("external_network")
-        if fip:
-            if not external:
-                self.problems.append("floating_ip_enabled needs an external network")
-            else:
-                net = self.find("external network", external, conn.network.find_network)
-                if net is not None and getattr(net, "is_router_external", True) is False:
-                    self.problems.append("network %s is not external" % external)
+        try:
+            fip, external = endpoint.api_floating_ip(cluster, floating_ip_enabled, external_network)
+        except ValidationError as e:
+            fip, external = False, None
+            self.problems.append(str(e))
+        if fip:  # the rule gives a floating IP only with an external network
+            net = self.find("external network", external, conn.network.find_network)
+            if net is not None and getattr(net, "is_router_external", True) is False:
+                self.problems.append("network %s is not external" % external)
 
         # what the operation adds
         existing = {}

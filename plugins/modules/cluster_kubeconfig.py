@@ -169,7 +169,7 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.coe.openstack.plugins.module_utils import pki
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, pki
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     NotFoundError,
     SecretError,
@@ -208,7 +208,7 @@ class ClusterKubeconfigModule(CoeModule):
         cluster = self._find_cluster(p["cluster"], p["project"])
         what = "write a kubeconfig for cluster %s" % cluster["name"]
         with self.action(what):
-            server = pki.api_server_url(cluster.get("api_address"))
+            server = endpoint.api_server_url(cluster.get("api_address"))
             group = pki.admin_group(cluster.get("coe_version"))
             box = resolve_secret_key(secret_key=p["secret_key"], state_url=p["state_url"], create=False)
             if box.ephemeral:

@@ -47,7 +47,9 @@ options:
     type: str
   floating_ip_enabled:
     description:
-      - Whether the API gets a floating IP; overrides the record's C(floating_ip_enabled).
+      - Whether the API gets a floating IP. Defaults to the record's C(floating_ip_enabled) (or its
+        template's), else to true when an external network is known (Magnum's default; the rule
+        both drivers share).
     type: bool
   image_update_policy:
     description:

@@ -72,8 +72,10 @@ options:
     type: str
   floating_ip_enabled:
     description:
-      - With O(cluster), whether the API gets a floating IP (on the first master's port); overrides
-        the record's C(floating_ip_enabled).
+      - With O(cluster), whether the API gets a floating IP (on the first master's port).
+      - Defaults to the live stack's (the API endpoint of a cluster does not change once made),
+        else to the record's C(floating_ip_enabled) (or its template's), else to true when an
+        external network is known (Magnum's default; the rule both drivers share).
     type: bool
   image_update_policy:
     description:
@@ -269,9 +271,12 @@ stack:
       type: str
       sample: c1-0123abcd
     outputs:
-      description: The stack's outputs, output key to value.
+      description:
+        - The stack's outputs, output key to value. A cluster's stack gives C(api_ip), the bare
+          address of its API (the cluster's C(api_address) is C(https://<api_ip>:6443)),
+          C(master_addresses), C(node_addresses), C(nodegroups) and C(coe_version).
       type: dict
-      sample: {"api_address": "10.0.0.12", "master_addresses": ["10.0.0.12"]}
+      sample: {"api_ip": "10.0.0.12", "master_addresses": ["10.0.0.12"]}
     parameters:
       description: The stack's parameters as Heat shows them (strings; hidden ones masked).
       type: dict

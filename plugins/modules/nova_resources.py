@@ -52,8 +52,9 @@ options:
     type: str
   floating_ip:
     description:
-      - Whether the API gets a floating IP. Defaults to the record's C(floating_ip_enabled), else to
-        true when an external network is known.
+      - Whether the API gets a floating IP. Defaults to the record's C(floating_ip_enabled) (or its
+        template's), else to true when an external network is known (Magnum's default; the rule
+        both drivers share).
     type: bool
   floating_ip_server:
     description:
@@ -119,10 +120,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 api_address:
-  description: The API address, the floating IP (the Kubernetes API listens on port 6443).
+  description:
+    - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP;
+      RV(floating_ip.address) is the bare address.
   returned: when O(state=present) and the floating IP exists
   type: str
-  sample: 172.24.4.20
+  sample: https://172.24.4.20:6443
 changes:
   description: What was (or, in check mode, would be) changed.
   returned: always

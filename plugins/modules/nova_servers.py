@@ -92,7 +92,8 @@ options:
   floating_ip:
     description:
       - With O(resources), whether the API gets a floating IP. Defaults to the record's
-        C(floating_ip_enabled), else to true when an external network is known.
+        C(floating_ip_enabled) (or its template's), else to true when an external network is
+        known (Magnum's default; the rule both drivers share).
     type: bool
   nodes_to_remove:
     description:
@@ -337,12 +338,14 @@ resources:
     returns them, and what was (or, in check mode, would be) changed.
   returned: with O(resources)
   type: dict
-  sample: {"api_address": "172.24.4.20", "changes": [], "security_group": {"name": "coe-k1-0b0c8f1e"}}
+  sample: {"api_address": "https://172.24.4.20:6443", "changes": [], "security_group": {"name": "coe-k1-0b0c8f1e"}}
   contains:
     api_address:
-      description: The API floating IP's address (absent in check mode before it exists).
+      description:
+        - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP (absent in
+          check mode before it exists); C(floating_ip.address) is the bare address.
       type: str
-      sample: 172.24.4.20
+      sample: https://172.24.4.20:6443
     changes:
       description: What was (or would be) changed, one line per change.
       type: list

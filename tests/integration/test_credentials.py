@@ -20,7 +20,7 @@ import uuid as uuidlib
 import pytest
 import yaml
 
-from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
+from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, endpoint, pki, secrets
 from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -140,7 +140,7 @@ def check_servers_user_data(admin, servers, creds, api_address, tmp):
     """Every server's user-data: valid cloud-config, the right kubeadm documents, its own
     node identity signed by the store's CA, CA keys on masters only. Returns the kinds seen."""
     assert CLOUD_INIT, "cloud-init is required (Debian package cloud-init)"
-    host, port = pki.parse_api_address(api_address)
+    host, port = endpoint.parse_api_address(api_address)
     kinds = {}
     for server in servers:
         text = user_data_of(admin, server.id)
@@ -162,13 +162,13 @@ def check_servers_user_data(admin, servers, creds, api_address, tmp):
             assert creds.ca.key_pem not in text and "/etc/kubernetes/pki/ca.key" not in files
         if docs[0]["kind"] == "InitConfiguration":
             config = docs[1]
-            assert config["controlPlaneEndpoint"] == pki.host_port(host, port)
+            assert config["controlPlaneEndpoint"] == endpoint.host_port(host, port)
             assert host in config["apiServer"]["certSANs"]
             continue
         join = docs[0]
         assert ("controlPlane" in join) == (role == "master")
         identity = pki.read_kubeconfig(files[bootstrap.DISCOVERY_KUBECONFIG])
-        assert identity["server"] == "https://" + pki.host_port(host, port)
+        assert identity["server"] == "https://" + endpoint.host_port(host, port)
         summary = pki.certificate_summary(identity["cert_pem"])
         assert summary["common_name"] == "system:node:%s" % server.name
         assert summary["groups"] == ["system:nodes"]
@@ -184,7 +184,7 @@ def check_kubeconfig(state, rec, creds, api_address):
     assert result["changed"] is True and "content" not in result["kubeconfig"]
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     parsed = pki.read_kubeconfig(path.read_text())
-    assert parsed["server"] == pki.api_server_url(api_address)
+    assert parsed["server"] == endpoint.api_server_url(api_address)
     # the CA in the file is the one the store holds, and the client certificate chains to it
     store = open_store(state["url"])
     try:

@@ -42,7 +42,7 @@ import itertools
 import json
 import re
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 
 try:
@@ -251,8 +251,10 @@ resources:
       port_id: {get_resource: api_port}
 
 outputs:
-  api_address:
-    description: Address of the Kubernetes API (the floating IP when enabled, else the first master's)
+  api_ip:
+    description: >-
+      The bare address of the Kubernetes API (the floating IP when enabled, else master 0's
+      port); the cluster's api_address is https://<api_ip>:6443
     value:
       if:
         - api_floating_ip
@@ -591,11 +593,14 @@ def build_cluster_stack(
     network = fixed_network or shape.record_field(cluster, "fixed_network")
     network = shape.require_str(network, "fixed_network")
     subnet = fixed_subnet if fixed_subnet is not None else shape.record_field(cluster, "fixed_subnet")
-    fip = floating_ip_enabled if floating_ip_enabled is not None else shape.record_field(cluster, "floating_ip_enabled")
-    fip = bool(fip)
-    external = external_network or shape.record_field(cluster, "external_network_id", "external_network") or ""
-    if fip and not external:
-        raise ValidationError("external_network", "is required when floating_ip_enabled is true")
+    live = live_parameters or {}
+    if floating_ip_enabled is None and live.get("floating_ip_enabled") not in (None, ""):
+        # the API endpoint of a live cluster stays what it was made with: another address
+        # would be in no certificate and no kubeconfig (clusters made before the rule was
+        # Magnum's, with a fixed-IP endpoint, keep it)
+        floating_ip_enabled = endpoint.as_bool(live["floating_ip_enabled"])
+    fip, external = endpoint.api_floating_ip(cluster, floating_ip_enabled, external_network, field="external_network")
+    external = external or ""
     policy = server_group_policy or shape.record_field(cluster, "master_server_group_policy")
     policy = policy or labels.get("master_server_group_policy") or "anti-affinity"
     if policy not in SERVER_GROUP_POLICIES:
@@ -618,7 +623,6 @@ def build_cluster_stack(
             raise ValidationError("nodes_to_remove", "%s is not a node of cluster %s (no such member)" % (node, name))
         removals.setdefault(ng, set()).add(index)
 
-    live = live_parameters or {}
     ids = ids or {}
     params = dict(
         cluster_uuid=uuid,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import poll
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     CloudError,
     ValidationError,
@@ -174,7 +174,7 @@ class HeatStackDriver(ModuleLogic):
         p = self.params
         record = dict(p["cluster"], api_address=api_address)
         if not api_address:
-            raise CloudError("stack %s has no api_address output to write into the user-data" % spec.name)
+            raise CloudError("stack %s has no api_ip output to write into the user-data" % spec.name)
         box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):
             credentials = pki.load_cluster_credentials(self.store, record["uuid"], box)
@@ -339,7 +339,9 @@ class HeatStackDriver(ModuleLogic):
         else:
             masters = (live.get("outputs") or {}).get("master_addresses") or []
             first_master = not masters
-        api_address = (live.get("outputs") or {}).get("api_address")
+        outputs = live.get("outputs") or {}
+        # api_ip: the bare address (api_address in stacks made before it was renamed)
+        api_address = endpoint.api_url(outputs.get("api_ip") or outputs.get("api_address"))
         user_data = self.render_user_data(spec, api_address, first_master)
         return live, self.cluster_spec(live, user_data=user_data)
 

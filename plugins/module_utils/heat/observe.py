@@ -30,8 +30,8 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
   health is UNHEALTHY, so drift is seen;
 * addresses, nodes and per-nodegroup counts come from the servers tagged
   with the cluster (their metadata says nodegroup, role and index); the API
-  address is the first master's floating IP, else its fixed IP (what the
-  template's ``api_address`` output says);
+  address is ``https://ADDR:6443`` of the first master's floating IP, else of
+  its fixed IP (the address the template's ``api_ip`` output says);
 * faults: {node or resource: reason} from failed resources and from servers
   in ERROR;
 * health: HEALTHY when the stack is *_COMPLETE and every expected server is
@@ -41,6 +41,7 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
@@ -359,7 +360,7 @@ class HeatSynchroniser(StateSynchroniser):
             status=status,
             status_reason=reason,
             faults=faults,
-            api_address=api_address,
+            api_address=endpoint.api_url(api_address),
             master_addresses=master_addresses,
             node_addresses=node_addresses,
             nodegroups=nodegroups,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.states import (
     CREATE_IN_PROGRESS,
@@ -81,6 +82,8 @@ def merge_observation(record, obs, now):
         for key in OBSERVED_KEYS:
             value = getattr(obs, key)
             new[key] = copy.deepcopy(value)
+        # Magnum's https://ADDR:6443, whatever form a synchroniser gives (records are read in both)
+        new["api_address"] = endpoint.api_url(new["api_address"])
         for key in OPTIONAL_OBSERVED_KEYS:
             value = getattr(obs, key)
             if value is not None:

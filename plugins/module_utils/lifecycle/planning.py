@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.states import (
     ACTIONS,
@@ -216,7 +217,11 @@ def desired_record(desired, template, record=None):
         # Magnum's cluster carries these template fields too
         fixed_network=spec.get("fixed_network"),
         fixed_subnet=spec.get("fixed_subnet"),
-        floating_ip_enabled=spec.get("floating_ip_enabled"),
+        # whether the API is a floating IP: decided once, at create (endpoint.api_floating_ip,
+        # Magnum's rule); another endpoint later would be in no certificate and no kubeconfig
+        floating_ip_enabled=(
+            base["floating_ip_enabled"] if "floating_ip_enabled" in base else endpoint.api_floating_ip(spec)[0]
+        ),
         master_lb_enabled=spec.get("master_lb_enabled"),
         docker_volume_size=spec.get("docker_volume_size"),
         timeout=timeout,

@@ -33,7 +33,7 @@ import base64
 import concurrent.futures
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     CloudError,
     NotFoundError,
@@ -747,10 +747,10 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
 
     ``record`` is the cluster record (or None). With a record, the masters' nodegroup
     always gets a group: the policy ``server_groups`` gives it, else the template's
-    (``master_server_group_policy``); ``external_network``
-    to the record's (or its template's) ``external_network_id``; ``floating_ip``
-    to the record's ``floating_ip_enabled``, else to whether an external network
-    is known. Returns ``(server_groups, floating_ip, external_network)``; raises
+    (``master_server_group_policy``). ``floating_ip`` and ``external_network``
+    override the record's: ``endpoint.api_floating_ip`` (the rule both drivers
+    share) says whether the API gets a floating IP, and from which network.
+    Returns ``(server_groups, floating_ip, external_network)``; raises
     ValidationError naming the option.
     """
     for port in ports:
@@ -768,17 +768,8 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
         if not shape.is_label(nodegroup):
             raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
         validate_policy("server_groups.%s" % nodegroup, policy)
-    record = record or {}
-    template = record.get("template") or {}
-    external = external_network or record.get("external_network_id") or template.get("external_network_id")
-    floating = floating_ip
-    if floating is None:
-        floating = record.get("floating_ip_enabled")
-    if floating is None:
-        floating = bool(external)
-    if floating and not external:
-        raise ValidationError("external_network", "a floating IP needs an external network")
-    return groups, bool(floating), external
+    floating, external = endpoint.api_floating_ip(record, floating_ip, external_network, field="external_network")
+    return groups, floating, external
 
 
 def master_server_group_policy(record):

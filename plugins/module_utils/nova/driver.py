@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
     ModuleLogic,
@@ -204,7 +204,7 @@ class NovaServersDriver(ModuleLogic):
             with self.action("ensure the API floating IP of cluster %s" % name):
                 out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
             if out["floating_ip"].get("address"):
-                out["api_address"] = out["floating_ip"]["address"]
+                out["api_address"] = endpoint.api_url(out["floating_ip"]["address"])
         return out
 
     def _attach_nova_resources(self, batch, uuid, groups):
@@ -299,7 +299,7 @@ class NovaResourcesDriver(ModuleLogic):
                     fip = res.ensure_floating_ip(external, p["floating_ip_server"])
                 out["floating_ip"] = fip
                 if fip.get("address"):
-                    out["api_address"] = fip["address"]
+                    out["api_address"] = endpoint.api_url(fip["address"])
         out["changes"] = res.changes
         if self.diff_mode:
             out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))

@@ -33,9 +33,9 @@ is being deleted (``DELETE_*``), while the record knows nodes of it: a cluster w
 servers are all gone behind our back is reported with every known node MISSING and
 UNHEALTHY (a repair rebuilds it), not as "nothing of the cluster exists".
 
-Addresses: master and node addresses are fixed IPs; the API address is the
-cluster's tagged floating IP, else a floating IP a master shows, else the
-first master's fixed IP.
+Addresses: master and node addresses are fixed IPs; the API address is
+``https://ADDR:6443`` of the cluster's tagged floating IP, else of a floating
+IP a master shows, else of the first master's fixed IP.
 
 The Nova driver's state synchroniser.
 
@@ -50,7 +50,7 @@ writes.
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
@@ -291,7 +291,7 @@ def aggregate(record, views, floating_ips=()):
         status=status,
         status_reason=reason,
         faults=faults,
-        api_address=api_address,
+        api_address=endpoint.api_url(api_address),
         master_addresses=master_addresses,
         node_addresses=node_addresses,
         nodegroups=nodegroups,

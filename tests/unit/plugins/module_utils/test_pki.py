@@ -407,32 +407,7 @@ def test_purge_drops_the_cluster_secrets_only():
     pki.purge_cluster_credentials(store, "a")  # idempotent
 
 
-# ------------------------------------------------------------------ kubeconfig and addresses
-
-
-@pytest.mark.parametrize(
-    "value,expected",
-    [
-        ("https://10.0.0.5:6443", ("10.0.0.5", 6443)),
-        ("10.0.0.5", ("10.0.0.5", 6443)),
-        ("api.example.com:443", ("api.example.com", 443)),
-        ("https://[fd00::1]:6443", ("fd00::1", 6443)),
-        ("fd00::1", ("fd00::1", 6443)),
-    ],
-)
-def test_parse_api_address(value, expected):
-    assert pki.parse_api_address(value) == expected
-
-
-@pytest.mark.parametrize("value", [None, "", "https://10.0.0.5:http", "bad host!", "10.0.0.5:70000"])
-def test_bad_api_addresses(value):
-    with pytest.raises(ValidationError):
-        pki.parse_api_address(value)
-
-
-def test_host_port_brackets_ipv6():
-    assert pki.host_port("fd00::1", 6443) == "[fd00::1]:6443"
-    assert pki.api_server_url("fd00::1") == "https://[fd00::1]:6443"
+# ------------------------------------------------------------------ kubeconfig
 
 
 def test_kubeconfig_round_trip(creds):

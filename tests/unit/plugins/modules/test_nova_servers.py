@@ -150,7 +150,7 @@ def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
     first = run_module(nova_resources.main, dict(cluster=rec))
     assert first["changed"] is True
     assert first["server_groups"]["default-master"]["policy"] == "anti-affinity"
-    assert first["api_address"] == first["floating_ip"]["address"]
+    assert first["api_address"] == "https://%s:6443" % first["floating_ip"]["address"]
     assert first["floating_ip"]["port_id"] is None  # no master yet
     run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
     # the servers got the cluster's security group and the masters' server group
@@ -170,7 +170,7 @@ def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
     assert check["changed"] is True and len(cloud.writes()) == writes
     gone = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
     assert gone["deleted"]["servers"] == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
-    assert gone["deleted"]["floating_ips"] == [first["api_address"]]
+    assert gone["deleted"]["floating_ips"] == [first["floating_ip"]["address"]]
     assert len(gone["deleted"]["server_groups"]) == 1 and len(gone["deleted"]["security_groups"]) == 1
     assert cloud.servers == {} and cloud.fips == {} and cloud.security_groups == {} and cloud.server_groups == {}
     final = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
@@ -304,8 +304,8 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     res = first["resources"]
     assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
     assert res["floating_ip"]["server"] == "k1-master-1"
-    assert res["api_address"] == res["floating_ip"]["address"]
-    assert "attach floating IP %s to k1-master-1" % res["api_address"] in res["changes"]
+    assert res["api_address"] == "https://%s:6443" % res["floating_ip"]["address"]
+    assert "attach floating IP %s to k1-master-1" % res["floating_ip"]["address"] in res["changes"]
     (fip,) = cloud.fips.values()
     master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
     assert fip.port_id == "port-" + master.id
@@ -313,7 +313,7 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     assert bodies["k1-master-1"]["security_groups"] == [{"name": res["security_group"]["id"]}]
     assert bodies["k1-master-1"]["scheduler_hints"] == {"group": res["server_groups"]["default-master"]["id"]}
     worker = base64.b64decode(bodies["k1-default-worker-1"]["user_data"]).decode()
-    assert "%s:6443" % res["api_address"] in worker
+    assert "%s:6443" % res["floating_ip"]["address"] in worker
 
     writes = len(cloud.writes())
     again = run_module(nova_servers.main, args)
@@ -333,7 +333,7 @@ def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers
     second = run_module(nova_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
     assert second["changed"] is True and second["created"] == []
     assert second["resources"]["changes"] == [
-        "attach floating IP %s to k1-master-1" % first["resources"]["api_address"]
+        "attach floating IP %s to k1-master-1" % first["resources"]["floating_ip"]["address"]
     ]
     assert cloud.count("create_server") == 2
 

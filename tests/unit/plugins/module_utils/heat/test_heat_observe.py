@@ -157,7 +157,7 @@ def test_complete_cluster_addresses_nodegroups_health_and_version():
     obs, _client, _conn = observe([record()], [stack("CREATE_COMPLETE")], servers)
     o = obs[UUID]
     assert o.exists and o.status == "CREATE_COMPLETE" and o.stack_id == "st-3f2a"
-    assert o.api_address == "172.24.4.20"
+    assert o.api_address == "https://172.24.4.20:6443"
     assert o.master_addresses == ["10.0.0.5"]
     assert o.node_addresses == ["10.0.0.6", "10.0.0.7"]
     workers = o.nodegroups["default-worker"]
@@ -174,7 +174,7 @@ def test_api_address_without_floating_ip_is_the_first_masters_fixed_ip():
         server("demo-master-1", "default-master", "master", 1, "10.0.0.8"),
     ]
     obs, _client, _conn = observe([record(master_count=3, node_count=0)], [stack("CREATE_COMPLETE")], servers)
-    assert obs[UUID].api_address == "10.0.0.5"
+    assert obs[UUID].api_address == "https://10.0.0.5:6443"
     assert obs[UUID].master_addresses == ["10.0.0.5", "10.0.0.8", "10.0.0.9"]
 
 

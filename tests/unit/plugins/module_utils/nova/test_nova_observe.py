@@ -93,7 +93,7 @@ def test_complete_when_counts_match_with_addresses():
     assert obs.status == "CREATE_COMPLETE"
     assert obs.health_status == "HEALTHY"
     assert len(obs.master_addresses) == 1 and len(obs.node_addresses) == 2
-    assert obs.api_address == obs.master_addresses[0]
+    assert obs.api_address == "https://%s:6443" % obs.master_addresses[0]
     assert obs.nodegroups["default-worker"]["node_count"] == 2
     assert [n["name"] for n in obs.nodegroups["default-worker"]["nodes"]] == [
         "k1-default-worker-1",
@@ -212,7 +212,7 @@ def test_api_address_is_the_floating_ip_when_there_is_one():
     master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
     master.addresses["private"].append({"addr": "172.24.4.50", "OS-EXT-IPS:type": "floating"})
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1")])[U1]
-    assert obs.api_address == "172.24.4.50"
+    assert obs.api_address == "https://172.24.4.50:6443"
     assert obs.master_addresses == [master.addresses["private"][0]["addr"]]
     assert obs.nodegroups["default-master"]["nodes"][0]["addresses"] == [
         "172.24.4.50",
@@ -226,7 +226,7 @@ def test_api_address_is_the_tagged_floating_ip_before_nova_shows_it():
     fip = cloud.network.create_ip(floating_network_id="net-ext")
     cloud.network.set_tags(fip, [shape.COMMON_TAG, shape.cluster_tag(U1)])
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1")])[U1]
-    assert obs.api_address == fip.floating_ip_address
+    assert obs.api_address == "https://%s:6443" % fip.floating_ip_address
 
 
 def test_observing_a_completed_cluster_again_changes_nothing():

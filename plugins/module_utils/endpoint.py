@@ -1,0 +1,124 @@
+# Copyright: coe.openstack contributors
+# Apache License 2.0 (see LICENSE)
+"""The cluster's API endpoint: whether it is a floating IP, and how its address is written.
+
+One rule for both drivers (docs/internals.md, "The API endpoint"):
+
+- ``api_floating_ip``: the API gets a floating IP when the cluster has an external
+  network and does not say ``floating_ip_enabled: false`` (Magnum's default);
+  ``floating_ip_enabled: true`` without an external network is refused.
+- ``api_url``: ``api_address`` is Magnum's URL, ``https://ADDR:6443``, in records,
+  observations, module returns and docs alike. ``parse_api_address`` reads that form and
+  the bare address that records written before 0.1.0 hold (``10.0.0.5``, ``[fd00::1]:6443``,
+  ``api.example.com:443``); the bare host is what certificates (SANs) and kubeadm's
+  ``controlPlaneEndpoint`` take, and what the cloud calls a floating IP's ``address``.
+
+Plain Python: no ansible and no openstack import.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+API_PORT = 6443
+
+_TRUE = ("true", "1", "yes", "on", "t", "y")
+
+
+def as_bool(value):
+    """A boolean from a record (a bool) or a Heat stack parameter (the string ``"false"``)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return bool(value)
+
+
+def _field(cluster, *names):
+    """The first of ``names`` the record sets, else the template spec it carries sets."""
+    for source in (cluster or {}, (cluster or {}).get("template") or {}):
+        for name in names:
+            if source.get(name) not in (None, ""):
+                return source[name]
+    return None
+
+
+def external_network(cluster, override=None):
+    """The external network of the cluster's API floating IP (record, then template), or None."""
+    return override or _field(cluster, "external_network_id", "external_network")
+
+
+def api_floating_ip(cluster, floating_ip_enabled=None, external=None, field="external_network_id"):
+    """``(floating_ip, external_network)``: does the cluster's API get a floating IP, and from where.
+
+    ``cluster`` is a cluster record (its ``template`` spec is read after it) or a template
+    spec. ``floating_ip_enabled`` and ``external`` are a caller's overrides (a driver
+    option). Not set anywhere, ``floating_ip_enabled`` is true exactly when there is an
+    external network. Raises ValidationError naming ``field`` (a driver names its option)
+    when a floating IP is asked for without one.
+    """
+    network = external_network(cluster, external)
+    wanted = floating_ip_enabled
+    if wanted is None:
+        wanted = _field(cluster, "floating_ip_enabled")
+    wanted = bool(network) if wanted is None else as_bool(wanted)
+    if wanted and not network:
+        raise ValidationError(
+            field, "floating_ip_enabled needs an external network (external_network_id) for the API's floating IP"
+        )
+    return wanted, network or None
+
+
+# -- the address ----------------------------------------------------------------------
+
+
+def parse_api_address(api_address, default_port=API_PORT):
+    """'https://10.0.0.5:6443' / '10.0.0.5' / 'api.example.com:443' / '[fd00::1]:6443' → (host, port)."""
+    value = str(api_address or "").strip()
+    if not value:
+        raise ValidationError("api_address", "the cluster has no API address yet")
+    value = re.sub(r"^https?://", "", value).rstrip("/")
+    host, port = value, default_port
+    match = re.match(r"^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$", value)
+    if match:
+        host, port = match.group(1), int(match.group(2) or default_port)
+    elif value.count(":") == 1:
+        host, _colon, port_s = value.partition(":")
+        if not port_s.isdigit():
+            raise ValidationError("api_address", "%r has no valid port" % (api_address,))
+        port = int(port_s)
+    elif value.count(":") > 1:
+        host = value  # a bare IPv6 address
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$", host):
+            raise ValidationError(
+                "api_address", "%r is neither an IP address nor a DNS name" % (api_address,)
+            ) from None
+    if not 0 < port < 65536:
+        raise ValidationError("api_address", "port %d is out of range" % port)
+    return host, port
+
+
+def host_port(host, port):
+    """'host:port', with brackets around an IPv6 address."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
+def api_server_url(api_address):
+    """``https://HOST:PORT`` of an API address in any form; ValidationError when there is none."""
+    return "https://" + host_port(*parse_api_address(api_address))
+
+
+def api_url(api_address):
+    """Magnum's ``api_address`` (``https://ADDR:6443``) of an address in any form; None stays None."""
+    if api_address in (None, ""):
+        return None
+    return api_server_url(api_address)
+
+
+def api_host(api_address):
+    """The bare host of an API address in any form (what certificates and floating IPs name)."""
+    return parse_api_address(api_address)[0]
