@@ -279,47 +279,224 @@ RETURN = r"""
 cluster:
   description:
     - The cluster record after this run (what would be written, in check mode), with Magnum's
-      field names plus C(operation), C(generation), C(template_version) (also as C(version)),
-      C(driver), C(template) (the template version's spec) and C(plan) (the last plan recorded).
+      field names, the names M(openstack.cloud.coe_cluster) returns beside them (C(id),
+      C(is_floating_ip_enabled), C(is_master_lb_enabled)), so that a playbook written against
+      openstack.cloud reads it unchanged, plus ours. M(coe.openstack.cluster_sync),
+      M(coe.openstack.cluster_info) and the C(coe_cluster) fact of the playbooks return the same.
     - None when there is no cluster (O(state=absent) on an unknown name).
   returned: always
   type: dict
-  sample:
-    uuid: 0f2b6c1e-1111-2222-3333-444455556666
-    name: demo
-    project_id: default
-    status: CREATE_IN_PROGRESS
-    status_reason: create requested
-    health_status: UNKNOWN
-    health_status_reason: {}
-    cluster_template_id: 2b4e0d3c-8c3e-4a4b-9d0e-2f1b8f7b1a11
-    cluster_template_name: k8s-small
-    template_version: 1
-    version: 1
-    driver: heat
-    master_count: 3
-    node_count: 5
+  contains:
+    api_address:
+      description:
+        - The Kubernetes API, Magnum's C(https://ADDR:6443); None until the cloud has it.
+        - The floating IP when the template has an external network and does not say
+          C(floating_ip_enabled=false) (Magnum's default), else the first master's fixed IP.
+      type: str
+      sample: https://172.24.4.30:6443
+    cluster_template_id:
+      description: UUID of the template version in use.
+      type: str
+      sample: 2b4e0d3c-8c3e-4a4b-9d0e-2f1b8f7b1a11
+    cluster_template_name:
+      description: Name of the template.
+      type: str
+      sample: k8s-small
+    coe_version:
+      description: The Kubernetes version the cluster runs (from the masters, else the template).
+      type: str
+      sample: v1.30.4
+    container_version:
+      description: Magnum's container runtime version; always None (not reported).
+      type: str
+    create_timeout:
+      description: The operation timeout in minutes (Magnum's name; C(timeout) in seconds).
+      type: int
+      sample: 60
+    created_at:
+      description: When the record was created (UTC, ISO 8601).
+      type: str
+      sample: "2026-11-25T07:40:00+00:00"
+    discovery_url:
+      description: Magnum's etcd discovery URL; always None (nodes join through kubeadm).
+      type: str
+    docker_volume_size:
+      description: The template's container storage volume size in GiB, or None.
+      type: int
+    driver:
+      description: C(heat) or C(nova), from the template.
+      type: str
+      sample: heat
+    faults:
+      description: Node or resource name to the reason the cloud gave for its failure.
+      type: dict
+      sample: {}
+    fixed_network:
+      description: The template's network of the nodes.
+      type: str
+      sample: private
+    fixed_subnet:
+      description: The template's subnet of the nodes, or None.
+      type: str
+    flavor_id:
+      description: Flavor of the workers.
+      type: str
+      sample: m1.small
+    floating_ip_enabled:
+      description:
+        - Whether the API is a floating IP, decided at create (None in records written before 0.1.0).
+      type: bool
+      sample: true
+    generation:
+      description: The record's write counter (every write adds one).
+      type: int
+      sample: 1
+    health_status:
+      description: C(HEALTHY), C(UNHEALTHY) or C(UNKNOWN), from the last observation.
+      type: str
+      sample: UNKNOWN
+    health_status_reason:
+      description: What is unhealthy, per node, nodegroup or C(cluster).
+      type: dict
+      sample: {}
+    id:
+      description: The cluster's UUID (openstack.cloud's name for C(uuid)).
+      type: str
+      sample: 0f2b6c1e-1111-2222-3333-444455556666
+    image_id:
+      description: Image of the nodes.
+      type: str
+      sample: fcos
+    is_floating_ip_enabled:
+      description: C(floating_ip_enabled) under openstack.cloud's name.
+      type: bool
+      sample: true
+    is_master_lb_enabled:
+      description: C(master_lb_enabled) under openstack.cloud's name.
+      type: bool
+    keypair:
+      description: Nova keypair of the nodes.
+      type: str
+      sample: ops
+    labels:
+      description: The cluster's labels (the template's with the cluster's own merged over them).
+      type: dict
+      sample: {kube_tag: v1.30.4, monitoring_enabled: "true"}
+    master_addresses:
+      description: Fixed IPs of the masters.
+      type: list
+      elements: str
+      sample: [10.0.0.5, 10.0.0.6, 10.0.0.7]
+    master_count:
+      description: Number of masters.
+      type: int
+      sample: 3
+    master_flavor_id:
+      description: Flavor of the masters.
+      type: str
+      sample: m1.medium
+    master_lb_enabled:
+      description: The template's C(master_lb_enabled), or None.
+      type: bool
+    name:
+      description: The cluster's name.
+      type: str
+      sample: demo
+    node_addresses:
+      description: Fixed IPs of the workers, every worker nodegroup.
+      type: list
+      elements: str
+      sample: [10.0.0.8, 10.0.0.9]
+    node_count:
+      description: Number of workers in C(default-worker).
+      type: int
+      sample: 5
     nodegroups:
-      - {name: default-master, role: master, node_count: 3, flavor_id: m1.medium, image_id: fcos,
-         labels: {}, min_node_count: null, max_node_count: null, status: null, status_reason: null,
-         node_addresses: [], nodes: []}
-    api_address: null
-    master_addresses: []
-    node_addresses: []
-    stack_id: null
-    keypair: ops
-    labels: {kube_tag: v1.30.4, monitoring_enabled: "true"}
-    flavor_id: m1.small
-    master_flavor_id: m1.medium
-    image_id: fcos
-    coe_version: v1.30.4
-    create_timeout: 60
-    timeout: 3600
-    created_at: "2026-11-25T07:40:00+00:00"
-    updated_at: "2026-11-25T07:40:00+00:00"
-    faults: {}
-    generation: 1
-    operation: create
+      description:
+        - One entry per nodegroup, masters first - C(name), C(role), C(node_count), C(flavor_id),
+          C(image_id), C(labels), C(min_node_count), C(max_node_count), C(status),
+          C(status_reason), C(node_addresses), C(nodes) (C(name), C(id), C(status),
+          C(addresses), C(image_id), C(fault)), C(observed_node_count), C(last_index).
+      type: list
+      elements: dict
+      sample:
+        - {name: default-master, role: master, node_count: 3, flavor_id: m1.medium, image_id: fcos,
+           labels: {}, min_node_count: null, max_node_count: null, status: null, status_reason: null,
+           node_addresses: [], nodes: []}
+    operation:
+      description: The last operation recorded (C(create), C(update), C(upgrade), C(delete)).
+      type: str
+      sample: create
+    operation_started_at:
+      description: When that operation was recorded.
+      type: str
+      sample: "2026-11-25T07:40:00+00:00"
+    plan:
+      description: The last plan recorded (see RV(plan)).
+      type: dict
+    previous_template_version:
+      description: The template version before the last upgrade (what a rollback goes back to).
+      type: int
+    project_id:
+      description: The project key of the cluster in the store.
+      type: str
+      sample: default
+    removed_nodes:
+      description: Every node name a scale-in took out (an index is never reused).
+      type: list
+      elements: str
+      sample: [demo-default-worker-2]
+    runner_failure:
+      description:
+        - True when the last operation failed in the runner while the cloud did no work on it
+          (so re-running it unchanged is allowed); absent otherwise.
+      type: bool
+    stack_id:
+      description: The Heat stack's id (Heat driver), None with the Nova driver.
+      type: str
+    status:
+      description: Magnum's status.
+      type: str
+      sample: CREATE_IN_PROGRESS
+    status_reason:
+      description: Why the cluster is in that status.
+      type: str
+      sample: create requested
+    status_updated_at:
+      description: When the status last changed.
+      type: str
+      sample: "2026-11-25T07:40:00+00:00"
+    template:
+      description: The spec of the template version in use.
+      type: dict
+    template_version:
+      description: The template version in use (also as C(version)).
+      type: int
+      sample: 1
+    timeout:
+      description: The operation timeout in seconds.
+      type: int
+      sample: 3600
+    updated_at:
+      description: When the record was last written.
+      type: str
+      sample: "2026-11-25T07:40:00+00:00"
+    upgrade_batch_size:
+      description: Nodes replaced at once during an upgrade.
+      type: int
+      sample: 1
+    user_id:
+      description: Who created the cluster, as the store's events name them (not a Keystone id).
+      type: str
+      sample: alice
+    uuid:
+      description: The cluster's UUID.
+      type: str
+      sample: 0f2b6c1e-1111-2222-3333-444455556666
+    version:
+      description: C(template_version) again.
+      type: int
+      sample: 1
 lock:
   description:
     - With O(lock), the lease this call took and the caller now holds (C(token), C(holder),

@@ -95,12 +95,15 @@ cluster_templates:
         - {version: 1, uuid: 9f1c0a52-0000-4000-8000-000000000001, created_at: "2026-11-20T10:00:00+00:00",
            created_by: alice@laptop, spec: {driver: heat, image_id: fedora-coreos-40}, in_use_by: []}
 clusters:
-  description: The clusters matching the filters, with Magnum's field names (as M(coe.openstack.cluster) returns them).
+  description:
+    - The clusters matching the filters, each with the keys RV(coe.openstack.cluster#module:cluster)
+      documents (Magnum's field names and openstack.cloud's beside them); the sample shows some.
   returned: always
   type: list
   elements: dict
   sample:
     - uuid: 0f2b6c1e-1111-2222-3333-444455556666
+      id: 0f2b6c1e-1111-2222-3333-444455556666
       name: demo
       project_id: default
       status: CREATE_COMPLETE
@@ -110,7 +113,9 @@ clusters:
       driver: heat
       master_count: 3
       node_count: 5
-      api_address: https://192.0.2.10:6443
+      api_address: https://172.24.4.30:6443
+      floating_ip_enabled: true
+      is_floating_ip_enabled: true
       generation: 4
       operation: create
 events:

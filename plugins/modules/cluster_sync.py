@@ -110,20 +110,25 @@ EXAMPLES = r"""
 RETURN = r"""
 clusters:
   description:
-    - The records after the sync (what would be written, in check mode), with Magnum's field
-      names, as returned by M(coe.openstack.cluster).
+    - The records after the sync (what would be written, in check mode), each with the keys
+      RV(coe.openstack.cluster#module:cluster) documents (Magnum's field names and
+      openstack.cloud's beside them); the sample shows some.
   returned: always
   type: list
   elements: dict
   sample:
     - uuid: 0f2b6c1e-1111-2222-3333-444455556666
+      id: 0f2b6c1e-1111-2222-3333-444455556666
       name: demo
       status: CREATE_COMPLETE
       status_reason: Stack CREATE completed successfully
       health_status: HEALTHY
-      api_address: https://192.0.2.10:6443
-      master_addresses: [192.0.2.10]
-      node_addresses: [192.0.2.11, 192.0.2.12]
+      api_address: https://172.24.4.30:6443
+      floating_ip_enabled: true
+      is_floating_ip_enabled: true
+      master_addresses: [10.0.0.5]
+      node_addresses: [10.0.0.6, 10.0.0.7]
+      stack_id: 5f1e1e0c-4a1b-4e61-9b4c-2d1b9e3c7a10
       generation: 4
       operation: create
 lock:

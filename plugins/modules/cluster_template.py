@@ -79,7 +79,10 @@ options:
     description: Flavor (name or ID) of worker nodes.
     type: str
   floating_ip_enabled:
-    description: Give nodes floating IPs.
+    description:
+      - Give the cluster's API a floating IP from O(external_network_id).
+      - Not set, true when O(external_network_id) is given (Magnum's default), on both drivers.
+      - A cluster keeps the kind of API endpoint it was created with.
     type: bool
   http_proxy:
     description: HTTP proxy for the nodes.

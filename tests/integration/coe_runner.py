@@ -166,7 +166,9 @@ class Runner:
         return path
 
     def run(self, playbook, hosts=None, extra=None, check=False, diff=False, limit=None, timeout=1200, args=()):
-        cmd = [os.path.join(BIN, "ansible-playbook"), "coe.openstack.%s" % playbook]
+        # an operation playbook of the collection by name, or a playbook file of the test's own
+        target = playbook if playbook.endswith(".yml") else "coe.openstack.%s" % playbook
+        cmd = [os.path.join(BIN, "ansible-playbook"), target]
         if hosts is not None:
             cmd += ["-i", self.inventory(hosts)]
         if extra:

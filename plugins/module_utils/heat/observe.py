@@ -327,12 +327,19 @@ class HeatSynchroniser(StateSynchroniser):
                 ng_reason = "; ".join("%s: %s" % kv for kv in sorted(ng_failures.items())) or (
                     reason if status else None
                 )
+            indices = [i for i in (_index(s) for s in info["servers"]) if i < 1 << 30]
+            counts = {}
+            for server in info["servers"]:
+                counts[server["status"]] = counts.get(server["status"], 0) + 1
             nodegroups[ng] = dict(
                 status=ng_status,
                 status_reason=ng_reason,
                 node_count=len(info["servers"]),
                 node_addresses=addresses,
                 nodes=nodes,
+                # the same fields as the Nova synchroniser's
+                counts=counts,
+                last_index=max(indices) if indices else None,
             )
 
         if stack is None:

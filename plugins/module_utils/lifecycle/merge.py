@@ -96,8 +96,11 @@ def merge_observation(record, obs, now):
             for key, value in seen.items():
                 if key == "node_count":  # the desired count stays; the observed one beside it
                     ng["observed_node_count"] = value
-                elif key == "last_index":  # an index is never reused: it only grows
-                    ng["last_index"] = max(value or 0, ng.get("last_index") or 0)
+                elif key == "last_index":  # an index is never reused: it only grows (None: none used yet)
+                    known = [i for i in (value, ng.get("last_index")) if i is not None]
+                    ng["last_index"] = max(known) if known else None
+                elif key == "status" and value is None:
+                    continue  # nothing to say: the nodegroup keeps the status its last operation gave it
                 elif key not in DESIRED_NODEGROUP_KEYS:  # an observation never rewrites the desired shape
                     ng[key] = copy.deepcopy(value)
     # stuck detection: an operation older than the cluster's timeout has failed

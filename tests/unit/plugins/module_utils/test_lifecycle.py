@@ -625,3 +625,49 @@ def test_an_observation_never_rewrites_the_desired_nodegroup_shape():
     assert worker["flavor_id"] == "m1.small" and worker["labels"] == rec["nodegroups"][1]["labels"]
     assert worker["node_count"] == 2 and worker["observed_node_count"] == 1
     assert lc.plan(desired(), new, template())["operation"] == "none"
+
+
+# -- the API endpoint ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        (dict(external_network_id="public"), True),  # Magnum's default
+        (dict(external_network_id="public", floating_ip_enabled=False), False),
+        ({}, False),
+    ],
+)
+def test_create_records_whether_the_api_is_a_floating_ip(spec, expected):
+    rec = lc.apply_plan(None, lc.plan(desired(), None, template(**spec)), NOW)
+    assert rec["floating_ip_enabled"] is expected
+
+
+def test_a_floating_ip_without_external_network_is_refused_when_planning():
+    with pytest.raises(ValidationError) as e:
+        lc.plan(desired(), None, template(floating_ip_enabled=True))
+    assert e.value.field == "external_network_id"
+
+
+def test_the_api_endpoint_kind_is_fixed_at_create():
+    """An upgrade to a template that says otherwise keeps the cluster's endpoint (and a record
+    written before the rule keeps its unset value: the driver then keeps what the cloud has)."""
+    rec = created(tpl=template(external_network_id="public"))
+    assert rec["floating_ip_enabled"] is True
+    later = template(2, external_network_id="public", floating_ip_enabled=False)
+    p = lc.plan(desired(template_name="k8s", template_version=2), rec, later)
+    assert p["action"] == "upgrade"
+    assert lc.apply_plan(rec, p, NOW + 10)["floating_ip_enabled"] is True
+    old = dict(rec, floating_ip_enabled=None)
+    assert (
+        lc.apply_plan(old, lc.plan(desired(node_count=3), old, template(external_network_id="public")), NOW)[
+            "floating_ip_enabled"
+        ]
+        is None
+    )
+
+
+@pytest.mark.parametrize("given", ["10.0.0.5", "https://10.0.0.5:6443"])
+def test_observed_api_address_is_written_in_magnums_form(given):
+    new, _msg = lc.merge_observation(created(), obs(api_address=given), NOW + 10)
+    assert new["api_address"] == "https://10.0.0.5:6443"

@@ -312,6 +312,30 @@ def test_floating_ip_and_network_options():
     assert "first_port" not in workers
 
 
+def test_the_api_gets_a_floating_ip_when_the_template_has_an_external_network():
+    """Magnum's default, as the Nova driver does it (endpoint.api_floating_ip)."""
+    rec = record(template=dict(external_network_id="public"))
+    spec = t.build_cluster_stack(rec)
+    assert spec.parameters["floating_ip_enabled"] is True
+    assert spec.parameters["external_network"] == "public"
+    spec = t.build_cluster_stack(dict(rec, floating_ip_enabled=False))
+    assert spec.parameters["floating_ip_enabled"] is False
+    assert t.build_cluster_stack(record()).parameters["floating_ip_enabled"] is False  # no external network
+    tmpl = yaml.safe_load(spec.template)
+    assert "api_ip" in tmpl["outputs"] and "api_address" not in tmpl["outputs"]
+
+
+@pytest.mark.parametrize("live", ["false", "False", False])
+def test_a_live_stack_keeps_its_api_endpoint(live):
+    """A stack made with a fixed-IP API (before the rule was Magnum's) keeps it: another
+    address would be in no certificate and no kubeconfig."""
+    rec = record(template=dict(external_network_id="public"))
+    spec = t.build_cluster_stack(rec, live_parameters={"floating_ip_enabled": live})
+    assert spec.parameters["floating_ip_enabled"] is False
+    spec = t.build_cluster_stack(dict(rec, floating_ip_enabled=False), live_parameters={"floating_ip_enabled": "true"})
+    assert spec.parameters["floating_ip_enabled"] is True
+
+
 def test_masters_are_rebuilt_and_workers_replaced_by_default():
     spec, tmpl = render()
     assert spec.parameters["master_image_update_policy"] == "REBUILD"
