@@ -35,29 +35,26 @@ CAS_RETRIES = 5
 INTERNAL_KEYS = ("overrides",)
 
 
-# Magnum's cluster fields a record may lack (older records, or nothing to say): None in the view
-MAGNUM_FIELDS = (
+# what openstack.cloud.coe_cluster returns: openstacksdk's Cluster resource, to_dict(computed=False)
+# (a unit test holds this to the installed SDK); every one is in the view
+OPENSTACK_CLOUD_KEYS = (
     "api_address",
     "cluster_template_id",
     "coe_version",
-    "container_version",
     "create_timeout",
     "created_at",
     "discovery_url",
-    "docker_volume_size",
-    "faults",
     "fixed_network",
     "fixed_subnet",
     "flavor_id",
-    "floating_ip_enabled",
-    "health_status",
-    "health_status_reason",
+    "id",
+    "is_floating_ip_enabled",
+    "is_master_lb_enabled",
     "keypair",
     "labels",
     "master_addresses",
     "master_count",
     "master_flavor_id",
-    "master_lb_enabled",
     "name",
     "node_addresses",
     "node_count",
@@ -66,12 +63,19 @@ MAGNUM_FIELDS = (
     "status",
     "status_reason",
     "updated_at",
-    "user_id",
     "uuid",
 )
-# openstack.cloud.coe_cluster returns openstacksdk's Cluster resource: its attribute names
-# beside Magnum's ({sdk name: Magnum name}; the other keys are the same in both)
+# openstacksdk's names for Magnum's ({sdk name: Magnum name}; the other keys are the same in both)
 SDK_NAMES = dict(id="uuid", is_floating_ip_enabled="floating_ip_enabled", is_master_lb_enabled="master_lb_enabled")
+# Magnum's fields beyond those, None in the view when the record has nothing to say
+MAGNUM_ONLY_FIELDS = (
+    "container_version",
+    "docker_volume_size",
+    "faults",
+    "health_status",
+    "health_status_reason",
+    "user_id",
+)
 
 
 def cluster_view(record):
@@ -87,8 +91,9 @@ def cluster_view(record):
     for ng in view.get("nodegroups") or []:
         for key in ("own_flavor_id", "own_image_id", "own_labels"):
             ng.pop(key, None)
-    for key in MAGNUM_FIELDS:
-        view.setdefault(key, None)
+    for key in (*OPENSTACK_CLOUD_KEYS, *SDK_NAMES.values(), *MAGNUM_ONLY_FIELDS):
+        if key not in SDK_NAMES:
+            view.setdefault(key, None)
     with contextlib.suppress(ValidationError):  # not an address at all: shown as it is
         view["api_address"] = endpoint.api_url(view["api_address"])
     for sdk_name, magnum_name in SDK_NAMES.items():

@@ -19,37 +19,11 @@ import pytest
 from coe_runner import CloudUser, Runner, cloud_resources, short_id
 from test_cluster_lifecycle import template
 
+from ansible_collections.coe.openstack.plugins.module_utils import clusters
+
 pytestmark = pytest.mark.usefixtures("minicloud")
 
-# what openstack.cloud.coe_cluster returns: openstacksdk's Cluster resource, to_dict(computed=False)
-OPENSTACK_CLOUD_KEYS = (
-    "api_address",
-    "cluster_template_id",
-    "coe_version",
-    "create_timeout",
-    "created_at",
-    "discovery_url",
-    "fixed_network",
-    "fixed_subnet",
-    "flavor_id",
-    "id",
-    "is_floating_ip_enabled",
-    "is_master_lb_enabled",
-    "keypair",
-    "labels",
-    "master_addresses",
-    "master_count",
-    "master_flavor_id",
-    "name",
-    "node_addresses",
-    "node_count",
-    "project_id",
-    "stack_id",
-    "status",
-    "status_reason",
-    "updated_at",
-    "uuid",
-)
+OPENSTACK_CLOUD_KEYS = clusters.OPENSTACK_CLOUD_KEYS
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

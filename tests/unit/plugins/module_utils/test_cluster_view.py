@@ -4,37 +4,16 @@ import re
 
 import pytest
 
+from ansible_collections.coe.openstack.plugins.module_utils import clusters
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import cluster_view
 
-# openstack.cloud.coe_cluster returns openstacksdk's Cluster resource (to_dict(computed=False))
-OPENSTACK_CLOUD_KEYS = {
-    "api_address",
-    "cluster_template_id",
-    "coe_version",
-    "create_timeout",
-    "created_at",
-    "discovery_url",
-    "fixed_network",
-    "fixed_subnet",
-    "flavor_id",
-    "id",
-    "is_floating_ip_enabled",
-    "is_master_lb_enabled",
-    "keypair",
-    "labels",
-    "master_addresses",
-    "master_count",
-    "master_flavor_id",
-    "name",
-    "node_addresses",
-    "node_count",
-    "project_id",
-    "stack_id",
-    "status",
-    "status_reason",
-    "updated_at",
-    "uuid",
-}
+OPENSTACK_CLOUD_KEYS = set(clusters.OPENSTACK_CLOUD_KEYS)
+
+
+def test_the_keys_are_openstacksdks():
+    """openstack.cloud.coe_cluster returns openstacksdk's Cluster resource, to_dict(computed=False)."""
+    sdk = pytest.importorskip("openstack.container_infrastructure_management.v1.cluster")
+    assert set(sdk.Cluster(id="x").to_dict(computed=False)) == OPENSTACK_CLOUD_KEYS
 
 
 def record(**over):
