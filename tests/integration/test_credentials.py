@@ -247,7 +247,7 @@ def test_heat_driver_user_data_and_kubeconfig(conn, admin, state):
     try:
         result = run_module("heat_stack", args, state["env"])
         assert not result.get("failed"), result.get("msg")
-        api_address = result["stack"]["outputs"]["api_address"]
+        api_address = "https://%s:6443" % result["stack"]["outputs"]["api_ip"]
         servers = list(conn.compute.servers(details=True, tags="coe-cluster-%s" % rec["uuid"]))
         assert len(servers) == 5
         kinds = check_servers_user_data(admin, servers, creds, api_address, state["tmp"])

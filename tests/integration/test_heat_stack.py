@@ -95,7 +95,7 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         assert stack["name"] == "%s-%s" % (name, rec["uuid"][:8])
         assert stack["tags"] == ["coe-cluster-%s" % rec["uuid"]]
         outputs = stack["outputs"]
-        assert outputs["api_address"].startswith("172.24.4.")  # the floating IP on the API port
+        assert outputs["api_ip"].startswith("172.24.4.")  # the floating IP on the API port
         assert len(outputs["master_addresses"]) == 3 and len(outputs["node_addresses"]) == 2
         assert result["nodes"] == {
             "default-master": ["%s-master-%d" % (name, i) for i in range(3)],
@@ -216,7 +216,7 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
 
         observed = HeatSynchroniser(conn).observe([dict(rec, status="UPDATE_IN_PROGRESS")])[rec["uuid"]]
         assert observed.status == "UPDATE_COMPLETE" and observed.exists
-        assert observed.api_address == result["stack"]["outputs"]["api_address"]
+        assert observed.api_address == "https://%s:6443" % result["stack"]["outputs"]["api_ip"]
         assert sorted(observed.master_addresses) == sorted(result["stack"]["outputs"]["master_addresses"])
         assert observed.nodegroups["default-worker"]["node_count"] == 4
         assert observed.health_status == "HEALTHY"

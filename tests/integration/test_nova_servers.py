@@ -105,14 +105,14 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     assert res.get("failed") is not True, res
     assert res["changed"] is True
     assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
-    api_address = res["api_address"]
-    assert api_address == res["floating_ip"]["address"]
+    api_address = res["floating_ip"]["address"]
+    assert res["api_address"] == "https://%s:6443" % api_address
 
     # check mode lists the 5 servers it would create, and creates nothing
     result, writes = run_module("nova_servers", dict(cluster=rec), tmp_path, check=True, diff=True)
     assert result["changed"] is True, result
     assert sorted(result["created"]) == sorted(
-        ["%s-master-%d" % (name, i) for i in (1, 2, 3)] + ["%s-default-worker-%d" % (name, i) for i in (1, 2)]
+        ["%s-master-%d" % (name, i) for i in (0, 1, 2)] + ["%s-default-worker-%d" % (name, i) for i in (0, 1)]
     )
     assert result["diff"]["after"]["servers"] == sorted(result["created"])
     assert writes == []
@@ -130,16 +130,16 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
         s.name: s.compute_host
         for s in admin.compute.servers(details=True, all_projects=True, tags="coe-cluster-%s" % rec["uuid"])
     }
-    masters = [hosts["%s-master-%d" % (name, i)] for i in (1, 2, 3)]
+    masters = [hosts["%s-master-%d" % (name, i)] for i in (0, 1, 2)]
     assert len(set(masters)) == 3, hosts
     assert result["nodegroups"] == {
-        "default-master": {"last_index": 3, "node_count": 3},
-        "default-worker": {"last_index": 2, "node_count": 2},
+        "default-master": {"last_index": 2, "node_count": 3},
+        "default-worker": {"last_index": 1, "node_count": 2},
     }
 
     # the floating IP goes onto the first master
     res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
-    assert res["floating_ip"]["server"] == "%s-master-1" % name
+    assert res["floating_ip"]["server"] == "%s-master-0" % name
     rec = with_nodes(rec, result)
 
     # a second run changes nothing and makes no write call
@@ -157,7 +157,7 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     rec["status"] = "CREATE_COMPLETE"
 
     # remove a named worker (scale in 2 -> 1)
-    victim = "%s-default-worker-1" % name
+    victim = "%s-default-worker-0" % name
     rec["node_count"] = 1
     rec["nodegroups"][1]["node_count"] = 1
     result, writes = run_module("nova_servers", dict(cluster=rec, nodes_to_remove=[victim]), tmp_path)
@@ -167,15 +167,15 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     assert victim not in tagged(conn, rec)["servers"]
     rec = with_nodes(rec, result)
 
-    # scale out 1 -> 2: the new worker gets index 3, never the removed 1
+    # scale out 1 -> 2: the new worker gets index 2, never the removed 0
     rec["node_count"] = 2
     rec["nodegroups"][1]["node_count"] = 2
     result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
-    assert result["created"] == ["%s-default-worker-3" % name], result
+    assert result["created"] == ["%s-default-worker-2" % name], result
     rec = with_nodes(rec, result)
 
     # a server deleted behind our back: UNHEALTHY naming it, and a re-run recreates it
-    gone = "%s-default-worker-2" % name
+    gone = "%s-default-worker-1" % name
     server = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name == gone)
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=120)
@@ -223,13 +223,14 @@ def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
     assert result["changed"] is True
     assert {s["name"]: s["status"] for s in result["servers"]} == dict.fromkeys(result["created"], "ACTIVE")
     res = result["resources"]
-    assert res["floating_ip"]["server"] == "%s-master-1" % name
-    assert "attach floating IP %s to %s-master-1" % (res["api_address"], name) in res["changes"]
+    assert res["floating_ip"]["server"] == "%s-master-0" % name
+    assert res["api_address"] == "https://%s:6443" % res["floating_ip"]["address"]
+    assert "attach floating IP %s to %s-master-0" % (res["floating_ip"]["address"], name) in res["changes"]
     have = tagged(conn, rec)
-    assert have["floating_ips"] == [res["api_address"]]
+    assert have["floating_ips"] == [res["floating_ip"]["address"]]
     assert len(have["security_groups"]) == 1 and len(have["server_groups"]) == 1
     fip = next(iter(conn.network.ips(tags="coe-cluster-%s" % rec["uuid"])))
-    master = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name.endswith("master-1"))
+    master = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name.endswith("master-0"))
     assert fip.port_id in [p.id for p in conn.network.ports(device_id=master.id)]
 
     again, writes = run_module("nova_servers", dict(args, cluster=with_nodes(rec, result)), tmp_path)
@@ -243,10 +244,10 @@ def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
     result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result["failed"] is True
     assert "No valid host was found" in result["msg"]
-    worker = "%s-default-worker-1" % rec["name"]
+    worker = "%s-default-worker-0" % rec["name"]
     assert "No valid host was found" in result["faults"][worker]
     assert {s["name"]: s["status"] for s in result["servers"]} == {
-        "%s-master-1" % rec["name"]: "ACTIVE",
+        "%s-master-0" % rec["name"]: "ACTIVE",
         worker: "ERROR",
     }
     # the synchroniser says CREATE_FAILED with the same fault
@@ -279,7 +280,7 @@ def test_a_server_in_error_is_replaced_by_a_rerun(conn, cluster, tmp_path):
     rec["nodegroups"][1]["flavor_id"] = "m1.small"
     result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result.get("failed") is not True, result
-    worker = "%s-default-worker-1" % rec["name"]
+    worker = "%s-default-worker-0" % rec["name"]
     assert result["replaced"] == [worker]
     assert {s["name"]: s["status"] for s in result["servers"]}[worker] == "ACTIVE"
 
@@ -293,9 +294,9 @@ def test_rolling_upgrade_replaces_servers_with_new_indexes(conn, cluster, tmp_pa
     result, writes = run_module("nova_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
     assert result.get("failed") is not True, result
     name = rec["name"]
-    assert result["created"] == ["%s-master-2" % name, "%s-default-worker-3" % name, "%s-default-worker-4" % name]
+    assert result["created"] == ["%s-master-1" % name, "%s-default-worker-2" % name, "%s-default-worker-3" % name]
     assert sorted(result["deleted"]) == sorted(
-        ["%s-master-1" % name, "%s-default-worker-1" % name, "%s-default-worker-2" % name]
+        ["%s-master-0" % name, "%s-default-worker-0" % name, "%s-default-worker-1" % name]
     )
     # create-before-delete, one server at a time
     server_writes = [m for m, url in writes if re.search(r"/servers(/[0-9a-f-]{36})?$", url.split("?")[0])]
@@ -319,7 +320,7 @@ def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin
     result, _writes = run_module("nova_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
     assert result.get("failed") is not True, result
     name = rec["name"]
-    assert sorted(s["name"] for s in result["servers"]) == ["%s-master-%d" % (name, i) for i in (4, 5, 6)]
+    assert sorted(s["name"] for s in result["servers"]) == ["%s-master-%d" % (name, i) for i in (3, 4, 5)]
     hosts = [
         s.compute_host
         for s in admin.compute.servers(details=True, all_projects=True, tags="coe-cluster-%s" % rec["uuid"])

@@ -81,7 +81,7 @@ def nodegroups_from_record(record, fixed_network=None):
             image=group.get("image_id") or record.get("image_id"),
             keypair=record.get("keypair") or None,
             nodes=[n["name"] if isinstance(n, dict) else n for n in group.get("nodes") or ()],
-            last_index=group.get("last_index") or 0,
+            last_index=group.get("last_index"),  # None: no index used yet
         )
         if network:
             entry["networks"] = [{"network": network}]
@@ -265,10 +265,11 @@ def desired_from_nodegroups(cluster_name, nodegroups, views, remove_nodes=(), re
             for n in group.get("nodes") or ()
             if shape.node_index(n, cluster_name, group["name"], group["role"]) is not None
         ]
-        indexes = [group.get("last_index") or 0]
+        indexes = [group.get("last_index")]
         indexes += [shape.node_index(n, cluster_name, group["name"], group["role"]) for n in known]
-        indexes += [i for i in (_index_of(v, cluster_name, group) for v in members) if i is not None]
-        last = max(indexes)
+        indexes += [_index_of(v, cluster_name, group) for v in members]
+        # indices start at 0, as a Heat ResourceGroup's (the same node names on both drivers)
+        last = max((i for i in indexes if i is not None), default=-1)
 
         image_id = resolved.get(("image", group.get("image")))
         flavor_names = resolved.get(("flavor", group.get("flavor"))) or ()

@@ -116,6 +116,18 @@ def _index(view, groups, cluster_name):
     return 0
 
 
+def _last_index(members, cluster_name, group):
+    """The highest node index of the nodegroup's servers (None: none); indices start at 0."""
+    indices = [
+        v["index"]
+        if v.get("index") is not None
+        else shape.node_index(v["name"], cluster_name, group["name"], group["role"])
+        for v in members
+    ]
+    indices = [i for i in indices if i is not None]
+    return max(indices) if indices else None
+
+
 def _group_of(view, groups, cluster_name):
     if view.get("nodegroup"):
         return view["nodegroup"]
@@ -232,13 +244,7 @@ def aggregate(record, views, floating_ips=()):
                 for n in missing
             ],
             counts=counts,
-            last_index=max(
-                [
-                    v.get("index") or shape.node_index(v["name"], cluster_name, group["name"], group["role"]) or 0
-                    for v in members
-                ]
-                or [0]
-            ),
+            last_index=_last_index(members, cluster_name, group),
         )
     if strays:
         for view in strays:

@@ -93,7 +93,7 @@ def test_check_mode_lists_what_would_be_created_and_writes_nothing(run_module, c
     result = run_module(nova_servers.main, dict(cluster=record()), check_mode=True, diff=True)
     assert not result.failed, result["msg"] if result.failed else ""
     assert result["changed"] is True
-    assert result["created"] == ["k1-master-1", "k1-default-worker-1", "k1-default-worker-2"]
+    assert result["created"] == ["k1-master-0", "k1-default-worker-0", "k1-default-worker-1"]
     assert result["diff"] == dict(before=dict(servers=[]), after=dict(servers=sorted(result["created"])))
     assert cloud.writes() == []
 
@@ -101,9 +101,9 @@ def test_check_mode_lists_what_would_be_created_and_writes_nothing(run_module, c
 def test_create_then_rerun_changes_nothing(run_module, cloud):
     first = run_module(nova_servers.main, dict(cluster=record(), poll_interval=0.01))
     assert first["changed"] is True
-    assert sorted(s["name"] for s in first["servers"]) == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
+    assert sorted(s["name"] for s in first["servers"]) == ["k1-default-worker-0", "k1-default-worker-1", "k1-master-0"]
     assert {s["status"] for s in first["servers"]} == {"ACTIVE"}
-    assert first["nodegroups"]["default-worker"] == {"last_index": 2, "node_count": 2}
+    assert first["nodegroups"]["default-worker"] == {"last_index": 1, "node_count": 2}
     writes = len(cloud.writes())
     second = run_module(nova_servers.main, dict(cluster=record(), poll_interval=0.01))
     assert second["changed"] is False
@@ -130,10 +130,10 @@ def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud
     result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
     assert result.failed
     assert (
-        result["msg"] == "1 of 2 servers of cluster k1 failed: k1-default-worker-1: No valid host was found. (code 500)"
+        result["msg"] == "1 of 2 servers of cluster k1 failed: k1-default-worker-0: No valid host was found. (code 500)"
     )
     assert result["changed"] is True
-    assert result["faults"] == {"k1-default-worker-1": "No valid host was found. (code 500)"}
+    assert result["faults"] == {"k1-default-worker-0": "No valid host was found. (code 500)"}
 
 
 def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):
@@ -156,12 +156,12 @@ def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
     # the servers got the cluster's security group and the masters' server group
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
     sg = first["security_group"]["id"]
-    assert bodies["k1-master-1"]["security_groups"] == [{"name": sg}]
-    assert bodies["k1-master-1"]["scheduler_hints"] == {"group": first["server_groups"]["default-master"]["id"]}
-    assert "scheduler_hints" not in bodies["k1-default-worker-1"]
+    assert bodies["k1-master-0"]["security_groups"] == [{"name": sg}]
+    assert bodies["k1-master-0"]["scheduler_hints"] == {"group": first["server_groups"]["default-master"]["id"]}
+    assert "scheduler_hints" not in bodies["k1-default-worker-0"]
     attach = run_module(nova_resources.main, dict(cluster=rec))
     assert attach["changed"] is True
-    assert attach["floating_ip"]["server"] == "k1-master-1"
+    assert attach["floating_ip"]["server"] == "k1-master-0"
     writes = len(cloud.writes())
     again = run_module(nova_resources.main, dict(cluster=rec))
     assert again["changed"] is False
@@ -169,7 +169,7 @@ def test_resources_create_idempotent_and_delete_everything(run_module, cloud):
     check = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"), check_mode=True)
     assert check["changed"] is True and len(cloud.writes()) == writes
     gone = run_module(nova_resources.main, dict(cluster_uuid=UUID, cluster_name="k1", state="absent"))
-    assert gone["deleted"]["servers"] == ["k1-default-worker-1", "k1-default-worker-2", "k1-master-1"]
+    assert gone["deleted"]["servers"] == ["k1-default-worker-0", "k1-default-worker-1", "k1-master-0"]
     assert gone["deleted"]["floating_ips"] == [first["floating_ip"]["address"]]
     assert len(gone["deleted"]["server_groups"]) == 1 and len(gone["deleted"]["security_groups"]) == 1
     assert cloud.servers == {} and cloud.fips == {} and cloud.security_groups == {} and cloud.server_groups == {}
@@ -245,13 +245,13 @@ def test_user_data_rendered_per_node_first_master_inits_the_others_join(run_modu
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
     texts = {name: base64.b64decode(body["user_data"]).decode() for name, body in bodies.items()}
     assert all(t.startswith("#cloud-config") for t in texts.values())
-    assert "kind: InitConfiguration" in texts["k1-master-1"]
-    for name in ("k1-master-2", "k1-master-3", "k1-default-worker-1"):
+    assert "kind: InitConfiguration" in texts["k1-master-0"]
+    for name in ("k1-master-1", "k1-master-2", "k1-default-worker-0"):
         assert "kind: InitConfiguration" not in texts[name]
         assert "kind: JoinConfiguration" in texts[name]
     # the worker joins with its own certificate, named after it, and the API address is the record's
-    assert "system:node:k1-default-worker-1" in texts["k1-default-worker-1"]
-    assert "172.24.4.20:6443" in texts["k1-default-worker-1"]
+    assert "system:node:k1-default-worker-0" in texts["k1-default-worker-0"]
+    assert "172.24.4.20:6443" in texts["k1-default-worker-0"]
     # nothing secret comes back
     assert "BEGIN" not in str(result)
 
@@ -276,7 +276,7 @@ def test_an_upgrade_puts_new_servers_in_the_new_versions_server_group(run_module
         "delete server group coe-%s-default-master-v1" % UUID,
     ]
     result = run_module(nova_servers.main, dict(cluster=rec, replace_outdated=True, batch_size=1, poll_interval=0.01))
-    assert result["created"] == ["k1-master-4", "k1-master-5", "k1-master-6"], result
+    assert result["created"] == ["k1-master-3", "k1-master-4", "k1-master-5"], result
     hints = {c[2]["name"]: c[2]["scheduler_hints"]["group"] for c in cloud.calls if c[1] == "create_server"}
     assert {hints[n] for n in result["created"]} == {v2["server_groups"]["default-master"]["id"]}
 
@@ -293,7 +293,7 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     check = run_module(nova_servers.main, args, check_mode=True)
     assert not check.failed, check.get("msg")
     assert check["changed"] is True
-    assert check["created"] == ["k1-master-1", "k1-default-worker-1", "k1-default-worker-2"]
+    assert check["created"] == ["k1-master-0", "k1-default-worker-0", "k1-default-worker-1"]
     assert check["resources"]["changes"][0] == "create security group coe-k1-%s" % UUID
     assert "create floating IP on public" in check["resources"]["changes"]
     assert cloud.writes() == []
@@ -303,16 +303,16 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     assert first["changed"] is True
     res = first["resources"]
     assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
-    assert res["floating_ip"]["server"] == "k1-master-1"
+    assert res["floating_ip"]["server"] == "k1-master-0"
     assert res["api_address"] == "https://%s:6443" % res["floating_ip"]["address"]
-    assert "attach floating IP %s to k1-master-1" % res["floating_ip"]["address"] in res["changes"]
+    assert "attach floating IP %s to k1-master-0" % res["floating_ip"]["address"] in res["changes"]
     (fip,) = cloud.fips.values()
-    master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
+    master = next(s for s in cloud.servers.values() if s.name == "k1-master-0")
     assert fip.port_id == "port-" + master.id
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
-    assert bodies["k1-master-1"]["security_groups"] == [{"name": res["security_group"]["id"]}]
-    assert bodies["k1-master-1"]["scheduler_hints"] == {"group": res["server_groups"]["default-master"]["id"]}
-    worker = base64.b64decode(bodies["k1-default-worker-1"]["user_data"]).decode()
+    assert bodies["k1-master-0"]["security_groups"] == [{"name": res["security_group"]["id"]}]
+    assert bodies["k1-master-0"]["scheduler_hints"] == {"group": res["server_groups"]["default-master"]["id"]}
+    worker = base64.b64decode(bodies["k1-default-worker-0"]["user_data"]).decode()
     assert "%s:6443" % res["floating_ip"]["address"] in worker
 
     writes = len(cloud.writes())
@@ -333,7 +333,7 @@ def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers
     second = run_module(nova_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
     assert second["changed"] is True and second["created"] == []
     assert second["resources"]["changes"] == [
-        "attach floating IP %s to k1-master-1" % first["resources"]["floating_ip"]["address"]
+        "attach floating IP %s to k1-master-0" % first["resources"]["floating_ip"]["address"]
     ]
     assert cloud.count("create_server") == 2
 

@@ -39,10 +39,10 @@ def names(specs):
     return [s["name"] for s in specs]
 
 
-def test_create_from_nothing_names_nodes_from_index_1():
+def test_create_from_nothing_names_nodes_from_index_0():
     specs, last, removed = planner.desired_from_nodegroups("k1", groups(3, 2), [])
-    assert names(specs) == ["k1-master-1", "k1-master-2", "k1-master-3", "k1-default-worker-1", "k1-default-worker-2"]
-    assert last == {"default-master": 3, "default-worker": 2}
+    assert names(specs) == ["k1-master-0", "k1-master-1", "k1-master-2", "k1-default-worker-0", "k1-default-worker-1"]
+    assert last == {"default-master": 2, "default-worker": 1}
     assert removed == []
     assert specs[0]["role"] == "master" and specs[3]["nodegroup"] == "default-worker"
 
