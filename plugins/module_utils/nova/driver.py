@@ -52,6 +52,15 @@ class NovaServersDriver(ModuleLogic):
                 self.resource_options = resource_settings(
                     p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
                 )
+                if not self.resource_options[1] and not p["cluster"].get("api_address"):
+                    # the address goes into the user-data before the first node boots, and a
+                    # master's fixed IP cannot follow a replaced master
+                    raise ValidationError(
+                        "floating_ip",
+                        "the Nova driver needs a floating IP for the API of cluster %s (an external network: the "
+                        "template's external_network_id or nova_driver_external_network) or an api_address in "
+                        "the record" % name,
+                    )
             return uuid, name, groups
         if not shape.is_uuid(p["cluster_uuid"]):
             raise ValidationError("cluster_uuid", "must be a UUID, got %r" % p["cluster_uuid"])

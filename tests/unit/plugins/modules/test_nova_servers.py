@@ -349,6 +349,8 @@ def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers
             "server_groups.default-master",
         ),
         (dict(cluster=record(), resources=True, security_group_ports=[0]), "security_group_ports"),
+        # no floating IP and no address yet: nothing to write into the user-data
+        (dict(cluster=record(), resources=True, floating_ip=False), "floating_ip"),
     ],
 )
 def test_bad_resource_options_are_named_before_any_cloud_call(run_module, no_cloud, args, field):
