@@ -450,3 +450,12 @@ def test_an_update_heat_refused_goes_failed_with_the_runners_reason(tmp_path):
     stacks[0] = dict(stacks[0], status="UPDATE_COMPLETE", updated_at=iso(now[0] - 50).replace("+00:00", "Z"))
     done = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for)["clusters"][0]
     assert done["status"] == "UPDATE_COMPLETE"
+
+
+def test_an_sdk_server_gives_its_image_id():
+    """openstacksdk's Server is a dict too: the server view reads its image id (node image_id)."""
+    sdk = pytest.importorskip("openstack.compute.v2.server")
+    from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
+
+    server = sdk.Server(id="s-1", name="demo-master-0", status="ACTIVE", image={"id": "img-1"}, metadata={})
+    assert server_view(server)["image_id"] == "img-1"
