@@ -133,7 +133,7 @@ class Preflight:
             fip, external = endpoint.api_floating_ip(cluster, floating_ip_enabled, external_network)
         except ValidationError as e:
             fip, external = False, None
-            self.problems.append(str(e))
+            self.problems.append(e.reason)  # "floating_ip_enabled needs an external network ..."
         if fip:  # the rule gives a floating IP only with an external network
             net = self.find("external network", external, conn.network.find_network)
             if net is not None and getattr(net, "is_router_external", True) is False:
