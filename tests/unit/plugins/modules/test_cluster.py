@@ -597,7 +597,7 @@ def test_lock_is_released_when_there_is_nothing_for_a_driver(coe, drivers):
     seen = coe("cluster", name="demo", cluster_template="k8s", node_count=1, lock=True)
     assert seen["operation"] == "none" and seen["changed"] and seen["lock"] is None
     rows = _store_rows(coe)
-    assert rows["clusters"][0]["api_address"] == "192.0.2.10"
+    assert rows["clusters"][0]["api_address"] == "https://192.0.2.10:6443"  # written in Magnum's form
     assert rows["lock"]["holder"] is None
 
 
