@@ -83,7 +83,7 @@ def cluster_view(record):
     (``openstack.cloud.coe_cluster``, openstacksdk's names) beside them, plus ours.
 
     ``api_address`` is Magnum's ``https://ADDR:6443`` whatever form the record holds
-    (records written before 0.1.0 hold the bare address).
+    (records written by 0.1.0 hold the bare address).
     """
     if record is None:
         return None

@@ -9,7 +9,7 @@ One rule for both drivers (docs/internals.md, "The API endpoint"):
   ``floating_ip_enabled: true`` without an external network is refused.
 - ``api_url``: ``api_address`` is Magnum's URL, ``https://ADDR:6443``, in records,
   observations, module returns and docs alike. ``parse_api_address`` reads that form and
-  the bare address that records written before 0.1.0 hold (``10.0.0.5``, ``[fd00::1]:6443``,
+  the bare address that records written by 0.1.0 hold (``10.0.0.5``, ``[fd00::1]:6443``,
   ``api.example.com:443``); the bare host is what certificates (SANs) and kubeadm's
   ``controlPlaneEndpoint`` take, and what the cloud calls a floating IP's ``address``.
 

@@ -344,7 +344,7 @@ cluster:
       sample: m1.small
     floating_ip_enabled:
       description:
-        - Whether the API is a floating IP, decided at create (None in records written before 0.1.0).
+        - Whether the API is a floating IP, decided at create (None in records written by 0.1.0).
       type: bool
       sample: true
     generation:
