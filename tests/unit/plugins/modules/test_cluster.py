@@ -623,3 +623,16 @@ def test_require_existing_refuses_to_create(coe):
     res = coe("cluster", name="demo", cluster_template="k8s", require_existing=True, lock=True)
     assert res.failed and res["field"] == "name" and "coe.openstack.create" in res["msg"]
     assert _store_rows(coe)["clusters"] == []
+
+
+def test_a_rerun_of_an_operation_in_progress_takes_the_lock_to_resume_it(coe):
+    _template(coe)
+    args = dict(name="demo", cluster_template="k8s", node_count=2, lock=True)
+    made = coe("cluster", **args)
+    # the runner died before its driver ran; its lease went
+    LockManager(coe.store()).release("default", "demo", made["lock"]["token"])
+    again = coe("cluster", **args)
+    assert again["operation"] == "create" and again["plan"]["retry"] is True
+    assert not again["changed"]  # nothing new recorded
+    assert again["lock"] is not None and again["lock"]["held"]  # the driver resumes it under the lock
+    assert again["cluster"]["uuid"] == made["cluster"]["uuid"]
