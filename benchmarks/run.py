@@ -3,40 +3,62 @@
 # Apache License 2.0 (see LICENSE)
 """Benchmarks (not tests) of coe.openstack on the local cloud: `make bench`.
 
-Every case is measured against its reference in the same run, interleaved, so
-that the ratios hold on a busy machine (absolute times move with the load).
+Every operation of the collection is measured against a reference doing the same
+cloud work in the same run, interleaved, and against the Ansible floor, so that what
+the collection's machinery costs by itself can be read on a busy machine:
 
-  1. create a cluster with N workers (1 master) per driver, `ansible-playbook
-     coe.openstack.create` end to end, vs the same N+1 servers booted by plain
-     concurrent openstacksdk (one shared Connection, a pool of 10 threads:
-     benchmarks/nova_50.py's run_raw) vs a playbook that loops
-     openstack.cloud.server (openstack.cloud 2.5.0 from the `ansible` 12
-     package, in its own venv .build/bench-venv with openstacksdk 4.14.0);
-  2. scale out by 10 workers, then remove 5 named workers (update playbook) vs
-     10 raw boots and 5 raw deletes;
-  3. an idempotent re-run of create on the existing cluster: wall time and the
-     write calls (POST/PUT/PATCH/DELETE) that reach the cloud; reference: a
-     re-run of the openstack.cloud.server loop on its existing servers;
-  4. `ansible-playbook coe.openstack.sync` of 10, 50 and 200 clusters: API calls
-     and wall time;
-  5. the fixed cost of one module invocation: ansible.builtin.ping, a
-     coe.openstack.cluster_sync of one cluster, openstack.cloud.auth.
+  overhead = ours - reference - floor   (medians of the run)
 
-API calls are counted twice: exactly, by a counting HTTP proxy that only the
-benchmarked processes use (HTTP_PROXY in their environment, so neither the
-services' calls to each other nor other sessions on the shared cloud are
-counted), and from the services' own request logs (nova-api's requestlog and
-heat-api's request lines carry the user id). Everything runs as a user of its
-own, bench-XXXX, made in the demo project with the demo user's roles (and a
-keypair demo-key with the demo user's public key), removed at the end: other
-sessions use the demo user, so the bench user's id picks out this run's
-requests in those logs.
+  operations  create 1 master + N workers (--workers), scale out +10, remove 5 named
+              workers, an idempotent re-run of create, delete; per driver, each one
+              `ansible-playbook coe.openstack.create|update|delete` end to end
+  references  Nova driver: "raw openstacksdk", the same servers booted, deleted by
+              plain concurrent openstacksdk (one shared Connection, 10 threads, one
+              tag-filtered list per second: benchmarks/nova_50.py's run_raw);
+              Heat driver: "Heat alone", the very stack template the Heat driver
+              renders (the collection's own builder) created, scaled (+10), trimmed
+              (5 named members, through the ResourceGroup's removal_policies) and
+              deleted by plain openstacksdk calls to Heat, polling the stack's status
+              once a second; an idempotent re-run has no cloud work to do (0)
+  floor       one `ansible-playbook` run of a single ansible.builtin.ping task on
+              localhost (connection local), timed in every round of the same run
+  besides     a playbook looping openstack.cloud.server (openstack.cloud 2.5.0 from
+              the `ansible` 12 package, in .build/bench-venv with openstacksdk
+              4.14.0), what people do today; `coe.openstack.sync` of 10, 50 and 200
+              clusters; the fixed cost of one module invocation
+
+Counted per operation:
+
+  module processes  every module process Ansible launches: the play's interpreter is
+                    a wrapper (-e ansible_python_interpreter) that appends a line per
+                    launch to an events file, in which a callback
+                    (benchmarks/callback_plugins) writes a line per task start, so each
+                    launch is the task's before it. Launches by tasks of the front
+                    door's wait loop (roles/cluster/tasks/wait.yml: POLL_TASK_FILES)
+                    are counted apart: "polls" (the collection's modules) and the
+                    loop's sleeps (wait_for). The task times make the profile.
+  tokens            POST /v3/auth/tokens made by the benchmarked process, counted by a
+                    counting HTTP proxy that only the benchmarked processes use
+                    (HTTP_PROXY in their environment; the in-process references too),
+                    so neither the services' calls to each other nor other sessions on
+                    the shared cloud count; cross-checked in Keystone's own request log
+                    (keystone.out, uWSGI): its lines carry no user, but a token issued
+                    to the run's own user has a response size of its own (the user's
+                    name is part of it), measured at the start
+  write calls       POST/PUT/PATCH/DELETE through the proxy (every service); cross-
+                    checked in nova-api's and heat-api's request logs, whose lines carry
+                    the user id
+
+Everything runs as a user of its own, coe-bench-XXXXXXXX, made in the demo project
+with the demo user's roles (and a keypair demo-key with the demo user's public key),
+removed at the end: other sessions use the demo user. The local cloud's files are
+read from $MINICLOUD_HOME (default .minicloud): clouds.yaml and logs/.
 
 Usage:
   .venv/bin/python benchmarks/run.py            full run (3 runs; sizes 10 and 50)
-  .venv/bin/python benchmarks/run.py --quick    1 run, small sizes, a few minutes
-  options: --runs N --workers 10,50 --osc-runs-large N --sync-sizes 10,50,200
-           --cases create,idem,scale,sync,fixed --drivers nova,heat --no-docs
+  .venv/bin/python benchmarks/run.py --quick    1 run, 1 + 2 workers, a few minutes
+  .venv/bin/python benchmarks/run.py --render .build/bench/<run>/results.json
+                                                the table again, without measuring
 """
 
 from __future__ import annotations
@@ -71,8 +93,11 @@ COLLECTIONS = os.path.join(REPO, ".build", "collections")
 BIN = os.path.join(REPO, ".venv", "bin")
 BENCH_VENV = os.path.join(REPO, ".build", "bench-venv")
 WORK = os.path.join(REPO, ".build", "bench")
-LOGS = os.path.join(REPO, ".minicloud", "logs")
+MINICLOUD_HOME = os.environ.get("MINICLOUD_HOME") or os.path.join(REPO, ".minicloud")
+LOGS = os.path.join(MINICLOUD_HOME, "logs")
+CALLBACKS = os.path.join(HERE, "callback_plugins")
 DOC = os.path.join(REPO, "docs", "benchmarks.md")
+BASELINE = os.path.join(HERE, "baseline.json")
 CLOUD = "minicloud"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PORTS = {
@@ -85,13 +110,33 @@ PORTS = {
 }
 MARK_START = "<!-- results: generated by benchmarks/run.py, do not edit by hand -->"
 MARK_END = "<!-- end of generated results -->"
+# The task files of the front door's wait loop: their module processes are the polls.
+POLL_TASK_FILES = ("wait.yml",)
+# The aims of issue 19 (seconds): overhead of every measured operation, re-run vs floor.
+AIM_OVERHEAD = 3.0
+AIM_RERUN = 1.0
+AIM_PROCESSES = 4
+# A node's user-data in the "Heat alone" stack: about the size of the driver's (a
+# 1 + 50 stack holds ~0.5 MB of user-data files); Heat only stores and hands it on.
+PLACEHOLDER_USER_DATA = "#cloud-config\n" + "# coe.openstack benchmark: placeholder user-data\n" * 200
 
-
-os.environ.setdefault("OS_CLIENT_CONFIG_FILE", os.path.join(REPO, ".minicloud", "clouds.yaml"))
+os.environ.setdefault("OS_CLIENT_CONFIG_FILE", os.path.join(MINICLOUD_HOME, "clouds.yaml"))
 
 
 def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def heat_builder():
+    """The collection's Heat stack builder (``build_cluster_stack``, ``is_user_data_file``).
+
+    The one place that names its module: when it moves, this is the line to change.
+    """
+    try:
+        from ansible_collections.coe.openstack.plugins.module_utils.heat import build
+    except ImportError:  # before the move of issue 19
+        from ansible_collections.coe.openstack.plugins.module_utils.heat import template as build
+    return build
 
 
 # ---------------------------------------------------------------------------
@@ -113,6 +158,9 @@ HOP_HEADERS = {
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # the headers and the body go out in two writes: without TCP_NODELAY the client's
+    # delayed ACK held every proxied call back ~40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         return
@@ -197,56 +245,356 @@ NOVA_RE = re.compile(r'requestlog \[\S+ \S+ ([0-9a-f]{32}|-) ([0-9a-f]{32}|-) .*
 HEAT_RE = re.compile(
     r"heat\.common\.wsgi \[\S+ \S+ ([0-9a-f]{32}|-) ([0-9a-f]{32}|-) .*?\] Processing request: ([A-Z]+) (\S+)"
 )
+# keystone's uWSGI request log: no user, but the size of the response
+TOKEN_RE = re.compile(r"\] POST /v3/auth/tokens\S* => generated (\d+) bytes .*?\(HTTP/1\.\d (\d+)\)")
+
+
+def read_from(path, offset):
+    """The text appended to ``path`` since ``offset`` ('' when the file is missing)."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode("utf-8", "replace")
+
+
+def token_sizes(text):
+    """Response sizes of the token issues (201) in lines of keystone's request log."""
+    sizes = []
+    for line in text.splitlines():
+        match = TOKEN_RE.search(line)
+        if match and match.group(2) == "201":
+            sizes.append(int(match.group(1)))
+    return sizes
 
 
 class LogWindow:
-    """New lines of nova-api.log and heat-api.log since creation; one user's writes."""
+    """New lines of the services' logs since creation: one user's writes and token issues.
+
+    nova-api's requestlog and heat-api's request lines carry the user id. Keystone's
+    request log (uWSGI, keystone.out) carries none; a token issued to the user has a
+    response body of its own size (``token_size``, see ``calibrate_token_size``).
+    """
 
     FILES = {"nova": ("nova-api.log", NOVA_RE), "heat": ("heat-api.log", HEAT_RE)}
+    KEYSTONE = "keystone.out"
 
-    def __init__(self, user_id):
+    def __init__(self, user_id, token_size=None):
         self.user_id = user_id
+        self.token_size = token_size
         self.offsets = {}
-        for key, (name, _regex) in self.FILES.items():
+        for name in [f for f, _regex in self.FILES.values()] + [self.KEYSTONE]:
             path = os.path.join(LOGS, name)
-            self.offsets[key] = os.path.getsize(path) if os.path.exists(path) else 0
+            self.offsets[name] = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def _text(self, name):
+        return read_from(os.path.join(LOGS, name), self.offsets[name])
 
     def writes(self):
         """{service: [method path, ...]} of the user's write requests in the window."""
         found = {}
         for key, (name, regex) in self.FILES.items():
-            path = os.path.join(LOGS, name)
-            if not os.path.exists(path):
-                continue
-            with open(path, "rb") as handle:
-                handle.seek(self.offsets[key])
-                text = handle.read().decode("utf-8", "replace")
-            for line in text.splitlines():
+            for line in self._text(name).splitlines():
                 match = regex.search(line)
                 if match and match.group(1) == self.user_id and match.group(3) in WRITE_METHODS:
                     found.setdefault(key, []).append("%s %s" % (match.group(3), match.group(4)))
         return found
+
+    def tokens(self):
+        """Token issues to the user in the window, or None when the size is not known."""
+        if self.token_size is None:
+            return None
+        return token_sizes(self._text(self.KEYSTONE)).count(self.token_size)
+
+
+def calibrate_token_size(issue, tries=3):
+    """The response size of a token issued to this run's user: ``issue()`` gets one
+    token; the size seen in each of ``tries`` windows is the user's (other sessions'
+    tokens come in between, with other sizes). None when there is no single one."""
+    path = os.path.join(LOGS, LogWindow.KEYSTONE)
+    common = None
+    for _ in range(tries):
+        offset = os.path.getsize(path) if os.path.exists(path) else 0
+        issue()
+        time.sleep(0.5)  # uWSGI writes the line once the response is out
+        sizes = set(token_sizes(read_from(path, offset)))
+        common = sizes if common is None else common & sizes
+    return next(iter(common)) if common and len(common) == 1 else None
+
+
+# ---------------------------------------------------------------------------
+# Module processes and task times (the events file of one playbook run)
+# ---------------------------------------------------------------------------
+
+WRAPPER = """#!/bin/sh
+# coe.openstack benchmark (benchmarks/run.py): note this module process, then run it
+if [ -n "$COE_BENCH_EVENTS" ]; then printf 'L\\t%%s\\n' "${1##*/}" >>"$COE_BENCH_EVENTS"; fi
+exec %s "$@"
+"""
+
+
+def module_of(launch):
+    """``AnsiballZ_cluster_sync.py`` -> ``cluster_sync`` (the short name of the module)."""
+    name = launch
+    if name.startswith("AnsiballZ_"):
+        name = name[len("AnsiballZ_") :]
+    return name[:-3] if name.endswith(".py") else name or "?"
+
+
+def in_wait_loop(task):
+    return os.path.basename(task["path"].rsplit(":", 1)[0]) in POLL_TASK_FILES
+
+
+def read_events(path, started, ended):
+    """What one playbook run did, from its events file (see the callback plugin).
+
+    {"tasks": n, "processes": launches outside the wait loop, "polls": the collection's
+    module launches in it, "waits": other launches in it (its sleeps), "modules":
+    {module: launches outside the loop}, "profile": [(seconds, task, action, launches)]
+    slowest first, "startup": process start to first task, "teardown": last task to exit}.
+    """
+    tasks, play_started, play_ended = [], None, None
+    text = read_from(path, 0)
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "P" and len(fields) > 1:
+            play_started = float(fields[1])
+        elif fields[0] == "T" and len(fields) > 4:
+            tasks.append(dict(start=float(fields[1]), path=fields[2], action=fields[3], name=fields[4], launches=[]))
+        elif fields[0] == "L" and len(fields) > 1:
+            if tasks:
+                tasks[-1]["launches"].append(module_of(fields[1]))
+        elif fields[0] == "E" and len(fields) > 1:
+            play_ended = float(fields[1])
+    last = play_ended or ended
+    out = dict(tasks=len(tasks), processes=0, polls=0, waits=0, modules={}, profile=[])
+    by_task = {}
+    for i, task in enumerate(tasks):
+        seconds = (tasks[i + 1]["start"] if i + 1 < len(tasks) else last) - task["start"]
+        key = (task["name"], task["action"])
+        total = by_task.setdefault(key, [0.0, 0])
+        total[0] += seconds
+        total[1] += len(task["launches"])
+        if in_wait_loop(task):
+            kind = "polls" if task["action"].startswith("coe.openstack.") else "waits"
+            out[kind] += len(task["launches"])
+        else:
+            out["processes"] += len(task["launches"])
+            for module in task["launches"]:
+                out["modules"][module] = out["modules"].get(module, 0) + 1
+    out["profile"] = sorted(
+        ((round(s, 2), name, action, n) for (name, action), (s, n) in by_task.items()), reverse=True
+    )
+    first = tasks[0]["start"] if tasks else (play_started or ended)
+    out["startup"] = round(first - started, 2)
+    out["teardown"] = round(ended - last, 2) if tasks else 0.0
+    return out
+
+
+# ---------------------------------------------------------------------------
+# "Heat alone": the Heat driver's stack by plain openstacksdk calls
+# ---------------------------------------------------------------------------
+
+
+class HeatAlone:
+    """The stack the Heat driver renders for a cluster of this template, made by hand.
+
+    The template, files and parameters come from the collection's own builder
+    (``heat_builder()``) for a record of the same template and counts; every node's
+    user-data is a placeholder of about the driver's size. Plain openstacksdk calls
+    (the orchestration proxy's REST methods: openstacksdk's Stack resource sends tags
+    as a list, which Heat refuses), one stack create with every node (the driver
+    first makes the stack empty, for the API's address: that is the driver's own
+    cost), a PUT per change, and a stack list by name once a second until the stack
+    settles.
+    """
+
+    def __init__(self, template, name, interval=1.0, timeout=1800):
+        self.template = template
+        self.interval = interval
+        self.timeout = timeout
+        external = template.get("external_network_id") or ""
+        self.record = dict(
+            name=name,
+            uuid=str(uuidlib.uuid4()),
+            master_count=1,
+            flavor_id=template["flavor_id"],
+            master_flavor_id=template.get("master_flavor_id") or template["flavor_id"],
+            image_id=template["image_id"],
+            keypair_id=template.get("keypair_id") or "",
+            fixed_network=template["fixed_network"],
+            external_network_id=external,
+            # Magnum's default, which both drivers follow (issue 19): a floating IP for
+            # the API when the template has an external network and does not say no
+            floating_ip_enabled=template.get("floating_ip_enabled", bool(external)),
+            labels=dict(template.get("labels") or {}),
+            coe_version=template.get("coe_version") or "",
+            template=dict(template),
+        )
+        self.conn = None
+        self.ids = None
+        self.spec = None
+        self.stack = None  # {"id", "name"}
+
+    def build(self, workers, remove=()):
+        """The StackSpec for ``workers`` workers after removing ``remove`` (node names)."""
+        builder = heat_builder()
+        live = self.spec.parameters if self.spec is not None else None
+        record = dict(self.record, node_count=workers)
+        spec = builder.build_cluster_stack(
+            record,
+            nodes_to_remove=list(remove),
+            live_parameters=live,
+            floating_ip_enabled=record["floating_ip_enabled"],
+            ids=self.ids,
+        )
+        for path in spec.files:
+            if builder.is_user_data_file(path):
+                spec.files[path] = PLACEHOLDER_USER_DATA
+        return spec
+
+    def _call(self, method, path, **kwargs):
+        resp = getattr(self.conn.orchestration, method)(path, **kwargs)
+        openstack.exceptions.raise_from_response(resp)
+        return resp
+
+    def _body(self, spec):
+        return dict(
+            template=yaml.safe_load(spec.template),
+            files=spec.files,
+            parameters=spec.parameters,
+            tags=",".join(spec.tags),
+            timeout_mins=max(self.timeout // 60, 1),
+            disable_rollback=True,
+        )
+
+    def status(self):
+        """The stack from a list by name (no outputs: cheap), or None once it is gone."""
+        name = self.spec.name
+        for stack in self.conn.orchestration.stacks(name=name):
+            if stack.name == name and stack.status != "DELETE_COMPLETE":
+                return stack
+        return None
+
+    def wait(self, verb, before=None):
+        """Poll the stack's status once a second until ``verb`` settles (gone for DELETE)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            stack = self.status()
+            if verb == "DELETE":
+                if stack is None:
+                    return
+                if stack.status == "DELETE_FAILED":
+                    raise RuntimeError("Heat alone: %s DELETE_FAILED: %s" % (stack.name, stack.status_reason))
+            elif stack is None:
+                raise RuntimeError("Heat alone: stack %s is gone during %s" % (self.spec.name, verb))
+            elif verb == "CREATE" or stack.updated_at != before:
+                if stack.status == verb + "_COMPLETE":
+                    return
+                if stack.status.endswith("_FAILED"):
+                    raise RuntimeError("Heat alone: %s %s: %s" % (stack.name, stack.status, stack.status_reason))
+            if time.monotonic() > deadline:
+                raise RuntimeError("Heat alone: %s still %s after %ds" % (self.spec.name, verb, self.timeout))
+            time.sleep(self.interval)
+
+    def create(self, workers):
+        """Connect, look the names up once (as the driver does), create, wait: seconds."""
+        started = time.monotonic()
+        self.conn = openstack.connect(cloud=CLOUD)
+        self.conn.authorize()
+        template = self.template
+        self.ids = {}
+        for value, finder in (
+            (template["flavor_id"], self.conn.compute.find_flavor),
+            (self.record["master_flavor_id"], self.conn.compute.find_flavor),
+            (template["image_id"], self.conn.image.find_image),
+            (template["fixed_network"], self.conn.network.find_network),
+        ):
+            if value not in self.ids:
+                self.ids[value] = finder(value, ignore_missing=False).id
+        self.spec = self.build(workers)
+        body = dict(self._body(self.spec), stack_name=self.spec.name)
+        data = self._call("post", "/stacks", json=body).json()
+        self.stack = dict(id=(data.get("stack") or data)["id"], name=self.spec.name)
+        self.wait("CREATE")
+        return time.monotonic() - started
+
+    def update(self, workers, remove=()):
+        """PUT the stack for ``workers`` workers (less ``remove``), wait: seconds."""
+        started = time.monotonic()
+        before = self.status().updated_at
+        self.spec = self.build(workers, remove)
+        self._call("put", "/stacks/%s/%s" % (self.stack["name"], self.stack["id"]), json=self._body(self.spec))
+        self.wait("UPDATE", before)
+        return time.monotonic() - started
+
+    def delete(self):
+        started = time.monotonic()
+        resp = self.conn.orchestration.delete("/stacks/%s/%s" % (self.stack["name"], self.stack["id"]))
+        if resp.status_code != 404:
+            openstack.exceptions.raise_from_response(resp)
+        self.wait("DELETE")
+        self.stack = None
+        return time.monotonic() - started
 
 
 # ---------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------
 
+# Who did an operation: the collection's drivers, their references, the floor.
+REFERENCE = {"nova": "raw openstacksdk", "heat": "Heat alone"}
+FLOOR_CASE = "Ansible floor"
+FLOOR_WHO = "ansible-playbook, one ping task"
+OSC = "openstack.cloud loop"
+# The order of the operations in the table (by the start of their label), then by size.
+OP_KINDS = ("create", "scale out", "remove", "idempotent re-run", "delete")
+# Per operation and subject, besides the wall time ("wall", seconds).
+COUNTS = ("processes", "polls", "waits", "tasks", "tokens", "tokens (keystone log)", "writes", "writes (logs)", "calls")
+
+
+def op_create(workers):
+    return "create 1 + %d" % workers
+
+
+def op_scale(workers):
+    return "scale out +10 (from 1 + %d)" % workers
+
+
+def op_remove(workers):
+    return "remove 5 named (from 1 + %d)" % (workers + 10)
+
+
+def op_rerun(workers):
+    return "idempotent re-run (1 + %d)" % workers
+
+
+def op_delete(workers):
+    return "delete (1 + %d)" % workers
+
+
+def driver_who(driver):
+    return "%s driver" % driver
+
 
 class Results:
+    """Values of every run by (case, subject, metric); metric None for the plain rows."""
+
     def __init__(self):
-        self.values = {}  # (case, subject) -> [float]
+        self.values = {}  # (case, subject, metric) -> [float]
         self.units = {}
-        self.notes = {}
         self.order = []
 
-    def add(self, case, subject, value, unit="s"):
-        key = (case, subject)
+    def add(self, case, subject, value, unit="s", metric=None):
+        key = (case, subject, metric)
         if key not in self.values:
             self.values[key] = []
             self.order.append(key)
         self.values[key].append(value)
         self.units[key] = unit
+
+    def add_op(self, op, who, metric, value):
+        self.add(op, who, value, "s" if metric == "wall" else "n", metric)
 
     def stats(self, key):
         vals = self.values.get(key) or []
@@ -254,19 +602,44 @@ class Results:
             return None
         return dict(median=statistics.median(vals), min=min(vals), max=max(vals), n=len(vals))
 
-    def median(self, case, subject):
-        st = self.stats((case, subject))
+    def median(self, case, subject, metric=None):
+        st = self.stats((case, subject, metric))
         return st["median"] if st else None
 
     def to_json(self):
-        return [dict(case=c, subject=s, unit=self.units[(c, s)], values=self.values[(c, s)]) for c, s in self.order]
+        return [
+            dict(case=c, subject=s, metric=m, unit=self.units[(c, s, m)], values=self.values[(c, s, m)])
+            for c, s, m in self.order
+        ]
+
+    @classmethod
+    def from_json(cls, rows):
+        res = cls()
+        for row in rows:
+            for value in row["values"]:
+                res.add(row["case"], row["subject"], value, row["unit"], row.get("metric"))
+        return res
+
+    def operations(self):
+        """The operation labels measured, in table order."""
+        ops = []
+        for case, subject, metric in self.order:
+            if metric == "wall" and subject.endswith(" driver") and case not in ops:
+                ops.append(case)
+
+        def rank(op):
+            kind = next((i for i, k in enumerate(OP_KINDS) if op.startswith(k)), len(OP_KINDS))
+            size = [int(x) for x in re.findall(r"\d+", op)]
+            return kind, size
+
+        return sorted(ops, key=rank)
 
 
 def fmt(value, unit):
     if value is None:
         return "-"
     if unit == "s":
-        return "%.2f" % value if value < 10 else "%.1f" % value
+        return "%.2f" % value if abs(value) < 10 else "%.1f" % value
     if unit == "x":
         return "%.2f" % value
     return "%d" % value if float(value).is_integer() else "%.1f" % value
@@ -275,6 +648,47 @@ def fmt(value, unit):
 # ---------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------
+
+
+def local_play(name, tasks):
+    """A playbook of one play on localhost (connection local, the playbook's Python)."""
+    return (
+        "---\n- name: %s\n  hosts: localhost\n  gather_facts: false\n  connection: local\n"
+        '  vars:\n    ansible_python_interpreter: "{{ ansible_playbook_python }}"\n  tasks:\n%s'
+    ) % (name, tasks)
+
+
+FLOOR_PLAYBOOK = local_play(
+    "The Ansible floor, one ping task",
+    """    - name: Ping
+      ansible.builtin.ping:
+""",
+)
+
+OSC_PLAYBOOK = local_play(
+    "Servers, one openstack.cloud.server task per server (what people do today)",
+    """    - name: Server
+      openstack.cloud.server:
+        cloud: minicloud
+        name: "{{ item }}"
+        image: fake-image
+        flavor: "{{ 'm1.medium' if item is search('-master-') else 'm1.small' }}"
+        network: private
+        key_name: demo-key
+        auto_ip: false
+        wait: true
+        timeout: 600
+      loop: "{{ bench_names }}"
+""",
+)
+
+
+def fixed_play(what, task):
+    """K invocations of one module (case 5): ``-e bench_k=K``."""
+    return local_play(
+        "K %s" % what,
+        '    - name: %s\n      %s\n      loop: "{{ range(bench_k | int) | list }}"\n' % (what, task),
+    )
 
 
 class Bench:
@@ -292,6 +706,7 @@ class Bench:
             self.conn.authorize()
             self.user_id = self.conn.current_user_id
             self.conn.compute.create_keypair(name="demo-key", public_key=self.public_key)
+            self.token_size = calibrate_token_size(lambda: openstack.connect(cloud=CLOUD).authorize())
         except Exception:
             self.admin.identity.delete_user(self.bench_user, ignore_missing=True)
             raise
@@ -302,32 +717,40 @@ class Bench:
             ANSIBLE_LOCALHOST_WARNING="False",
             ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
             ANSIBLE_NOCOLOR="1",
+            ANSIBLE_CALLBACK_PLUGINS=CALLBACKS,
+            ANSIBLE_CALLBACKS_ENABLED="coe_bench_events",
             OS_CLIENT_CONFIG_FILE=os.environ["OS_CLIENT_CONFIG_FILE"],
             OS_CLOUD=CLOUD,
             COE_STATE_URL=self.state_url,
             COE_SECRET_KEY="bench-" + uuidlib.uuid4().hex,
             PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
         )
-        for key in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        for key in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
             self.env.pop(key, None)
         self.osc_env = dict(self.env)
         self.osc_env.pop("ANSIBLE_COLLECTIONS_PATH")
         self.osc_env["PATH"] = os.path.join(BENCH_VENV, "bin") + os.pathsep + os.environ.get("PATH", "")
         self.templates = dict(nova="bench-k8s-nova-" + self.suffix, heat="bench-k8s-heat-" + self.suffix)
+        self.template_specs = {driver: self.template_spec(driver, name) for driver, name in self.templates.items()}
+        self.wrappers = {}  # ansible bin folder -> interpreter wrapper
         self.created = []  # cluster names to delete at the end if still there
         self.osc_names = []
         self.raw_tags = []
+        self.heat_alone = []  # HeatAlone stacks to delete at the end if still there
         self.runs_logged = 0
+        self.last_events = None
         self.details = []  # free-text lines for the report
+        self.profiles = []  # what each of our playbook runs did (results.json, details)
         self.wall = 0.0
         self.started = time.monotonic()
 
     # -- a user of our own ----------------------------------------------------
 
     def make_user(self):
-        """A user bench-XXXX in the demo project with the demo user's roles and a keypair
-        demo-key holding the demo user's public key: its id in the services' request logs
-        tells this run's requests from other sessions' (who use the demo user)."""
+        """A user coe-bench-XXXXXXXX in the demo project with the demo user's roles and a
+        keypair demo-key holding the demo user's public key: its id in the services'
+        request logs tells this run's requests from other sessions' (who use the demo
+        user), and its name's length the size of its tokens in Keystone's."""
         base = os.environ["OS_CLIENT_CONFIG_FILE"]
         demo = openstack.connect(cloud=CLOUD)
         self.public_key = demo.compute.get_keypair("demo-key").public_key
@@ -336,7 +759,10 @@ class Bench:
         demo_user = admin.identity.find_user("demo", ignore_missing=False)
         password = uuidlib.uuid4().hex
         self.bench_user = admin.identity.create_user(
-            name="bench-%s" % self.suffix, password=password, default_project_id=project.id, domain_id="default"
+            name="coe-bench-%s" % uuidlib.uuid4().hex[:8],
+            password=password,
+            default_project_id=project.id,
+            domain_id="default",
         )
         self.admin = admin
         for assignment in admin.identity.role_assignments(user_id=demo_user.id, scope_project_id=project.id):
@@ -369,15 +795,56 @@ class Bench:
         env["HTTP_PROXY"] = env["http_proxy"] = self.proxy.url
         return env
 
+    class _Proxied:
+        """This process's own openstacksdk calls through the counting proxy (requests
+        reads the proxy from the environment at each request)."""
+
+        KEYS = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+
+        def __init__(self, url):
+            self.url = url
+            self.saved = {}
+
+        def __enter__(self):
+            self.saved = {k: os.environ.pop(k) for k in self.KEYS if k in os.environ}
+            os.environ["HTTP_PROXY"] = os.environ["http_proxy"] = self.url
+
+        def __exit__(self, *exc):
+            for key in self.KEYS:
+                os.environ.pop(key, None)
+            os.environ.update(self.saved)
+
+    def wrapper(self, ansible_bin):
+        """The interpreter wrapper for the playbooks of this Ansible (notes each launch)."""
+        if ansible_bin not in self.wrappers:
+            path = os.path.join(self.work, "python-%d" % len(self.wrappers))
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(WRAPPER % os.path.join(ansible_bin, "python"))
+            os.chmod(path, 0o755)
+            self.wrappers[ansible_bin] = path
+        return self.wrappers[ansible_bin]
+
     def playbook(self, args, env=None, what=None, ansible_bin=BIN):
-        cmd = [os.path.join(ansible_bin, "ansible-playbook"), *list(args)]
-        started = time.monotonic()
-        proc = subprocess.run(cmd, env=env or self.env, cwd=self.work, capture_output=True, text=True, check=False)
-        elapsed = time.monotonic() - started
-        # every playbook's output stays in the work folder, to read what a slow run did
+        """Run ansible-playbook; the seconds it took. Its module processes and task
+        starts go to an events file (self.last_events)."""
         self.runs_logged += 1
-        log_name = "%03d-%s.log" % (self.runs_logged, re.sub(r"[^A-Za-z0-9_.-]+", "_", what or args[-1])[:60])
-        self.write(log_name, proc.stdout + proc.stderr)
+        stem = "%03d-%s" % (self.runs_logged, re.sub(r"[^A-Za-z0-9_.-]+", "_", what or args[-1])[:60])
+        events = os.path.join(self.work, stem + ".events")
+        env = dict(env or self.env, COE_BENCH_EVENTS=events)
+        cmd = [
+            os.path.join(ansible_bin, "ansible-playbook"),
+            *list(args),
+            "-e",
+            "ansible_python_interpreter=%s" % self.wrapper(ansible_bin),
+        ]
+        self.last_started = time.time()
+        started = time.monotonic()
+        proc = subprocess.run(cmd, env=env, cwd=self.work, capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - started
+        self.last_ended = time.time()
+        self.last_events = events
+        # every playbook's output stays in the work folder, to read what a slow run did
+        self.write(stem + ".log", proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
             raise RuntimeError("%s failed (rc %d):\n%s" % (what or " ".join(args), proc.returncode, tail))
@@ -395,101 +862,96 @@ class Bench:
             host["coe_nodes_to_remove"] = remove
         return self.write("inv-%s.yml" % name, json.dumps({"all": {"hosts": {name: host}}}))
 
+    # -- counting one operation -------------------------------------------------
+
+    def counted(self, op, who, calls, window, run):
+        """Record the calls, writes and token issues of one measured operation."""
+        time.sleep(1)  # the services write their log lines once the responses are out
+        res = self.results
+        res.add_op(op, who, "tokens", calls["token_issues"])
+        res.add_op(op, who, "writes", calls["writes"])
+        res.add_op(op, who, "calls", calls["total"])
+        logged = window.writes()
+        res.add_op(op, who, "writes (logs)", sum(len(v) for v in logged.values()))
+        tokens = window.tokens()
+        if tokens is not None:
+            res.add_op(op, who, "tokens (keystone log)", tokens)
+        if run == 1:
+            self.details.append("%s, %s: API calls by service %s" % (op, who, calls["by_service"]))
+
+    def ours(self, op, driver, args, run):
+        """One playbook of ours, counted: wall time, module processes, calls, tokens, writes."""
+        who = driver_who(driver)
+        window = LogWindow(self.user_id, self.token_size)
+        self.proxy.take()
+        elapsed = self.playbook(args, env=self.counted_env(self.env), what="%s %s" % (op, who))
+        calls = summarise_calls(self.proxy.take())
+        self.results.add_op(op, who, "wall", elapsed)
+        self.processes(op, who, run)
+        self.counted(op, who, calls, window, run)
+        if calls["writes"] and op.startswith("idempotent"):
+            self.details.append("%s, %s (run %d): writes %s" % (op, who, run, calls["writes_list"][:10]))
+        return elapsed
+
+    def processes(self, op, who, run):
+        ev = read_events(self.last_events, self.last_started, self.last_ended)
+        for metric in ("processes", "polls", "waits", "tasks"):
+            self.results.add_op(op, who, metric, ev[metric])
+        self.profiles.append(dict(op=op, who=who, run=run, **ev))
+
+    def reference(self, op, who, run, action):
+        """A reference in this process, counted through the proxy: ``action()`` returns
+        (seconds, value); returns the value."""
+        window = LogWindow(self.user_id, self.token_size)
+        self.proxy.take()
+        with self._Proxied(self.proxy.url):
+            elapsed, value = action()
+        calls = summarise_calls(self.proxy.take())
+        self.results.add_op(op, who, "wall", elapsed)
+        self.counted(op, who, calls, window, run)
+        return value
+
+    def floor(self, run):
+        """The Ansible floor: one ansible-playbook run of a single ping task."""
+        self.proxy.take()
+        elapsed = self.playbook(["floor.yml"], what="Ansible floor")
+        self.results.add_op(FLOOR_CASE, FLOOR_WHO, "wall", elapsed)
+        self.processes(FLOOR_CASE, FLOOR_WHO, run)
+
     # -- set-up --------------------------------------------------------------
 
-    def setup(self):
-        templates = []
-        for driver, name in sorted(self.templates.items()):
-            templates.append(
-                dict(
-                    name=name,
-                    driver=driver,
-                    image_id="fake-image",
-                    flavor_id="m1.small",
-                    master_flavor_id="m1.medium",
-                    keypair_id="demo-key",
-                    fixed_network="private",
-                    external_network_id="public",
-                    coe_version="v1.31.1",
-                    labels={"kube_tag": "v1.31.1"},
-                )
-            )
-        extra = self.write("templates.json", json.dumps({"coe_templates": templates}))
-        self.playbook(["coe.openstack.template", "-e", "@" + extra], what="templates")
-        self.write(
-            "osc-servers.yml",
-            """---
-- name: Servers, one openstack.cloud.server task per server (what people do today)
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Server
-      openstack.cloud.server:
-        cloud: minicloud
-        name: "{{ item }}"
-        image: fake-image
-        flavor: "{{ 'm1.medium' if item is search('-master-') else 'm1.small' }}"
-        network: private
-        key_name: demo-key
-        auto_ip: false
-        wait: true
-        timeout: 600
-      loop: "{{ bench_names }}"
-""",
-        )
-        self.write(
-            "fixed-ping.yml",
-            """---
-- name: K pings
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Ping
-      ansible.builtin.ping:
-      loop: "{{ range(bench_k | int) | list }}"
-""",
-        )
-        self.write(
-            "fixed-osc-auth.yml",
-            """---
-- name: K openstack.cloud.auth
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Auth
-      openstack.cloud.auth:
-        cloud: minicloud
-      loop: "{{ range(bench_k | int) | list }}"
-""",
-        )
-        self.write(
-            "fixed-coe-sync.yml",
-            """---
-- name: K coe.openstack.cluster_sync of one cluster
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Sync one cluster
-      coe.openstack.cluster_sync:
-        name: "{{ bench_cluster }}"
-        state_url: "{{ bench_state_url }}"
-      loop: "{{ range(bench_k | int) | list }}"
-""",
+    def template_spec(self, driver, name):
+        return dict(
+            name=name,
+            driver=driver,
+            image_id="fake-image",
+            flavor_id="m1.small",
+            master_flavor_id="m1.medium",
+            keypair_id="demo-key",
+            fixed_network="private",
+            external_network_id="public",
+            coe_version="v1.31.1",
+            labels={"kube_tag": "v1.31.1"},
         )
 
-    # -- subjects of case 1 --------------------------------------------------
+    def setup(self):
+        templates = [self.template_specs[driver] for driver in sorted(self.template_specs)]
+        extra = self.write("templates.json", json.dumps({"coe_templates": templates}))
+        self.playbook(["coe.openstack.template", "-e", "@" + extra], what="templates")
+        self.write("floor.yml", FLOOR_PLAYBOOK)
+        self.write("osc-servers.yml", OSC_PLAYBOOK)
+        self.write("fixed-ping.yml", fixed_play("Ping", "ansible.builtin.ping:"))
+        self.write("fixed-osc-auth.yml", fixed_play("Auth", "openstack.cloud.auth:\n        cloud: minicloud"))
+        self.write(
+            "fixed-coe-sync.yml",
+            fixed_play(
+                "Sync one cluster",
+                'coe.openstack.cluster_sync:\n        name: "{{ bench_cluster }}"\n'
+                '        state_url: "{{ bench_state_url }}"',
+            ),
+        )
+
+    # -- the references ----------------------------------------------------------
 
     def raw_create(self, count, tag):
         args = types.SimpleNamespace(
@@ -501,12 +963,12 @@ class Bench:
             raise RuntimeError("raw: %d of %d servers ACTIVE" % (active, count))
         return elapsed, conn
 
-    def raw_scale(self, conn, tag, count_add, count_remove):
-        """Boot count_add more tagged servers, then delete count_remove of them (each timed)."""
+    def raw_add(self, conn, tag, count):
+        """Boot ``count`` more tagged servers and wait for them: (seconds, their ids)."""
+        started = time.monotonic()
         image = conn.image.find_image("fake-image", ignore_missing=False)
         flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
         network = conn.network.find_network("private", ignore_missing=False)
-        started = time.monotonic()
 
         def create(i):
             return conn.compute.create_server(
@@ -518,15 +980,17 @@ class Bench:
             ).id
 
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
-            ids = list(pool.map(create, range(count_add)))
+            ids = list(pool.map(create, range(count)))
         while True:
             servers = {s.id: s.status for s in conn.compute.servers(details=True, tags=tag)}
             if all(servers.get(i) in ("ACTIVE", "ERROR") for i in ids):
                 break
             time.sleep(1)
-        t_add = time.monotonic() - started
+        return time.monotonic() - started, ids
+
+    def raw_remove(self, conn, tag, gone):
+        """Delete the servers ``gone`` and wait until they are: (seconds, None)."""
         started = time.monotonic()
-        gone = ids[:count_remove]
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
             list(pool.map(conn.compute.delete_server, gone))
         while True:
@@ -534,8 +998,12 @@ class Bench:
             if not left.intersection(gone):
                 break
             time.sleep(1)
-        t_remove = time.monotonic() - started
-        return t_add, t_remove
+        return time.monotonic() - started, None
+
+    def raw_delete(self, conn, tag):
+        started = time.monotonic()
+        nova_50.cleanup(conn, tag)
+        return time.monotonic() - started, None
 
     def osc_names_for(self, prefix, workers):
         return ["%s-master-1" % prefix] + ["%s-worker-%d" % (prefix, i) for i in range(1, workers + 1)]
@@ -569,108 +1037,115 @@ class Bench:
 
     # -- the cases -------------------------------------------------------------
 
-    def idempotent(self, name, driver, workers, label):
-        """Case 3: re-run create on an existing cluster; time and write calls."""
-        inv = self.inventory(name, driver, workers)
-        window = LogWindow(self.user_id)
-        self.proxy.take()
-        elapsed = self.playbook(["coe.openstack.create", "-i", inv], env=self.counted_env(self.env), what="re-run")
-        calls = summarise_calls(self.proxy.take())
-        time.sleep(1)
-        logged = window.writes()
-        self.results.add(label, "%s driver: wall time" % driver, elapsed)
-        self.results.add(label, "%s driver: write calls (proxy, all services)" % driver, calls["writes"], "n")
-        self.results.add(label, "%s driver: API calls (proxy, all)" % driver, calls["total"], "n")
-        self.results.add(label, "%s driver: token issues (POST /v3/auth/tokens)" % driver, calls["token_issues"], "n")
-        self.results.add(
-            label, "%s driver: bench-user writes in nova/heat logs" % driver, sum(len(v) for v in logged.values()), "n"
-        )
-        if calls["writes_list"] or logged:
-            self.details.append("%s re-run writes: proxy %s; logs %s" % (driver, calls["writes_list"][:10], logged))
-        self.details.append("%s re-run API calls by service: %s" % (driver, calls["by_service"]))
-
     def case_create(self, run, workers, subjects):
-        label = "1. create, 1 master + %d workers" % workers
-        idem_label = "3. idempotent re-run of create (1 + %d)" % workers
-        scale_label = "2. scale out +10, then remove 5 named (from 1 + %d)" % workers
         for subject in subjects:
             log("run %d, %d workers: %s" % (run, workers, subject))
             try:
-                self.one_subject(run, workers, subject, label, idem_label, scale_label)
-            except RuntimeError as e:
+                self.one_subject(run, workers, subject)
+            except (RuntimeError, openstack.exceptions.SDKException) as e:
                 text = str(e)
                 fatal = [line for line in text.splitlines() if "fatal:" in line or "Invalid value" in line]
                 why = (fatal[-1] if fatal else text.splitlines()[0])[:400]
                 log("FAILED: %s" % why)
                 self.details.append("FAILED (run %d, %d workers, %s): %s" % (run, workers, subject, why))
 
-    def one_subject(self, run, workers, subject, label, idem_label, scale_label):
-        if subject == "raw":
+    def scaled(self, workers):
+        """Whether the scale and re-run cases run at this size (the smallest only)."""
+        return workers == min(self.args.workers)
+
+    def final_workers(self, workers):
+        return workers + 5 if "scale" in self.args.cases and self.scaled(workers) else workers
+
+    def one_subject(self, run, workers, subject):
+        cases = self.args.cases
+        scale = "scale" in cases and self.scaled(workers)
+        if subject == "floor":
+            self.floor(run)
+        elif subject == "raw":
+            who = REFERENCE["nova"]
             tag = "coe-bench-raw-%s-%d-%d" % (self.suffix, workers, run)
-            elapsed, conn = self.raw_create(workers + 1, tag)
-            self.results.add(label, "raw openstacksdk (floor)", elapsed)
-            if "scale" in self.args.cases and workers == min(self.args.workers):
-                t_add, t_remove = self.raw_scale(conn, tag, 10, 5)
-                self.results.add(scale_label, "raw openstacksdk: boot 10", t_add)
-                self.results.add(scale_label, "raw openstacksdk: delete 5", t_remove)
-            nova_50.cleanup(conn, tag)
+            conn = self.reference(op_create(workers), who, run, lambda: self.raw_create(workers + 1, tag))
+            if scale:
+                ids = self.reference(op_scale(workers), who, run, lambda: self.raw_add(conn, tag, 10))
+                self.reference(op_remove(workers), who, run, lambda: self.raw_remove(conn, tag, ids[:5]))
+            self.reference(op_delete(self.final_workers(workers)), who, run, lambda: self.raw_delete(conn, tag))
             self.raw_tags.remove(tag)
+        elif subject == "heat-alone":
+            who = REFERENCE["heat"]
+            stack = HeatAlone(self.template_specs["heat"], "bench-heatref%d-%s-%d" % (workers, self.suffix, run))
+            self.heat_alone.append(stack)
+
+            def create():
+                return stack.create(workers), None
+
+            self.reference(op_create(workers), who, run, create)
+            if scale:
+                self.reference(op_scale(workers), who, run, lambda: (stack.update(workers + 10), None))
+                remove = self.to_remove(stack.record["name"])
+                self.reference(op_remove(workers), who, run, lambda: (stack.update(workers + 5, remove), None))
+            self.reference(op_delete(self.final_workers(workers)), who, run, lambda: (stack.delete(), None))
+            self.heat_alone.remove(stack)
         elif subject == "osc":
-            prefix = "bench-osc-%s-%d-%d" % (self.suffix, workers, run)
-            names = self.osc_names_for(prefix, workers)
-            self.osc_names.append(prefix)
-            try:
-                elapsed = self.osc_run(names)
-                self.results.add(label, "openstack.cloud.server loop", elapsed)
-                if "idem" in self.args.cases and workers == min(self.args.workers):
-                    window = LogWindow(self.user_id)
-                    self.proxy.take()
-                    elapsed = self.osc_run(names, counted=True)
-                    calls = summarise_calls(self.proxy.take())
-                    time.sleep(1)
-                    logged = window.writes()
-                    self.results.add(idem_label, "openstack.cloud.server loop: wall time", elapsed)
-                    if run == 1:
-                        self.details.append(
-                            "openstack.cloud.server loop re-run (1 + %d servers): writes %s; calls by service %s"
-                            % (workers, sorted(set(calls["writes_list"])), calls["by_service"])
-                        )
-                    self.results.add(
-                        idem_label, "openstack.cloud.server loop: write calls (proxy)", calls["writes"], "n"
-                    )
-                    self.results.add(idem_label, "openstack.cloud.server loop: API calls (proxy)", calls["total"], "n")
-                    self.results.add(
-                        idem_label, "openstack.cloud.server loop: token issues", calls["token_issues"], "n"
-                    )
-                    self.results.add(
-                        idem_label,
-                        "openstack.cloud.server loop: bench-user writes in nova/heat logs",
-                        sum(len(v) for v in logged.values()),
-                        "n",
-                    )
-            finally:
-                self.osc_cleanup(prefix)
-                self.osc_names.remove(prefix)
+            self.osc_subject(run, workers)
         else:
-            driver = subject
-            name = "bench-%s%d-%s-%d" % (driver, workers, self.suffix, run)
+            self.driver_subject(run, workers, subject, scale)
+
+    def to_remove(self, name):
+        """The 5 named workers that the remove case takes out."""
+        return ["%s-default-worker-%d" % (name, i) for i in (2, 4, 6, 8, 10)]
+
+    def driver_subject(self, run, workers, driver, scale):
+        name = "bench-%s%d-%s-%d" % (driver, workers, self.suffix, run)
+        self.created.append(name)
+        done = False
+        try:
             inv = self.inventory(name, driver, workers)
-            self.created.append(name)
-            try:
-                elapsed = self.playbook(["coe.openstack.create", "-i", inv], what="create %s" % name)
-                self.results.add(label, "%s driver (create playbook)" % driver, elapsed)
-                if "idem" in self.args.cases and workers == min(self.args.workers):
-                    self.idempotent(name, driver, workers, idem_label)
-                if "scale" in self.args.cases and workers == min(self.args.workers):
-                    inv = self.inventory(name, driver, workers + 10)
-                    elapsed = self.playbook(["coe.openstack.update", "-i", inv], what="scale out %s" % name)
-                    self.results.add(scale_label, "%s driver: scale out +10 (update playbook)" % driver, elapsed)
-                    remove = ["%s-default-worker-%d" % (name, i) for i in (2, 4, 6, 8, 10)]
-                    inv = self.inventory(name, driver, workers + 5, remove=remove)
-                    elapsed = self.playbook(["coe.openstack.update", "-i", inv], what="remove 5 from %s" % name)
-                    self.results.add(scale_label, "%s driver: remove 5 named (update playbook)" % driver, elapsed)
-            finally:
+            self.ours(op_create(workers), driver, ["coe.openstack.create", "-i", inv], run)
+            if "idem" in self.args.cases and self.scaled(workers):
+                self.ours(op_rerun(workers), driver, ["coe.openstack.create", "-i", inv], run)
+            if scale:
+                inv = self.inventory(name, driver, workers + 10)
+                self.ours(op_scale(workers), driver, ["coe.openstack.update", "-i", inv], run)
+                inv = self.inventory(name, driver, workers + 5, remove=self.to_remove(name))
+                self.ours(op_remove(workers), driver, ["coe.openstack.update", "-i", inv], run)
+            inv = self.inventory(name, driver, 0)
+            self.ours(op_delete(self.final_workers(workers)), driver, ["coe.openstack.delete", "-i", inv], run)
+            self.created.remove(name)
+            done = True
+        finally:
+            if not done:
                 self.delete_cluster(name, driver)
+
+    def osc_subject(self, run, workers):
+        prefix = "bench-osc-%s-%d-%d" % (self.suffix, workers, run)
+        names = self.osc_names_for(prefix, workers)
+        self.osc_names.append(prefix)
+        try:
+            elapsed = self.osc_run(names)
+            self.results.add_op(op_create(workers), OSC, "wall", elapsed)
+            if "idem" in self.args.cases and self.scaled(workers):
+                idem_label = "idempotent re-run of the openstack.cloud loop (1 + %d)" % workers
+                window = LogWindow(self.user_id, self.token_size)
+                self.proxy.take()
+                elapsed = self.osc_run(names, counted=True)
+                calls = summarise_calls(self.proxy.take())
+                time.sleep(1)
+                logged = window.writes()
+                self.results.add(idem_label, "wall time", elapsed)
+                if run == 1:
+                    self.details.append(
+                        "openstack.cloud.server loop re-run (1 + %d servers): writes %s; calls by service %s"
+                        % (workers, sorted(set(calls["writes_list"])), calls["by_service"])
+                    )
+                self.results.add(idem_label, "write calls (proxy)", calls["writes"], "n")
+                self.results.add(idem_label, "API calls (proxy)", calls["total"], "n")
+                self.results.add(idem_label, "token issues (proxy)", calls["token_issues"], "n")
+                self.results.add(
+                    idem_label, "bench-user writes in nova/heat logs", sum(len(v) for v in logged.values()), "n"
+                )
+        finally:
+            self.osc_cleanup(prefix)
+            self.osc_names.remove(prefix)
 
     def case_sync(self):
         """Case 4: one real Nova cluster (1 master, 0 workers) + clones of its record."""
@@ -786,6 +1261,12 @@ class Bench:
             self.osc_cleanup(prefix)
         for tag in list(self.raw_tags):
             nova_50.cleanup(self.conn, tag)
+        for stack in list(self.heat_alone):
+            if stack.stack is not None:
+                try:
+                    stack.delete()
+                except (RuntimeError, openstack.exceptions.SDKException) as e:
+                    log("clean-up of Heat alone %s: %s" % (stack.stack["name"], e))
         try:
             extra = self.write(
                 "templates-absent.json",
@@ -798,6 +1279,15 @@ class Bench:
         self.drop_user()
 
     # -- the run ---------------------------------------------------------------
+
+    def subjects(self):
+        """Who does the create round: the floor, the references, ours, the loop."""
+        subjects = ["floor", "raw", *list(self.args.drivers)]
+        if "heat" in self.args.drivers:
+            subjects.append("heat-alone")
+        if not self.args.no_osc:
+            subjects.append("osc")
+        return subjects
 
     def run(self):
         args = self.args
@@ -820,9 +1310,9 @@ class Bench:
             if "create" in args.cases:
                 for run in range(1, args.runs + 1):
                     for workers in args.workers:
-                        subjects = ["raw", *list(args.drivers), "osc"]
+                        subjects = self.subjects()
                         # the loop is slow: at the largest size it runs --osc-runs-large times
-                        if workers == max(args.workers) and run > args.osc_runs_large:
+                        if "osc" in subjects and workers == max(args.workers) and run > args.osc_runs_large:
                             subjects.remove("osc")
                         # interleave: rotate the order each run so no subject always goes first
                         shift = (run - 1) % len(subjects)
@@ -858,36 +1348,184 @@ def machine():
     return dict(cores=os.cpu_count(), mem_mib=mem, load=os.getloadavg(), host=socket.gethostname())
 
 
+def count_text(res, op, who, metric):
+    """The median of a count, with its range when the runs differ ('-' when not measured)."""
+    st = res.stats((op, who, metric))
+    if st is None:
+        return "-"
+    text = fmt(st["median"], "n")
+    if st["min"] != st["max"]:
+        text += " (%s–%s)" % (fmt(st["min"], "n"), fmt(st["max"], "n"))
+    return text
+
+
+def op_rows(res, drivers):
+    """One row per operation and driver: medians of ours, the reference, the floor, and
+    overhead = ours - reference - floor, with the counts and the aim of issue 19."""
+    floor = res.median(FLOOR_CASE, FLOOR_WHO, "wall")
+    rows = []
+    for op in res.operations():
+        for driver in drivers:
+            who = driver_who(driver)
+            ours = res.median(op, who, "wall")
+            if ours is None:
+                continue
+            rerun = op.startswith("idempotent")
+            ref_who = None if rerun else REFERENCE[driver]
+            ref = 0.0 if rerun else res.median(op, ref_who, "wall")
+            overhead = ours - ref - floor if ref is not None and floor is not None else None
+            processes = res.median(op, who, "processes")
+            tokens = res.median(op, who, "tokens")
+            writes = res.median(op, who, "writes")
+            aim = ""
+            if rerun:
+                met = overhead is not None and overhead <= AIM_RERUN and writes == 0 and tokens == 1
+                aim = "≤ %g s over the floor, 0 writes, 1 token: %s" % (AIM_RERUN, "met" if met else "**missed**")
+            elif not op.startswith("delete") and overhead is not None:
+                met = overhead <= AIM_OVERHEAD
+                aim = "≤ %g s: %s" % (AIM_OVERHEAD, "met" if met else "**missed**")
+                if op.startswith("create") and processes is not None:
+                    ok = processes <= AIM_PROCESSES
+                    aim += "; ≤ %d processes + polls: %s" % (AIM_PROCESSES, "met" if ok else "**missed**")
+            polls = count_text(res, op, who, "polls")
+            rows.append(
+                dict(
+                    op=op,
+                    driver=driver,
+                    ours=ours,
+                    ref=ref,
+                    ref_who=ref_who,
+                    floor=floor,
+                    overhead=overhead,
+                    ratio=ours / ref if ref else None,
+                    processes="%s + %s polls" % (count_text(res, op, who, "processes"), polls),
+                    tokens=count_text(res, op, who, "tokens"),
+                    writes="%s / %s"
+                    % (count_text(res, op, who, "writes"), "0" if rerun else count_text(res, op, ref_who, "writes")),
+                    aim=aim or "-",
+                )
+            )
+    return rows
+
+
+def load_baseline(path):
+    """{(op, driver): {...}} of the "before" numbers, and their label."""
+    if not path or not os.path.exists(path):
+        return {}, None
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {(row["op"], row["driver"]): row for row in data["ops"]}, data
+
+
+def before_after(rows, baseline, info):
+    """Lines of the before/after table (empty without a baseline)."""
+    if not baseline:
+        return []
+    lines = [
+        "Before and after (before: %s; after: the medians above). Overhead = ours − reference − floor; %s"
+        % (info["label"], info.get("note", "")),
+        "",
+        "| operation | driver | ours (s) | reference (s) | overhead (s) | module processes | tokens | writes |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        old = baseline.get((row["op"], row["driver"]))
+        if old is None:
+            continue
+        old_floor = info.get("floor") if info.get("floor") is not None else row["floor"]
+        old_over = None
+        if old.get("reference") is not None and old_floor is not None:
+            old_over = old["ours"] - old["reference"] - old_floor
+        star = "" if info.get("floor") is not None else "*"
+
+        def pair(before, after, unit="s", mark=""):
+            return "%s%s → %s" % (fmt(before, unit), mark if before is not None else "", fmt(after, unit))
+
+        lines.append(
+            "| %s | %s | %s | %s | %s | %s → %s | %s → %s | %s → %s |"
+            % (
+                row["op"],
+                row["driver"],
+                pair(old.get("ours"), row["ours"]),
+                pair(old.get("reference"), row["ref"]),
+                pair(old_over, row["overhead"], mark=star),
+                old.get("processes", "-"),
+                row["processes"],
+                fmt(old.get("tokens"), "n"),
+                row["tokens"],
+                fmt(old.get("writes"), "n"),
+                row["writes"].split(" / ")[0],
+            )
+        )
+    lines.append("")
+    return lines
+
+
 def ratios(res, workers_list, drivers):
     rows = []
     for workers in workers_list:
-        label = "1. create, 1 master + %d workers" % workers
-        raw = res.median(label, "raw openstacksdk (floor)")
-        osc = res.median(label, "openstack.cloud.server loop")
+        op = op_create(workers)
+        raw = res.median(op, REFERENCE["nova"], "wall")
+        osc = res.median(op, OSC, "wall")
         for driver in drivers:
-            mine = res.median(label, "%s driver (create playbook)" % driver)
+            mine = res.median(op, driver_who(driver), "wall")
             if mine is None:
                 continue
             if raw:
                 aim = "<= 1.3" if (driver == "nova" and workers == max(workers_list)) else ""
                 rows.append(("%s driver / raw SDK, %d workers" % (driver, workers), mine / raw, aim))
+            heat = res.median(op, REFERENCE["heat"], "wall")
+            if driver == "heat" and heat:
+                rows.append(("heat driver / Heat alone, %d workers" % workers, mine / heat, ""))
             if osc:
                 aim = ">= 5" if workers == max(workers_list) else ""
                 rows.append(("openstack.cloud loop / %s driver, %d workers" % (driver, workers), osc / mine, aim))
     return rows
 
 
+def profile_lines(profiles):
+    """What each of our operations ran, from the first run: processes by module, polls,
+    the slowest tasks (the profile of what is left above the reference)."""
+    lines = []
+    for prof in profiles:
+        if prof["run"] != 1 or not prof["who"].endswith(" driver"):
+            continue
+        modules = ", ".join("%s %d" % (m, n) for m, n in sorted(prof["modules"].items()))
+        slow = "; ".join(
+            "%s %.1f s (%s%s)" % (name, secs, action, ", %d processes" % n if n else "")
+            for secs, name, action, n in prof["profile"][:6]
+        )
+        lines.append(
+            "%s, %s (run 1): %d tasks; module processes %d (%s), polls %d, sleeps between polls %d; "
+            "startup %.1f s, exit %.1f s; slowest: %s"
+            % (
+                prof["op"],
+                prof["who"],
+                prof["tasks"],
+                prof["processes"],
+                modules or "none",
+                prof["polls"],
+                prof["waits"],
+                prof["startup"],
+                prof["teardown"],
+                slow,
+            )
+        )
+    return lines
+
+
 def render(bench, finished, info=None):
     res = bench.results
     info = info or machine()
+    args = bench.args
     lines = []
     lines.append(
         "Run %s UTC, `benchmarks/run.py %s`, %s, wall %.0f min; machine: **%d cores, %d MiB memory**, "
         "load average at the end %.1f / %.1f / %.1f (the local cloud and other sessions share it)."
         % (
             finished,
-            " ".join(bench.args.argv) or "(defaults)",
-            "%d run(s)" % bench.args.runs,
+            " ".join(args.argv) or "(defaults)",
+            "%d run(s)" % args.runs,
             bench.wall / 60,
             info["cores"],
             info["mem_mib"],
@@ -895,9 +1533,47 @@ def render(bench, finished, info=None):
         )
     )
     lines.append("")
+    rows = op_rows(res, args.drivers)
+    if rows:
+        lines.append(
+            "Operations, medians of the runs. Reference: raw openstacksdk (Nova), Heat alone (Heat), nothing "
+            "for a re-run; floor: `ansible-playbook` of one ping task, %s s. Overhead = ours − reference − floor. "
+            "Module processes outside the wait loop + its polls; tokens issued (proxy); write calls, ours / "
+            "the reference's." % fmt(rows[0]["floor"], "s")
+        )
+        lines.append("")
+        lines.append(
+            "| operation | driver | ours (s) | reference (s) | floor (s) | overhead (s) | ours / ref "
+            "| module processes | tokens | writes | aim (issue 19) |"
+        )
+        lines.append("|---|---|---:|---:|---:|---:|---:|---|---:|---|---|")
+        for row in rows:
+            lines.append(
+                "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    row["op"],
+                    row["driver"],
+                    fmt(row["ours"], "s"),
+                    fmt(row["ref"], "s"),
+                    fmt(row["floor"], "s"),
+                    fmt(row["overhead"], "s"),
+                    fmt(row["ratio"], "x"),
+                    row["processes"],
+                    row["tokens"],
+                    row["writes"],
+                    row["aim"],
+                )
+            )
+        lines.append("")
+    baseline, binfo = load_baseline(getattr(args, "baseline", None))
+    lines.extend(before_after(rows, baseline, binfo or {}))
+    lines.append("Every time measured (seconds unless said) and the other cases:")
+    lines.append("")
     lines.append("| case | subject | median | min | max | runs | unit |")
     lines.append("|---|---|---:|---:|---:|---:|---|")
     for key in res.order:
+        if key[2] not in (None, "wall"):
+            continue
         st = res.stats(key)
         unit = res.units[key]
         lines.append(
@@ -913,19 +1589,20 @@ def render(bench, finished, info=None):
             )
         )
     lines.append("")
-    rows = ratios(res, bench.args.workers, bench.args.drivers)
-    if rows:
+    ratio_rows = ratios(res, args.workers, args.drivers)
+    if ratio_rows:
         lines.append("Ratios of the medians (same run):")
         lines.append("")
         lines.append("| ratio | value | aim |")
         lines.append("|---|---:|---|")
-        for what, value, aim in rows:
+        for what, value, aim in ratio_rows:
             lines.append("| %s | %.2f | %s |" % (what, value, aim or "-"))
         lines.append("")
-    if bench.details:
+    details = list(bench.details) + profile_lines(getattr(bench, "profiles", []))
+    if details:
         lines.append("Details:")
         lines.append("")
-        for detail in bench.details:
+        for detail in details:
             lines.append("- " + detail)
         lines.append("")
     return "\n".join(lines)
@@ -955,46 +1632,82 @@ def dump_json(bench, finished):
         drivers=bench.args.drivers,
         wall=bench.wall,
         finished=finished,
+        token_size=bench.token_size,
     )
     with open(os.path.join(bench.work, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(
-            dict(meta=meta, results=bench.results.to_json(), details=bench.details, machine=machine()), handle, indent=1
+            dict(
+                meta=meta,
+                results=bench.results.to_json(),
+                details=bench.details,
+                profiles=bench.profiles,
+                machine=machine(),
+            ),
+            handle,
+            indent=1,
         )
 
 
-def rerender(path):
+def rerender(path, baseline=BASELINE):
     """Render a results.json again (the table and docs/benchmarks.md), without measuring."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
-    res = Results()
-    for row in data["results"]:
-        for value in row["values"]:
-            res.add(row["case"], row["subject"], value, row["unit"])
     meta = data["meta"]
     shim = types.SimpleNamespace(
-        results=res,
+        results=Results.from_json(data["results"]),
         details=data["details"],
+        profiles=data.get("profiles", []),
         wall=meta["wall"],
         args=types.SimpleNamespace(
-            argv=meta["argv"], runs=meta["runs"], workers=meta["workers"], drivers=meta["drivers"]
+            argv=meta["argv"],
+            runs=meta["runs"],
+            workers=meta["workers"],
+            drivers=meta["drivers"],
+            baseline=baseline,
         ),
     )
     return render(shim, meta["finished"], data.get("machine"))
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 run, 2 workers, sync of 2 and 10 clusters")
-    parser.add_argument("--runs", type=int, default=None, help="runs per case (default 3; --quick 1)")
-    parser.add_argument("--workers", default=None, help="worker counts, comma-separated (default 10,50)")
-    parser.add_argument(
-        "--osc-runs-large", type=int, default=1, help="runs of the openstack.cloud loop at the largest size (default 1)"
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sync-sizes", default=None, help="cluster counts for sync (default 10,50,200)")
-    parser.add_argument("--cases", default="create,idem,scale,sync,fixed")
-    parser.add_argument("--drivers", default="nova,heat")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 1 run, 1 + 2 workers, sync of 2 and 10 clusters"
+    )
+    parser.add_argument("--runs", type=int, default=None, help="runs of every case (default 3; --quick 1)")
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="worker counts of the create case, comma-separated (default 10,50; --quick 2); the scale, "
+        "remove and re-run cases run on the smallest",
+    )
+    parser.add_argument(
+        "--osc-runs-large",
+        type=int,
+        default=1,
+        help="runs of the openstack.cloud loop at the largest size (default 1: 5-7 min a run at 50)",
+    )
+    parser.add_argument("--no-osc", action="store_true", help="leave the openstack.cloud loop out")
+    parser.add_argument(
+        "--sync-sizes", default=None, help="cluster counts of the sync case (default 10,50,200; --quick 2,10)"
+    )
+    parser.add_argument(
+        "--cases",
+        default="create,idem,scale,sync,fixed",
+        help="which cases, comma-separated: create (create and delete, with the references and the floor), "
+        "idem (the re-run), scale (scale out and remove named), sync, fixed (default: all)",
+    )
+    parser.add_argument("--drivers", default="nova,heat", help="drivers, comma-separated (default nova,heat)")
     parser.add_argument("--no-docs", action="store_true", help="print only, do not write docs/benchmarks.md")
     parser.add_argument("--render", metavar="RESULTS_JSON", help="only render a results.json again (no measuring)")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE,
+        metavar="JSON",
+        help="the 'before' numbers of the before/after table (default benchmarks/baseline.json; '' for none)",
+    )
     args = parser.parse_args(argv)
     args.argv = list(argv)
     quick = args.quick
@@ -1009,12 +1722,13 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.render:
-        text = rerender(args.render)
+        text = rerender(args.render, args.baseline)
         print(text)
         if not args.no_docs:
             write_doc(text)
         return 0
-    if not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
+    needs_osc = "fixed" in args.cases or ("create" in args.cases and not args.no_osc)
+    if needs_osc and not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
         log("creating %s (ansible 12 with openstack.cloud 2.5.0, openstacksdk 4.14.0)" % BENCH_VENV)
         subprocess.run([sys.executable, "-m", "venv", BENCH_VENV], check=True)
         subprocess.run(
@@ -1027,7 +1741,12 @@ def main(argv=None):
         log("the local cloud does not answer (%s): start it with tests/minicloud/minicloud up" % e)
         return 2
     bench = Bench(args)
-    log("work folder %s, bench user %s (%s)" % (bench.work, bench.bench_user.name, bench.user_id))
+    log(
+        "work folder %s, bench user %s (%s), its token responses %s bytes"
+        % (bench.work, bench.bench_user.name, bench.user_id, bench.token_size)
+    )
+    if bench.token_size is None:
+        bench.details.append("Keystone's log: no token size of the bench user's own (not counted there)")
     failed = None
     try:
         bench.run()
