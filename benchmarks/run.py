@@ -10,7 +10,7 @@ the collection's machinery costs by itself can be read on a busy machine:
   overhead = ours - reference - floor   (medians of the run)
 
   operations  create 1 master + N workers (--workers), scale out +10, remove 5 named
-              workers, an idempotent re-run of create, delete; per driver, each one
+              workers (--scale), an idempotent re-run of create, delete; per driver, each one
               `ansible-playbook coe.openstack.create|update|delete` end to end
   references  Nova driver: "raw openstacksdk", the same servers booted, deleted by
               plain concurrent openstacksdk (one shared Connection, 10 threads, one
@@ -56,7 +56,7 @@ read from $MINICLOUD_HOME (default .minicloud): clouds.yaml and logs/.
 
 Usage:
   .venv/bin/python benchmarks/run.py            full run (3 runs; sizes 10 and 50)
-  .venv/bin/python benchmarks/run.py --quick    1 run, 1 + 2 workers, a few minutes
+  .venv/bin/python benchmarks/run.py --quick    1 run, 1 + 2 workers, +3 -2, a few minutes
   .venv/bin/python benchmarks/run.py --render .build/bench/<run>/results.json
                                                 the table again, without measuring
 """
@@ -130,12 +130,12 @@ def op_create(workers):
     return "create 1 + %d" % workers
 
 
-def op_scale(workers):
-    return "scale out +10 (from 1 + %d)" % workers
+def op_scale(workers, add):
+    return "scale out +%d (from 1 + %d)" % (add, workers)
 
 
-def op_remove(workers):
-    return "remove 5 named (from 1 + %d)" % (workers + 10)
+def op_remove(workers, add, remove):
+    return "remove %d named (from 1 + %d)" % (remove, workers + add)
 
 
 def op_rerun(workers):
@@ -627,11 +627,14 @@ class Bench:
         return workers == min(self.args.workers)
 
     def final_workers(self, workers):
-        return workers + 5 if "scale" in self.args.cases and self.scaled(workers) else workers
+        add, remove = self.args.scale
+        return workers + add - remove if "scale" in self.args.cases and self.scaled(workers) else workers
 
     def one_subject(self, run, workers, subject):
         cases = self.args.cases
         scale = "scale" in cases and self.scaled(workers)
+        add, remove = self.args.scale
+        op_out, op_in = op_scale(workers, add), op_remove(workers, add, remove)
         if subject == "floor":
             self.floor(run)
         elif subject == "raw":
@@ -639,8 +642,8 @@ class Bench:
             tag = "coe-bench-raw-%s-%d-%d" % (self.suffix, workers, run)
             conn = self.reference(op_create(workers), who, run, lambda: self.raw_create(workers + 1, tag))
             if scale:
-                ids = self.reference(op_scale(workers), who, run, lambda: self.raw_add(conn, tag, 10))
-                self.reference(op_remove(workers), who, run, lambda: self.raw_remove(conn, tag, ids[:5]))
+                ids = self.reference(op_out, who, run, lambda: self.raw_add(conn, tag, add))
+                self.reference(op_in, who, run, lambda: self.raw_remove(conn, tag, ids[:remove]))
             self.reference(op_delete(self.final_workers(workers)), who, run, lambda: self.raw_delete(conn, tag))
             self.raw_tags.remove(tag)
         elif subject == "heat-alone":
@@ -653,9 +656,9 @@ class Bench:
 
             self.reference(op_create(workers), who, run, create)
             if scale:
-                self.reference(op_scale(workers), who, run, lambda: (stack.update(workers + 10), None))
-                remove = self.to_remove(stack.record["name"])
-                self.reference(op_remove(workers), who, run, lambda: (stack.update(workers + 5, remove), None))
+                self.reference(op_out, who, run, lambda: (stack.update(workers + add), None))
+                names = self.to_remove(stack.record["name"])
+                self.reference(op_in, who, run, lambda: (stack.update(workers + add - remove, names), None))
             self.reference(op_delete(self.final_workers(workers)), who, run, lambda: (stack.delete(), None))
             self.heat_alone.remove(stack)
         elif subject == "osc":
@@ -664,8 +667,9 @@ class Bench:
             self.driver_subject(run, workers, subject, scale)
 
     def to_remove(self, name):
-        """The 5 named workers that the remove case takes out."""
-        return ["%s-default-worker-%d" % (name, i) for i in (2, 4, 6, 8, 10)]
+        """The named workers that the remove case takes out: every other one from 2 (nodes
+        of both drivers: Heat's members count from 0, the Nova driver's from 1)."""
+        return ["%s-default-worker-%d" % (name, 2 * i) for i in range(1, self.args.scale[1] + 1)]
 
     def driver_subject(self, run, workers, driver, scale):
         name = "bench-%s%d-%s-%d" % (driver, workers, self.suffix, run)
@@ -677,10 +681,11 @@ class Bench:
             if "idem" in self.args.cases and self.scaled(workers):
                 self.ours(op_rerun(workers), driver, ["coe.openstack.create", "-i", inv], run)
             if scale:
-                inv = self.inventory(name, driver, workers + 10)
-                self.ours(op_scale(workers), driver, ["coe.openstack.update", "-i", inv], run)
-                inv = self.inventory(name, driver, workers + 5, remove=self.to_remove(name))
-                self.ours(op_remove(workers), driver, ["coe.openstack.update", "-i", inv], run)
+                add, remove = self.args.scale
+                inv = self.inventory(name, driver, workers + add)
+                self.ours(op_scale(workers, add), driver, ["coe.openstack.update", "-i", inv], run)
+                inv = self.inventory(name, driver, workers + add - remove, remove=self.to_remove(name))
+                self.ours(op_remove(workers, add, remove), driver, ["coe.openstack.update", "-i", inv], run)
             inv = self.inventory(name, driver, 0)
             self.ours(op_delete(self.final_workers(workers)), driver, ["coe.openstack.delete", "-i", inv], run)
             self.created.remove(name)
@@ -1258,7 +1263,9 @@ def parse_args(argv):
         prog="benchmarks/run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: 1 run, 1 + 2 workers, sync of 2 and 10 clusters"
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 run, 1 + 2 workers, scale +3 then 2 removed, sync of 2 and 10 clusters",
     )
     parser.add_argument("--runs", type=int, default=None, help="runs of every case (default 3; --quick 1)")
     parser.add_argument(
@@ -1274,6 +1281,12 @@ def parse_args(argv):
         help="runs of the openstack.cloud loop at the largest size (default 1: 5-7 min a run at 50)",
     )
     parser.add_argument("--no-osc", action="store_true", help="leave the openstack.cloud loop out")
+    parser.add_argument(
+        "--scale",
+        default=None,
+        metavar="ADD,REMOVE",
+        help="the scale case: workers added, then named workers removed (default 10,5; --quick 3,2)",
+    )
     parser.add_argument(
         "--sync-sizes", default=None, help="cluster counts of the sync case (default 10,50,200; --quick 2,10)"
     )
@@ -1297,6 +1310,9 @@ def parse_args(argv):
     quick = args.quick
     args.runs = args.runs or (1 if quick else 3)
     args.workers = [int(x) for x in (args.workers or ("2" if quick else "10,50")).split(",")]
+    args.scale = [int(x) for x in (args.scale or ("3,2" if quick else "10,5")).split(",")]
+    if len(args.scale) != 2 or 2 * args.scale[1] >= args.scale[0] + min(args.workers):
+        parser.error("--scale ADD,REMOVE: REMOVE at most half the workers after ADD")
     args.sync_sizes = [int(x) for x in (args.sync_sizes or ("2,10" if quick else "10,50,200")).split(",")]
     args.cases = set(args.cases.split(","))
     args.drivers = [d for d in args.drivers.split(",") if d]
