@@ -49,7 +49,7 @@ Counted per operation:
                     checked in nova-api's and heat-api's request logs, whose lines carry
                     the user id
 
-Everything runs as a user of its own, coe-bench-XXXXXXXX, made in the demo project
+Everything runs as a user of its own, coe-bench-XXXX…, made in the demo project
 with the demo user's roles (and a keypair demo-key with the demo user's public key),
 removed at the end: other sessions use the demo user. The local cloud's files are
 read from $MINICLOUD_HOME (default .minicloud): clouds.yaml and logs/.
@@ -68,6 +68,7 @@ import concurrent.futures
 import datetime
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -320,7 +321,7 @@ class Bench:
     # -- a user of our own ----------------------------------------------------
 
     def make_user(self):
-        """A user coe-bench-XXXXXXXX in the demo project with the demo user's roles and a
+        """A user coe-bench-XXXX… in the demo project with the demo user's roles and a
         keypair demo-key holding the demo user's public key: its id in the services'
         request logs tells this run's requests from other sessions' (who use the demo
         user), and its name's length the size of its tokens in Keystone's."""
@@ -332,7 +333,8 @@ class Bench:
         demo_user = admin.identity.find_user("demo", ignore_missing=False)
         password = uuidlib.uuid4().hex
         self.bench_user = admin.identity.create_user(
-            name="coe-bench-%s" % uuidlib.uuid4().hex[:8],
+            # a name of a length of its own: the size of its tokens in Keystone's log
+            name="coe-bench-%s" % uuidlib.uuid4().hex[: random.randint(8, 32)],
             password=password,
             default_project_id=project.id,
             domain_id="default",
