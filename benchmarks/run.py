@@ -959,7 +959,13 @@ def op_rows(res, drivers):
             writes = res.median(op, who, "writes")
             aim = ""
             if rerun:
-                met = overhead is not None and overhead <= AIM_RERUN and writes == 0 and tokens == 1
+                met = (
+                    overhead is not None
+                    and overhead <= AIM_RERUN
+                    and writes == 0
+                    and tokens is not None
+                    and tokens <= 1
+                )
                 aim = "≤ %g s over the floor, 0 writes, 1 token: %s" % (AIM_RERUN, "met" if met else "**missed**")
             elif not op.startswith("delete") and overhead is not None:
                 met = overhead <= AIM_OVERHEAD
