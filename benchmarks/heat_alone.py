@@ -25,10 +25,8 @@ def heat_builder():
 
     The one place that names its module: when it moves, this is the line to change.
     """
-    try:
-        from ansible_collections.coe.openstack.plugins.module_utils.heat import build
-    except ImportError:  # before the move of issue 19
-        from ansible_collections.coe.openstack.plugins.module_utils.heat import template as build
+    from ansible_collections.coe.openstack.plugins.module_utils.heat import build
+
     return build
 
 
