@@ -674,6 +674,8 @@ class Bench:
         elif subject == "osc":
             self.osc_subject(run, workers)
         else:
+            # one floor more next to each driver's operations: it moves with the load
+            self.floor(run)
             self.driver_subject(run, workers, subject, scale)
 
     def to_remove(self, name):
