@@ -213,7 +213,7 @@ def calibrate_token_size(issue, tries=3):
     tokens come in between, with other sizes). None when there is no single one."""
     path = os.path.join(LOGS, LogWindow.KEYSTONE)
     common = None
-    for _ in range(tries):
+    for _try in range(tries):
         offset = os.path.getsize(path) if os.path.exists(path) else 0
         issue()
         time.sleep(0.5)  # uWSGI writes the line once the response is out
