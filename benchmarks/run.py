@@ -374,6 +374,15 @@ class Bench:
         env["HTTP_PROXY"] = env["http_proxy"] = self.proxy.url
         return env
 
+    def measured_env(self, env):
+        """The environment of a measured playbook: counted, and with --token-cache cold
+        an empty token cache of the collection's of its own."""
+        env = self.counted_env(env)
+        if self.args.token_cache == "cold":
+            self.cold_caches += 1
+            env["COE_TOKEN_CACHE_DIR"] = os.path.join(self.work, "token-cache-%d" % self.cold_caches)
+        return env
+
     class _Proxied:
         """This process's own openstacksdk calls through the counting proxy (requests
         reads the proxy from the environment at each request)."""
@@ -461,10 +470,7 @@ class Bench:
     def ours(self, op, driver, args, run):
         """One playbook of ours, counted: wall time, module processes, calls, tokens, writes."""
         who = driver_who(driver)
-        env = self.counted_env(self.env)
-        if self.args.token_cache == "cold":
-            self.cold_caches += 1
-            env["COE_TOKEN_CACHE_DIR"] = os.path.join(self.work, "token-cache-%d" % self.cold_caches)
+        env = self.measured_env(self.env)
         window = LogWindow(self.user_id, self.token_size)
         self.proxy.take()
         elapsed = self.playbook(args, env=env, what="%s %s" % (op, who))
@@ -765,7 +771,7 @@ class Bench:
                 self.details.append("sync store of size %d holds %d cluster records" % (size, count))
             for run in range(1, self.args.runs + 1):
                 for size in self.args.sync_sizes if run % 2 else list(reversed(self.args.sync_sizes)):
-                    env = self.counted_env(self.env)
+                    env = self.measured_env(self.env)
                     env["COE_STATE_URL"] = urls[size]
                     self.proxy.take()
                     log("run %d: sync of %d clusters" % (run, size))
