@@ -45,7 +45,7 @@ help:
 	@echo "make cloud-down   stop it"
 	@echo "make build        ansible-galaxy collection build (.build/dist/coe-openstack-VERSION.tar.gz)"
 	@echo "make publish-check  the tarball through galaxy-importer, antsibull-docs, antsibull-changelog, ansible-builder"
-	@echo "make bench        benchmarks vs raw openstacksdk and openstack.cloud (cloud up; BENCH_ARGS=--quick)"
+	@echo "make bench        overhead vs raw openstacksdk, Heat alone and the Ansible floor (cloud up; BENCH_ARGS=--quick)"
 
 # constraints.txt: the versions the project is tested with (requirements.txt has lower
 # bounds only); CI runs `make test`, so it tests on these too.

@@ -3,40 +3,62 @@
 # Apache License 2.0 (see LICENSE)
 """Benchmarks (not tests) of coe.openstack on the local cloud: `make bench`.
 
-Every case is measured against its reference in the same run, interleaved, so
-that the ratios hold on a busy machine (absolute times move with the load).
+Every operation of the collection is measured against a reference doing the same
+cloud work in the same run, interleaved, and against the Ansible floor, so that what
+the collection's machinery costs by itself can be read on a busy machine:
 
-  1. create a cluster with N workers (1 master) per driver, `ansible-playbook
-     coe.openstack.create` end to end, vs the same N+1 servers booted by plain
-     concurrent openstacksdk (one shared Connection, a pool of 10 threads:
-     benchmarks/nova_50.py's run_raw) vs a playbook that loops
-     openstack.cloud.server (openstack.cloud 2.5.0 from the `ansible` 12
-     package, in its own venv .build/bench-venv with openstacksdk 4.14.0);
-  2. scale out by 10 workers, then remove 5 named workers (update playbook) vs
-     10 raw boots and 5 raw deletes;
-  3. an idempotent re-run of create on the existing cluster: wall time and the
-     write calls (POST/PUT/PATCH/DELETE) that reach the cloud; reference: a
-     re-run of the openstack.cloud.server loop on its existing servers;
-  4. `ansible-playbook coe.openstack.sync` of 10, 50 and 200 clusters: API calls
-     and wall time;
-  5. the fixed cost of one module invocation: ansible.builtin.ping, a
-     coe.openstack.cluster_sync of one cluster, openstack.cloud.auth.
+  overhead = ours - reference - floor   (medians of the run)
 
-API calls are counted twice: exactly, by a counting HTTP proxy that only the
-benchmarked processes use (HTTP_PROXY in their environment, so neither the
-services' calls to each other nor other sessions on the shared cloud are
-counted), and from the services' own request logs (nova-api's requestlog and
-heat-api's request lines carry the user id). Everything runs as a user of its
-own, bench-XXXX, made in the demo project with the demo user's roles (and a
-keypair demo-key with the demo user's public key), removed at the end: other
-sessions use the demo user, so the bench user's id picks out this run's
-requests in those logs.
+  operations  create 1 master + N workers (--workers), scale out +10, remove 5 named
+              workers (--scale), an idempotent re-run of create, delete; per driver, each one
+              `ansible-playbook coe.openstack.create|update|delete` end to end
+  references  Nova driver: "raw openstacksdk", the same servers booted, deleted by
+              plain concurrent openstacksdk (one shared Connection, 10 threads, one
+              tag-filtered list per second: benchmarks/nova_50.py's run_raw);
+              Heat driver: "Heat alone", the very stack template the Heat driver
+              renders (the collection's own builder) created, scaled (+10), trimmed
+              (5 named members, through the ResourceGroup's removal_policies) and
+              deleted by plain openstacksdk calls to Heat, polling the stack's status
+              once a second; an idempotent re-run has no cloud work to do (0)
+  floor       one `ansible-playbook` run of a single ansible.builtin.ping task on
+              localhost (connection local), timed in every round of the same run
+  besides     a playbook looping openstack.cloud.server (openstack.cloud 2.5.0 from
+              the `ansible` 12 package, in .build/bench-venv with openstacksdk
+              4.14.0), what people do today; `coe.openstack.sync` of 10, 50 and 200
+              clusters; the fixed cost of one module invocation
+
+Counted per operation:
+
+  module processes  every module process Ansible launches: the play's interpreter is
+                    a wrapper (-e ansible_python_interpreter) that appends a line per
+                    launch to an events file, in which a callback
+                    (benchmarks/callback_plugins) writes a line per task start, so each
+                    launch is the task's before it. Launches by tasks of the front
+                    door's wait loop (roles/cluster/tasks/wait.yml: counting.POLL_TASK_FILES)
+                    are counted apart: "polls" (the collection's modules) and the
+                    loop's sleeps (wait_for). The task times make the profile.
+  tokens            POST /v3/auth/tokens made by the benchmarked process, counted by a
+                    counting HTTP proxy that only the benchmarked processes use
+                    (HTTP_PROXY in their environment; the in-process references too),
+                    so neither the services' calls to each other nor other sessions on
+                    the shared cloud count; cross-checked in Keystone's own request log
+                    (keystone.out, uWSGI): its lines carry no user, but a token issued
+                    to the run's own user has a response size of its own (the user's
+                    name is part of it), measured at the start
+  write calls       POST/PUT/PATCH/DELETE through the proxy (every service); cross-
+                    checked in nova-api's and heat-api's request logs, whose lines carry
+                    the user id
+
+Everything runs as a user of its own, coe-bench-XXXX…, made in the demo project
+with the demo user's roles (and a keypair demo-key with the demo user's public key),
+removed at the end: other sessions use the demo user. The local cloud's files are
+read from $MINICLOUD_HOME (default .minicloud): clouds.yaml and logs/.
 
 Usage:
   .venv/bin/python benchmarks/run.py            full run (3 runs; sizes 10 and 50)
-  .venv/bin/python benchmarks/run.py --quick    1 run, small sizes, a few minutes
-  options: --runs N --workers 10,50 --osc-runs-large N --sync-sizes 10,50,200
-           --cases create,idem,scale,sync,fixed --drivers nova,heat --no-docs
+  .venv/bin/python benchmarks/run.py --quick    1 run, 1 + 2 workers, +3 -2, a few minutes
+  .venv/bin/python benchmarks/run.py --render .build/bench/<run>/results.json
+                                                the table again, without measuring
 """
 
 from __future__ import annotations
@@ -44,26 +66,25 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
-import http.client
-import http.server
 import json
 import os
+import random
 import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import types
-import urllib.parse
 import uuid as uuidlib
 
 # benchmarks/ is sys.path[0] when this file runs as a script
 import nova_50  # the Nova engineer's floor (run_raw, cleanup); importing it links the collection
 import openstack
 import yaml
+from counting import WRAPPER, CountingProxy, LogWindow, calibrate_token_size, read_events, summarise_calls
+from heat_alone import HeatAlone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -71,23 +92,20 @@ COLLECTIONS = os.path.join(REPO, ".build", "collections")
 BIN = os.path.join(REPO, ".venv", "bin")
 BENCH_VENV = os.path.join(REPO, ".build", "bench-venv")
 WORK = os.path.join(REPO, ".build", "bench")
-LOGS = os.path.join(REPO, ".minicloud", "logs")
+MINICLOUD_HOME = os.environ.get("MINICLOUD_HOME") or os.path.join(REPO, ".minicloud")
+CALLBACKS = os.path.join(HERE, "callback_plugins")
 DOC = os.path.join(REPO, "docs", "benchmarks.md")
+BASELINE_NAME = "benchmarks/baseline.json"
+BASELINE = os.path.join(REPO, BASELINE_NAME)
 CLOUD = "minicloud"
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-PORTS = {
-    15000: "keystone",
-    18774: "nova",
-    18778: "placement",
-    19292: "glance",
-    19696: "neutron",
-    18004: "heat",
-}
 MARK_START = "<!-- results: generated by benchmarks/run.py, do not edit by hand -->"
 MARK_END = "<!-- end of generated results -->"
+# The aims of issue 19 (seconds): overhead of every measured operation, re-run vs floor.
+AIM_OVERHEAD = 3.0
+AIM_RERUN = 1.0
+AIM_PROCESSES = 4
 
-
-os.environ.setdefault("OS_CLIENT_CONFIG_FILE", os.path.join(REPO, ".minicloud", "clouds.yaml"))
+os.environ.setdefault("OS_CLIENT_CONFIG_FILE", os.path.join(MINICLOUD_HOME, "clouds.yaml"))
 
 
 def log(msg):
@@ -95,158 +113,62 @@ def log(msg):
 
 
 # ---------------------------------------------------------------------------
-# Counting HTTP proxy
-# ---------------------------------------------------------------------------
-
-HOP_HEADERS = {
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-}
-
-
-class _ProxyHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        return
-
-    def _forward(self):
-        url = urllib.parse.urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-        if body is not None:
-            headers["Content-Length"] = str(len(body))
-        upstream = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=900)
-        try:
-            upstream.request(
-                self.command, url.path + ("?" + url.query if url.query else ""), body=body, headers=headers
-            )
-            resp = upstream.getresponse()
-            data = resp.read()
-        finally:
-            upstream.close()
-        self.server.counter.record(self.command, url.port, url.path, resp.status)
-        self.send_response_only(resp.status, resp.reason)
-        for key, value in resp.getheaders():
-            if key.lower() not in HOP_HEADERS:
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
-
-
-class CountingProxy:
-    """A forward proxy for plain HTTP that records every request it passes on."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.calls = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
-        self.server.daemon_threads = True
-        self.server.counter = self
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
-
-    def record(self, method, port, path, status):
-        with self.lock:
-            self.calls.append((method, PORTS.get(port, str(port)), path, status))
-
-    def take(self):
-        with self.lock:
-            calls, self.calls = self.calls, []
-        return calls
-
-    def stop(self):
-        self.server.shutdown()
-
-
-def summarise_calls(calls):
-    """{'total', 'writes', 'token_issues', 'by_service': {svc: n}, 'writes_list': [...]}."""
-    by_service = {}
-    writes = []
-    tokens = 0
-    for method, service, path, _status in calls:
-        by_service[service] = by_service.get(service, 0) + 1
-        if service == "keystone" and method == "POST" and path.endswith("/auth/tokens"):
-            tokens += 1
-        elif method in WRITE_METHODS:
-            writes.append("%s %s %s" % (service, method, path))
-    return dict(total=len(calls), writes=len(writes), token_issues=tokens, by_service=by_service, writes_list=writes)
-
-
-# ---------------------------------------------------------------------------
-# The services' own request logs
-# ---------------------------------------------------------------------------
-
-NOVA_RE = re.compile(r'requestlog \[\S+ \S+ ([0-9a-f]{32}|-) ([0-9a-f]{32}|-) .*?\] \S+ "([A-Z]+) (\S+)"')
-HEAT_RE = re.compile(
-    r"heat\.common\.wsgi \[\S+ \S+ ([0-9a-f]{32}|-) ([0-9a-f]{32}|-) .*?\] Processing request: ([A-Z]+) (\S+)"
-)
-
-
-class LogWindow:
-    """New lines of nova-api.log and heat-api.log since creation; one user's writes."""
-
-    FILES = {"nova": ("nova-api.log", NOVA_RE), "heat": ("heat-api.log", HEAT_RE)}
-
-    def __init__(self, user_id):
-        self.user_id = user_id
-        self.offsets = {}
-        for key, (name, _regex) in self.FILES.items():
-            path = os.path.join(LOGS, name)
-            self.offsets[key] = os.path.getsize(path) if os.path.exists(path) else 0
-
-    def writes(self):
-        """{service: [method path, ...]} of the user's write requests in the window."""
-        found = {}
-        for key, (name, regex) in self.FILES.items():
-            path = os.path.join(LOGS, name)
-            if not os.path.exists(path):
-                continue
-            with open(path, "rb") as handle:
-                handle.seek(self.offsets[key])
-                text = handle.read().decode("utf-8", "replace")
-            for line in text.splitlines():
-                match = regex.search(line)
-                if match and match.group(1) == self.user_id and match.group(3) in WRITE_METHODS:
-                    found.setdefault(key, []).append("%s %s" % (match.group(3), match.group(4)))
-        return found
-
-
-# ---------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------
 
+# Who did an operation: the collection's drivers, their references, the floor.
+REFERENCE = {"nova": "raw openstacksdk", "heat": "Heat alone"}
+FLOOR_CASE = "Ansible floor"
+FLOOR_WHO = "ansible-playbook, one ping task"
+OSC = "openstack.cloud loop"
+# The order of the operations in the table (by the start of their label), then by size.
+OP_KINDS = ("create", "scale out", "remove", "idempotent re-run", "delete")
+# Per operation and subject, besides the wall time ("wall", seconds).
+COUNTS = ("processes", "polls", "waits", "tasks", "tokens", "tokens (keystone log)", "writes", "writes (logs)", "calls")
+
+
+def op_create(workers):
+    return "create 1 + %d" % workers
+
+
+def op_scale(workers, add):
+    return "scale out +%d (from 1 + %d)" % (add, workers)
+
+
+def op_remove(workers, add, remove):
+    return "remove %d named (from 1 + %d)" % (remove, workers + add)
+
+
+def op_rerun(workers):
+    return "idempotent re-run (1 + %d)" % workers
+
+
+def op_delete(workers):
+    return "delete (1 + %d)" % workers
+
+
+def driver_who(driver):
+    return "%s driver" % driver
+
 
 class Results:
+    """Values of every run by (case, subject, metric); metric None for the plain rows."""
+
     def __init__(self):
-        self.values = {}  # (case, subject) -> [float]
+        self.values = {}  # (case, subject, metric) -> [float]
         self.units = {}
-        self.notes = {}
         self.order = []
 
-    def add(self, case, subject, value, unit="s"):
-        key = (case, subject)
+    def add(self, case, subject, value, unit="s", metric=None):
+        key = (case, subject, metric)
         if key not in self.values:
             self.values[key] = []
             self.order.append(key)
         self.values[key].append(value)
         self.units[key] = unit
+
+    def add_op(self, op, who, metric, value):
+        self.add(op, who, value, "s" if metric == "wall" else "n", metric)
 
     def stats(self, key):
         vals = self.values.get(key) or []
@@ -254,19 +176,44 @@ class Results:
             return None
         return dict(median=statistics.median(vals), min=min(vals), max=max(vals), n=len(vals))
 
-    def median(self, case, subject):
-        st = self.stats((case, subject))
+    def median(self, case, subject, metric=None):
+        st = self.stats((case, subject, metric))
         return st["median"] if st else None
 
     def to_json(self):
-        return [dict(case=c, subject=s, unit=self.units[(c, s)], values=self.values[(c, s)]) for c, s in self.order]
+        return [
+            dict(case=c, subject=s, metric=m, unit=self.units[(c, s, m)], values=self.values[(c, s, m)])
+            for c, s, m in self.order
+        ]
+
+    @classmethod
+    def from_json(cls, rows):
+        res = cls()
+        for row in rows:
+            for value in row["values"]:
+                res.add(row["case"], row["subject"], value, row["unit"], row.get("metric"))
+        return res
+
+    def operations(self):
+        """The operation labels measured, in table order."""
+        ops = []
+        for case, subject, metric in self.order:
+            if metric == "wall" and subject.endswith(" driver") and case not in ops:
+                ops.append(case)
+
+        def rank(op):
+            kind = next((i for i, k in enumerate(OP_KINDS) if op.startswith(k)), len(OP_KINDS))
+            size = [int(x) for x in re.findall(r"\d+", op)]
+            return kind, size
+
+        return sorted(ops, key=rank)
 
 
 def fmt(value, unit):
     if value is None:
         return "-"
     if unit == "s":
-        return "%.2f" % value if value < 10 else "%.1f" % value
+        return "%.2f" % value if abs(value) < 10 else "%.1f" % value
     if unit == "x":
         return "%.2f" % value
     return "%d" % value if float(value).is_integer() else "%.1f" % value
@@ -275,6 +222,47 @@ def fmt(value, unit):
 # ---------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------
+
+
+def local_play(name, tasks):
+    """A playbook of one play on localhost (connection local, the playbook's Python)."""
+    return (
+        "---\n- name: %s\n  hosts: localhost\n  gather_facts: false\n  connection: local\n"
+        '  vars:\n    ansible_python_interpreter: "{{ ansible_playbook_python }}"\n  tasks:\n%s'
+    ) % (name, tasks)
+
+
+FLOOR_PLAYBOOK = local_play(
+    "The Ansible floor, one ping task",
+    """    - name: Ping
+      ansible.builtin.ping:
+""",
+)
+
+OSC_PLAYBOOK = local_play(
+    "Servers, one openstack.cloud.server task per server (what people do today)",
+    """    - name: Server
+      openstack.cloud.server:
+        cloud: minicloud
+        name: "{{ item }}"
+        image: fake-image
+        flavor: "{{ 'm1.medium' if item is search('-master-') else 'm1.small' }}"
+        network: private
+        key_name: demo-key
+        auto_ip: false
+        wait: true
+        timeout: 600
+      loop: "{{ bench_names }}"
+""",
+)
+
+
+def fixed_play(what, task):
+    """K invocations of one module (case 5): ``-e bench_k=K``."""
+    return local_play(
+        "K %s" % what,
+        '    - name: %s\n      %s\n      loop: "{{ range(bench_k | int) | list }}"\n' % (what, task),
+    )
 
 
 class Bench:
@@ -292,6 +280,7 @@ class Bench:
             self.conn.authorize()
             self.user_id = self.conn.current_user_id
             self.conn.compute.create_keypair(name="demo-key", public_key=self.public_key)
+            self.token_size = calibrate_token_size(lambda: openstack.connect(cloud=CLOUD).authorize())
         except Exception:
             self.admin.identity.delete_user(self.bench_user, ignore_missing=True)
             raise
@@ -302,32 +291,44 @@ class Bench:
             ANSIBLE_LOCALHOST_WARNING="False",
             ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
             ANSIBLE_NOCOLOR="1",
+            ANSIBLE_CALLBACK_PLUGINS=CALLBACKS,
+            ANSIBLE_CALLBACKS_ENABLED="coe_bench_events",
             OS_CLIENT_CONFIG_FILE=os.environ["OS_CLIENT_CONFIG_FILE"],
             OS_CLOUD=CLOUD,
             COE_STATE_URL=self.state_url,
             COE_SECRET_KEY="bench-" + uuidlib.uuid4().hex,
+            # the collection's token cache (one token for the plays after the first): the
+            # run's own, never ~/.cache; --token-cache cold gives each operation a new one
+            COE_TOKEN_CACHE_DIR=os.path.join(self.work, "token-cache"),
             PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
         )
-        for key in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        for key in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
             self.env.pop(key, None)
         self.osc_env = dict(self.env)
         self.osc_env.pop("ANSIBLE_COLLECTIONS_PATH")
         self.osc_env["PATH"] = os.path.join(BENCH_VENV, "bin") + os.pathsep + os.environ.get("PATH", "")
         self.templates = dict(nova="bench-k8s-nova-" + self.suffix, heat="bench-k8s-heat-" + self.suffix)
+        self.template_specs = {driver: self.template_spec(driver, name) for driver, name in self.templates.items()}
+        self.wrappers = {}  # ansible bin folder -> interpreter wrapper
         self.created = []  # cluster names to delete at the end if still there
         self.osc_names = []
         self.raw_tags = []
+        self.heat_alone = []  # HeatAlone stacks to delete at the end if still there
         self.runs_logged = 0
+        self.cold_caches = 0
+        self.last_events = None
         self.details = []  # free-text lines for the report
+        self.profiles = []  # what each of our playbook runs did (results.json, details)
         self.wall = 0.0
         self.started = time.monotonic()
 
     # -- a user of our own ----------------------------------------------------
 
     def make_user(self):
-        """A user bench-XXXX in the demo project with the demo user's roles and a keypair
-        demo-key holding the demo user's public key: its id in the services' request logs
-        tells this run's requests from other sessions' (who use the demo user)."""
+        """A user coe-bench-XXXX… in the demo project with the demo user's roles and a
+        keypair demo-key holding the demo user's public key: its id in the services'
+        request logs tells this run's requests from other sessions' (who use the demo
+        user), and its name's length the size of its tokens in Keystone's."""
         base = os.environ["OS_CLIENT_CONFIG_FILE"]
         demo = openstack.connect(cloud=CLOUD)
         self.public_key = demo.compute.get_keypair("demo-key").public_key
@@ -336,7 +337,11 @@ class Bench:
         demo_user = admin.identity.find_user("demo", ignore_missing=False)
         password = uuidlib.uuid4().hex
         self.bench_user = admin.identity.create_user(
-            name="bench-%s" % self.suffix, password=password, default_project_id=project.id, domain_id="default"
+            # a name of a length of its own: the size of its tokens in Keystone's log
+            name="coe-bench-%s" % uuidlib.uuid4().hex[: random.randint(8, 32)],
+            password=password,
+            default_project_id=project.id,
+            domain_id="default",
         )
         self.admin = admin
         for assignment in admin.identity.role_assignments(user_id=demo_user.id, scope_project_id=project.id):
@@ -369,15 +374,65 @@ class Bench:
         env["HTTP_PROXY"] = env["http_proxy"] = self.proxy.url
         return env
 
+    def measured_env(self, env):
+        """The environment of a measured playbook: counted, and with --token-cache cold
+        an empty token cache of the collection's of its own."""
+        env = self.counted_env(env)
+        if self.args.token_cache == "cold":
+            self.cold_caches += 1
+            env["COE_TOKEN_CACHE_DIR"] = os.path.join(self.work, "token-cache-%d" % self.cold_caches)
+        return env
+
+    class _Proxied:
+        """This process's own openstacksdk calls through the counting proxy (requests
+        reads the proxy from the environment at each request)."""
+
+        KEYS = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+
+        def __init__(self, url):
+            self.url = url
+            self.saved = {}
+
+        def __enter__(self):
+            self.saved = {k: os.environ.pop(k) for k in self.KEYS if k in os.environ}
+            os.environ["HTTP_PROXY"] = os.environ["http_proxy"] = self.url
+
+        def __exit__(self, *exc):
+            for key in self.KEYS:
+                os.environ.pop(key, None)
+            os.environ.update(self.saved)
+
+    def wrapper(self, ansible_bin):
+        """The interpreter wrapper for the playbooks of this Ansible (notes each launch)."""
+        if ansible_bin not in self.wrappers:
+            path = os.path.join(self.work, "python-%d" % len(self.wrappers))
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(WRAPPER % os.path.join(ansible_bin, "python"))
+            os.chmod(path, 0o755)
+            self.wrappers[ansible_bin] = path
+        return self.wrappers[ansible_bin]
+
     def playbook(self, args, env=None, what=None, ansible_bin=BIN):
-        cmd = [os.path.join(ansible_bin, "ansible-playbook"), *list(args)]
-        started = time.monotonic()
-        proc = subprocess.run(cmd, env=env or self.env, cwd=self.work, capture_output=True, text=True, check=False)
-        elapsed = time.monotonic() - started
-        # every playbook's output stays in the work folder, to read what a slow run did
+        """Run ansible-playbook; the seconds it took. Its module processes and task
+        starts go to an events file (self.last_events)."""
         self.runs_logged += 1
-        log_name = "%03d-%s.log" % (self.runs_logged, re.sub(r"[^A-Za-z0-9_.-]+", "_", what or args[-1])[:60])
-        self.write(log_name, proc.stdout + proc.stderr)
+        stem = "%03d-%s" % (self.runs_logged, re.sub(r"[^A-Za-z0-9_.-]+", "_", what or args[-1])[:60])
+        events = os.path.join(self.work, stem + ".events")
+        env = dict(env or self.env, COE_BENCH_EVENTS=events)
+        cmd = [
+            os.path.join(ansible_bin, "ansible-playbook"),
+            *list(args),
+            "-e",
+            "ansible_python_interpreter=%s" % self.wrapper(ansible_bin),
+        ]
+        self.last_started = time.time()
+        started = time.monotonic()
+        proc = subprocess.run(cmd, env=env, cwd=self.work, capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - started
+        self.last_ended = time.time()
+        self.last_events = events
+        # every playbook's output stays in the work folder, to read what a slow run did
+        self.write(stem + ".log", proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
             raise RuntimeError("%s failed (rc %d):\n%s" % (what or " ".join(args), proc.returncode, tail))
@@ -395,101 +450,97 @@ class Bench:
             host["coe_nodes_to_remove"] = remove
         return self.write("inv-%s.yml" % name, json.dumps({"all": {"hosts": {name: host}}}))
 
+    # -- counting one operation -------------------------------------------------
+
+    def counted(self, op, who, calls, window, run):
+        """Record the calls, writes and token issues of one measured operation."""
+        time.sleep(1)  # the services write their log lines once the responses are out
+        res = self.results
+        res.add_op(op, who, "tokens", calls["token_issues"])
+        res.add_op(op, who, "writes", calls["writes"])
+        res.add_op(op, who, "calls", calls["total"])
+        logged = window.writes()
+        res.add_op(op, who, "writes (logs)", sum(len(v) for v in logged.values()))
+        tokens = window.tokens()
+        if tokens is not None:
+            res.add_op(op, who, "tokens (keystone log)", tokens)
+        if run == 1:
+            self.details.append("%s, %s: API calls by service %s" % (op, who, calls["by_service"]))
+
+    def ours(self, op, driver, args, run):
+        """One playbook of ours, counted: wall time, module processes, calls, tokens, writes."""
+        who = driver_who(driver)
+        env = self.measured_env(self.env)
+        window = LogWindow(self.user_id, self.token_size)
+        self.proxy.take()
+        elapsed = self.playbook(args, env=env, what="%s %s" % (op, who))
+        calls = summarise_calls(self.proxy.take())
+        self.results.add_op(op, who, "wall", elapsed)
+        self.processes(op, who, run)
+        self.counted(op, who, calls, window, run)
+        if calls["writes"] and op.startswith("idempotent"):
+            self.details.append("%s, %s (run %d): writes %s" % (op, who, run, calls["writes_list"][:10]))
+        return elapsed
+
+    def processes(self, op, who, run):
+        ev = read_events(self.last_events, self.last_started, self.last_ended)
+        for metric in ("processes", "polls", "waits", "tasks"):
+            self.results.add_op(op, who, metric, ev[metric])
+        self.profiles.append(dict(op=op, who=who, run=run, **ev))
+
+    def reference(self, op, who, run, action):
+        """A reference in this process, counted through the proxy: ``action()`` returns
+        (seconds, value); returns the value."""
+        window = LogWindow(self.user_id, self.token_size)
+        self.proxy.take()
+        with self._Proxied(self.proxy.url):
+            elapsed, value = action()
+        calls = summarise_calls(self.proxy.take())
+        self.results.add_op(op, who, "wall", elapsed)
+        self.counted(op, who, calls, window, run)
+        return value
+
+    def floor(self, run):
+        """The Ansible floor: one ansible-playbook run of a single ping task."""
+        self.proxy.take()
+        elapsed = self.playbook(["floor.yml"], what="Ansible floor")
+        self.results.add_op(FLOOR_CASE, FLOOR_WHO, "wall", elapsed)
+        self.processes(FLOOR_CASE, FLOOR_WHO, run)
+
     # -- set-up --------------------------------------------------------------
 
-    def setup(self):
-        templates = []
-        for driver, name in sorted(self.templates.items()):
-            templates.append(
-                dict(
-                    name=name,
-                    driver=driver,
-                    image_id="fake-image",
-                    flavor_id="m1.small",
-                    master_flavor_id="m1.medium",
-                    keypair_id="demo-key",
-                    fixed_network="private",
-                    external_network_id="public",
-                    coe_version="v1.31.1",
-                    labels={"kube_tag": "v1.31.1"},
-                )
-            )
-        extra = self.write("templates.json", json.dumps({"coe_templates": templates}))
-        self.playbook(["coe.openstack.template", "-e", "@" + extra], what="templates")
-        self.write(
-            "osc-servers.yml",
-            """---
-- name: Servers, one openstack.cloud.server task per server (what people do today)
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Server
-      openstack.cloud.server:
-        cloud: minicloud
-        name: "{{ item }}"
-        image: fake-image
-        flavor: "{{ 'm1.medium' if item is search('-master-') else 'm1.small' }}"
-        network: private
-        key_name: demo-key
-        auto_ip: false
-        wait: true
-        timeout: 600
-      loop: "{{ bench_names }}"
-""",
-        )
-        self.write(
-            "fixed-ping.yml",
-            """---
-- name: K pings
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Ping
-      ansible.builtin.ping:
-      loop: "{{ range(bench_k | int) | list }}"
-""",
-        )
-        self.write(
-            "fixed-osc-auth.yml",
-            """---
-- name: K openstack.cloud.auth
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Auth
-      openstack.cloud.auth:
-        cloud: minicloud
-      loop: "{{ range(bench_k | int) | list }}"
-""",
-        )
-        self.write(
-            "fixed-coe-sync.yml",
-            """---
-- name: K coe.openstack.cluster_sync of one cluster
-  hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Sync one cluster
-      coe.openstack.cluster_sync:
-        name: "{{ bench_cluster }}"
-        state_url: "{{ bench_state_url }}"
-      loop: "{{ range(bench_k | int) | list }}"
-""",
+    def template_spec(self, driver, name):
+        return dict(
+            name=name,
+            driver=driver,
+            image_id="fake-image",
+            flavor_id="m1.small",
+            master_flavor_id="m1.medium",
+            keypair_id="demo-key",
+            fixed_network="private",
+            external_network_id="public",
+            coe_version="v1.31.1",
+            labels={"kube_tag": "v1.31.1"},
         )
 
-    # -- subjects of case 1 --------------------------------------------------
+    def setup(self):
+        templates = [self.template_specs[driver] for driver in sorted(self.template_specs)]
+        extra = self.write("templates.json", json.dumps({"coe_templates": templates}))
+        self.playbook(["coe.openstack.template", "-e", "@" + extra], what="templates")
+        self.write("floor.yml", FLOOR_PLAYBOOK)
+        self.write("osc-servers.yml", OSC_PLAYBOOK)
+        self.write("fixed-ping.yml", fixed_play("Ping", "ansible.builtin.ping:"))
+        self.write("fixed-osc-auth.yml", fixed_play("Auth", "openstack.cloud.auth:\n        cloud: minicloud"))
+        self.write(
+            "fixed-coe-sync.yml",
+            fixed_play(
+                "Sync one cluster",
+                'coe.openstack.cluster_sync:\n        name: "{{ bench_cluster }}"\n'
+                '        state_url: "{{ bench_state_url }}"',
+            ),
+        )
+
+    # -- the references ----------------------------------------------------------
 
     def raw_create(self, count, tag):
         args = types.SimpleNamespace(
@@ -501,12 +552,12 @@ class Bench:
             raise RuntimeError("raw: %d of %d servers ACTIVE" % (active, count))
         return elapsed, conn
 
-    def raw_scale(self, conn, tag, count_add, count_remove):
-        """Boot count_add more tagged servers, then delete count_remove of them (each timed)."""
+    def raw_add(self, conn, tag, count):
+        """Boot ``count`` more tagged servers and wait for them: (seconds, their ids)."""
+        started = time.monotonic()
         image = conn.image.find_image("fake-image", ignore_missing=False)
         flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
         network = conn.network.find_network("private", ignore_missing=False)
-        started = time.monotonic()
 
         def create(i):
             return conn.compute.create_server(
@@ -518,15 +569,17 @@ class Bench:
             ).id
 
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
-            ids = list(pool.map(create, range(count_add)))
+            ids = list(pool.map(create, range(count)))
         while True:
             servers = {s.id: s.status for s in conn.compute.servers(details=True, tags=tag)}
             if all(servers.get(i) in ("ACTIVE", "ERROR") for i in ids):
                 break
             time.sleep(1)
-        t_add = time.monotonic() - started
+        return time.monotonic() - started, ids
+
+    def raw_remove(self, conn, tag, gone):
+        """Delete the servers ``gone`` and wait until they are: (seconds, None)."""
         started = time.monotonic()
-        gone = ids[:count_remove]
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
             list(pool.map(conn.compute.delete_server, gone))
         while True:
@@ -534,8 +587,12 @@ class Bench:
             if not left.intersection(gone):
                 break
             time.sleep(1)
-        t_remove = time.monotonic() - started
-        return t_add, t_remove
+        return time.monotonic() - started, None
+
+    def raw_delete(self, conn, tag):
+        started = time.monotonic()
+        nova_50.cleanup(conn, tag)
+        return time.monotonic() - started, None
 
     def osc_names_for(self, prefix, workers):
         return ["%s-master-1" % prefix] + ["%s-worker-%d" % (prefix, i) for i in range(1, workers + 1)]
@@ -569,108 +626,122 @@ class Bench:
 
     # -- the cases -------------------------------------------------------------
 
-    def idempotent(self, name, driver, workers, label):
-        """Case 3: re-run create on an existing cluster; time and write calls."""
-        inv = self.inventory(name, driver, workers)
-        window = LogWindow(self.user_id)
-        self.proxy.take()
-        elapsed = self.playbook(["coe.openstack.create", "-i", inv], env=self.counted_env(self.env), what="re-run")
-        calls = summarise_calls(self.proxy.take())
-        time.sleep(1)
-        logged = window.writes()
-        self.results.add(label, "%s driver: wall time" % driver, elapsed)
-        self.results.add(label, "%s driver: write calls (proxy, all services)" % driver, calls["writes"], "n")
-        self.results.add(label, "%s driver: API calls (proxy, all)" % driver, calls["total"], "n")
-        self.results.add(label, "%s driver: token issues (POST /v3/auth/tokens)" % driver, calls["token_issues"], "n")
-        self.results.add(
-            label, "%s driver: bench-user writes in nova/heat logs" % driver, sum(len(v) for v in logged.values()), "n"
-        )
-        if calls["writes_list"] or logged:
-            self.details.append("%s re-run writes: proxy %s; logs %s" % (driver, calls["writes_list"][:10], logged))
-        self.details.append("%s re-run API calls by service: %s" % (driver, calls["by_service"]))
-
     def case_create(self, run, workers, subjects):
-        label = "1. create, 1 master + %d workers" % workers
-        idem_label = "3. idempotent re-run of create (1 + %d)" % workers
-        scale_label = "2. scale out +10, then remove 5 named (from 1 + %d)" % workers
         for subject in subjects:
             log("run %d, %d workers: %s" % (run, workers, subject))
             try:
-                self.one_subject(run, workers, subject, label, idem_label, scale_label)
-            except RuntimeError as e:
+                self.one_subject(run, workers, subject)
+            except (RuntimeError, openstack.exceptions.SDKException) as e:
                 text = str(e)
                 fatal = [line for line in text.splitlines() if "fatal:" in line or "Invalid value" in line]
                 why = (fatal[-1] if fatal else text.splitlines()[0])[:400]
                 log("FAILED: %s" % why)
                 self.details.append("FAILED (run %d, %d workers, %s): %s" % (run, workers, subject, why))
 
-    def one_subject(self, run, workers, subject, label, idem_label, scale_label):
-        if subject == "raw":
+    def scaled(self, workers):
+        """Whether the scale and re-run cases run at this size (the smallest only)."""
+        return workers == min(self.args.workers)
+
+    def final_workers(self, workers):
+        add, remove = self.args.scale
+        return workers + add - remove if "scale" in self.args.cases and self.scaled(workers) else workers
+
+    def one_subject(self, run, workers, subject):
+        cases = self.args.cases
+        scale = "scale" in cases and self.scaled(workers)
+        add, remove = self.args.scale
+        op_out, op_in = op_scale(workers, add), op_remove(workers, add, remove)
+        if subject == "floor":
+            self.floor(run)
+        elif subject == "raw":
+            who = REFERENCE["nova"]
             tag = "coe-bench-raw-%s-%d-%d" % (self.suffix, workers, run)
-            elapsed, conn = self.raw_create(workers + 1, tag)
-            self.results.add(label, "raw openstacksdk (floor)", elapsed)
-            if "scale" in self.args.cases and workers == min(self.args.workers):
-                t_add, t_remove = self.raw_scale(conn, tag, 10, 5)
-                self.results.add(scale_label, "raw openstacksdk: boot 10", t_add)
-                self.results.add(scale_label, "raw openstacksdk: delete 5", t_remove)
-            nova_50.cleanup(conn, tag)
+            conn = self.reference(op_create(workers), who, run, lambda: self.raw_create(workers + 1, tag))
+            if scale:
+                ids = self.reference(op_out, who, run, lambda: self.raw_add(conn, tag, add))
+                self.reference(op_in, who, run, lambda: self.raw_remove(conn, tag, ids[:remove]))
+            self.reference(op_delete(self.final_workers(workers)), who, run, lambda: self.raw_delete(conn, tag))
             self.raw_tags.remove(tag)
+        elif subject == "heat-alone":
+            who = REFERENCE["heat"]
+            stack = HeatAlone(self.template_specs["heat"], "bench-heatref%d-%s-%d" % (workers, self.suffix, run))
+            self.heat_alone.append(stack)
+
+            def create():
+                return stack.create(workers), None
+
+            self.reference(op_create(workers), who, run, create)
+            if scale:
+                self.reference(op_out, who, run, lambda: (stack.update(workers + add), None))
+                names = self.to_remove(stack.record["name"])
+                self.reference(op_in, who, run, lambda: (stack.update(workers + add - remove, names), None))
+            self.reference(op_delete(self.final_workers(workers)), who, run, lambda: (stack.delete(), None))
+            self.heat_alone.remove(stack)
         elif subject == "osc":
-            prefix = "bench-osc-%s-%d-%d" % (self.suffix, workers, run)
-            names = self.osc_names_for(prefix, workers)
-            self.osc_names.append(prefix)
-            try:
-                elapsed = self.osc_run(names)
-                self.results.add(label, "openstack.cloud.server loop", elapsed)
-                if "idem" in self.args.cases and workers == min(self.args.workers):
-                    window = LogWindow(self.user_id)
-                    self.proxy.take()
-                    elapsed = self.osc_run(names, counted=True)
-                    calls = summarise_calls(self.proxy.take())
-                    time.sleep(1)
-                    logged = window.writes()
-                    self.results.add(idem_label, "openstack.cloud.server loop: wall time", elapsed)
-                    if run == 1:
-                        self.details.append(
-                            "openstack.cloud.server loop re-run (1 + %d servers): writes %s; calls by service %s"
-                            % (workers, sorted(set(calls["writes_list"])), calls["by_service"])
-                        )
-                    self.results.add(
-                        idem_label, "openstack.cloud.server loop: write calls (proxy)", calls["writes"], "n"
-                    )
-                    self.results.add(idem_label, "openstack.cloud.server loop: API calls (proxy)", calls["total"], "n")
-                    self.results.add(
-                        idem_label, "openstack.cloud.server loop: token issues", calls["token_issues"], "n"
-                    )
-                    self.results.add(
-                        idem_label,
-                        "openstack.cloud.server loop: bench-user writes in nova/heat logs",
-                        sum(len(v) for v in logged.values()),
-                        "n",
-                    )
-            finally:
-                self.osc_cleanup(prefix)
-                self.osc_names.remove(prefix)
+            self.osc_subject(run, workers)
         else:
-            driver = subject
-            name = "bench-%s%d-%s-%d" % (driver, workers, self.suffix, run)
+            # one floor more next to each driver's operations: it moves with the load
+            self.floor(run)
+            self.driver_subject(run, workers, subject, scale)
+
+    def to_remove(self, name):
+        """The named workers that the remove case takes out: every other one from 2 (nodes
+        of both drivers: Heat's members count from 0, the Nova driver's from 1)."""
+        return ["%s-default-worker-%d" % (name, 2 * i) for i in range(1, self.args.scale[1] + 1)]
+
+    def driver_subject(self, run, workers, driver, scale):
+        name = "bench-%s%d-%s-%d" % (driver, workers, self.suffix, run)
+        self.created.append(name)
+        done = False
+        try:
             inv = self.inventory(name, driver, workers)
-            self.created.append(name)
-            try:
-                elapsed = self.playbook(["coe.openstack.create", "-i", inv], what="create %s" % name)
-                self.results.add(label, "%s driver (create playbook)" % driver, elapsed)
-                if "idem" in self.args.cases and workers == min(self.args.workers):
-                    self.idempotent(name, driver, workers, idem_label)
-                if "scale" in self.args.cases and workers == min(self.args.workers):
-                    inv = self.inventory(name, driver, workers + 10)
-                    elapsed = self.playbook(["coe.openstack.update", "-i", inv], what="scale out %s" % name)
-                    self.results.add(scale_label, "%s driver: scale out +10 (update playbook)" % driver, elapsed)
-                    remove = ["%s-default-worker-%d" % (name, i) for i in (2, 4, 6, 8, 10)]
-                    inv = self.inventory(name, driver, workers + 5, remove=remove)
-                    elapsed = self.playbook(["coe.openstack.update", "-i", inv], what="remove 5 from %s" % name)
-                    self.results.add(scale_label, "%s driver: remove 5 named (update playbook)" % driver, elapsed)
-            finally:
+            self.ours(op_create(workers), driver, ["coe.openstack.create", "-i", inv], run)
+            if "idem" in self.args.cases and self.scaled(workers):
+                self.ours(op_rerun(workers), driver, ["coe.openstack.create", "-i", inv], run)
+            if scale:
+                add, remove = self.args.scale
+                inv = self.inventory(name, driver, workers + add)
+                self.ours(op_scale(workers, add), driver, ["coe.openstack.update", "-i", inv], run)
+                inv = self.inventory(name, driver, workers + add - remove, remove=self.to_remove(name))
+                self.ours(op_remove(workers, add, remove), driver, ["coe.openstack.update", "-i", inv], run)
+            inv = self.inventory(name, driver, 0)
+            self.ours(op_delete(self.final_workers(workers)), driver, ["coe.openstack.delete", "-i", inv], run)
+            self.created.remove(name)
+            done = True
+        finally:
+            if not done:
                 self.delete_cluster(name, driver)
+
+    def osc_subject(self, run, workers):
+        prefix = "bench-osc-%s-%d-%d" % (self.suffix, workers, run)
+        names = self.osc_names_for(prefix, workers)
+        self.osc_names.append(prefix)
+        try:
+            elapsed = self.osc_run(names)
+            self.results.add_op(op_create(workers), OSC, "wall", elapsed)
+            if "idem" in self.args.cases and self.scaled(workers):
+                idem_label = "idempotent re-run of the openstack.cloud loop (1 + %d)" % workers
+                window = LogWindow(self.user_id, self.token_size)
+                self.proxy.take()
+                elapsed = self.osc_run(names, counted=True)
+                calls = summarise_calls(self.proxy.take())
+                time.sleep(1)
+                logged = window.writes()
+                self.results.add(idem_label, "wall time", elapsed)
+                if run == 1:
+                    self.details.append(
+                        "openstack.cloud.server loop re-run (1 + %d servers): writes %s; calls by service %s"
+                        % (workers, sorted(set(calls["writes_list"])), calls["by_service"])
+                    )
+                self.results.add(idem_label, "write calls (proxy)", calls["writes"], "n")
+                self.results.add(idem_label, "API calls (proxy)", calls["total"], "n")
+                self.results.add(idem_label, "token issues (proxy)", calls["token_issues"], "n")
+                self.results.add(
+                    idem_label, "bench-user writes in nova/heat logs", sum(len(v) for v in logged.values()), "n"
+                )
+        finally:
+            self.osc_cleanup(prefix)
+            self.osc_names.remove(prefix)
 
     def case_sync(self):
         """Case 4: one real Nova cluster (1 master, 0 workers) + clones of its record."""
@@ -700,7 +771,7 @@ class Bench:
                 self.details.append("sync store of size %d holds %d cluster records" % (size, count))
             for run in range(1, self.args.runs + 1):
                 for size in self.args.sync_sizes if run % 2 else list(reversed(self.args.sync_sizes)):
-                    env = self.counted_env(self.env)
+                    env = self.measured_env(self.env)
                     env["COE_STATE_URL"] = urls[size]
                     self.proxy.take()
                     log("run %d: sync of %d clusters" % (run, size))
@@ -786,6 +857,12 @@ class Bench:
             self.osc_cleanup(prefix)
         for tag in list(self.raw_tags):
             nova_50.cleanup(self.conn, tag)
+        for stack in list(self.heat_alone):
+            if stack.stack is not None:
+                try:
+                    stack.delete()
+                except (RuntimeError, openstack.exceptions.SDKException) as e:
+                    log("clean-up of Heat alone %s: %s" % (stack.stack["name"], e))
         try:
             extra = self.write(
                 "templates-absent.json",
@@ -798,6 +875,15 @@ class Bench:
         self.drop_user()
 
     # -- the run ---------------------------------------------------------------
+
+    def subjects(self):
+        """Who does the create round: the floor, the references, ours, the loop."""
+        subjects = ["floor", "raw", *list(self.args.drivers)]
+        if "heat" in self.args.drivers:
+            subjects.append("heat-alone")
+        if not self.args.no_osc:
+            subjects.append("osc")
+        return subjects
 
     def run(self):
         args = self.args
@@ -820,9 +906,9 @@ class Bench:
             if "create" in args.cases:
                 for run in range(1, args.runs + 1):
                     for workers in args.workers:
-                        subjects = ["raw", *list(args.drivers), "osc"]
+                        subjects = self.subjects()
                         # the loop is slow: at the largest size it runs --osc-runs-large times
-                        if workers == max(args.workers) and run > args.osc_runs_large:
+                        if "osc" in subjects and workers == max(args.workers) and run > args.osc_runs_large:
                             subjects.remove("osc")
                         # interleave: rotate the order each run so no subject always goes first
                         shift = (run - 1) % len(subjects)
@@ -858,36 +944,201 @@ def machine():
     return dict(cores=os.cpu_count(), mem_mib=mem, load=os.getloadavg(), host=socket.gethostname())
 
 
+def count_text(res, op, who, metric):
+    """The median of a count, with its range when the runs differ ('-' when not measured)."""
+    st = res.stats((op, who, metric))
+    if st is None:
+        return "-"
+    text = fmt(st["median"], "n")
+    if st["min"] != st["max"]:
+        text += " (%s–%s)" % (fmt(st["min"], "n"), fmt(st["max"], "n"))
+    return text
+
+
+def op_rows(res, drivers):
+    """One row per operation and driver: medians of ours, the reference, the floor, and
+    overhead = ours - reference - floor, with the counts and the aim of issue 19."""
+    floor = res.median(FLOOR_CASE, FLOOR_WHO, "wall")
+    rows = []
+    for op in res.operations():
+        for driver in drivers:
+            who = driver_who(driver)
+            ours = res.median(op, who, "wall")
+            if ours is None:
+                continue
+            rerun = op.startswith("idempotent")
+            ref_who = None if rerun else REFERENCE[driver]
+            ref = 0.0 if rerun else res.median(op, ref_who, "wall")
+            overhead = ours - ref - floor if ref is not None and floor is not None else None
+            processes = res.median(op, who, "processes")
+            tokens = res.median(op, who, "tokens")
+            writes = res.median(op, who, "writes")
+            aim = ""
+            if rerun:
+                met = (
+                    overhead is not None
+                    and overhead <= AIM_RERUN
+                    and writes == 0
+                    and tokens is not None
+                    and tokens <= 1
+                )
+                aim = "≤ %g s over the floor, 0 writes, 1 token: %s" % (AIM_RERUN, "met" if met else "**missed**")
+            elif not op.startswith("delete") and overhead is not None:
+                met = overhead <= AIM_OVERHEAD
+                aim = "≤ %g s: %s" % (AIM_OVERHEAD, "met" if met else "**missed**")
+                if op.startswith("create") and processes is not None:
+                    ok = processes <= AIM_PROCESSES
+                    aim += "; ≤ %d processes + polls: %s" % (AIM_PROCESSES, "met" if ok else "**missed**")
+            procs = "%s + %s polls" % (count_text(res, op, who, "processes"), count_text(res, op, who, "polls"))
+            if res.median(op, who, "waits"):
+                procs += " + %s sleeps" % count_text(res, op, who, "waits")
+            tokens_text = count_text(res, op, who, "tokens")
+            logged = count_text(res, op, who, "tokens (keystone log)")
+            if logged not in ("-", tokens_text):
+                tokens_text += " (Keystone's log: %s)" % logged
+            rows.append(
+                dict(
+                    op=op,
+                    driver=driver,
+                    ours=ours,
+                    ref=ref,
+                    ref_who=ref_who,
+                    floor=floor,
+                    overhead=overhead,
+                    ratio=ours / ref if ref else None,
+                    processes=procs,
+                    tokens=tokens_text,
+                    writes="%s / %s"
+                    % (count_text(res, op, who, "writes"), "0" if rerun else count_text(res, op, ref_who, "writes")),
+                    aim=aim or "-",
+                )
+            )
+    return rows
+
+
+def load_baseline(path):
+    """{(op, driver): {...}} of the "before" numbers, and their label."""
+    if not path or not os.path.exists(path):
+        return {}, None
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {(row["op"], row["driver"]): row for row in data["ops"]}, data
+
+
+def before_after(rows, baseline, info):
+    """Lines of the before/after table (empty without a baseline)."""
+    if not baseline:
+        return []
+    lines = [
+        "Before and after. Before: %s; after: this run. Overhead = ours − reference − floor. %s"
+        % (info.get("label", "?"), info.get("note", "")),
+        "",
+        "| operation | driver | ours (s) | reference (s) | overhead (s) | module processes | tokens | writes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def text(value, unit="n"):
+        return value if isinstance(value, str) else fmt(value, unit)
+
+    for row in rows:
+        old = baseline.get((row["op"], row["driver"]))
+        if old is None:
+            continue
+        floor = info.get("floor")
+        star = "" if floor is not None else "*"
+        floor = row["floor"] if floor is None else floor
+        old_over = None
+        if old.get("reference") is not None and floor is not None:
+            old_over = old["ours"] - old["reference"] - floor
+        cells = [
+            (text(old.get("ours"), "s"), fmt(row["ours"], "s")),
+            (text(old.get("reference"), "s"), fmt(row["ref"], "s")),
+            (text(old_over, "s") + (star if old_over is not None else ""), fmt(row["overhead"], "s")),
+            (text(old.get("processes")), row["processes"]),
+            (text(old.get("tokens")), row["tokens"]),
+            (text(old.get("writes")), row["writes"].split(" / ")[0]),
+        ]
+        lines.append("| %s | %s | %s |" % (row["op"], row["driver"], " | ".join("%s → %s" % pair for pair in cells)))
+    if len(lines) == 4:
+        return ["Before and after: no operation of this run has a 'before' (%s has other sizes)." % BASELINE_NAME, ""]
+    lines.append("")
+    return lines
+
+
 def ratios(res, workers_list, drivers):
     rows = []
     for workers in workers_list:
-        label = "1. create, 1 master + %d workers" % workers
-        raw = res.median(label, "raw openstacksdk (floor)")
-        osc = res.median(label, "openstack.cloud.server loop")
+        op = op_create(workers)
+        raw = res.median(op, REFERENCE["nova"], "wall")
+        osc = res.median(op, OSC, "wall")
         for driver in drivers:
-            mine = res.median(label, "%s driver (create playbook)" % driver)
+            mine = res.median(op, driver_who(driver), "wall")
             if mine is None:
                 continue
             if raw:
                 aim = "<= 1.3" if (driver == "nova" and workers == max(workers_list)) else ""
                 rows.append(("%s driver / raw SDK, %d workers" % (driver, workers), mine / raw, aim))
+            heat = res.median(op, REFERENCE["heat"], "wall")
+            if driver == "heat" and heat:
+                rows.append(("heat driver / Heat alone, %d workers" % workers, mine / heat, ""))
             if osc:
                 aim = ">= 5" if workers == max(workers_list) else ""
                 rows.append(("openstack.cloud loop / %s driver, %d workers" % (driver, workers), osc / mine, aim))
     return rows
 
 
+def short_task(name, width=70):
+    """A task's name without its role (``coe.openstack.cluster : ``), at most ``width``."""
+    name = name.split(" : ", 1)[-1]
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def profile_lines(profiles):
+    """What each of our operations ran, from the first run: processes by module, polls,
+    the slowest tasks (the profile of what is left above the reference)."""
+    lines = []
+    for prof in profiles:
+        if prof["run"] != 1 or not prof["who"].endswith(" driver"):
+            continue
+        modules = ", ".join("%s %d" % (m, n) for m, n in sorted(prof["modules"].items()))
+        slow = "; ".join(
+            "%s %.1f s (%s%s)"
+            % (short_task(name), secs, action, ", %d process%s" % (n, "es" if n > 1 else "") if n else "")
+            for secs, name, action, n in prof["profile"][:6]
+        )
+        lines.append(
+            "%s, %s (run 1): %d tasks; module processes %d (%s), polls %d, sleeps between polls %d; "
+            "startup %.1f s, tasks with a module process %.1f s, the others %.1f s, exit %.1f s; slowest: %s"
+            % (
+                prof["op"],
+                prof["who"],
+                prof["tasks"],
+                prof["processes"],
+                modules or "none",
+                prof["polls"],
+                prof["waits"],
+                prof["startup"],
+                prof.get("in_modules", 0.0),
+                prof.get("in_tasks", 0.0),
+                prof["teardown"],
+                slow,
+            )
+        )
+    return lines
+
+
 def render(bench, finished, info=None):
     res = bench.results
     info = info or machine()
+    args = bench.args
     lines = []
     lines.append(
         "Run %s UTC, `benchmarks/run.py %s`, %s, wall %.0f min; machine: **%d cores, %d MiB memory**, "
         "load average at the end %.1f / %.1f / %.1f (the local cloud and other sessions share it)."
         % (
             finished,
-            " ".join(bench.args.argv) or "(defaults)",
-            "%d run(s)" % bench.args.runs,
+            " ".join(args.argv) or "(defaults)",
+            "%d run(s)" % args.runs,
             bench.wall / 60,
             info["cores"],
             info["mem_mib"],
@@ -895,9 +1146,53 @@ def render(bench, finished, info=None):
         )
     )
     lines.append("")
+    rows = op_rows(res, args.drivers)
+    if rows:
+        lines.append(
+            "Operations, medians of the runs. Reference: raw openstacksdk (Nova), Heat alone (Heat), nothing "
+            "for a re-run; floor: `ansible-playbook` of one ping task, %s s. Overhead = ours − reference − floor. "
+            "Module processes outside the wait loop + its polls; tokens issued (proxy; the collection's token "
+            "cache %s); write calls, ours / the reference's."
+            % (
+                fmt(rows[0]["floor"], "s"),
+                "empty at the start of each operation"
+                if args.token_cache == "cold"
+                else "shared by the whole run (--token-cache warm)",
+            )
+        )
+        lines.append("")
+        lines.append(
+            "| operation | driver | ours (s) | reference (s) | floor (s) | overhead (s) | ours / ref "
+            "| module processes | tokens | writes | aim (issue 19) |"
+        )
+        lines.append("|---|---|---:|---:|---:|---:|---:|---|---:|---|---|")
+        for row in rows:
+            lines.append(
+                "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    row["op"],
+                    row["driver"],
+                    fmt(row["ours"], "s"),
+                    fmt(row["ref"], "s"),
+                    fmt(row["floor"], "s"),
+                    fmt(row["overhead"], "s"),
+                    fmt(row["ratio"], "x"),
+                    row["processes"],
+                    row["tokens"],
+                    row["writes"],
+                    row["aim"],
+                )
+            )
+        lines.append("")
+    baseline, binfo = load_baseline(getattr(args, "baseline", None))
+    lines.extend(before_after(rows, baseline, binfo or {}))
+    lines.append("Every time measured (seconds unless said) and the other cases:")
+    lines.append("")
     lines.append("| case | subject | median | min | max | runs | unit |")
     lines.append("|---|---|---:|---:|---:|---:|---|")
     for key in res.order:
+        if key[2] not in (None, "wall"):
+            continue
         st = res.stats(key)
         unit = res.units[key]
         lines.append(
@@ -913,19 +1208,20 @@ def render(bench, finished, info=None):
             )
         )
     lines.append("")
-    rows = ratios(res, bench.args.workers, bench.args.drivers)
-    if rows:
+    ratio_rows = ratios(res, args.workers, args.drivers)
+    if ratio_rows:
         lines.append("Ratios of the medians (same run):")
         lines.append("")
         lines.append("| ratio | value | aim |")
         lines.append("|---|---:|---|")
-        for what, value, aim in rows:
+        for what, value, aim in ratio_rows:
             lines.append("| %s | %.2f | %s |" % (what, value, aim or "-"))
         lines.append("")
-    if bench.details:
+    details = list(bench.details) + profile_lines(getattr(bench, "profiles", []))
+    if details:
         lines.append("Details:")
         lines.append("")
-        for detail in bench.details:
+        for detail in details:
             lines.append("- " + detail)
         lines.append("")
     return "\n".join(lines)
@@ -955,51 +1251,108 @@ def dump_json(bench, finished):
         drivers=bench.args.drivers,
         wall=bench.wall,
         finished=finished,
+        token_size=bench.token_size,
+        token_cache=bench.args.token_cache,
     )
     with open(os.path.join(bench.work, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(
-            dict(meta=meta, results=bench.results.to_json(), details=bench.details, machine=machine()), handle, indent=1
+            dict(
+                meta=meta,
+                results=bench.results.to_json(),
+                details=bench.details,
+                profiles=bench.profiles,
+                machine=machine(),
+            ),
+            handle,
+            indent=1,
         )
 
 
-def rerender(path):
+def rerender(path, baseline=BASELINE):
     """Render a results.json again (the table and docs/benchmarks.md), without measuring."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
-    res = Results()
-    for row in data["results"]:
-        for value in row["values"]:
-            res.add(row["case"], row["subject"], value, row["unit"])
     meta = data["meta"]
     shim = types.SimpleNamespace(
-        results=res,
+        results=Results.from_json(data["results"]),
         details=data["details"],
+        profiles=data.get("profiles", []),
         wall=meta["wall"],
         args=types.SimpleNamespace(
-            argv=meta["argv"], runs=meta["runs"], workers=meta["workers"], drivers=meta["drivers"]
+            argv=meta["argv"],
+            runs=meta["runs"],
+            workers=meta["workers"],
+            drivers=meta["drivers"],
+            token_cache=meta.get("token_cache", "warm"),
+            baseline=baseline,
         ),
     )
     return render(shim, meta["finished"], data.get("machine"))
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 run, 2 workers, sync of 2 and 10 clusters")
-    parser.add_argument("--runs", type=int, default=None, help="runs per case (default 3; --quick 1)")
-    parser.add_argument("--workers", default=None, help="worker counts, comma-separated (default 10,50)")
-    parser.add_argument(
-        "--osc-runs-large", type=int, default=1, help="runs of the openstack.cloud loop at the largest size (default 1)"
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sync-sizes", default=None, help="cluster counts for sync (default 10,50,200)")
-    parser.add_argument("--cases", default="create,idem,scale,sync,fixed")
-    parser.add_argument("--drivers", default="nova,heat")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 run, 1 + 2 workers, scale +3 then 2 removed, sync of 2 and 10 clusters",
+    )
+    parser.add_argument("--runs", type=int, default=None, help="runs of every case (default 3; --quick 1)")
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="worker counts of the create case, comma-separated (default 10,50; --quick 2); the scale, "
+        "remove and re-run cases run on the smallest",
+    )
+    parser.add_argument(
+        "--osc-runs-large",
+        type=int,
+        default=1,
+        help="runs of the openstack.cloud loop at the largest size (default 1: 5-7 min a run at 50)",
+    )
+    parser.add_argument("--no-osc", action="store_true", help="leave the openstack.cloud loop out")
+    parser.add_argument(
+        "--scale",
+        default=None,
+        metavar="ADD,REMOVE",
+        help="the scale case: workers added, then named workers removed (default 10,5; --quick 3,2)",
+    )
+    parser.add_argument(
+        "--sync-sizes", default=None, help="cluster counts of the sync case (default 10,50,200; --quick 2,10)"
+    )
+    parser.add_argument(
+        "--cases",
+        default="create,idem,scale,sync,fixed",
+        help="which cases, comma-separated: create (create and delete, with the references and the floor), "
+        "idem (the re-run), scale (scale out and remove named), sync, fixed (default: all)",
+    )
+    parser.add_argument("--drivers", default="nova,heat", help="drivers, comma-separated (default nova,heat)")
+    parser.add_argument(
+        "--token-cache",
+        choices=("cold", "warm"),
+        default="cold",
+        help="cold (default): each measured operation starts with an empty token cache of the collection's, "
+        "as a first play does, and authenticates once as its reference does; warm: one cache for the whole "
+        "run, as plays run one after the other within a token's lifetime",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only, do not write docs/benchmarks.md")
     parser.add_argument("--render", metavar="RESULTS_JSON", help="only render a results.json again (no measuring)")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE,
+        metavar="JSON",
+        help="the 'before' numbers of the before/after table (default benchmarks/baseline.json; '' for none)",
+    )
     args = parser.parse_args(argv)
     args.argv = list(argv)
     quick = args.quick
     args.runs = args.runs or (1 if quick else 3)
     args.workers = [int(x) for x in (args.workers or ("2" if quick else "10,50")).split(",")]
+    args.scale = [int(x) for x in (args.scale or ("3,2" if quick else "10,5")).split(",")]
+    if len(args.scale) != 2 or 2 * args.scale[1] >= args.scale[0] + min(args.workers):
+        parser.error("--scale ADD,REMOVE: REMOVE at most half the workers after ADD")
     args.sync_sizes = [int(x) for x in (args.sync_sizes or ("2,10" if quick else "10,50,200")).split(",")]
     args.cases = set(args.cases.split(","))
     args.drivers = [d for d in args.drivers.split(",") if d]
@@ -1009,12 +1362,13 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.render:
-        text = rerender(args.render)
+        text = rerender(args.render, args.baseline)
         print(text)
         if not args.no_docs:
             write_doc(text)
         return 0
-    if not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
+    needs_osc = "fixed" in args.cases or ("create" in args.cases and not args.no_osc)
+    if needs_osc and not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
         log("creating %s (ansible 12 with openstack.cloud 2.5.0, openstacksdk 4.14.0)" % BENCH_VENV)
         subprocess.run([sys.executable, "-m", "venv", BENCH_VENV], check=True)
         subprocess.run(
@@ -1027,7 +1381,12 @@ def main(argv=None):
         log("the local cloud does not answer (%s): start it with tests/minicloud/minicloud up" % e)
         return 2
     bench = Bench(args)
-    log("work folder %s, bench user %s (%s)" % (bench.work, bench.bench_user.name, bench.user_id))
+    log(
+        "work folder %s, bench user %s (%s), its token responses %s bytes"
+        % (bench.work, bench.bench_user.name, bench.user_id, bench.token_size)
+    )
+    if bench.token_size is None:
+        bench.details.append("Keystone's log: no token size of the bench user's own (not counted there)")
     failed = None
     try:
         bench.run()
