@@ -243,8 +243,7 @@ def _check_lock(locks, project, name, lock_token, operation):
         own = True
     elif lease and lease["held"] and operation != "none":
         raise LockError(
-            "Cannot %s cluster '%s': it is locked by %s for %s until %s (token %d); pass lock_token if that is you"
-            % (operation, name, lease["holder"], lease["operation"], lease["expires_at"], lease["token"]),
+            locks.refusal(name, lease, action=operation),
             holder=lease["holder"],
             lock_operation=lease["operation"],
         )

@@ -151,7 +151,7 @@ def test_locked_cluster_is_waited_for_when_asked(env, tmp_path):
         LockManager(store).try_acquire("default", "c1", "update", ttl=120, holder="bob@laptop")
     rc, out = play(env, tmp_path, "create", {"c1": {"coe_cluster_template": "k8s"}}, "-e", "coe_lock_timeout=3")
     assert rc != 0
-    assert "gave up after waiting 3s" in out and "bob@laptop" in out
+    assert "Gave up after waiting 3s" in out and "bob@laptop" in out
     assert clusters(env) == []
 
 
