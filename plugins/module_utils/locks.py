@@ -168,8 +168,8 @@ class Processes:
         for arg in argv:
             m = _MODULE_FILE.search(arg)
             if m:
-                return "module %s, pid %d" % (m.group(1), pid)
-        return "%s, pid %d" % (os.path.basename(argv[0]) if argv else "process", pid)
+                return "module %s (pid %d)" % (m.group(1), pid)
+        return "%s (pid %d)" % (os.path.basename(argv[0]) if argv else "process", pid)
 
 
 def holder_label(actor, pid=None):

@@ -132,7 +132,7 @@ lock:
   description:
     - The lease after this run (the one that would be taken, in check mode). For
       O(state=broken), the lease that was broken (None when the lock was free).
-    - C(holder_gone) says that the holder's run is known to be gone (seen on its own machine):
+    - C(holder_gone) says that the holder's run is known to be gone (seen on its own machine);
       such a lease is not C(held), the next run takes it over at once. With O(state=acquired),
       C(taken_over) is the history's note of the lease this one took over (an expired one, or one
       whose run is gone), null when the lock was free.

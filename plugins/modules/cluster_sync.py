@@ -135,7 +135,7 @@ lock:
   description: The renewed lease, when O(lock_token) was given.
   returned: when O(lock_token) is given
   type: dict
-  sample: {cluster: demo, project_id: default, token: 7, holder: alice@laptop, operation: create,
+  sample: {cluster: demo, project_id: default, token: 7, holder: alice@laptop pid 4242, operation: create,
            acquired_at: "2026-11-25T07:40:00+00:00", renewed_at: "2026-11-25T07:45:00+00:00",
            expires_at: "2026-11-25T07:50:00+00:00", held: true, expired: false}
 removed:

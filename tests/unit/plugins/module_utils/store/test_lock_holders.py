@@ -102,7 +102,7 @@ def test_a_process_is_its_pid_and_its_start_time(proc):
     proc.spawn(401, 50, ["python3"], start=80, state="Z")
     assert not processes.alive(401, 80)  # killed, not yet reaped by its parent
     assert not processes.alive(402) and not processes.alive(None)
-    assert processes.describe(proc.run(500)) == "module cluster_servers, pid 503"
+    assert processes.describe(proc.run(500)) == "module cluster_servers (pid 503)"
 
 
 def test_the_lease_names_one_run(store, clock, proc):
@@ -167,7 +167,7 @@ def test_a_dead_runs_module_still_at_work_is_waited_for(store, clock, proc):
         b.acquire("p", "c", "create", ttl=DEFAULT_TTL)  # coe_lock_timeout 0, yet it waits a little
     assert clock() - start >= LEFTOVER_WAIT
     msg = str(err.value)
-    assert "That run is gone, but its module cluster_servers, pid 103 still works" in msg
+    assert "That run is gone, but its module cluster_servers (pid 103) still works" in msg
     assert "coe_lock_timeout" in msg and "lock_token" not in msg
 
     # the module stops at its next poll: the acquire that waits for it gets the lease then
@@ -268,7 +268,7 @@ def test_the_refusal_never_asks_for_a_lock_token():
         expires_at="2026-11-25T07:42:00+00:00",
         token=12,
     )
-    for here, leftover in ((False, None), (True, None), (False, "module cluster_servers, pid 4300")):
+    for here, leftover in ((False, None), (True, None), (False, "module cluster_servers (pid 4300)")):
         for action in (None, "update"):
             msg = refusal_text("prod-a", lease, action=action, here=here, leftover=leftover, waited=30)
             assert "alice@ops1 pid 4242" in msg and "coe_lock_timeout" in msg and "lock_token" not in msg
