@@ -292,9 +292,13 @@ class LockManager:
     # -- who holds a lease ---------------------------------------------------
 
     def identity(self, actor=None, holder=None):
-        """The holder fields of a lease taken by this process's run."""
+        """The holder fields of a lease taken by this process's run.
+
+        A ``holder`` named by the caller is bound to no process: only its TTL ends it
+        (a lease taken by hand, meant to outlive the command that took it).
+        """
         who = resolve_actor(actor)
-        pid, start = self.processes.run()
+        pid, start = self.processes.run() if holder is None else (None, None)
         task_pid, task_start = self.processes.me()
         return dict(
             holder=holder or holder_label(who, pid),

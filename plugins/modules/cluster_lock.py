@@ -48,6 +48,10 @@ options:
     description:
       - How the holder is named to others. Defaults to C(user@host pid N) (the pid of the
         run's ansible-playbook process), plus the AWX job id when there is one.
+      - A lease without O(holder) belongs to the run that took it - once that run's process is
+        gone (an ad-hoc C(ansible) command ends at once), a run on the same host takes it over.
+        A lease with O(holder) is bound to no process and ends only with its O(ttl) (or a break);
+        use it to hold a cluster across runs, e.g. during maintenance.
     type: str
   lock_timeout:
     description:

@@ -297,3 +297,11 @@ def test_a_lease_of_a_store_from_before_holders_were_recorded(store_url, clock, 
         clock.advance(301)
         assert locks.acquire("p", "c", "create", ttl=60)["token"] == 5
         assert new.get_lock("p", "c")["holder_pid"] == 200
+
+
+def test_a_holder_named_by_hand_is_bound_to_no_process(store, clock, proc):
+    manager(store, clock, proc.processes(proc.run(100))).acquire("p", "c", "update", ttl=600, holder="ops: maintenance")
+    proc.kill(100, 101, 102, 103)  # the command that took it has ended
+    with pytest.raises(LockError) as err:
+        manager(store, clock, proc.processes(proc.run(200))).acquire("p", "c", "update", ttl=60)
+    assert "locked by ops: maintenance for update" in str(err.value)
