@@ -110,9 +110,11 @@ options:
     type: int
   lock_ttl:
     description:
-      - With O(lock), the lease's length in seconds; the driver and the waits renew it.
+      - With O(lock), the lease's length in seconds; the driver and the waits renew it. A lease
+        whose run (its ansible-playbook process) is gone from this host is taken over at once,
+        with a warning naming the dead holder; one on another host when it expires.
     type: int
-    default: 300
+    default: 120
   master_count:
     description:
       - Number of masters, odd, 1 to 7. C(1) when creating; fixed once the cluster exists.
@@ -501,17 +503,19 @@ lock:
   description:
     - With O(lock), the lease this call took and the caller now holds (C(token), C(holder),
       C(operation), C(expires_at), ...); None when nothing was locked (nothing to do) or the
-      lease was released again.
+      lease was released again. C(taken_over) is the history's note of the lease it took over
+      (an expired one, or one whose run is gone from this host), None when the lock was free.
   returned: always
   type: dict
-  sample: {token: 7, holder: "ops@runner-1", operation: update, held: true, expires_at: "2026-11-25T07:45:00+00:00"}
+  sample: {token: 7, holder: "ops@runner-1 pid 4242", operation: update, held: true,
+           expires_at: "2026-11-25T07:42:00+00:00", taken_over: null}
 lock_waited:
   description:
     - With O(lock) and O(lock_timeout), when this call waited for another runner's lock - its
       C(holder), C(operation) and how many C(seconds) it waited. None otherwise.
   returned: always
   type: dict
-  sample: {holder: "alice@runner-1 (AWX job 4711)", operation: create, seconds: 12.5}
+  sample: {holder: "alice@runner-1 pid 23 (AWX job 4711)", operation: create, seconds: 12.5}
 diff:
   description: The desired state before and after (with C(--diff)).
   returned: when diff mode is on
@@ -576,7 +580,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
     plan_lock_record,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, check_ttl
+from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL, LockManager, check_ttl
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 from ansible_collections.coe.openstack.plugins.module_utils.pki import PkiSettings, ensure_cluster_credentials
 from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, resolve_secret_key
@@ -595,7 +599,7 @@ class ClusterModule(CoeModule):
         lock=dict(type="bool", default=False),
         lock_timeout=dict(type="int", default=0),
         lock_token=dict(type="int", no_log=False),
-        lock_ttl=dict(type="int", default=300),
+        lock_ttl=dict(type="int", default=DEFAULT_TTL),
         master_count=dict(type="int"),
         master_flavor_id=dict(aliases=["master_flavor"]),
         name=dict(required=True),
@@ -685,6 +689,8 @@ class ClusterModule(CoeModule):
                 if result["lock"]:
                     LockManager(self.store).release(desired["project_id"], p["name"], result["lock"]["token"])
                 raise
+        if (result["lock"] or {}).get("taken_over"):
+            self.warn("Cluster %s: %s" % (p["name"], result["lock"]["taken_over"]))
         diff = result.pop("diff")
         if self.diff_mode:
             result["diff"] = diff

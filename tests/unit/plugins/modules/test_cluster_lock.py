@@ -81,12 +81,12 @@ def test_lease_defaults_agree():
     from ansible_collections.coe.openstack.plugins.doc_fragments.store import ModuleDocFragment
     from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL
     from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC
-    from ansible_collections.coe.openstack.plugins.modules import cluster_lock, cluster_sync
+    from ansible_collections.coe.openstack.plugins.modules import cluster, cluster_lock, cluster_sync
 
     assert DEFAULT_TTL == 120
     assert LEASE_ARGUMENT_SPEC["lock_ttl"]["default"] == DEFAULT_TTL
     assert yaml.safe_load(ModuleDocFragment.LEASE)["options"]["lock_ttl"]["default"] == DEFAULT_TTL
-    for module, option in ((cluster_lock, "ttl"), (cluster_sync, "lock_ttl")):
+    for module, option in ((cluster_lock, "ttl"), (cluster_sync, "lock_ttl"), (cluster, "lock_ttl")):
         documented = yaml.safe_load(module.DOCUMENTATION)["options"][option]["default"]
         assert documented == DEFAULT_TTL, module.__name__
     repo = os.path.dirname(os.path.abspath(cluster_lock.__file__)).rsplit(os.sep + "plugins", 1)[0]
