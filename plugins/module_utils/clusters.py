@@ -428,7 +428,9 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
             raise
         # another runner holds the cluster: wait for its lock below, then plan under it
         waited = dict(holder=e.details.get("holder"), operation=e.details.get("lock_operation"))
-    if first is not None and not first["changed"] and not first.get("drifted"):
+    # nothing for a driver: no lock (a re-run of an operation in progress writes nothing, yet
+    # needs the lock and its driver: it resumes the recorded operation)
+    if first is not None and first["operation"] == "none" and not first["changed"] and not first.get("drifted"):
         first.update(lock=None, lock_waited=None)
         return first
     if first is None:

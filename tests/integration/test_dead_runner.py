@@ -47,19 +47,30 @@ def template(name, driver):
     )
 
 
-def wait_until_half_way(runner, user, name, proc, timeout=300):
-    """Until the create is recorded and the cloud has begun (servers or a stack); the record."""
+def half_way(user, record, servers_wanted):
+    """What shows that the cloud is still making the cluster (None when it has not begun or is done)."""
+    tag = "coe-cluster-%s" % record["uuid"]
+    stacks = [s for s in user.conn.orchestration.stacks() if tag in (s.tags or [])]
+    if stacks:
+        return "stack %s" % stacks[0].status if stacks[0].status == "CREATE_IN_PROGRESS" else None
+    servers = list(user.conn.compute.servers(tags=tag))
+    active = [s for s in servers if s.status == "ACTIVE"]
+    if servers and len(active) < servers_wanted:
+        return "%d of %d servers ACTIVE" % (len(active), servers_wanted)
+    return None
+
+
+def kill_half_way(runner, user, name, proc, servers_wanted, timeout=300):
+    """SIGKILL the run once its create is recorded and the cloud is making the cluster; the record."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the first run ended before it was killed:\n%s" % proc.communicate()[0][-3000:]
         record = runner.record(name)
-        if record is not None and record["status"] == "CREATE_IN_PROGRESS":
-            tag = "coe-cluster-%s" % record["uuid"]
-            if list(user.conn.compute.servers(tags=tag)) or any(
-                tag in (s.tags or []) for s in user.conn.orchestration.stacks()
-            ):
-                return record
-        time.sleep(0.2)
+        if record is not None and record["status"] == "CREATE_IN_PROGRESS" and half_way(user, record, servers_wanted):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=60)
+            return record
+        time.sleep(0.1)
     raise AssertionError("the create of %s did not reach the cloud within %ss" % (name, timeout))
 
 
@@ -87,19 +98,17 @@ def test_a_create_killed_half_way_is_converged_by_a_rerun_without_waiting(driver
     tname = "dr-%s-%s" % (driver, short_id())
     name = "dr-%s-%s" % (driver[0], short_id())
     runner.templates(template(tname, driver))
-    spec = dict(coe_cluster_template=tname, coe_master_count=1, coe_node_count=4)
+    workers = 10  # 11 servers: the cloud takes some seconds to make them, time to kill the run
+    spec = dict(coe_cluster_template=tname, coe_master_count=1, coe_node_count=workers)
     first = runner.popen("create", {name: spec}, extra={"coe_lock_ttl": DEAD_RUN_TTL})
     record = None
     try:
-        record = wait_until_half_way(runner, user, name, first)
+        record = kill_half_way(runner, user, name, first, workers + 1)
+        killed_at = time.time()
         with runner.store() as store:
             lease = store.get_lock("default", name)
         assert lease["holder_pid"] == first.pid and lease["holder"].endswith("pid %d" % first.pid), lease
-        assert lease["expires_at"] - time.time() > DEAD_RUN_TTL - 120, lease
-
-        os.kill(first.pid, signal.SIGKILL)
-        first.communicate(timeout=60)
-        killed_at = time.time()
+        assert lease["expires_at"] - killed_at > DEAD_RUN_TTL - 120, lease
 
         started = time.monotonic()
         rerun = runner.run("create", {name: spec})
@@ -125,8 +134,8 @@ def test_a_create_killed_half_way_is_converged_by_a_rerun_without_waiting(driver
         record = runner.record(name)
         assert record["status"] == "CREATE_COMPLETE", record
         servers = [s.name for s in user.conn.compute.servers(tags="coe-cluster-%s" % record["uuid"])]
-        assert len(servers) == 5 and len(set(servers)) == 5, servers  # no twin of a server
-        assert len(record["node_addresses"]) == 4 and len(record["master_addresses"]) == 1, record
+        assert len(servers) == workers + 1 and len(set(servers)) == workers + 1, servers  # no twin of a server
+        assert len(record["node_addresses"]) == workers and len(record["master_addresses"]) == 1, record
         assert processes_of(first) == [], "the killed run left processes behind"
 
         deleted = runner.run("delete", {name: spec})

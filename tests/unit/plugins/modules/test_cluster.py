@@ -623,3 +623,15 @@ def test_require_existing_refuses_to_create(coe):
     res = coe("cluster", name="demo", cluster_template="k8s", require_existing=True, lock=True)
     assert res.failed and res["field"] == "name" and "coe.openstack.create" in res["msg"]
     assert _store_rows(coe)["clusters"] == []
+
+
+def test_a_rerun_of_an_operation_in_progress_takes_the_lock_to_resume_it(coe):
+    """A runner died after recording its create: the same play again resumes it (lock + driver)."""
+    _template(coe)
+    args = dict(name="demo", cluster_template="k8s", node_count=2, lock=True, lock_ttl=60)
+    made = coe("cluster", **args)
+    LockManager(coe.store()).break_lock("default", "demo", "the runner died")
+    again = coe("cluster", **args)
+    assert again["operation"] == "create" and again["plan"]["retry"], again
+    assert again["lock"] and again["lock"]["token"] == made["lock"]["token"] + 1
+    assert _store_rows(coe)["clusters"][0]["status"] == "CREATE_IN_PROGRESS"
