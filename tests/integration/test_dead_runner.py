@@ -14,37 +14,11 @@ import signal
 import time
 
 import pytest
-from coe_runner import CloudUser, Runner, cloud_resources, short_id
+from coe_runner import cloud_resources, short_id, template
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
 DEAD_RUN_TTL = 900  # the killed run's lease: waiting it out would take 15 minutes
-
-
-@pytest.fixture
-def user(tmp_path, minicloud):
-    u = CloudUser(tmp_path)
-    yield u
-    u.close()
-
-
-@pytest.fixture
-def runner(tmp_path, user):
-    return Runner(tmp_path, user)
-
-
-def template(name, driver):
-    return dict(
-        name=name,
-        driver=driver,
-        image_id="fake-image",
-        flavor_id="m1.small",
-        master_flavor_id="m1.small",
-        keypair_id="demo-key",
-        fixed_network="private",
-        external_network_id="public",
-        coe_version="v1.31.1",
-    )
 
 
 def half_way(user, record, servers_wanted):
