@@ -29,10 +29,12 @@ options:
         O(lock_ttl) while it waits for the cloud, so that an operation longer than the lease keeps
         its lock. A token released or broken meanwhile (someone else acts on the cluster) fails
         the module; before its first write, nothing is changed. Check mode renews nothing.
+      - The module also stops, at its next poll, once the run that holds the lease (its
+        ansible-playbook process) is gone, so that the next run can take the lease over.
     type: int
   lock_ttl:
     description:
       - Seconds the lease is extended by each time (O(lock_token)).
     type: int
-    default: 300
+    default: 120
 """

@@ -83,6 +83,8 @@ class ClusterLogic(ModuleLogic):
             result.update(lock=None, lock_waited=None)
         if box is not None and not self.check_mode and result["operation"] in ("create", "update", "upgrade"):
             self._ensure_credentials(result, box, desired["project_id"], p["name"])
+        if (result["lock"] or {}).get("taken_over"):
+            self.warn("Cluster %s: %s" % (p["name"], result["lock"]["taken_over"]))
         diff = result.pop("diff")
         if self.diff_mode:
             result["diff"] = diff

@@ -243,8 +243,7 @@ def _check_lock(locks, project, name, lock_token, operation):
         own = True
     elif lease and lease["held"] and operation != "none":
         raise LockError(
-            "Cannot %s cluster '%s': it is locked by %s for %s until %s (token %d); pass lock_token if that is you"
-            % (operation, name, lease["holder"], lease["operation"], lease["expires_at"], lease["token"]),
+            locks.refusal(name, lease, action=operation),
             holder=lease["holder"],
             lock_operation=lease["operation"],
         )
@@ -429,8 +428,9 @@ def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holde
             raise
         # another runner holds the cluster: wait for its lock below, then plan under it
         waited = dict(holder=e.details.get("holder"), operation=e.details.get("lock_operation"))
+    # nothing for a driver: no lock (a re-run of an operation in progress writes nothing, yet
+    # needs the lock and its driver: it resumes the recorded operation)
     if first is not None and first["operation"] == "none" and not first["changed"] and not first.get("drifted"):
-        # nothing for a driver to do (an operation in progress is resumed: it takes the lock below)
         first.update(lock=None, lock_waited=None)
         return first
     if first is None:

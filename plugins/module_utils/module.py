@@ -83,7 +83,7 @@ STORE_ARGUMENT_SPEC = dict(
 # CoeModule.keep_lease). Spread into the module's argument_spec.
 LEASE_ARGUMENT_SPEC = dict(
     lock_token=dict(type="int", no_log=False),
-    lock_ttl=dict(type="int", default=300),
+    lock_ttl=dict(type="int", default=120),  # locks.DEFAULT_TTL (a test checks they agree)
 )
 
 
@@ -295,7 +295,10 @@ class CoeModule:
             with self.action("renew the lock of cluster %s" % name):
                 locks.renew(project, name, p["lock_token"], p["lock_ttl"])
 
-        return renewing_sleep(renew, p["lock_ttl"], sleep)
+        def check():  # a module left working by a killed ansible-playbook stops at its next poll
+            locks.check_run(project, name)
+
+        return renewing_sleep(renew, p["lock_ttl"], sleep, check=check)
 
     # -- results ----------------------------------------------------------
 

@@ -118,17 +118,21 @@ def retry(call, retriable, what, timeout=None, attempts=None, progress=None, **l
         raise e.pending.value from None
 
 
-def renewing_sleep(renew, ttl, sleep=time.sleep, clock=time.monotonic):
+def renewing_sleep(renew, ttl, sleep=time.sleep, clock=time.monotonic, check=None):
     """A ``sleep`` for a wait that holds a lease of ``ttl`` seconds: ``renew()`` is called
     now, then again before any sleep once a third of ``ttl`` has passed since the last
     call, and no sleep lasts longer than a third of ``ttl``, so the lease never lapses
     while the caller waits. ``renew`` raises when the lease is lost: the wait ends there.
+    ``check()``, called before every sleep, raises when the run holding the lease is gone
+    (locks.LockManager.check_run): a module left by a killed ansible-playbook stops there.
     """
     third = ttl / 3.0
     last = [clock()]
     renew()
 
     def wait(seconds):
+        if check is not None:
+            check()
         if clock() - last[0] >= third:
             renew()
             last[0] = clock()

@@ -110,9 +110,11 @@ options:
     type: int
   lock_ttl:
     description:
-      - With O(lock), the lease's length in seconds; the driver and the waits renew it.
+      - With O(lock), the lease's length in seconds; the driver and the waits renew it. A lease
+        whose run (its ansible-playbook process) is gone from this host is taken over at once,
+        with a warning naming the dead holder; one on another host when it expires.
     type: int
-    default: 300
+    default: 120
   master_count:
     description:
       - Number of masters, odd, 1 to 7. C(1) when creating; fixed once the cluster exists.
@@ -501,17 +503,19 @@ lock:
   description:
     - With O(lock), the lease this call took and the caller now holds (C(token), C(holder),
       C(operation), C(expires_at), ...); None when nothing was locked (nothing to do) or the
-      lease was released again.
+      lease was released again. C(taken_over) is the history's note of the lease it took over
+      (an expired one, or one whose run is gone from this host), None when the lock was free.
   returned: always
   type: dict
-  sample: {token: 7, holder: "ops@runner-1", operation: update, held: true, expires_at: "2026-11-25T07:45:00+00:00"}
+  sample: {token: 7, holder: "ops@runner-1 pid 4242", operation: update, held: true,
+           expires_at: "2026-11-25T07:42:00+00:00", taken_over: null}
 lock_waited:
   description:
     - With O(lock) and O(lock_timeout), when this call waited for another runner's lock - its
       C(holder), C(operation) and how many C(seconds) it waited. None otherwise.
   returned: always
   type: dict
-  sample: {holder: "alice@runner-1 (AWX job 4711)", operation: create, seconds: 12.5}
+  sample: {holder: "alice@runner-1 pid 23 (AWX job 4711)", operation: create, seconds: 12.5}
 diff:
   description: The desired state before and after (with C(--diff)).
   returned: when diff mode is on
@@ -567,6 +571,7 @@ record_removed:
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.coe.openstack.plugins.module_utils.cluster_module import ClusterLogic
+from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 
 
@@ -582,7 +587,7 @@ class ClusterModule(CoeModule):
         lock=dict(type="bool", default=False),
         lock_timeout=dict(type="int", default=0),
         lock_token=dict(type="int", no_log=False),
-        lock_ttl=dict(type="int", default=300),
+        lock_ttl=dict(type="int", default=DEFAULT_TTL),
         master_count=dict(type="int"),
         master_flavor_id=dict(aliases=["master_flavor"]),
         name=dict(required=True),

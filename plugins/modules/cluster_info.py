@@ -137,9 +137,10 @@ locks:
   type: list
   elements: dict
   sample:
-    - {project_id: default, cluster: demo, token: 7, holder: alice@laptop, operation: update,
+    - {project_id: default, cluster: demo, token: 7, holder: alice@laptop pid 4242, holder_host: laptop,
+       holder_pid: 4242, awx_job_id: null, operation: update,
        acquired_at: "2026-11-25T07:40:00+00:00", renewed_at: "2026-11-25T07:40:00+00:00",
-       expires_at: "2026-11-25T07:50:00+00:00", held: true, expired: false}
+       expires_at: "2026-11-25T07:42:00+00:00", held: true, expired: false, holder_gone: false}
 """
 
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import cluster_view, template_view

@@ -14,12 +14,19 @@ description:
     operation, an expiry and a fencing token that only grows. The store refuses writes that
     carry a stale token, so a runner that lost its lease cannot overwrite a newer one's work.
   - O(state=acquired) takes the lock, refusing at once (naming the holder, its operation and
-    expiry) when somebody else holds a live lease, or waiting up to O(lock_timeout) seconds.
-    An expired lease is taken over (logged in the history).
+    expiry, and what the caller can do) when somebody else holds a live lease, or waiting up
+    to O(lock_timeout) seconds. An expired lease is taken over (logged in the history).
+  - The holder is the run, not the module process - the C(ansible-playbook) process above this
+    module (found through /proc), recorded with its start time, host, machine and AWX job id. A
+    lease whose run is gone from this machine is taken over at once (event C(lock-takeover)
+    naming the dead holder, and a warning); the last module process of a dead run that still
+    works on the cluster is waited for, up to 60 seconds, whatever O(lock_timeout). A holder on
+    another machine is only ever timed out by its lease (O(ttl)).
   - O(state=renewed) extends a lease we hold; O(state=released) gives it up; both need
     O(lock_token).
   - O(state=broken) takes the lock away from whoever holds it - an explicit act that needs a
     O(reason), recorded in the history with who did it. The holder's token is stale from then on.
+    With O(lock_token), only the lease of that token is broken; a lease taken since is refused.
   - The lock exists before the cluster does (it is keyed by project and cluster name), so a
     create is locked too. Only the store is touched.
 author:
@@ -39,8 +46,12 @@ options:
     type: dict
   holder:
     description:
-      - How the holder is named to others. Defaults to C(user@host), plus the AWX job id when
-        there is one.
+      - How the holder is named to others. Defaults to C(user@host pid N) (the pid of the
+        run's ansible-playbook process), plus the AWX job id when there is one.
+      - A lease without O(holder) belongs to the run that took it - once that run's process is
+        gone (an ad-hoc C(ansible) command ends at once), a run on the same host takes it over.
+        A lease with O(holder) is bound to no process and ends only with its O(ttl) (or a break);
+        use it to hold a cluster across runs, e.g. during maintenance.
     type: str
   lock_timeout:
     description:
@@ -51,6 +62,7 @@ options:
   lock_token:
     description:
       - The fencing token of our lease; required with O(state=renewed) and O(state=released).
+      - With O(state=broken), the token of the lease to break (the one a refusal named).
     type: int
   name:
     description:
@@ -80,9 +92,10 @@ options:
   ttl:
     description:
       - Lease length in seconds (5 to 604800), for O(state=acquired) and O(state=renewed). Renew
-        before it runs out; a lease that expired may be taken over by another runner.
+        before it runs out (every third of it); a lease that expired may be taken over by another
+        runner. The default bounds the wait for a runner that died on another machine to two minutes.
     type: int
-    default: 300
+    default: 120
 seealso:
   - module: coe.openstack.cluster
   - module: coe.openstack.cluster_info
@@ -110,10 +123,11 @@ EXAMPLES = r"""
     state: released
     lock_token: "{{ demo_lock.lock.token }}"
 
-- name: Break the lock of a runner that died
+- name: Break the lock of a runner that died (only that lease, token 12)
   coe.openstack.cluster_lock:
     name: demo
     state: broken
+    lock_token: 12
     reason: runner vm-17 was lost during the upgrade at 03:10
 """
 
@@ -122,29 +136,37 @@ lock:
   description:
     - The lease after this run (the one that would be taken, in check mode). For
       O(state=broken), the lease that was broken (None when the lock was free).
+    - C(holder_gone) says that the holder's run is known to be gone (seen on its own machine);
+      such a lease is not C(held), the next run takes it over at once. With O(state=acquired),
+      C(taken_over) is the history's note of the lease this one took over (an expired one, or one
+      whose run is gone), null when the lock was free.
   returned: always
   type: dict
   sample:
     project_id: default
     cluster: demo
     token: 7
-    holder: alice@laptop
+    holder: alice@laptop pid 4242
+    holder_host: laptop
+    holder_pid: 4242
+    awx_job_id: null
     operation: update
     acquired_at: "2026-11-25T07:40:00+00:00"
     renewed_at: "2026-11-25T07:40:00+00:00"
-    expires_at: "2026-11-25T07:50:00+00:00"
+    expires_at: "2026-11-25T07:42:00+00:00"
     held: true
     expired: false
+    holder_gone: false
+    taken_over: null
 """
 
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import DEFAULT_PROJECT
-from ansible_collections.coe.openstack.plugins.module_utils.errors import LockError, ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import validate_name
-from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, check_ttl, lease_view
+from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL, LockManager
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.store import actor_label, resolve_actor
 
 
 class ClusterLockModule(CoeModule):
@@ -158,7 +180,7 @@ class ClusterLockModule(CoeModule):
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
         reason=dict(),
         state=dict(choices=["acquired", "renewed", "released", "broken"], default="acquired"),
-        ttl=dict(type="int", default=300),
+        ttl=dict(type="int", default=DEFAULT_TTL),
     )
     module_kwargs = dict(
         supports_check_mode=True,
@@ -177,12 +199,11 @@ class ClusterLockModule(CoeModule):
         project = p["project"] or DEFAULT_PROJECT
         if p["lock_timeout"] < 0:
             raise ValidationError("lock_timeout", "must be >= 0 seconds, got %d" % p["lock_timeout"])
-        locks = LockManager(self.store)
+        # check mode: the same acts, deciding as they would and writing nothing
+        locks = LockManager(self.store, check_mode=self.check_mode)
         state = p["state"]
         with self.action("%s the lock of cluster %s" % (_VERB[state], name)):
-            if self.check_mode:
-                self._check(locks, project, name)
-            elif state == "acquired":
+            if state == "acquired":
                 lease = locks.acquire(
                     project,
                     name,
@@ -192,6 +213,8 @@ class ClusterLockModule(CoeModule):
                     wait=p["lock_timeout"],
                     actor=p["actor"],
                 )
+                if lease["taken_over"] and not self.check_mode:
+                    self.warn("Cluster %s: %s" % (name, lease["taken_over"]))
                 self.exit(changed=True, lock=lease)
             elif state == "renewed":
                 self.exit(changed=True, lock=locks.renew(project, name, p["lock_token"], p["ttl"]))
@@ -199,62 +222,8 @@ class ClusterLockModule(CoeModule):
                 released = locks.release(project, name, p["lock_token"])
                 self.exit(changed=released, lock=locks.get(project, name))
             else:
-                broken = locks.break_lock(project, name, p["reason"], actor=p["actor"])
+                broken = locks.break_lock(project, name, p["reason"], actor=p["actor"], token=p["lock_token"])
                 self.exit(changed=broken is not None, lock=broken)
-
-    def _check(self, locks, project, name):
-        """Check mode: say what would happen, refuse what would be refused, write nothing."""
-        p = self.params
-        state = p["state"]
-        if state in ("acquired", "renewed"):
-            check_ttl(p["ttl"])
-        now = locks.clock()
-        row = self.store.get_lock(project, name) or dict(
-            project=project,
-            name=name,
-            token=0,
-            holder=None,
-            operation=None,
-            acquired_at=None,
-            renewed_at=None,
-            expires_at=None,
-        )
-        current = lease_view(row, now)
-        if state == "broken":
-            if not (p["reason"] or "").strip():
-                raise ValidationError("reason", "breaking a lock needs a reason")
-            self.exit(changed=row["holder"] is not None, lock=current if row["holder"] is not None else None)
-        if state == "acquired":
-            if current["held"] and p["lock_timeout"] == 0:
-                raise LockError(
-                    "Cluster '%s' is locked by %s for %s until %s (token %d)"
-                    % (name, row["holder"], row["operation"], current["expires_at"], row["token"]),
-                    holder=row["holder"],
-                )
-            holder = p["holder"] or actor_label(resolve_actor(p["actor"]))
-            would = dict(
-                row,
-                token=row["token"] + 1,
-                holder=holder,
-                operation=p["operation"],
-                acquired_at=now,
-                renewed_at=now,
-                expires_at=now + p["ttl"],
-            )
-            self.exit(changed=True, lock=lease_view(would, now))
-        if row["token"] != p["lock_token"]:
-            raise LockError(
-                "Cannot %s the lock of cluster '%s': token %s is stale (current token %d)"
-                % (_VERB[state], name, p["lock_token"], row["token"]),
-                holder=row["holder"],
-            )
-        if state == "renewed":
-            if row["holder"] is None:
-                raise LockError(
-                    "Cannot renew the lock of cluster '%s': token %s was released or broken" % (name, p["lock_token"])
-                )
-            self.exit(changed=True, lock=lease_view(dict(row, renewed_at=now, expires_at=now + p["ttl"]), now))
-        self.exit(changed=row["holder"] is not None, lock=current)
 
 
 _VERB = dict(acquired="acquire", renewed="renew", released="release", broken="break")

@@ -59,7 +59,7 @@ options:
     description:
       - Seconds the lease is extended by when O(lock_token) is given.
     type: int
-    default: 300
+    default: 120
   name:
     description:
       - The cluster to synchronise. All clusters (of O(project), when given) when not given.
@@ -135,7 +135,7 @@ lock:
   description: The renewed lease, when O(lock_token) was given.
   returned: when O(lock_token) is given
   type: dict
-  sample: {cluster: demo, project_id: default, token: 7, holder: alice@laptop, operation: create,
+  sample: {cluster: demo, project_id: default, token: 7, holder: alice@laptop pid 4242, operation: create,
            acquired_at: "2026-11-25T07:40:00+00:00", renewed_at: "2026-11-25T07:45:00+00:00",
            expires_at: "2026-11-25T07:50:00+00:00", held: true, expired: false}
 removed:
@@ -155,6 +155,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.errors import NotFoundError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import validate_name
+from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
 
@@ -164,7 +165,7 @@ class ClusterSyncModule(CoeModule):
         actor=dict(type="dict"),
         fail_reason=dict(),
         lock_token=dict(type="int", no_log=False),
-        lock_ttl=dict(type="int", default=300),
+        lock_ttl=dict(type="int", default=DEFAULT_TTL),
         name=dict(),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
     )

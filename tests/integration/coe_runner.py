@@ -67,6 +67,23 @@ def short_id():
     return uuidlib.uuid4().hex[:6]
 
 
+def template(name, driver, **over):
+    """A cluster template the local cloud can make (its fake image, m1.small, demo-key, private/public)."""
+    spec = dict(
+        name=name,
+        driver=driver,
+        image_id="fake-image",
+        flavor_id="m1.small",
+        master_flavor_id="m1.small",
+        keypair_id="demo-key",
+        fixed_network="private",
+        external_network_id="public",
+        coe_version="v1.31.1",
+    )
+    spec.update(over)
+    return spec
+
+
 class CloudUser:
     """A keystone user of the test's own in the demo project; ``close()`` removes it."""
 

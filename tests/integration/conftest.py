@@ -142,3 +142,24 @@ def minicloud():
         if started and not others and os.environ.get("MINICLOUD_KEEP") != "1":
             with contextlib.suppress(subprocess.TimeoutExpired):
                 _run("down", timeout=300)
+
+
+@pytest.fixture
+def user(tmp_path, minicloud):
+    """A keystone user of this test's own (coe_runner.CloudUser), removed at the end.
+
+    A test module may define its own ``user``/``runner`` fixtures; these are the common ones.
+    """
+    from coe_runner import CloudUser
+
+    u = CloudUser(tmp_path)
+    yield u
+    u.close()
+
+
+@pytest.fixture
+def runner(tmp_path, user):
+    """The operation playbooks run as ``user``, with a store of this test's own (coe_runner.Runner)."""
+    from coe_runner import Runner
+
+    return Runner(tmp_path, user)

@@ -101,7 +101,24 @@ def redact_url(url):
     return "%s://%s@%s" % (scheme, creds, host)
 
 
-LOCK_COLUMNS = ("project", "name", "token", "holder", "operation", "acquired_at", "renewed_at", "expires_at")
+LOCK_COLUMNS = (
+    "project",
+    "name",
+    "token",
+    "holder",
+    "operation",
+    "acquired_at",
+    "renewed_at",
+    "expires_at",
+    "holder_host",
+    "holder_machine",
+    "holder_pid",
+    "holder_start",
+    "awx_job_id",
+    "task_pid",
+    "task_start",
+)
+_LOCK_KEY = ("project", "name")
 EVENT_COLUMNS = (
     "id",
     "at",
@@ -535,9 +552,11 @@ class Store:
                     % (lock_token, name, iso(row["expires_at"]))
                 )
         elif free_required and live:
+            # the locks' own words (locks.py imports this module, hence the late import)
+            from ansible_collections.coe.openstack.plugins.module_utils.locks import lease_view, refusal_text
+
             raise LockError(
-                "Cluster '%s' is locked by %s for %s until %s (token %d); pass its lock_token or wait"
-                % (name, row["holder"], row["operation"], iso(row["expires_at"]), row["token"]),
+                "%s Nothing was written." % refusal_text(name, lease_view(row, now)),
                 holder=row["holder"],
                 lock_operation=row["operation"],
             )
@@ -731,32 +750,30 @@ class Store:
             return self._query(sql + " ORDER BY project, name", params)
 
     @contextlib.contextmanager
-    def lock_row(self, project, name):
+    def lock_row(self, project, name, write=True):
         """Read-modify-write the lock row of (project, name) in one write transaction.
 
         Yields a LockRow; its changes are written when the block succeeds.
         ``row.events`` (list of dicts for ``add_event``) are appended in the
-        same transaction.
+        same transaction. With ``write=False`` (check mode) the row is only read
+        and nothing is written, whatever the block changes.
         """
+        if not write:
+            free = dict(dict.fromkeys(LOCK_COLUMNS), project=project, name=name, token=0)
+            row = LockRow(self.get_lock(project, name) or free)
+            row.events = []
+            yield row
+            return
         with self._write():
             row = LockRow(self._lock_for_update(project, name))
             original = dict(row)
             row.events = []
             yield row
             if dict(row) != original:
+                columns = [c for c in LOCK_COLUMNS if c not in _LOCK_KEY]
                 self._execute(
-                    "UPDATE coe_locks SET token = ?, holder = ?, operation = ?, acquired_at = ?, renewed_at = ?, "
-                    "expires_at = ? WHERE project = ? AND name = ?",
-                    (
-                        row["token"],
-                        row["holder"],
-                        row["operation"],
-                        row["acquired_at"],
-                        row["renewed_at"],
-                        row["expires_at"],
-                        project,
-                        name,
-                    ),
+                    "UPDATE coe_locks SET %s WHERE project = ? AND name = ?" % ", ".join("%s = ?" % c for c in columns),
+                    (*(row.get(c) for c in columns), project, name),
                 )
             for event in row.events:
                 event = dict(event)

@@ -83,6 +83,19 @@ MIGRATIONS = [
             updated_at TEXT NOT NULL,
             PRIMARY KEY (cluster_uuid, name))""",
     ],
+    # 1 -> 2: who holds a lease, so that a dead holder on the same machine is seen at once
+    # (locks.py): its host name, machine (boot id + pid namespace), the pid and start time
+    # (clock ticks since boot) of its ansible-playbook process, its AWX job, and the module
+    # process that last renewed the lease. NULL for leases taken before: the TTL rules them.
+    [
+        "ALTER TABLE coe_locks ADD COLUMN holder_host TEXT",
+        "ALTER TABLE coe_locks ADD COLUMN holder_machine TEXT",
+        "ALTER TABLE coe_locks ADD COLUMN holder_pid INTEGER",
+        "ALTER TABLE coe_locks ADD COLUMN holder_start BIGINT",
+        "ALTER TABLE coe_locks ADD COLUMN awx_job_id TEXT",
+        "ALTER TABLE coe_locks ADD COLUMN task_pid INTEGER",
+        "ALTER TABLE coe_locks ADD COLUMN task_start BIGINT",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

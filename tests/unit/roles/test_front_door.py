@@ -151,7 +151,7 @@ def test_locked_cluster_is_waited_for_when_asked(env, tmp_path):
         LockManager(store).try_acquire("default", "c1", "update", ttl=120, holder="bob@laptop")
     rc, out = play(env, tmp_path, "create", {"c1": {"coe_cluster_template": "k8s"}}, "-e", "coe_lock_timeout=3")
     assert rc != 0
-    assert "gave up after waiting 3s" in out and "bob@laptop" in out
+    assert "Gave up after waiting 3s" in out and "bob@laptop" in out
     assert clusters(env) == []
 
 
@@ -191,3 +191,94 @@ def test_a_driver_failure_with_a_cloud_that_cannot_be_asked_leaves_the_operation
     with open_store(env["COE_STATE_URL"]) as store:
         assert store.find_cluster("default", "c1")["status"] == "DELETE_IN_PROGRESS"
         assert store.get_lock("default", "c1")["holder"] is None  # released
+
+
+def complete_cluster(env, name="c1"):
+    from ansible_collections.coe.openstack.plugins.module_utils.clusters import ensure_cluster
+
+    with open_store(env["COE_STATE_URL"]) as store:
+        desired = dict(name=name, project_id="default", state="present", template_name="k8s")
+        record = ensure_cluster(store, desired)["cluster"]
+        return store.update_cluster(dict(store.get_cluster(record["uuid"]), status="CREATE_COMPLETE"), 1)
+
+
+def die_holding_the_lock(env, tmp_path, name="c1"):
+    """A real ansible-playbook run that takes the cluster's lock and ends without releasing it
+    (as one killed would); returns its lease."""
+    playbook = tmp_path / "take-lock.yml"
+    task = {"coe.openstack.cluster_lock": {"name": name, "operation": "update"}, "register": "taken"}
+    show = {"ansible.builtin.debug": {"msg": "holder pid {{ taken.lock.holder_pid }}"}}
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                dict(
+                    hosts="localhost",
+                    gather_facts=False,
+                    connection="local",
+                    vars={"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                    tasks=[task, show],
+                )
+            ]
+        )
+    )
+    proc = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), str(playbook)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open_store(env["COE_STATE_URL"]) as store:
+        return LockManager(store).get("default", name)
+
+
+def test_a_dead_run_on_this_host_is_taken_over_at_once_naming_it(env, tmp_path):
+    complete_cluster(env)
+    dead = die_holding_the_lock(env, tmp_path)
+    assert dead["holder_gone"] and not dead["held"] and not dead["expired"], dead
+    assert dead["holder"].endswith(" pid %d" % dead["holder_pid"])
+    # a delete plans without the cloud; the driver then fails (nobody answers): the lock was ours
+    rc, out = play(env, tmp_path, "delete", {"c1": {}})
+    assert rc != 0, out
+    assert "locked by" not in out, out
+    warning = "lease of %s (update, token 1, until %s) taken over at once by " % (dead["holder"], dead["expires_at"])
+    assert warning in " ".join(out.split()), out
+    with open_store(env["COE_STATE_URL"]) as store:
+        events = [e for e in store.list_events(kind="lock", target="c1") if e["operation"] == "lock-takeover"]
+        assert len(events) == 1 and "pid %d on " % dead["holder_pid"] in events[0]["message"], events
+        assert "is gone" in events[0]["message"]
+        assert store.find_cluster("default", "c1")["status"] == "DELETE_IN_PROGRESS"  # recorded under the lock
+        assert store.get_lock("default", "c1")["token"] == 2
+
+
+def test_a_refusal_names_the_run_and_says_what_to_do(env, tmp_path):
+    complete_cluster(env)
+    with open_store(env["COE_STATE_URL"]) as store:
+        LockManager(store).try_acquire("default", "c1", "update", ttl=120, actor=dict(user="bob", host="ci-7"))
+    rc, out = play(env, tmp_path, "delete", {"c1": {}})
+    text = " ".join(out.split())
+    assert rc != 0
+    assert "Cannot delete cluster 'c1': it is locked by bob@ci-7 for update since " in text, out
+    assert "run again with -e coe_lock_timeout=SECONDS" in text
+    assert "run again with -e coe_lock_break=1 (recorded in the history)" in text
+    assert "lock_token" not in text
+
+
+def test_coe_lock_break_breaks_only_the_lease_named(env, tmp_path):
+    complete_cluster(env)
+    with open_store(env["COE_STATE_URL"]) as store:
+        LockManager(store).try_acquire("default", "c1", "update", ttl=120, holder="bob@ci-7")
+    rc, out = play(env, tmp_path, "delete", {"c1": {}}, "-e", "coe_lock_break=5")
+    assert rc != 0
+    assert "Did not break the lock of cluster 'c1': token 5 is not its lease any more" in out, out
+    with open_store(env["COE_STATE_URL"]) as store:
+        assert store.get_lock("default", "c1")["holder"] == "bob@ci-7"
+    rc, out = play(env, tmp_path, "delete", {"c1": {}}, "-e", "coe_lock_break=1")
+    assert "locked by" not in out, out  # broken, then the delete went on (to a cloud that does not answer)
+    with open_store(env["COE_STATE_URL"]) as store:
+        event = next(e for e in store.list_events(kind="lock", target="c1") if e["operation"] == "lock-break")
+        assert "lock of bob@ci-7 (update, token 1) broken by " in event["message"]
+        assert "asked with coe_lock_break=1" in event["message"]
+        assert store.find_cluster("default", "c1")["status"] == "DELETE_IN_PROGRESS"

@@ -626,13 +626,12 @@ def test_require_existing_refuses_to_create(coe):
 
 
 def test_a_rerun_of_an_operation_in_progress_takes_the_lock_to_resume_it(coe):
+    """A runner died after recording its create: the same play again resumes it (lock + driver)."""
     _template(coe)
-    args = dict(name="demo", cluster_template="k8s", node_count=2, lock=True)
+    args = dict(name="demo", cluster_template="k8s", node_count=2, lock=True, lock_ttl=60)
     made = coe("cluster", **args)
-    # the runner died before its driver ran; its lease went
-    LockManager(coe.store()).release("default", "demo", made["lock"]["token"])
+    LockManager(coe.store()).break_lock("default", "demo", "the runner died")
     again = coe("cluster", **args)
-    assert again["operation"] == "create" and again["plan"]["retry"] is True
-    assert not again["changed"]  # nothing new recorded
-    assert again["lock"] is not None and again["lock"]["held"]  # the driver resumes it under the lock
-    assert again["cluster"]["uuid"] == made["cluster"]["uuid"]
+    assert again["operation"] == "create" and again["plan"]["retry"], again
+    assert again["lock"] and again["lock"]["token"] == made["lock"]["token"] + 1
+    assert _store_rows(coe)["clusters"][0]["status"] == "CREATE_IN_PROGRESS"

@@ -58,3 +58,38 @@ def test_bad_input(coe):
     res = coe("cluster_lock", name="demo", state="renewed")
     assert res.failed and "lock_token" in res["msg"]
     assert coe.store().list_locks() == []
+
+
+def test_break_only_the_token_a_refusal_named(coe):
+    coe("cluster_lock", name="demo", holder="dead-runner")
+    refused = coe("cluster_lock", name="demo", operation="delete")
+    assert refused.failed and "-e coe_lock_break=1" in refused["msg"] and "lock_token" not in refused["msg"]
+    for check_mode in (True, False):
+        wrong = coe("cluster_lock", check_mode=check_mode, name="demo", state="broken", reason="dead", lock_token=2)
+        assert wrong.failed and "token 2 is not its lease any more" in wrong["msg"]
+    assert coe.store().get_lock("default", "demo")["holder"] == "dead-runner"
+    res = coe("cluster_lock", name="demo", state="broken", reason="dead", lock_token=1)
+    assert res["changed"] and res["lock"]["token"] == 1
+
+
+def test_lease_defaults_agree():
+    """One default lease everywhere: locks.DEFAULT_TTL, the modules' ttl/lock_ttl, coe_lock_ttl."""
+    import os
+
+    import yaml
+
+    from ansible_collections.coe.openstack.plugins.doc_fragments.store import ModuleDocFragment
+    from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL
+    from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC
+    from ansible_collections.coe.openstack.plugins.modules import cluster, cluster_lock, cluster_sync
+
+    assert DEFAULT_TTL == 120
+    assert LEASE_ARGUMENT_SPEC["lock_ttl"]["default"] == DEFAULT_TTL
+    assert yaml.safe_load(ModuleDocFragment.LEASE)["options"]["lock_ttl"]["default"] == DEFAULT_TTL
+    for module, option in ((cluster_lock, "ttl"), (cluster_sync, "lock_ttl"), (cluster, "lock_ttl")):
+        documented = yaml.safe_load(module.DOCUMENTATION)["options"][option]["default"]
+        assert documented == DEFAULT_TTL, module.__name__
+    repo = os.path.dirname(os.path.abspath(cluster_lock.__file__)).rsplit(os.sep + "plugins", 1)[0]
+    for role in ("cluster", "heat_driver", "nova_driver"):
+        with open(os.path.join(repo, "roles", role, "defaults", "main.yml")) as f:
+            assert yaml.safe_load(f)["coe_lock_ttl"] == DEFAULT_TTL, role
