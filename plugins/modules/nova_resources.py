@@ -122,7 +122,7 @@ RETURN = r"""
 api_address:
   description:
     - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP;
-      RV(floating_ip.address) is the bare address.
+      the C(address) of RV(floating_ip) is the bare address.
   returned: when O(state=present) and the floating IP exists
   type: str
   sample: https://172.24.4.20:6443
