@@ -281,7 +281,9 @@ RETURN = r"""
 cluster:
   description:
     - The cluster record after this run (what would be written, in check mode), with Magnum's
-      field names, the names M(openstack.cloud.coe_cluster) returns beside them (C(id),
+      field names, the names that openstack.cloud's coe_cluster module returns
+      L(openstack.cloud.coe_cluster,https://docs.ansible.com/ansible/latest/collections/openstack/cloud/coe_cluster_module.html)
+      beside them (C(id),
       C(is_floating_ip_enabled), C(is_master_lb_enabled)), so that a playbook written against
       openstack.cloud reads it unchanged, plus ours. M(coe.openstack.cluster_sync),
       M(coe.openstack.cluster_info) and the C(coe_cluster) fact of the playbooks return the same.
