@@ -9,19 +9,12 @@ change, no event, no cloud write call.
 """
 
 import pytest
-from coe_runner import CloudUser, RequestLog, Runner, short_id
+from coe_runner import RequestLog, short_id, template
 
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import plan_lock_record
 from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
 
 pytestmark = pytest.mark.usefixtures("minicloud")
-
-
-@pytest.fixture
-def user(tmp_path, minicloud):
-    u = CloudUser(tmp_path)
-    yield u
-    u.close()
 
 
 def workers(record):
@@ -30,23 +23,10 @@ def workers(record):
 
 
 @pytest.mark.parametrize("driver", ["heat", "nova"])
-def test_a_retried_scale_in_removes_the_recorded_nodes(driver, tmp_path, user):
-    runner = Runner(tmp_path, user)
+def test_a_retried_scale_in_removes_the_recorded_nodes(driver, runner, user):
     tname = "rp-%s-%s" % (driver, short_id())
     name = "rp-%s-%s" % (driver[0], short_id())
-    runner.templates(
-        dict(
-            name=tname,
-            driver=driver,
-            image_id="fake-image",
-            flavor_id="m1.small",
-            master_flavor_id="m1.small",
-            keypair_id="demo-key",
-            fixed_network="private",
-            external_network_id="public",
-            coe_version="v1.31.1",
-        )
-    )
+    runner.templates(template(tname, driver))
     spec = dict(coe_cluster_template=tname, coe_master_count=1, coe_node_count=3)
     try:
         result = runner.run("create", {name: spec})
