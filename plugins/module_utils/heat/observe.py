@@ -7,27 +7,25 @@ the clusters' ``coe-cluster-<uuid>`` tags, as a list) and one server list
 call (same tags, server-side filter) per 40 clusters, plus one nested
 resources call per stack that is *_FAILED (for the cloud's reasons).
 
-Mapping (Magnum's HeatPoller semantics, docs/internals.md):
+Mapping: the one rule of both synchronisers (sync/base.py, docs/state-machine.md "What a
+synchroniser observes"). This module reads Heat and Nova into its facts:
 
-* the stack's status is the cluster's status, except that CREATE_COMPLETE
-  seen while the record says UPDATE_IN_PROGRESS is UPDATE_COMPLETE (the
-  update changed nothing Heat had to act on), and UPDATE_* seen while the
-  record says CREATE_IN_PROGRESS is CREATE_* (a create with rendered
-  user-data makes the stack without nodes, then updates it to its nodes);
-  a settled record (*_COMPLETE) and a settled stack say nothing new;
-* a record CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS and a settled stack
-  whose last action began clearly before the operation was recorded
-  (``operation_started_at``, see ``settled_before``): Heat has not begun
-  the operation. Mapped as above (a driver with nothing to change makes no
-  stack call: its operation is complete as the stack is), but flagged
-  ``not_started``: after the driver failed (the front door's
-  ``fail_reason``: its create/update call was refused) that status is not
-  taken for the operation's result and the record goes *_FAILED;
-* no stack while the record says DELETE_IN_PROGRESS → DELETE_COMPLETE;
-  while CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS → CREATE_FAILED /
-  UPDATE_FAILED "Stack ... not found"; in any other status Magnum says
-  nothing, and neither do we (status None) — but ``exists`` is False and the
-  health is UNHEALTHY, so drift is seen;
+* the stack's status, mapped onto the record's operation (``map_status``): CREATE_COMPLETE
+  seen while the record says UPDATE_IN_PROGRESS is UPDATE_COMPLETE (the update changed
+  nothing Heat had to act on), and UPDATE_* seen while the record says CREATE_IN_PROGRESS
+  is CREATE_* (a create with rendered user-data makes the stack without nodes, then updates
+  it to its nodes); a settled record (*_COMPLETE) and a settled stack say nothing new;
+* the orchestration's state: WORKING (the stack *_IN_PROGRESS), PENDING (Heat has not begun
+  the operation: a stack settled before it was recorded, see ``settled_before``, flagged
+  ``not_started``; a create's stack made without nodes; no stack yet within the grace of
+  ``operation_started_at``), SETTLED, or GONE (no stack after the grace: a create or an
+  update fails, every nodegroup with it, "Stack <name> not found in Heat"; a delete is
+  complete);
+* per nodegroup its servers and the failed resources inside it; the failed resources of no
+  nodegroup fail the cluster (the API port, the security group, the server group);
+* a settled record: Magnum says nothing of a missing stack, and neither do we (status None)
+  — but ``exists`` is False and the health is UNHEALTHY naming the stack and the nodes;
+  a failed operation whose stack settles with every node ACTIVE becomes *_COMPLETE;
 * addresses, nodes and per-nodegroup counts come from the servers tagged
   with the cluster (their metadata says nodegroup, role and index); the API
   address is ``https://ADDR:6443`` of the first master's floating IP, else of
@@ -41,7 +39,7 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
@@ -50,7 +48,18 @@ from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
 from ansible_collections.coe.openstack.plugins.module_utils.heat.client import HeatClient
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, floating_address, server_view
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import parse_iso
-from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
+from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
+    GONE,
+    PENDING,
+    SETTLED,
+    WORKING,
+    Observation,
+    StateSynchroniser,
+    grace_left,
+    nodegroup_state,
+    operation_of,
+    roll_up,
+)
 
 CHUNK = 40
 KNOWN_STATUSES = {
@@ -174,8 +183,8 @@ class HeatSynchroniser(StateSynchroniser):
 
     driver = "heat"
 
-    def __init__(self, conn, client=None):
-        super().__init__(conn)
+    def __init__(self, conn, client=None, clock=None):
+        super().__init__(conn, clock=clock)
         self.client = client or HeatClient(conn)
 
     # -- cloud reads (each call is one API request) --------------------------
@@ -233,10 +242,11 @@ class HeatSynchroniser(StateSynchroniser):
                 return stack
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
-    def observation(self, record, stack, servers, failures=()):
+    def observation(self, record, stack, servers, failures=(), now=None):
         """The Observation of one cluster from what was read (pure: no API call).
 
-        ``servers``: the cluster's server views (servers.server_view).
+        ``servers``: the cluster's server views (servers.server_view); ``now``: the time
+        (epoch) the grace of a just recorded operation is measured at (default: the clock).
         """
         record = dict(record)
         try:
@@ -244,12 +254,15 @@ class HeatSynchroniser(StateSynchroniser):
         except Exception:
             # a record we cannot fully interpret still gets its status mapped
             record["_nodegroups"] = []
-        status, reason = map_status(record.get("status"), stack)
+        record_status = record.get("status") or ""
+        op = operation_of(record_status)
+        status, reason = map_status(record_status, stack)
+        stack_status = (stack or {}).get("status") or ""
         # Heat has not begun the recorded operation: its stack status is the previous
         # operation's outcome (an update call Heat refused leaves it so). The status is
         # still reported (a driver that had nothing to change makes no stack call: its
         # operation is complete as the stack is); sync_clusters' fail_reason ignores it.
-        not_started = record.get("status") in STARTED_BY_CREATE_OR_UPDATE and settled_before(
+        not_started = record_status in STARTED_BY_CREATE_OR_UPDATE and settled_before(
             stack, record.get("operation_started_at")
         )
         faults = {}
@@ -258,15 +271,15 @@ class HeatSynchroniser(StateSynchroniser):
         servers = sorted(servers, key=lambda s: (s["nodegroup"] or "", _index(s)))
         groups = {}
         for g in record["_nodegroups"]:
-            groups[g["name"]] = dict(role=g["role"], expected=g["count"], servers=[])
+            groups[g["name"]] = dict(role=g["role"], expected=g["count"], image=g.get("image"), servers=[])
         for server in servers:
             ng = server["nodegroup"] or "unknown"
             role = server["role"] or "worker"
-            groups.setdefault(ng, dict(role=role, expected=None, servers=[]))["servers"].append(server)
+            groups.setdefault(ng, dict(role=role, expected=None, image=None, servers=[]))["servers"].append(server)
             text = server["fault"] if server["status"] == "ERROR" else None
             if text:
                 faults.setdefault(server["name"], text)
-        if stack is not None and str(stack.get("status", "")).endswith("_FAILED") and not faults and reason:
+        if stack is not None and stack_status.endswith("_FAILED") and not faults and reason:
             faults[stack.get("name") or "stack"] = reason
         if stack is not None and failures and reason:
             # the stack's own reason names a resource path; the leaves say it plainly
@@ -274,11 +287,48 @@ class HeatSynchroniser(StateSynchroniser):
             if leaf and leaf not in reason:
                 reason = "%s (%s)" % (reason, leaf)
 
+        # what the orchestration does (sync.base: the one rule)
+        name_of_stack = stack_name(record.get("name", ""), record["uuid"])
+        grace = None
+        if stack is None:
+            grace = grace_left(record, self.clock() if now is None else now) if op in ("CREATE", "UPDATE") else None
+            orchestration = PENDING if grace else GONE
+        elif stack_status.endswith("_IN_PROGRESS"):
+            orchestration = WORKING
+        elif op == "CREATE" and stack_status == "CREATE_COMPLETE" and not servers:
+            # a create with rendered user-data makes the stack without nodes first, then
+            # gives it its nodes: between the two, Heat has not been asked for them yet
+            orchestration = PENDING
+        elif op and (not_started or (status and _action(status) not in (op, "ROLLBACK"))):
+            orchestration = PENDING  # the previous operation's outcome: Heat has not begun ours
+        else:
+            orchestration = SETTLED
+        owners = {}  # fault key -> its nodegroup
+        for ng in groups:
+            node_prefix = "%s-%s-" % (record.get("name"), _prefix(record, ng))
+            for key in faults:
+                if key == ng or key.startswith(ng + ".") or key.startswith(node_prefix):
+                    owners.setdefault(key, ng)
+            for server in groups[ng]["servers"]:
+                if server["name"] in faults:
+                    owners[server["name"]] = ng
+        cluster_faults = {k: v for k, v in faults.items() if k not in owners}
+        cluster_failure = "; ".join("%s: %s" % kv for kv in sorted(cluster_faults.items())) or None
+        if orchestration == GONE:
+            cluster_failure = "Stack %s not found in Heat" % name_of_stack
+
+        # the operation the nodegroups are read for: the record's, else (a settled record)
+        # the one the stack shows, if it shows a new one
+        act, group_orchestration = op, orchestration
+        if op is None:
+            act = _action(status) if status else None
+            act = act if act in ("CREATE", "UPDATE", "DELETE") else None
+            group_orchestration = WORKING if str(status).endswith("_IN_PROGRESS") else SETTLED
         nodegroups = {}
+        states = {}
         master_addresses, node_addresses = [], []
         api_address = None
         unhealthy = {}
-        stack_status = (stack or {}).get("status") or ""
         for ng, info in groups.items():
             nodes = []
             addresses = []
@@ -306,6 +356,8 @@ class HeatSynchroniser(StateSynchroniser):
             else:
                 node_addresses.extend(addresses)
             expected = info["expected"]
+            present = list(nodes)
+            missing = []
             if expected is not None and len(info["servers"]) != expected and stack_status.endswith("_COMPLETE"):
                 unhealthy[ng] = "%d of %d servers exist" % (len(info["servers"]), expected)
                 # Heat still counts the members whose servers went away behind its back:
@@ -315,18 +367,21 @@ class HeatSynchroniser(StateSynchroniser):
                     gone = dict(name=name, id=None, status="MISSING", addresses=[], image_id=None)
                     nodes.append(dict(gone, fault="server not found"))
                     unhealthy[name] = "server not found"
-            ng_failures = {k: v for k, v in faults.items() if any(n["name"] == k for n in nodes)}
-            ng_failures.update(
-                {k: v for k, v in faults.items() if k.startswith("%s-%s-" % (record.get("name"), _prefix(record, ng)))}
-            )
-            if status and status.endswith("_FAILED") and not ng_failures:
-                ng_status = status.replace("_FAILED", "_COMPLETE")
-                ng_reason = None
-            else:
-                ng_status = status
-                ng_reason = "; ".join("%s: %s" % kv for kv in sorted(ng_failures.items())) or (
-                    reason if status else None
+                    missing.append(name)
+            ng_faults = {k: v for k, v in faults.items() if owners.get(k) == ng}
+            ng_status, ng_reason = (None, None)
+            if act is not None:
+                ng_status, ng_reason = nodegroup_state(
+                    act,
+                    present,
+                    expected if expected is not None else len(present),
+                    group_orchestration,
+                    faults=ng_faults,
+                    missing=missing,
+                    cluster_failure=cluster_failure,
+                    outdated=_outdated(info, present) if act == "UPDATE" else (),
                 )
+            states[ng] = (ng_status, ng_reason)
             indices = [i for i in (_index(s) for s in info["servers"]) if i < 1 << 30]
             counts = {}
             for server in info["servers"]:
@@ -342,14 +397,30 @@ class HeatSynchroniser(StateSynchroniser):
                 last_index=max(indices) if indices else None,
             )
 
+        status, reason, keep_nodegroups = _cluster_status(
+            record, op, status, reason, orchestration, states, cluster_failure, grace, name_of_stack
+        )
+        if keep_nodegroups:
+            # nothing new to say of the operation: each nodegroup keeps what its last one gave it
+            for ng, group in nodegroups.items():
+                group["status"], group["status_reason"] = _kept(record, ng), None
+
         if stack is None:
-            health, health_reason = (
-                ("UNHEALTHY", {"stack": "stack %s not found in Heat" % stack_name(record["name"], record["uuid"])})
-                if status is None and record.get("status") not in ("DELETE_COMPLETE",)
-                else (None, None)
-            )
+            if status is None and record_status not in ("DELETE_COMPLETE",):
+                # a settled cluster whose stack is gone: name it, and the nodes it had
+                health, health_reason = "UNHEALTHY", {"stack": "stack %s not found in Heat" % name_of_stack}
+                present = {s["name"] for s in servers}
+                for group in record.get("nodegroups") or []:
+                    for node in (group.get("nodes") or []) if isinstance(group, dict) else ():
+                        name = node.get("name") if isinstance(node, dict) else None
+                        if name and name not in present:
+                            health_reason[name] = "server not found"
+            else:
+                health, health_reason = None, None
         elif stack_status.endswith("_IN_PROGRESS"):
             health, health_reason = "UNKNOWN", {"stack": "stack is %s" % stack_status}
+        elif op and str(status).endswith("_IN_PROGRESS"):
+            health, health_reason = "UNKNOWN", {"cluster": "%s: %s" % (status, reason)}
         elif unhealthy or stack_status.endswith("_FAILED"):
             health = "UNHEALTHY"
             health_reason = dict(unhealthy)
@@ -376,7 +447,80 @@ class HeatSynchroniser(StateSynchroniser):
             stack_id=(stack or {}).get("id"),
             coe_version=versions.pop() if len(versions) == 1 else None,
             not_started=not_started,
+            stack_status=(stack or {}).get("status"),
         )
+
+
+def _action(status):
+    """``CREATE`` of ``CREATE_FAILED``; None for None."""
+    if not status:
+        return None
+    for state in ("_IN_PROGRESS", "_COMPLETE", "_FAILED"):
+        if status.endswith(state):
+            return status[: -len(state)]
+    return status
+
+
+def _kept(record, ng):
+    """A nodegroup's status when the observation says nothing new: None (the record keeps it),
+    except that a nodegroup recorded in progress under a settled cluster ends as the cluster did."""
+    if operation_of(record.get("status")):
+        return None
+    for group in record.get("nodegroups") or []:
+        if isinstance(group, dict) and group.get("name") == ng and str(group.get("status")).endswith("_IN_PROGRESS"):
+            return record.get("status") or None
+    return None
+
+
+def _outdated(info, nodes):
+    """Names of the nodes an update still has to give the nodegroup's image (an id) to."""
+    image = info.get("image")
+    if not image or not shape.is_uuid(image):
+        return []
+    return [n["name"] for n in nodes if n.get("image_id") and n["image_id"] != image]
+
+
+def _cluster_status(record, op, status, reason, orchestration, states, cluster_failure, grace, name):
+    """``(status, reason, keep_nodegroups)`` of the cluster (sync.base.roll_up, the one rule).
+
+    ``status``/``reason``: what the stack says (map_status); ``states``: the nodegroups'
+    ``{name: (status, reason)}``; ``keep_nodegroups``: the observation has nothing new to
+    say of the operation, so neither have the nodegroups.
+    """
+    record_status = record.get("status") or ""
+    if op in ("CREATE", "UPDATE"):
+        if orchestration == PENDING and grace:
+            return (
+                record_status,
+                "stack %s does not exist yet: the %s was recorded just now (%d s of its grace left)"
+                % (name, op.lower(), int(grace)),
+                False,
+            )
+        if orchestration == GONE:
+            return op + "_FAILED", cluster_failure, False
+        if _action(status) != op:  # a rollback, or the stack of another operation
+            return status, reason, False
+        rolled, why = roll_up(op, states, orchestration, cluster_failure)
+        if rolled.endswith("_COMPLETE") or not why:
+            why = reason  # Heat's words
+        return rolled, why, False
+    if op == "DELETE":
+        return status, reason, False
+    # a settled record
+    if status is None or status.endswith("_IN_PROGRESS"):
+        return status, reason, status is None
+    act = _action(status)
+    if act in ("CREATE", "UPDATE") and act == _action(record_status):
+        rolled, why = roll_up(act, states, SETTLED, cluster_failure)
+        if rolled.endswith("_COMPLETE"):
+            # the cloud converged (a failed operation's stack later completed)
+            return rolled, reason, rolled == record_status
+        if rolled.endswith("_FAILED") and record_status == rolled:
+            return None, None, False  # the failed operation's outcome, its nodegroups as they are now
+        if status == record_status:
+            return status, reason, True  # the stack agrees with the record; drift is health's
+        return None, None, True  # drift (health says it), or servers still changing
+    return status, reason, act not in ("CREATE", "UPDATE", "DELETE")
 
 
 def _prefix(record, ng):

@@ -60,8 +60,11 @@ def merge_observation(record, obs, now):
         observed = DELETE_COMPLETE
         new["status_reason"] = "nothing of the cluster is left in the cloud"
     elif not obs.exists and status != CREATE_IN_PROGRESS and observed is None:
+        # drift: name what is missing, in the synchroniser's words (the stack, the nodes)
         new["health_status"] = "UNHEALTHY"
-        new["health_status_reason"] = {"cluster": "nothing of the cluster exists in the cloud"}
+        new["health_status_reason"] = dict(
+            {"cluster": "nothing of the cluster exists in the cloud"}, **(obs.health_status_reason or {})
+        )
     if observed is not None and status.endswith("_IN_PROGRESS"):
         mine = _prefix(status)
         theirs = _prefix(observed)
@@ -78,6 +81,14 @@ def merge_observation(record, obs, now):
         message = "observed %s" % observed + (": %s" % new["status_reason"] if new.get("status_reason") else "")
     elif observed is not None and obs.status_reason is not None:
         new["status_reason"] = obs.status_reason
+    if not obs.exists and observed is not None:
+        # nothing of the cluster in the cloud, but something to say of its operation (a stack
+        # missing during a create fails it; a grace keeps it in progress): its nodegroups say it too
+        for ng in new.get("nodegroups") or []:
+            seen = (obs.nodegroups or {}).get(ng["name"]) or {}
+            if seen.get("status") is not None:
+                ng["status"] = seen["status"]
+                ng["status_reason"] = seen.get("status_reason")
     if obs.exists:
         for key in OBSERVED_KEYS:
             value = getattr(obs, key)
@@ -117,6 +128,10 @@ def merge_observation(record, obs, now):
             new["status"] = failed
             new["status_updated_at"] = iso(now)
             message = new["status_reason"]
+            for ng in new.get("nodegroups") or []:
+                if (ng.get("status") or "").endswith("_IN_PROGRESS"):
+                    ng["status"] = _prefix(ng["status"]) + "_FAILED"
+                    ng["status_reason"] = new["status_reason"]
     return new, message
 
 

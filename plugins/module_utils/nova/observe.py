@@ -9,12 +9,14 @@ the servers tagged with its uuid, and returns the fields of a
 
 Status, from the record's status ``<ACTION>_<STATE>``:
 
-* while ``<ACTION>_IN_PROGRESS``: ``<ACTION>_FAILED`` with the faults when a
-  server is in ERROR; ``<ACTION>_IN_PROGRESS`` while a server builds, a
-  nodegroup has more or fewer servers than desired, or (during an update)
-  runs another image; ``<ACTION>_COMPLETE`` when every count matches and
-  every server is ACTIVE. ``DELETE_IN_PROGRESS`` becomes ``DELETE_COMPLETE``
-  when no server is left;
+* while ``<ACTION>_IN_PROGRESS``: the one rule of both synchronisers (sync/base.py,
+  docs/state-machine.md "What a synchroniser observes"), the Nova driver being the
+  orchestration: servers still missing are its to make (PENDING), so a nodegroup is
+  ``<ACTION>_IN_PROGRESS`` while a server builds, it has more or fewer servers than desired,
+  or (during an update) runs another image; ``<ACTION>_FAILED`` with the faults when a server
+  is in ERROR (or not ACTIVE); ``<ACTION>_COMPLETE`` when every desired server exists and is
+  ACTIVE. The cluster rolls them up, IN_PROGRESS > FAILED > COMPLETE. ``DELETE_IN_PROGRESS``
+  becomes ``DELETE_COMPLETE`` when no server is left (a nodegroup, when none of its is);
 * otherwise None: nothing to say, the record keeps its status (and each
   nodegroup the status its last operation gave it); health and faults still
   report what the cloud shows (drift). So a second observation of an
@@ -53,7 +55,15 @@ from __future__ import annotations
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view
-from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
+from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
+    PENDING,
+    TRANSITIONAL_SERVER_STATUSES,
+    WORKING,
+    Observation,
+    StateSynchroniser,
+    nodegroup_state,
+    roll_up,
+)
 
 
 def desired_nodegroups(record):
@@ -163,8 +173,7 @@ def aggregate(record, views, floating_ips=()):
     faults = {}
     problems = {}
     nodegroups = {}
-    busy = False
-    failed = False
+    states = {}
     master_addresses = []
     node_addresses = []
     api_address = None
@@ -175,7 +184,7 @@ def aggregate(record, views, floating_ips=()):
         for view in members:
             counts[view["status"]] = counts.get(view["status"], 0) + 1
         errored = [v for v in members if v["status"] == "ERROR"]
-        building = [v for v in members if v["status"] in ("BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")]
+        building = [v for v in members if v["status"] in TRANSITIONAL_SERVER_STATUSES]
         other = [v for v in members if v not in errored and v not in building and v["status"] != "ACTIVE"]
         outdated = []
         if group["image_id"] and shape.is_uuid(group["image_id"]):
@@ -203,14 +212,18 @@ def aggregate(record, views, floating_ips=()):
             reasons.append("in ERROR: %s" % ", ".join("%s (%s)" % (v["name"], faults[v["name"]]) for v in errored))
         if other:
             reasons.append("not ACTIVE: %s" % ", ".join("%s (%s)" % (v["name"], v["status"]) for v in other))
-        if in_progress and errored:
-            group_status = "%s_FAILED" % action
-            failed = True
-        elif in_progress and (building or missing_count or (outdated and action == "UPDATE")):
-            group_status = "%s_IN_PROGRESS" % action
-            busy = True
-        elif in_progress:
-            group_status = "%s_COMPLETE" % action
+        if in_progress:
+            # the one rule (sync.base): servers still to make are the driver's to make (PENDING)
+            group_status, group_reason = nodegroup_state(
+                action,
+                members,
+                group["node_count"],
+                PENDING,
+                faults={v["name"]: faults[v["name"]] for v in errored},
+                missing=missing,
+                outdated=[v["name"] for v in outdated] if action == "UPDATE" else (),
+            )
+            states[group["name"]] = (group_status, group_reason)
         elif (group.get("status") or "").endswith("_IN_PROGRESS"):
             group_status = record_status or None  # the operation ended (e.g. timed out) as the cluster's did
         else:
@@ -233,7 +246,7 @@ def aggregate(record, views, floating_ips=()):
             node_addresses.extend(addresses)
         nodegroups[group["name"]] = dict(
             status=group_status,
-            status_reason="; ".join(reasons) or None,
+            status_reason=(group_reason if in_progress else None) or "; ".join(reasons) or None,
             node_count=len(members),
             node_addresses=addresses,
             # a known node that is missing stays in the list (status MISSING), so
@@ -249,7 +262,6 @@ def aggregate(record, views, floating_ips=()):
     if strays:
         for view in strays:
             problems[view["name"]] = "unexpected server (nodegroup %s is not in the cluster)" % view.get("nodegroup")
-        busy = busy or in_progress  # e.g. a nodegroup being removed
         for view in strays:
             if view["status"] == "ERROR":
                 faults[view["name"]] = view.get("fault") or "server in ERROR"
@@ -272,14 +284,14 @@ def aggregate(record, views, floating_ips=()):
         else:
             status, reason = "DELETE_IN_PROGRESS", "%d servers left" % len(views)
     elif in_progress:
-        if failed:
-            status = "%s_FAILED" % action
-            reason = "servers in ERROR: %s" % "; ".join("%s: %s" % kv for kv in sorted(faults.items()))
-        elif busy:
-            status = "%s_IN_PROGRESS" % action
-            reason = "; ".join("%s: %s" % kv for kv in sorted(problems.items())) or "servers building"
-        else:
-            status = "%s_COMPLETE" % action
+        # servers of no nodegroup of the record (a nodegroup being removed) are still to go
+        orchestration = WORKING if strays else PENDING
+        status, reason = roll_up(action, states, orchestration)
+        if strays and status.endswith("_IN_PROGRESS"):
+            reason = "; ".join(
+                [r for r in [reason] if r] + ["to remove: %s" % ", ".join(sorted(v["name"] for v in strays))]
+            )
+        if status.endswith("_COMPLETE"):
             reason = "all %d servers ACTIVE" % len(views)
 
     if in_progress and status and status.endswith("_IN_PROGRESS"):

@@ -220,7 +220,7 @@ def test_stack_deleted_behind_our_back():
     obs, _client, _conn = observe([record(status="DELETE_IN_PROGRESS")], [], [])
     assert (obs[UUID].exists, obs[UUID].status) == (False, "DELETE_COMPLETE")
     obs, _client, _conn = observe([record(status="CREATE_IN_PROGRESS")], [], [])
-    assert (obs[UUID].status, obs[UUID].status_reason) == ("CREATE_FAILED", "Stack not found in Heat")
+    assert (obs[UUID].status, obs[UUID].status_reason) == ("CREATE_FAILED", "Stack demo-3f2a9c4e not found in Heat")
     # Heat may still list a stack it just deleted: that is no stack
     obs, _client, _conn = observe([record(status="UPDATE_IN_PROGRESS")], [stack("DELETE_COMPLETE")], [])
     assert (obs[UUID].exists, obs[UUID].status) == (False, "UPDATE_FAILED")
@@ -327,6 +327,18 @@ def test_every_server_gone_while_the_stack_remains_shows_every_known_node_missin
 STARTED = "2027-01-15T08:00:00+00:00"  # the record's operation_started_at (the store's iso())
 
 
+def every_node(workers=2):
+    """The server views of every node of ``record()`` (1 master, ``workers`` workers), ACTIVE."""
+    from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
+
+    nodes = [server("demo-master-0", "default-master", "master", 0, "10.0.0.5")]
+    nodes += [
+        server("demo-default-worker-%d" % i, "default-worker", "worker", i, "10.0.0.%d" % (6 + i))
+        for i in range(workers)
+    ]
+    return [server_view(s) for s in nodes]
+
+
 def timed(status, created="2027-01-15T07:00:00Z", updated=None):
     """A listed stack with Heat's creation_time and updated_time (as openstacksdk names them)."""
     return dict(stack(status), created_at=created, updated_at=updated)
@@ -376,7 +388,7 @@ def timed(status, created="2027-01-15T07:00:00Z", updated=None):
 def test_a_stack_settled_before_the_operation_is_flagged_not_started(record_status, seen, not_started):
     seen = dict(seen, tags=["coe-cluster-%s" % UUID])
     sync = HeatSynchroniser(FakeConn([]), client=FakeClient([seen]))
-    obs = sync.observation(record(status=record_status, operation_started_at=STARTED), seen, [])
+    obs = sync.observation(record(status=record_status, operation_started_at=STARTED), seen, every_node())
     assert obs.not_started is not_started
     # the status is mapped as always: a driver that had nothing to change made no stack call
     assert obs.status == map_status(record_status, seen)[0]
@@ -386,7 +398,7 @@ def test_without_the_operations_start_nothing_is_flagged():
     # a record written before operation_started_at existed
     seen = timed("CREATE_COMPLETE")
     sync = HeatSynchroniser(FakeConn([]), client=FakeClient([seen]))
-    obs = sync.observation(record(status="UPDATE_IN_PROGRESS"), seen, [])
+    obs = sync.observation(record(status="UPDATE_IN_PROGRESS"), seen, every_node())
     assert not obs.not_started and obs.status == "UPDATE_COMPLETE"
 
 
@@ -409,10 +421,12 @@ def test_an_update_heat_refused_goes_failed_with_the_runners_reason(tmp_path):
     uuid = ensure_cluster(store, desired)["cluster"]["uuid"]
     created = iso(now[0] + 5).replace("+00:00", "Z")
     stacks = [dict(stack("CREATE_COMPLETE", uuid=uuid, name="demo-" + uuid[:8]), created_at=created, updated_at=None)]
+    nodes = [server("demo-master-0", "default-master", "master", 0, "10.0.0.5", uuid=uuid)]
+    nodes += [server("demo-default-worker-0", "default-worker", "worker", 0, "10.0.0.6", uuid=uuid)]
 
     def synchroniser_for(driver):
         assert driver == "heat"
-        return HeatSynchroniser(FakeConn([]), client=FakeClient(stacks))
+        return HeatSynchroniser(FakeConn(nodes), client=FakeClient(stacks))
 
     # the create completes
     now[0] += 600
@@ -429,10 +443,10 @@ def test_an_update_heat_refused_goes_failed_with_the_runners_reason(tmp_path):
     token = LockManager(store).acquire("default", "demo", "update", ttl=300)["token"]
     lock = dict(project="default", name="demo", token=token, ttl=300)
 
-    # a poll without fail_reason (what follows a driver that had nothing to change, so made no
-    # stack call) takes the settled stack for the operation's outcome (check mode: nothing written)
+    # a poll without fail_reason: Heat has not begun the resize, its third worker is still to be
+    # made (check mode: nothing written)
     polled = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for, lock=lock, check_mode=True)
-    assert polled["clusters"][0]["status"] == "UPDATE_COMPLETE"
+    assert polled["clusters"][0]["status"] == "UPDATE_IN_PROGRESS"
     assert store.get_cluster(uuid)["status"] == "UPDATE_IN_PROGRESS"
 
     # the rescue: nothing at work in Heat, so the runner's failure is the cluster's
@@ -448,6 +462,10 @@ def test_an_update_heat_refused_goes_failed_with_the_runners_reason(tmp_path):
     assert retry["plan"]["retry"] and retry["cluster"]["status"] == "UPDATE_IN_PROGRESS"
     now[0] += 60
     stacks[0] = dict(stacks[0], status="UPDATE_COMPLETE", updated_at=iso(now[0] - 50).replace("+00:00", "Z"))
+    nodes.extend(
+        server("demo-default-worker-%d" % i, "default-worker", "worker", i, "10.0.0.%d" % (6 + i), uuid=uuid)
+        for i in (1, 2)
+    )
     done = sync_clusters(store, [store.get_cluster(uuid)], synchroniser_for)["clusters"][0]
     assert done["status"] == "UPDATE_COMPLETE"
 

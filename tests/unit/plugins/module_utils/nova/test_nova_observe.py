@@ -319,4 +319,9 @@ def test_a_create_that_never_made_a_server_is_not_a_cluster_with_missing_nodes()
     assert obs.health_status == "UNHEALTHY"
     assert [n for g in obs.nodegroups.values() for n in g["nodes"]] == []
     merged, _message = lifecycle.merge_observation(record(U1, "k1", status="CREATE_FAILED"), obs, 1000)
-    assert merged["health_status_reason"] == {"cluster": "nothing of the cluster exists in the cloud"}
+    # the stored reason names what is missing: nothing at all, the servers of each nodegroup
+    assert merged["health_status_reason"] == {
+        "cluster": "nothing of the cluster exists in the cloud",
+        "default-master": "missing servers: 1 more",
+        "default-worker": "missing servers: 2 more",
+    }

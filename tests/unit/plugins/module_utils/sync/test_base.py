@@ -30,6 +30,7 @@ def test_observation_fields_are_the_contract():
         "stack_id",
         "coe_version",
         "not_started",
+        "stack_status",
     ]
     o = Observation(uuid="u", exists=False)
     assert o.status is None and o.faults == {} and o.nodegroups == {} and o.as_dict()["exists"] is False
