@@ -319,7 +319,13 @@ def test_stack_deleted_behind_our_back(conn, tmp_path):
             dict(rec, uuid=rec["uuid"], status="UPDATE_IN_PROGRESS"),
         ]
         seen = sync.observe(records[:1])[rec["uuid"]]
-        assert (seen.exists, seen.status, seen.status_reason) == (False, "UPDATE_FAILED", "Stack not found in Heat")
+        missing = "Stack %s-%s not found in Heat" % (rec["name"], rec["uuid"][:8])
+        assert (seen.exists, seen.status, seen.status_reason) == (False, "UPDATE_FAILED", missing)
+        # every nodegroup fails with the cluster, the reason naming the stack
+        assert {ng: (g["status"], g["status_reason"]) for ng, g in seen.nodegroups.items()} == {
+            "default-master": ("UPDATE_FAILED", missing),
+            "default-worker": ("UPDATE_FAILED", missing),
+        }
         seen = sync.observe([dict(rec, status="DELETE_IN_PROGRESS")])[rec["uuid"]]
         assert (seen.exists, seen.status) == (False, "DELETE_COMPLETE")
         seen = sync.observe([dict(rec, status="CREATE_COMPLETE")])[rec["uuid"]]
