@@ -19,6 +19,8 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
+import time
 import uuid as uuidlib
 
 import yaml
@@ -335,3 +337,76 @@ def run_module_file(name, args, tmp_dir, check=False, diff=False, timeout=900):
             text = f.read()
     writes = [(m.group(1), m.group(2)) for m in WRITE_CALL.finditer(text) if "/auth/tokens" not in m.group(2)]
     return result, writes
+
+
+def observe_while(run, observe, pause=0.2):
+    """Call ``run()`` in a thread and ``observe()`` again and again until it returns.
+
+    Returns ``(what run returned, [what observe returned, ...])``: one observation before
+    ``run`` starts, those taken while it ran, and one after it returned.
+    """
+    done = {}
+
+    def target():
+        try:
+            done["result"] = run()
+        except BaseException as e:  # handed to the caller below
+            done["error"] = e
+
+    seen = [observe()]
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        seen.append(observe())
+        time.sleep(pause)
+    worker.join()
+    if "error" in done:
+        raise done["error"]
+    seen.append(observe())
+    return done["result"], seen
+
+
+def check_failing_create(name, seen, failing="default-worker", building="default-master"):
+    """The one rule on a create whose nodegroup ``failing`` fails while ``building`` builds.
+
+    ``seen``: records as ``cluster_sync`` leaves them after each observation (observe_while),
+    the last one taken after the driver returned. Every observation: the cluster is never
+    complete; while a node of it is in BUILD (or a nodegroup still lacks servers) it is
+    CREATE_IN_PROGRESS; a nodegroup with a node in ERROR is CREATE_FAILED with Nova's words;
+    CREATE_FAILED, once seen, stays. The last one: the cluster CREATE_FAILED naming the failed
+    nodegroup and node, ``building`` CREATE_COMPLETE (every node of it ACTIVE). Returns how many observations saw
+    ``failing`` failed while the cluster was still in progress.
+    """
+    failed_seen = False
+    early = 0
+    for rec in seen:
+        groups = {g["name"]: g for g in rec["nodegroups"]}
+        nodes = [n for g in groups.values() for n in g.get("nodes") or []]
+        assert rec["status"] in ("CREATE_IN_PROGRESS", "CREATE_FAILED"), rec
+        if any(n["status"] == "BUILD" for n in nodes) or any(
+            len(g.get("nodes") or []) < g["node_count"] for g in groups.values()
+        ):
+            assert rec["status"] == "CREATE_IN_PROGRESS", (rec["status"], rec["status_reason"], nodes)
+        for g in groups.values():
+            if any(n["status"] == "BUILD" for n in g.get("nodes") or []):
+                assert g["status"] == "CREATE_IN_PROGRESS", g
+            if any(n["status"] == "ERROR" for n in g.get("nodes") or []):
+                assert g["status"] == "CREATE_FAILED", g
+                assert "No valid host was found" in g["status_reason"], g
+                early += rec["status"] == "CREATE_IN_PROGRESS"
+        if failed_seen:
+            assert rec["status"] == "CREATE_FAILED", "CREATE_FAILED then %s: %s" % (rec["status"], rec["status_reason"])
+        failed_seen = rec["status"] == "CREATE_FAILED"
+    last = seen[-1]
+    groups = {g["name"]: g for g in last["nodegroups"]}
+    assert last["status"] == "CREATE_FAILED", (last["status"], last["status_reason"])
+    node = "%s-%s-0" % (name, failing)
+    for word in (failing, node, "No valid host was found"):
+        assert word in last["status_reason"], (word, last["status_reason"])
+    assert groups[failing]["status"] == "CREATE_FAILED" and node in groups[failing]["status_reason"], groups[failing]
+    made = [n for n in groups[building].get("nodes") or [] if n["status"] == "ACTIVE"]
+    if len(made) == groups[building]["node_count"]:
+        assert groups[building]["status"] == "CREATE_COMPLETE", groups[building]
+    else:  # the orchestration stopped before it made them all (Heat stops at the first failure)
+        assert groups[building]["status"] == "CREATE_FAILED", groups[building]
+    return early

@@ -8,10 +8,14 @@ Every cluster name is unique and everything is deleted at the end.
 
 import json
 import re
+import time
 import uuid as uuidlib
 
 import pytest
-from coe_runner import run_module_file
+from coe_runner import check_failing_create, observe_while, run_module_file
+
+from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import merge_observation
+from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
@@ -239,17 +243,27 @@ def test_resources_and_servers_in_one_run(conn, cluster, tmp_path):
 
 
 def test_no_valid_host_fails_with_novas_fault(conn, cluster, tmp_path):
-    rec = cluster(masters=1, workers=1)
+    """The second nodegroup fails (a flavor that fits no host) while the first builds: the
+    synchroniser, asked all along, keeps the create in progress while anything builds, fails
+    the nodegroup at once with Nova's fault, and the cluster once nothing is left building."""
+    rec = cluster(masters=3, workers=1)
     rec["nodegroups"][1]["flavor_id"] = "m1.huge"
-    result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
+    rec["operation_started_at"] = iso(time.time())  # just recorded: nothing exists yet
+
+    def synced():
+        return merge_observation(rec, observe(conn, rec), time.time())[0]
+
+    (result, _writes), seen = observe_while(lambda: run_module("nova_servers", dict(cluster=rec), tmp_path), synced)
     assert result["failed"] is True
     assert "No valid host was found" in result["msg"]
     worker = "%s-default-worker-0" % rec["name"]
     assert "No valid host was found" in result["faults"][worker]
-    assert {s["name"]: s["status"] for s in result["servers"]} == {
-        "%s-master-0" % rec["name"]: "ACTIVE",
-        worker: "ERROR",
-    }
+    masters = {"%s-master-%d" % (rec["name"], i): "ACTIVE" for i in range(3)}
+    assert {s["name"]: s["status"] for s in result["servers"]} == dict(masters, **{worker: "ERROR"})
+    # before the first server: in progress, not failed (another runner's sync would see this)
+    assert seen[0]["status"] == "CREATE_IN_PROGRESS", seen[0]
+    early = check_failing_create(rec["name"], seen)
+    print("%d observations, %d with the failed nodegroup while the create was in progress" % (len(seen), early))
     # the synchroniser says CREATE_FAILED with the same fault
     obs = observe(conn, rec)
     assert obs.status == "CREATE_FAILED"
