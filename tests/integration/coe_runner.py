@@ -371,9 +371,10 @@ def check_failing_create(name, seen, failing="default-worker", building="default
 
     ``seen``: records as ``cluster_sync`` leaves them after each observation (observe_while),
     the last one taken after the driver returned. Every observation: the cluster is never
-    complete; while a node of it is in BUILD (or a nodegroup still lacks servers) it is
-    CREATE_IN_PROGRESS; a nodegroup with a node in ERROR is CREATE_FAILED with Nova's words;
-    CREATE_FAILED, once seen, stays. The last one: the cluster CREATE_FAILED naming the failed
+    complete; while a node of it is in BUILD or a nodegroup is in progress it is
+    CREATE_IN_PROGRESS; a nodegroup without all its nodes ACTIVE is never complete; one with a
+    node in BUILD is in progress; one with a node in ERROR is CREATE_FAILED with Nova's words;
+    CREATE_FAILED, once seen, stays (no flicker). The last one: the cluster CREATE_FAILED naming the failed
     nodegroup and node, ``building`` CREATE_COMPLETE (every node of it ACTIVE). Returns how many observations saw
     ``failing`` failed while the cluster was still in progress.
     """
@@ -384,12 +385,14 @@ def check_failing_create(name, seen, failing="default-worker", building="default
         nodes = [n for g in groups.values() for n in g.get("nodes") or []]
         assert rec["status"] in ("CREATE_IN_PROGRESS", "CREATE_FAILED"), rec
         if any(n["status"] == "BUILD" for n in nodes) or any(
-            len(g.get("nodes") or []) < g["node_count"] for g in groups.values()
+            g.get("status") == "CREATE_IN_PROGRESS" for g in groups.values()
         ):
             assert rec["status"] == "CREATE_IN_PROGRESS", (rec["status"], rec["status_reason"], nodes)
         for g in groups.values():
             if any(n["status"] == "BUILD" for n in g.get("nodes") or []):
                 assert g["status"] == "CREATE_IN_PROGRESS", g
+            if len([n for n in g.get("nodes") or [] if n["status"] == "ACTIVE"]) < g["node_count"]:
+                assert g.get("status") != "CREATE_COMPLETE", g
             if any(n["status"] == "ERROR" for n in g.get("nodes") or []):
                 assert g["status"] == "CREATE_FAILED", g
                 assert "No valid host was found" in g["status_reason"], g

@@ -286,6 +286,10 @@ def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):
 
     tmp = str(tmp_path)
     rec = new_record(master_count=3, node_count=1, flavor_id="m1.huge", floating_ip_enabled=False)
+    rec["nodegroups"] = [  # as the cluster module records them
+        dict(name="default-master", role="master", node_count=3, status="CREATE_IN_PROGRESS"),
+        dict(name="default-worker", role="worker", node_count=1, status="CREATE_IN_PROGRESS"),
+    ]
     rec["operation_started_at"] = iso(time.time())  # just recorded: no stack yet
     sync = HeatSynchroniser(conn)
 

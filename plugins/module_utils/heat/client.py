@@ -193,15 +193,8 @@ def _link_ids(resource, rel):
     return out
 
 
-def failed_resources(resources):
-    """The failed leaves among nested resources, each with its path from the top stack.
-
-    ``resources`` are Heat resource dicts (``resource_name``, ``resource_type``,
-    ``resource_status``, ``resource_status_reason``, ``physical_resource_id``,
-    ``links`` with ``stack`` and ``nested`` rels). A failed resource that
-    merely contains a failed nested stack is left out: its reason repeats
-    the leaf's.
-    """
+def _path_finder(resources):
+    """A function giving a resource's path from the top stack (its names, outermost first)."""
     by_nested = {}  # nested stack id -> the resource that owns it
     for res in resources:
         for nested_id in _link_ids(res, "nested"):
@@ -218,6 +211,19 @@ def failed_resources(resources):
             stack_ids = _link_ids(parent, "stack")
         return path
 
+    return path_of
+
+
+def failed_resources(resources):
+    """The failed leaves among nested resources, each with its path from the top stack.
+
+    ``resources`` are Heat resource dicts (``resource_name``, ``resource_type``,
+    ``resource_status``, ``resource_status_reason``, ``physical_resource_id``,
+    ``links`` with ``stack`` and ``nested`` rels). A failed resource that
+    merely contains a failed nested stack is left out: its reason repeats
+    the leaf's.
+    """
+    path_of = _path_finder(resources)
     failed = [r for r in resources if str(r.get("resource_status", "")).endswith("_FAILED")]
     stacks_with_failures = {sid for r in failed for sid in _link_ids(r, "stack")}
     leaves = [r for r in failed if not set(_link_ids(r, "nested")) & stacks_with_failures]
@@ -235,6 +241,17 @@ def failed_resources(resources):
         )
     out.sort(key=lambda r: [str(p) for p in r["path"]])
     return out
+
+
+def busy_resources(resources):
+    """The paths of the resources Heat is still creating, updating or deleting (``*_IN_PROGRESS``).
+
+    Heat's convergence engine marks a stack failed at its first failed resource while others
+    are still being made: those go on, and their servers may not exist yet.
+    """
+    path_of = _path_finder(resources)
+    busy = [r for r in resources if str(r.get("resource_status", "")).endswith("_IN_PROGRESS")]
+    return sorted((path_of(r) for r in busy), key=lambda p: [str(x) for x in p])
 
 
 def failed_events(events):
@@ -443,10 +460,16 @@ class HeatClient:
 
     def failures(self, stack):
         """Failed leaf resources with the cloud's reasons (resources first, events as a fallback)."""
-        found = failed_resources(self.resources(stack))
+        return self.failures_and_work(stack)[0]
+
+    def failures_and_work(self, stack):
+        """``(failed leaves, paths of the resources still in progress)`` of a stack, from one
+        resources call (the failures from its events when the resources show none)."""
+        resources = self.resources(stack)
+        found = failed_resources(resources)
         if not found:
             found = failed_events(self.events(stack))
-        return found
+        return found, busy_resources(resources)
 
     def list(self, tags):
         """Stacks carrying all these tags (a list: a string would be split into characters)."""

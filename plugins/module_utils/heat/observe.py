@@ -222,10 +222,12 @@ class HeatSynchroniser(StateSynchroniser):
         result = {}
         for record in clusters:
             stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
-            failures = []
+            failures, busy = [], []
             if stack is not None and str(stack.get("status", "")).endswith("_FAILED"):
-                failures = self.client.failures(stack)
-            result[record["uuid"]] = self.observation(record, stack, servers_by_uuid.get(record["uuid"], []), failures)
+                failures, busy = self.client.failures_and_work(stack)
+            result[record["uuid"]] = self.observation(
+                record, stack, servers_by_uuid.get(record["uuid"], []), failures, busy=busy
+            )
         return result
 
     @staticmethod
@@ -242,10 +244,12 @@ class HeatSynchroniser(StateSynchroniser):
                 return stack
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
-    def observation(self, record, stack, servers, failures=(), now=None):
+    def observation(self, record, stack, servers, failures=(), now=None, busy=()):
         """The Observation of one cluster from what was read (pure: no API call).
 
-        ``servers``: the cluster's server views (servers.server_view); ``now``: the time
+        ``servers``: the cluster's server views (servers.server_view); ``failures``: the failed
+        leaf resources of a failed stack; ``busy``: the paths of its resources still in
+        progress (Heat goes on making them after marking the stack failed); ``now``: the time
         (epoch) the grace of a just recorded operation is measured at (default: the clock).
         """
         record = dict(record)
@@ -303,6 +307,13 @@ class HeatSynchroniser(StateSynchroniser):
             orchestration = PENDING  # the previous operation's outcome: Heat has not begun ours
         else:
             orchestration = SETTLED
+        # a failed stack whose resources are still in progress: Heat goes on making them (its
+        # convergence engine fails the stack at the first failure), the nodegroups they are in
+        # are still being made, and so is the cluster
+        working_groups = set()
+        if orchestration == SETTLED and busy:
+            orchestration = WORKING
+            working_groups = {str(path[0]) for path in busy if path}
         owners = {}  # fault key -> its nodegroup
         for ng in groups:
             node_prefix = "%s-%s-" % (record.get("name"), _prefix(record, ng))
@@ -371,11 +382,14 @@ class HeatSynchroniser(StateSynchroniser):
             ng_faults = {k: v for k, v in faults.items() if owners.get(k) == ng}
             ng_status, ng_reason = (None, None)
             if act is not None:
+                ng_orchestration = group_orchestration
+                if working_groups:
+                    ng_orchestration = WORKING if ng in working_groups else SETTLED
                 ng_status, ng_reason = nodegroup_state(
                     act,
                     present,
                     expected if expected is not None else len(present),
-                    group_orchestration,
+                    ng_orchestration,
                     faults=ng_faults,
                     missing=missing,
                     cluster_failure=cluster_failure,

@@ -136,6 +136,9 @@ class FakeClient:
         self.failure_calls.append(stack["id"])
         return self._failures.get(stack["id"], [])
 
+    def failures_and_work(self, stack):
+        return self.failures(stack), []
+
 
 def stack(status, uuid=UUID, name="demo-3f2a9c4e", reason="ok"):
     return dict(id="st-" + uuid[:4], name=name, status=status, status_reason=reason, tags=["coe-cluster-" + uuid])

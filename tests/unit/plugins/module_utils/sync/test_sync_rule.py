@@ -145,6 +145,13 @@ class Cloud:
         self.fake.add_resource(self.stack, "server", "CREATE_FAILED", reason, nested_in="n1")
         return self
 
+    def busy_group(self, group, status="CREATE_IN_PROGRESS"):
+        """Heat still making a nodegroup: its group and a member's server resource in progress."""
+        self.fake.add_resource(self.stack, group, status, "", "OS::Heat::ResourceGroup", nested="g2")
+        self.fake.add_resource(self.stack, "0", status, "", "node.yaml", nested_in="g2", nested="n2")
+        self.fake.add_resource(self.stack, "server", status, "", nested_in="n2")
+        return self
+
     def failed_resource(self, name, reason, kind="OS::Neutron::Port"):
         self.fake.add_resource(self.stack, name, "CREATE_FAILED", reason, kind)
         return self
@@ -161,12 +168,27 @@ def failing(master_status):
     return cloud.servers({MASTER: master_status, WORKER0: "ERROR"})
 
 
+def failing_before_the_masters():
+    """Heat failed the stack at the worker's server before it made the master's."""
+    cloud = Cloud().heat("CREATE_FAILED", "Resource CREATE failed: " + HEAT_NO_VALID_HOST)
+    cloud.failed_node("default-worker", 0, HEAT_NO_VALID_HOST)
+    return cloud.servers({MASTER: None, WORKER0: "ERROR"})
+
+
 CASES = {
     "complete": lambda: (record("CREATE_IN_PROGRESS"), Cloud().heat("CREATE_COMPLETE").servers()),
     "building": lambda: (record("CREATE_IN_PROGRESS"), Cloud().heat("CREATE_COMPLETE").servers({WORKER1: "BUILD"})),
     "rebuilding": lambda: (record("UPDATE_IN_PROGRESS"), Cloud().heat("UPDATE_COMPLETE").servers({MASTER: "REBUILD"})),
     "failing-while-another-builds": lambda: (record("CREATE_IN_PROGRESS"), failing("BUILD")),
     "failed-once-nothing-builds": lambda: (record("CREATE_IN_PROGRESS"), failing("ACTIVE")),
+    "failed-stack-still-making": lambda: (
+        record("CREATE_IN_PROGRESS"),
+        failing_before_the_masters().busy_group("default-master"),
+    ),
+    "failed-stack-stopped": lambda: (
+        record("CREATE_IN_PROGRESS"),
+        failing_before_the_masters().busy_group("default-master", status="INIT_COMPLETE"),
+    ),
     "failed-stays-failed": lambda: (
         record("CREATE_FAILED", nodegroups=_statuses("CREATE_COMPLETE", "CREATE_FAILED")),
         failing("ACTIVE"),
