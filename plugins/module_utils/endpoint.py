@@ -4,6 +4,10 @@
 
 One rule for both drivers (docs/internals.md, "The API endpoint"):
 
+- ``endpoint_kind``: what carries the API — an Octavia load balancer when the cluster says
+  ``master_lb_enabled``, else a VIP (a Neutron port the masters hold) when it has more than
+  one master, else the single master itself. The planner, both drivers, the bootstrap and the
+  synchronisers ask it; nothing else decides.
 - ``api_floating_ip``: the API gets a floating IP when the cluster has an external
   network and does not say ``floating_ip_enabled: false`` (Magnum's default);
   ``floating_ip_enabled: true`` without an external network is refused.
@@ -68,6 +72,25 @@ def api_floating_ip(cluster, floating_ip_enabled=None, external=None, field="ext
             field, "floating_ip_enabled needs an external network (external_network_id) for the API's floating IP"
         )
     return wanted, network or None
+
+
+# what carries the API (endpoint_kind)
+LOAD_BALANCER = "load_balancer"
+VIP = "vip"
+MASTER = "master"
+
+
+def endpoint_kind(cluster, master_count=None):
+    """``LOAD_BALANCER``, ``VIP`` or ``MASTER``: what carries the cluster's API.
+
+    ``cluster`` is a cluster record (its ``template`` spec is read after it) or a template
+    spec; ``master_count`` overrides the record's. ``master_lb_enabled`` wins whatever the
+    count (Magnum's rule: one master behind a load balancer is still behind it).
+    """
+    if as_bool(_field(cluster, "master_lb_enabled") or False):
+        return LOAD_BALANCER
+    count = master_count if master_count is not None else (cluster or {}).get("master_count") or 1
+    return VIP if int(count) > 1 else MASTER
 
 
 # -- the address ----------------------------------------------------------------------

@@ -88,3 +88,27 @@ def test_api_url_reads_both_forms_and_writes_magnums(value, expected):
 def test_api_host_is_the_bare_address():
     assert endpoint.api_host("https://172.24.4.10:6443") == "172.24.4.10"
     assert endpoint.api_host("https://[fd00::1]:6443") == "fd00::1"
+
+
+# -- endpoint_kind: what carries the API ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cluster, kind",
+    [
+        ({"master_count": 1}, endpoint.MASTER),
+        ({"master_count": 3}, endpoint.VIP),
+        ({"master_count": 3, "master_lb_enabled": True}, endpoint.LOAD_BALANCER),
+        ({"master_count": 1, "master_lb_enabled": True}, endpoint.LOAD_BALANCER),
+        ({"master_count": 3, "template": {"master_lb_enabled": True}}, endpoint.LOAD_BALANCER),
+        ({"master_count": 3, "master_lb_enabled": False, "template": {"master_lb_enabled": True}}, endpoint.VIP),
+        ({"master_count": 3, "master_lb_enabled": "false"}, endpoint.VIP),
+        ({}, endpoint.MASTER),
+    ],
+)
+def test_endpoint_kind(cluster, kind):
+    assert endpoint.endpoint_kind(cluster) == kind
+
+
+def test_endpoint_kind_master_count_override():
+    assert endpoint.endpoint_kind({"master_count": 1}, master_count=3) == endpoint.VIP
