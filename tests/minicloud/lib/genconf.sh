@@ -519,6 +519,20 @@ clouds:
     region_name: RegionOne
     identity_api_version: 3
     interface: public
+  # the demo user on a cloud without Octavia, as a client sees it: openstacksdk's
+  # has_load_balancer hides the load-balancer service of the catalog
+  minicloud-no-octavia:
+    auth:
+      auth_url: ${MC_AUTH_URL}
+      username: demo
+      password: ${MC_PASSWORD}
+      project_name: demo
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+    interface: public
+    has_load_balancer: false
   minicloud-admin:
     auth:
       auth_url: ${MC_AUTH_URL}
