@@ -56,6 +56,8 @@ except ImportError:
 
 TEMPLATE_VERSION = "2021-04-16"
 NODE_TEMPLATE_FILE = "coe_node.yaml"
+# The masters' node template when the API is on a VIP (vip_node_template)
+VIP_NODE_TEMPLATE_FILE = "coe_vip_master.yaml"
 # The stack files holding the user-data of each node: <dir>/<nodegroup>/<index>
 USER_DATA_DIR = "coe-user-data"
 
@@ -195,7 +197,7 @@ resources:
       count: {get_param: {{ (ng.name ~ "_count") | tojson }}}
       removal_policies: {get_param: {{ (ng.name ~ "_removal_policies") | tojson }}}
       resource_def:
-        type: {{ node_file | tojson }}
+        type: {{ (vip_node_file if vip and ng.role == "master" else node_file) | tojson }}
         properties:
           index: "%index%"
           name:
@@ -212,8 +214,12 @@ resources:
           security_group: {get_resource: secgroup}
 {%- if ng.role == "master" %}
           server_group: {get_resource: master_server_group}
+{%- if vip %}
+          vip_address: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- else %}
           first_port: {get_resource: api_port}
           first_port_ip: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- endif %}
 {%- else %}
           server_group: ""
 {%- endif %}
@@ -224,6 +230,18 @@ resources:
 {%- endif %}
           coe_version: {get_param: coe_version}
 {% endfor %}
+{%- if vip %}
+  # The API's VIP exists before any node: no server uses this port; every master's
+  # port may carry its address (allowed_address_pairs) and keepalived on the masters
+  # holds it. The floating IP (when enabled) is attached to it. So the user-data of
+  # every node names the API endpoint (a stack is first created with no nodes), and
+  # no master is special: replacing any of them keeps the address.
+  api_port:
+    type: OS::Neutron::Port
+    properties:
+      name:
+        list_join: ["-", [{get_param: cluster_name}, {{ vip_suffix | tojson }}]]
+{%- else %}
   # The API's address exists before any node: master 0 uses this port, and the
   # floating IP (when enabled) is attached to it. So the user-data of every
   # node can name the API endpoint (a stack is first created with no nodes).
@@ -232,6 +250,7 @@ resources:
     properties:
       name:
         list_join: ["-", [{get_param: cluster_name}, "master", "0", "port"]]
+{%- endif %}
       network: {get_param: fixed_network}
       fixed_ips:
         if:
@@ -242,6 +261,10 @@ resources:
         - {get_resource: secgroup}
       tags:
         - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
+{%- if vip %}
+        - {{ common_tag | tojson }}
+        - {{ vip_tag | tojson }}
+{%- endif %}
 
   api_floating_ip:
     type: OS::Neutron::FloatingIP
@@ -260,6 +283,11 @@ outputs:
         - api_floating_ip
         - {get_attr: [api_floating_ip, floating_ip_address]}
         - {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- if vip %}
+  api_fixed_ip:
+    description: The API VIP's fixed IP, the address the nodes join through
+    value: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- endif %}
   master_addresses:
     description: Fixed IPs of the masters
     value: {get_attr: [{{ master.name | tojson }}, fixed_ip]}
@@ -412,6 +440,31 @@ outputs:
 """
 
 
+def vip_node_template():
+    """NODE_TEMPLATE for the masters of a cluster whose API is on a VIP: the port may carry
+    the VIP's address (``allowed_address_pairs``). Made from NODE_TEMPLATE, so that the two
+    never drift, and a file of its own, so that the stacks of the other clusters keep theirs."""
+    text = NODE_TEMPLATE
+    for old, new in (
+        (
+            "  first_port_ip:\n",
+            "  vip_address:\n    type: string\n    description: the API VIP's address, which this port may carry\n"
+            "  first_port_ip:\n",
+        ),
+        (
+            "      security_groups:\n        - {get_param: security_group}\n",
+            "      security_groups:\n        - {get_param: security_group}\n"
+            "      allowed_address_pairs:\n        - ip_address: {get_param: vip_address}\n",
+        ),
+    ):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+VIP_NODE_TEMPLATE = vip_node_template()
+
+
 MASTER_NODEGROUP = shape.MASTER_NODEGROUP
 DEFAULT_WORKER_NODEGROUP = shape.WORKER_NODEGROUP
 SERVER_GROUP_POLICIES = ("anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity")
@@ -511,8 +564,9 @@ class StackSpec:
         self.nodes = nodes or {}  # {nodegroup: [node name, ...]} after this spec is applied
 
 
-def render_cluster_template(nodegroups):
-    """The cluster's HOT text for these (normalised) nodegroups."""
+def render_cluster_template(nodegroups, kind=endpoint.MASTER):
+    """The cluster's HOT text for these (normalised) nodegroups; ``kind``: what carries the
+    API (endpoint.endpoint_kind)."""
     if not HAS_JINJA2:
         raise ImportError("jinja2 is required to render the cluster's Heat template")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -526,6 +580,11 @@ def render_cluster_template(nodegroups):
         master=master,
         tcp_ports=KUBERNETES_TCP_PORTS,
         node_file=NODE_TEMPLATE_FILE,
+        vip=kind == endpoint.VIP,
+        vip_node_file=VIP_NODE_TEMPLATE_FILE,
+        vip_suffix=shape.API_VIP_PORT_SUFFIX,
+        vip_tag=shape.API_VIP_TAG,
+        common_tag=shape.COMMON_TAG,
     )
 
 
@@ -643,6 +702,9 @@ def build_cluster_stack(
     policy_params, nodes = {"nodegroups_in_order"}, {}
     live_files = live_files or {}
     files = {NODE_TEMPLATE_FILE: NODE_TEMPLATE}
+    kind = endpoint.endpoint_kind(cluster)
+    if kind == endpoint.VIP:
+        files[VIP_NODE_TEMPLATE_FILE] = VIP_NODE_TEMPLATE
     for ng in nodegroups:
         key = ng["name"]
         skipped = removed_indices(live.get(key + "_removal_policies")) | removals.get(key, set())
@@ -662,7 +724,7 @@ def build_cluster_stack(
 
     return StackSpec(
         name=stack_name(name, uuid),
-        template=render_cluster_template(nodegroups),
+        template=render_cluster_template(nodegroups, kind),
         files=files,
         parameters=params,
         tags=[cluster_tag(uuid)],

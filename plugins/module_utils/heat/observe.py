@@ -31,7 +31,9 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 * addresses, nodes and per-nodegroup counts come from the servers tagged
   with the cluster (their metadata says nodegroup, role and index); the API
   address is ``https://ADDR:6443`` of the first master's floating IP, else of
-  its fixed IP (the address the template's ``api_ip`` output says);
+  its fixed IP (the address the template's ``api_ip`` output says); for a
+  cluster whose API is on a VIP, of the VIP port's floating IP, else of its
+  fixed IP (one port list and one floating IP list for every cluster);
 * faults: {node or resource: reason} from failed resources and from servers
   in ERROR;
 * health: HEALTHY when the stack is *_COMPLETE and every expected server is
@@ -210,13 +212,16 @@ class HeatSynchroniser(StateSynchroniser):
         servers_by_uuid = {}
         for server in self._servers(tags):
             servers_by_uuid.setdefault(server["cluster_uuid"], []).append(server)
+        vips = endpoint.read_vip_addresses(self.conn, clusters)
         result = {}
         for record in clusters:
             stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
             failures = []
             if stack is not None and str(stack.get("status", "")).endswith("_FAILED"):
                 failures = self.client.failures(stack)
-            result[record["uuid"]] = self.observation(record, stack, servers_by_uuid.get(record["uuid"], []), failures)
+            result[record["uuid"]] = self.observation(
+                record, stack, servers_by_uuid.get(record["uuid"], []), failures, vip=vips.get(record["uuid"])
+            )
         return result
 
     @staticmethod
@@ -233,10 +238,12 @@ class HeatSynchroniser(StateSynchroniser):
                 return stack
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
-    def observation(self, record, stack, servers, failures=()):
+    def observation(self, record, stack, servers, failures=(), vip=None):
         """The Observation of one cluster from what was read (pure: no API call).
 
-        ``servers``: the cluster's server views (servers.server_view).
+        ``servers``: the cluster's server views (servers.server_view). ``vip``: (fixed IP,
+        floating IP or None) of the cluster's API VIP (endpoint.vip_addresses): the API
+        address is then its floating IP, else its fixed IP, never a master's.
         """
         record = dict(record)
         try:
@@ -358,6 +365,10 @@ class HeatSynchroniser(StateSynchroniser):
         else:
             health, health_reason = "HEALTHY", {}
 
+        if vip is not None:
+            api_address = vip[1] or vip[0]
+        elif endpoint.endpoint_kind(record) == endpoint.VIP:
+            api_address = None  # the VIP port is gone: no master's address stands for it
         versions = {s["coe_version"] for s in servers if s["role"] == "master"}
         versions.discard(None)
         versions.discard("")

@@ -34,8 +34,9 @@ servers are all gone behind our back is reported with every known node MISSING a
 UNHEALTHY (a repair rebuilds it), not as "nothing of the cluster exists".
 
 Addresses: master and node addresses are fixed IPs; the API address is
-``https://ADDR:6443`` of the cluster's tagged floating IP, else of a floating
-IP a master shows, else of the first master's fixed IP.
+``https://ADDR:6443`` of the cluster's tagged floating IP, else (a cluster whose
+API is on a VIP) of the VIP port's fixed IP, else of a floating IP a master
+shows, else of the first master's fixed IP.
 
 The Nova driver's state synchroniser.
 
@@ -137,7 +138,7 @@ def _group_of(view, groups, cluster_name):
     return None
 
 
-def aggregate(record, views, floating_ips=()):
+def aggregate(record, views, floating_ips=(), vip=None):
     """The Observation fields for one cluster (see the module docstring).
 
     ``floating_ips``: the addresses of the cluster's tagged floating IPs (the
@@ -256,6 +257,10 @@ def aggregate(record, views, floating_ips=()):
 
     if floating_ips:
         api_address = sorted(floating_ips)[0]
+    elif vip is not None:
+        api_address = vip[1] or vip[0]  # the API VIP's fixed IP: never a master's
+    elif endpoint.endpoint_kind(record) == endpoint.VIP:
+        api_address = None
     # A cluster whose servers are ALL gone still exists when the record knows nodes of it
     # and it is not being deleted: its known nodes are then all MISSING (above), health
     # names them, and the next create/update run rebuilds it (lifecycle: a repair).
@@ -325,13 +330,17 @@ class NovaSynchroniser(StateSynchroniser):
         for view in self.list_views():
             by_uuid.setdefault(view.get("cluster_uuid"), []).append(view)
         fips = {}
-        for fip in retry_read(lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG))):
+        tagged = retry_read(lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG)))
+        for fip in tagged:
             uuid = shape.uuid_from_tags(getattr(fip, "tags", None) or [])
             if uuid and fip.floating_ip_address:
                 fips.setdefault(uuid, []).append(fip.floating_ip_address)
+        vips = retry_read(lambda: endpoint.read_vip_addresses(self.conn, clusters, tagged))
         return {
             record["uuid"]: Observation(
-                **aggregate(record, by_uuid.get(record["uuid"], []), fips.get(record["uuid"], ()))
+                **aggregate(
+                    record, by_uuid.get(record["uuid"], []), fips.get(record["uuid"], ()), vips.get(record["uuid"])
+                )
             )
             for record in clusters
         }

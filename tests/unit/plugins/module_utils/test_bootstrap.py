@@ -931,3 +931,38 @@ def test_a_bad_endpoint_fixed_ip_is_refused(creds):
     with pytest.raises(ValidationError) as err:
         bootstrap.render_user_data(vip_cluster(api_fixed_ip="vip"), FIRST, creds, clock=Clock(T0))
     assert err.value.field == "api_fixed_ip"
+
+
+@pytest.mark.parametrize("role", sorted(NODES))
+def test_every_master_of_a_vip_cluster_runs_keepalived_holding_the_vip(creds, role):
+    node = NODES[role]
+    text = bootstrap.render_user_data(vip_cluster(), node, creds, clock=Clock(T0))
+    files = files_of(text)
+    lb = files_of(bootstrap.render_user_data(ENDPOINTS["load_balancer"], node, creds, clock=Clock(T0)))
+    assert bootstrap.KEEPALIVED_MANIFEST not in lb  # a load balancer needs no keepalived
+    if node["role"] != "master":
+        assert bootstrap.KEEPALIVED_MANIFEST not in files
+        return
+    pod = yaml.safe_load(files[bootstrap.KEEPALIVED_MANIFEST]["content"])
+    assert pod["kind"] == "Pod" and pod["spec"]["hostNetwork"] is True
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == bootstrap.DEFAULT_KEEPALIVED_IMAGE
+    assert "NET_ADMIN" in container["securityContext"]["capabilities"]["add"]
+    conf = files[bootstrap.KEEPALIVED_CONF]["content"]
+    assert "    10.0.0.5/32\n" in conf  # the VIP, never a master's address
+    assert "nopreempt" in conf and "state BACKUP" in conf and "interface @INTERFACE@" in conf
+    router_id, password = bootstrap.vrrp_identity(vip_cluster())
+    assert "virtual_router_id %d\n" % router_id in conf and 1 <= router_id <= 255
+    assert files[bootstrap.KEEPALIVED_CHECK]["permissions"] == "0755"
+    # kubeadm accepts the manifests folder that holds the keepalived pod
+    registration = kubeadm_docs(text)[0]["nodeRegistration"]
+    assert registration["ignorePreflightErrors"] == [bootstrap.MANIFESTS_PREFLIGHT]
+
+
+def test_the_vip_and_the_keepalived_image_are_checked(creds):
+    with pytest.raises(ValidationError) as err:
+        bootstrap.check_bootstrap_inputs(vip_cluster(api_fixed_ip=None))
+    assert err.value.field == "api_fixed_ip"
+    with pytest.raises(ValidationError) as err:
+        bootstrap.check_bootstrap_inputs(vip_cluster(labels={"keepalived_image": "a b"}))
+    assert err.value.field == "labels.keepalived_image"
