@@ -603,6 +603,65 @@ class ClusterResources:
                     self.conn.compute.delete_server_group(group, ignore_missing=True)
         return result
 
+    # -- the API VIP (endpoint.VIP) ----------------------------------------
+
+    def find_vip_ports(self):
+        return [p for p in self.conn.network.ports(tags=self.tag) if shape.API_VIP_TAG in (p.tags or [])]
+
+    def ensure_vip_port(self, network, subnet=None, security_group=None):
+        """The port whose fixed IP is the API's VIP, made before the masters (its address goes
+        into their user-data). ``network``/``subnet``: the cluster's (name or id). Returns
+        ``{id, name, fixed_ip}`` (``id``/``fixed_ip`` None in check mode before it exists)."""
+        name = shape.api_vip_port_name(self.cluster_name)
+        found = self.find_vip_ports()
+        if found:
+            port = found[0]
+        else:
+            net = self.conn.network.find_network(network, ignore_missing=True)
+            if net is None:
+                raise NotFoundError("Network %s not found (for the API VIP port)" % network, field="fixed_network")
+            body = dict(name=name, network_id=net.id, description="coe.openstack API VIP of cluster %s" % self.uuid)
+            if subnet:
+                sub = self.conn.network.find_subnet(subnet, ignore_missing=True)
+                if sub is None:
+                    raise NotFoundError("Subnet %s not found (for the API VIP port)" % subnet, field="fixed_subnet")
+                body["fixed_ips"] = [{"subnet_id": sub.id}]
+            if security_group:
+                body["security_group_ids"] = [security_group]
+            self._changed("create port %s" % name)
+            if self.check_mode:
+                return dict(id=None, name=name, fixed_ip=None)
+            port = self.conn.network.create_port(**body)
+            self.conn.network.set_tags(port, [shape.COMMON_TAG, self.tag, shape.API_VIP_TAG])
+        fixed = [f.get("ip_address") for f in port.fixed_ips or [] if f.get("ip_address")]
+        return dict(id=port.id, name=port.name, fixed_ip=fixed[0] if fixed else None)
+
+    def ensure_vip_pairs(self, address, views):
+        """Every master's port may carry the VIP's ``address`` (allowed_address_pairs): one
+        port list of the cluster's network ports by device, an update only where it lacks it.
+        ``views``: the cluster's servers. Returns the names of the masters updated."""
+        masters = {v["id"]: v["name"] for v in views if v.get("role") == "master" and v.get("id")}
+        if not masters or not address:
+            return []
+        updated = []
+        for port in self._ports_of(masters):
+            pairs = [dict(p) for p in getattr(port, "allowed_address_pairs", None) or []]
+            if any(p.get("ip_address") in (address, address + "/32") for p in pairs):
+                continue
+            name = masters[port.device_id]
+            self._changed("let %s carry the API VIP %s" % (name, address))
+            updated.append(name)
+            if not self.check_mode:
+                self.conn.network.update_port(port, allowed_address_pairs=[*pairs, {"ip_address": address}])
+        return sorted(updated)
+
+    def _ports_of(self, servers):
+        """The ports of these servers ({id: name}): one list call per server (masters: few)."""
+        out = []
+        for server_id in sorted(servers):
+            out.extend(self.conn.network.ports(device_id=server_id))
+        return out
+
     # -- floating IP for the API ------------------------------------------
 
     def find_floating_ips(self):
@@ -634,7 +693,7 @@ class ClusterResources:
             return None
         return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))
 
-    def ensure_floating_ip(self, external_network, server_name=None, views=None):
+    def ensure_floating_ip(self, external_network, server_name=None, views=None, port=None):
         """The cluster's API floating IP.
 
         Created unattached when no master exists yet (its address is the API
@@ -642,7 +701,8 @@ class ClusterResources:
         server named, or else, when it is attached to nothing, to the first
         ACTIVE master. An attached floating IP is not moved unless a server is
         named. ``views``: the cluster's servers, when the caller has just listed
-        them (saves a list call).
+        them (saves a list call). ``port``: ``{id, name}`` of the API VIP's port: the
+        floating IP is on it, whatever the servers (endpoint.VIP).
         """
         network = self.conn.network.find_network(external_network, ignore_missing=True)
         if network is None:
@@ -650,7 +710,9 @@ class ClusterResources:
         fips = self.find_floating_ips()
         fip = fips[0] if fips else None
         target = None
-        if server_name or fip is None or not fip.port_id:
+        if port is not None:
+            target = (port["name"], port["id"]) if port.get("id") else None
+        elif server_name or fip is None or not fip.port_id:
             server = self._api_server(server_name, views)
             if server is not None:
                 ports = sorted(self.conn.network.ports(device_id=server["id"]), key=lambda p: p.created_at or "")

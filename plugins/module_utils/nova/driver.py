@@ -43,6 +43,7 @@ class NovaServersDriver(ModuleLogic):
                 "resources",
                 "needs cluster and state=present (coe.openstack.nova_resources with state=absent deletes them)",
             )
+        self.vip = False
         if p["cluster"] is not None:
             uuid, name = cluster_utils.record_identity(p["cluster"])
             groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
@@ -52,7 +53,8 @@ class NovaServersDriver(ModuleLogic):
                 self.resource_options = resource_settings(
                     p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
                 )
-                if not self.resource_options[1] and not p["cluster"].get("api_address"):
+                self.vip = endpoint.endpoint_kind(p["cluster"]) == endpoint.VIP
+                if not self.vip and not self.resource_options[1] and not p["cluster"].get("api_address"):
                     # the address goes into the user-data before the first node boots, and a
                     # master's fixed IP cannot follow a replaced master
                     raise ValidationError(
@@ -97,6 +99,8 @@ class NovaServersDriver(ModuleLogic):
             self.resources_out = self._ensure_resources(resources, views)
             if self.resources_out.get("api_address"):
                 self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
+            if (self.resources_out.get("vip") or {}).get("fixed_ip"):
+                self.record = dict(self.record, api_fixed_ip=self.resources_out["vip"]["fixed_ip"])
         if p["state"] == "absent":
             specs = []
             plan = planner.make_plan([], views, prune=True)
@@ -179,7 +183,14 @@ class NovaServersDriver(ModuleLogic):
         out["faults"].update(result["failed"])
         if self.diff_mode:
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
-        if resources is not None and self.resource_options[1] and not result["failed"]:
+        if resources is not None and self.vip:
+            # every master's port may carry the VIP (new masters included: a repair, an upgrade)
+            with self.action("let the masters of cluster %s carry the API VIP" % name):
+                out["resources"]["vip_pairs"] = resources.ensure_vip_pairs(
+                    (self.resources_out.get("vip") or {}).get("fixed_ip"), final
+                )
+            out["resources"].update(changes=resources.changes)
+        elif resources is not None and self.resource_options[1] and not result["failed"]:
             # the servers are up: the API floating IP goes onto the first ACTIVE master
             with self.action("attach the API floating IP of cluster %s" % name):
                 fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
@@ -209,9 +220,20 @@ class NovaServersDriver(ModuleLogic):
             out["server_groups"] = resources.ensure_server_groups(
                 server_groups, self.params["cluster"].get("template_version")
             )
+        vip = None
+        if self.vip:
+            record = self.params["cluster"]
+            with self.action("ensure the API VIP port of cluster %s" % name):
+                vip = out["vip"] = resources.ensure_vip_port(
+                    self.params["fixed_network"] or record.get("fixed_network"),
+                    record.get("fixed_subnet"),
+                    out["security_group"].get("id"),
+                )
+            if vip.get("fixed_ip"):
+                out["api_address"] = endpoint.api_url(vip["fixed_ip"])
         if floating:
             with self.action("ensure the API floating IP of cluster %s" % name):
-                out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
+                out["floating_ip"] = resources.ensure_floating_ip(external, views=views, port=vip)
             if out["floating_ip"].get("address"):
                 out["api_address"] = endpoint.api_url(out["floating_ip"]["address"])
         return out
@@ -246,6 +268,12 @@ class NovaServersDriver(ModuleLogic):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
         record = cluster_utils.bootstrap_record(self.record)
+        if endpoint.endpoint_kind(record) == endpoint.VIP and not record.get("api_fixed_ip"):
+            # resources made by an earlier call (nova_resources): the VIP port has the address
+            resources = ClusterResources(self.conn, record["uuid"], record["name"], check_mode=True)
+            for port in resources.find_vip_ports():
+                fixed = [f.get("ip_address") for f in port.fixed_ips or [] if f.get("ip_address")]
+                record["api_fixed_ip"] = fixed[0] if fixed else None
         bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):

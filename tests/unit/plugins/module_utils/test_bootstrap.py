@@ -951,7 +951,7 @@ def test_every_master_of_a_vip_cluster_runs_keepalived_holding_the_vip(creds, ro
     conf = files[bootstrap.KEEPALIVED_CONF]["content"]
     assert "    10.0.0.5/32\n" in conf  # the VIP, never a master's address
     assert "nopreempt" in conf and "state BACKUP" in conf and "interface @INTERFACE@" in conf
-    router_id, password = bootstrap.vrrp_identity(vip_cluster())
+    router_id, _password = bootstrap.vrrp_identity(vip_cluster())
     assert "virtual_router_id %d\n" % router_id in conf and 1 <= router_id <= 255
     assert files[bootstrap.KEEPALIVED_CHECK]["permissions"] == "0755"
     # kubeadm accepts the manifests folder that holds the keepalived pod
