@@ -267,6 +267,9 @@ class NovaServersDriver(ModuleLogic):
     def _render_user_data(self, plan, views):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
+        if not plan["create"]:
+            return  # no new server, no user-data: the credentials are not read (nor made)
+
         record = cluster_utils.bootstrap_record(self.record)
         if endpoint.endpoint_kind(record) == endpoint.VIP and not record.get("api_fixed_ip"):
             # resources made by an earlier call (nova_resources): the VIP port has the address
