@@ -121,9 +121,9 @@ EXAMPLES = r"""
 RETURN = r"""
 api_address:
   description:
-    - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP;
-      the C(address) of RV(floating_ip) is the bare address.
-  returned: when O(state=present) and the floating IP exists
+    - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP (else of the
+      API VIP's fixed IP); the C(address) of RV(floating_ip) is the bare address.
+  returned: when O(state=present) and the floating IP (or the VIP) exists
   type: str
   sample: https://172.24.4.20:6443
 changes:
@@ -153,6 +153,13 @@ server_groups:
   returned: when O(state=present)
   type: dict
   sample: {"default-master": {"id": "9e1d...", "name": "coe-0b0c...-default-master", "policy": "anti-affinity"}}
+vip:
+  description:
+    - The port whose fixed IP is the API's VIP (a cluster with more than one master and no load
+      balancer, docs/control-plane.md), C(id), C(name), C(fixed_ip); the floating IP is on it.
+  returned: when O(state=present) and the cluster's API is on a VIP
+  type: dict
+  sample: {"id": "7d2c...", "name": "k1-api-vip", "fixed_ip": "10.0.0.5"}
 """
 
 from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule

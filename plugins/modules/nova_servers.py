@@ -327,6 +327,14 @@ nodegroups:
   returned: with O(cluster)
   type: dict
   sample: {"default-worker": {"last_index": 3, "node_count": 2}}
+vip_pairs:
+  description:
+    - Names of the masters whose port was (or, in check mode, would be) let carry the API VIP's
+      address (allowed-address-pairs), when the cluster's API is on a VIP (docs/control-plane.md).
+  returned: when the cluster's API is on a VIP and the servers changed
+  type: list
+  elements: str
+  sample: [k1-master-3]
 replaced:
   description: Names of servers in C(ERROR) that were (or would be) deleted and created again.
   returned: always

@@ -608,6 +608,13 @@ class ClusterResources:
     def find_vip_ports(self):
         return [p for p in self.conn.network.ports(tags=self.tag) if shape.API_VIP_TAG in (p.tags or [])]
 
+    def vip_port(self):
+        """``{id, name, fixed_ip}`` of the cluster's API VIP port (all None when there is none)."""
+        for port in self.find_vip_ports():
+            fixed = [f.get("ip_address") for f in port.fixed_ips or [] if f.get("ip_address")]
+            return dict(id=port.id, name=port.name, fixed_ip=fixed[0] if fixed else None)
+        return dict(id=None, name=None, fixed_ip=None)
+
     def ensure_vip_port(self, network, subnet=None, security_group=None):
         """The port whose fixed IP is the API's VIP, made before the masters (its address goes
         into their user-data). ``network``/``subnet``: the cluster's (name or id). Returns

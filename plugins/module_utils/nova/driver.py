@@ -44,8 +44,10 @@ class NovaServersDriver(ModuleLogic):
                 "needs cluster and state=present (coe.openstack.nova_resources with state=absent deletes them)",
             )
         self.vip = False
+        self.resources_out = None
         if p["cluster"] is not None:
             uuid, name = cluster_utils.record_identity(p["cluster"])
+            self.vip = p["state"] == "present" and endpoint.endpoint_kind(p["cluster"]) == endpoint.VIP
             groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
             if p["state"] == "present":
                 planner.validate_nodegroups(groups, field="cluster.nodegroups")
@@ -53,7 +55,6 @@ class NovaServersDriver(ModuleLogic):
                 self.resource_options = resource_settings(
                     p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
                 )
-                self.vip = endpoint.endpoint_kind(p["cluster"]) == endpoint.VIP
                 if not self.vip and not self.resource_options[1] and not p["cluster"].get("api_address"):
                     # the address goes into the user-data before the first node boots, and a
                     # master's fixed IP cannot follow a replaced master
@@ -183,13 +184,14 @@ class NovaServersDriver(ModuleLogic):
         out["faults"].update(result["failed"])
         if self.diff_mode:
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
-        if resources is not None and self.vip:
+        if self.vip:
             # every master's port may carry the VIP (new masters included: a repair, an upgrade)
+            pairs = resources or ClusterResources(self.conn, uuid, name)
             with self.action("let the masters of cluster %s carry the API VIP" % name):
-                out["resources"]["vip_pairs"] = resources.ensure_vip_pairs(
-                    (self.resources_out.get("vip") or {}).get("fixed_ip"), final
-                )
-            out["resources"].update(changes=resources.changes)
+                vip = (self.resources_out or {}).get("vip") or pairs.vip_port()
+                out["vip_pairs"] = pairs.ensure_vip_pairs(vip.get("fixed_ip"), final)
+            if resources is not None:
+                out["resources"].update(changes=resources.changes)
         elif resources is not None and self.resource_options[1] and not result["failed"]:
             # the servers are up: the API floating IP goes onto the first ACTIVE master
             with self.action("attach the API floating IP of cluster %s" % name):
@@ -271,12 +273,9 @@ class NovaServersDriver(ModuleLogic):
             return  # no new server, no user-data: the credentials are not read (nor made)
 
         record = cluster_utils.bootstrap_record(self.record)
-        if endpoint.endpoint_kind(record) == endpoint.VIP and not record.get("api_fixed_ip"):
+        if self.vip and not record.get("api_fixed_ip"):
             # resources made by an earlier call (nova_resources): the VIP port has the address
-            resources = ClusterResources(self.conn, record["uuid"], record["name"], check_mode=True)
-            for port in resources.find_vip_ports():
-                fixed = [f.get("ip_address") for f in port.fixed_ips or [] if f.get("ip_address")]
-                record["api_fixed_ip"] = fixed[0] if fixed else None
+            record["api_fixed_ip"] = ClusterResources(self.conn, record["uuid"], record["name"]).vip_port()["fixed_ip"]
         bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):
@@ -334,9 +333,21 @@ class NovaResourcesDriver(ModuleLogic):
             with self.action("ensure the server groups of cluster %s" % name):
                 version = (p["cluster"] or {}).get("template_version")
                 out["server_groups"] = res.ensure_server_groups(groups, version)
+            vip = None
+            if p["cluster"] is not None and endpoint.endpoint_kind(p["cluster"]) == endpoint.VIP:
+                with self.action("ensure the API VIP port of cluster %s" % name):
+                    security_group = (out.get("security_group") or {}).get("id")
+                    if security_group is None:
+                        found = res.find_security_groups()
+                        security_group = found[0].id if found else None
+                    vip = out["vip"] = res.ensure_vip_port(
+                        p["cluster"].get("fixed_network"), p["cluster"].get("fixed_subnet"), security_group
+                    )
+                if vip.get("fixed_ip"):
+                    out["api_address"] = endpoint.api_url(vip["fixed_ip"])
             if floating:
                 with self.action("ensure the API floating IP of cluster %s" % name):
-                    fip = res.ensure_floating_ip(external, p["floating_ip_server"])
+                    fip = res.ensure_floating_ip(external, p["floating_ip_server"], port=vip)
                 out["floating_ip"] = fip
                 if fip.get("address"):
                     out["api_address"] = endpoint.api_url(fip["address"])

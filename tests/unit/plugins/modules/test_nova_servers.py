@@ -380,7 +380,7 @@ def test_a_vip_cluster_gets_a_vip_port_carrying_the_floating_ip_and_masters_that
     assert len(masters) == 3
     for server in masters:
         assert cloud.server_ports[server.id].allowed_address_pairs == [{"ip_address": address}]
-    assert result["resources"]["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
+    assert result["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
     texts = {name: base64.b64decode(body["user_data"]).decode() for name, body in bodies.items()}
     for name, text in texts.items():
@@ -389,3 +389,21 @@ def test_a_vip_cluster_gets_a_vip_port_carrying_the_floating_ip_and_masters_that
     # a second run changes nothing
     again = run_module(nova_servers.main, args)
     assert not again["changed"], again.get("resources")
+
+
+def test_nova_resources_makes_the_vip_and_nova_servers_lets_the_masters_carry_it(run_module, cloud):
+    rec = record(masters=3, workers=0, api_endpoint="vip")
+    res = run_module(nova_resources.main, dict(cluster=rec))
+    assert not res.failed, res.get("msg")
+    vip = res["vip"]
+    assert vip["name"] == "k1-api-vip" and vip["fixed_ip"]
+    assert res["floating_ip"]["port_id"] == vip["id"]  # on the VIP before any master exists
+    assert res["api_address"] == "https://%s:6443" % res["floating_ip"]["address"]
+    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert result["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
+    again = run_module(nova_resources.main, dict(cluster=rec))
+    assert again["changed"] is False and again["floating_ip"]["port_id"] == vip["id"]
+    # delete: the VIP port and its floating IP go with the rest
+    gone = run_module(nova_resources.main, dict(cluster_name="k1", cluster_uuid=UUID, state="absent"))
+    assert "k1-api-vip" in gone["deleted"]["ports"] and gone["deleted"]["floating_ips"]
+    assert not cloud.ports and not cloud.fips
