@@ -66,6 +66,17 @@ def result_stack_id(rec, conn):
     return conn.orchestration.find_stack("%s-%s" % (rec["name"], rec["uuid"][:8])).id
 
 
+def vip_of(conn, rec):
+    """(the API VIP's port, {master name: its port's allowed-address-pair addresses}), from Neutron."""
+    (port,) = conn.network.ports(tags=["coe-cluster-%s" % rec["uuid"], "coe-api-vip"])
+    pairs = {}
+    for server in servers_of(conn, rec).values():
+        if "-master-" in server.name:
+            (own,) = conn.network.ports(device_id=server.id)
+            pairs[server.name] = sorted(p["ip_address"] for p in own.allowed_address_pairs or [])
+    return port, pairs
+
+
 def destroy(rec, tmp):
     result = run_module(dict(cluster=rec, state="absent"), tmp=tmp)
     assert not result.get("failed"), result.get("msg")
@@ -96,6 +107,15 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         assert stack["tags"] == ["coe-cluster-%s" % rec["uuid"]]
         outputs = stack["outputs"]
         assert outputs["api_ip"].startswith("172.24.4.")  # the floating IP on the API port
+        # three masters, no load balancer: the API port is a VIP no server is on, the floating
+        # IP is on it, and every master's own port may carry its address
+        vip, pairs = vip_of(conn, rec)
+        assert vip.name == "%s-api-vip" % name and not vip.device_id
+        assert outputs["api_fixed_ip"] == vip.fixed_ips[0]["ip_address"]
+        assert pairs == {"%s-master-%d" % (name, i): [outputs["api_fixed_ip"]] for i in range(3)}
+        (fip,) = conn.network.ips(port_id=vip.id)
+        assert fip.floating_ip_address == outputs["api_ip"]
+        assert outputs["api_fixed_ip"] not in outputs["master_addresses"]
         assert len(outputs["master_addresses"]) == 3 and len(outputs["node_addresses"]) == 2
         assert result["nodes"] == {
             "default-master": ["%s-master-%d" % (name, i) for i in range(3)],
@@ -217,6 +237,9 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
         observed = HeatSynchroniser(conn).observe([dict(rec, status="UPDATE_IN_PROGRESS")])[rec["uuid"]]
         assert observed.status == "UPDATE_COMPLETE" and observed.exists
         assert observed.api_address == "https://%s:6443" % result["stack"]["outputs"]["api_ip"]
+        # every master rebuilt: the API address and the VIP stay, the masters may still carry it
+        assert result["stack"]["outputs"]["api_ip"] == outputs["api_ip"]
+        assert vip_of(conn, rec)[1] == {"%s-master-%d" % (name, i): [outputs["api_fixed_ip"]] for i in range(3)}
         assert sorted(observed.master_addresses) == sorted(result["stack"]["outputs"]["master_addresses"])
         assert observed.nodegroups["default-worker"]["node_count"] == 4
         assert observed.health_status == "HEALTHY"
@@ -226,7 +249,8 @@ def test_cluster_stack_lifecycle(conn, admin, tmp_path):
     # nothing of the cluster is left: no stack, no server, no port
     assert conn.orchestration.find_stack("%s-%s" % (name, rec["uuid"][:8])) is None
     assert servers_of(conn, rec) == {}
-    assert list(conn.network.ports(tags=["coe-cluster-%s" % rec["uuid"]])) == []
+    assert list(conn.network.ports(tags=["coe-cluster-%s" % rec["uuid"]])) == []  # the VIP's too
+    assert [ip for ip in conn.network.ips() if ip.floating_ip_address == outputs["api_ip"]] == []
     # deleting again is a no-op
     assert run_module(dict(cluster=rec, state="absent"), tmp=tmp)["changed"] is False
 
