@@ -327,14 +327,6 @@ nodegroups:
   returned: with O(cluster)
   type: dict
   sample: {"default-worker": {"last_index": 3, "node_count": 2}}
-vip_pairs:
-  description:
-    - Names of the masters whose port was (or, in check mode, would be) let carry the API VIP's
-      address (allowed-address-pairs), when the cluster's API is on a VIP (docs/control-plane.md).
-  returned: when the cluster's API is on a VIP and the servers changed
-  type: list
-  elements: str
-  sample: [k1-master-3]
 replaced:
   description: Names of servers in C(ERROR) that were (or would be) deleted and created again.
   returned: always
@@ -372,6 +364,11 @@ resources:
       description: Per nodegroup, the server group's C(id), C(name) and C(policy).
       type: dict
       sample: {"default-master": {"id": "8a9d...", "name": "coe-0b0c...-default-master-v1", "policy": "anti-affinity"}}
+    vip:
+      description: The API VIP's port, C(id), C(name), C(fixed_ip), when the cluster's API is on a VIP
+        (more than one master, no load balancer); the floating IP is on it.
+      type: dict
+      sample: {"id": "7d2c...", "name": "k1-api-vip", "fixed_ip": "10.0.0.5"}
 servers:
   description: The cluster's servers after the run (before it, in check mode or without O(wait)).
   returned: always
@@ -423,6 +420,14 @@ servers:
       type: str
       sample: ACTIVE
   sample: [{"name": "k1-master-1", "status": "ACTIVE", "fixed_addresses": ["10.0.0.12"]}]
+vip_pairs:
+  description:
+    - Names of the masters whose port was (or, in check mode, would be) let carry the API VIP's
+      address (allowed-address-pairs), when the cluster's API is on a VIP (docs/control-plane.md).
+  returned: when the cluster's API is on a VIP and the servers changed
+  type: list
+  elements: str
+  sample: [k1-master-3]
 """
 
 from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule

@@ -147,7 +147,9 @@ class NovaServersDriver(ModuleLogic):
         if resources is not None:
             out["resources"] = dict(self.resources_out, changes=resources.changes)
         if not planner.plan_changed(plan):
-            self.exit(changed=bool(resources and resources.changes), **out)
+            # no server to change; a master may still lack the VIP's pair (a run that stopped)
+            pairs = self._vip_pairs(resources, uuid, name, views, out) if p["state"] == "present" else []
+            self.exit(changed=bool(resources and resources.changes) or bool(pairs), **out)
         if self.check_mode:
             if p["render_user_data"] and groups is not None and plan["create"]:
                 from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
@@ -185,13 +187,7 @@ class NovaServersDriver(ModuleLogic):
         if self.diff_mode:
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
         if self.vip:
-            # every master's port may carry the VIP (new masters included: a repair, an upgrade)
-            pairs = resources or ClusterResources(self.conn, uuid, name)
-            with self.action("let the masters of cluster %s carry the API VIP" % name):
-                vip = (self.resources_out or {}).get("vip") or pairs.vip_port()
-                out["vip_pairs"] = pairs.ensure_vip_pairs(vip.get("fixed_ip"), final)
-            if resources is not None:
-                out["resources"].update(changes=resources.changes)
+            self._vip_pairs(resources, uuid, name, final, out)
         elif resources is not None and self.resource_options[1] and not result["failed"]:
             # the servers are up: the API floating IP goes onto the first ACTIVE master
             with self.action("attach the API floating IP of cluster %s" % name):
@@ -210,6 +206,19 @@ class NovaServersDriver(ModuleLogic):
             )
             self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
         self.exit(changed=True, **out)
+
+    def _vip_pairs(self, resources, uuid, name, views, out):
+        """Every master's port may carry the VIP (new masters included: a repair, an upgrade);
+        the names of the masters whose port was (or would be) changed."""
+        if not self.vip:
+            return []
+        pairs = resources or ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
+        with self.action("let the masters of cluster %s carry the API VIP" % name):
+            vip = (self.resources_out or {}).get("vip") or pairs.vip_port()
+            out["vip_pairs"] = pairs.ensure_vip_pairs(vip.get("fixed_ip"), views)
+        if resources is not None:
+            out["resources"].update(changes=resources.changes)
+        return out["vip_pairs"]
 
     def _ensure_resources(self, resources, views):
         """Security group, server groups and API floating IP (O(resources)), before the servers."""

@@ -403,6 +403,13 @@ def test_nova_resources_makes_the_vip_and_nova_servers_lets_the_masters_carry_it
     assert result["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
     again = run_module(nova_resources.main, dict(cluster=rec))
     assert again["changed"] is False and again["floating_ip"]["port_id"] == vip["id"]
+    # a master whose port lost the pair (a run that stopped before it): the next run, with
+    # no server to change, gives it back, and says it changed something
+    master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
+    cloud.server_ports[master.id].allowed_address_pairs = []
+    fixed = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert fixed["changed"] is True and fixed["created"] == [] and fixed["vip_pairs"] == ["k1-master-1"]
+    assert run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))["changed"] is False
     # delete: the VIP port and its floating IP go with the rest
     gone = run_module(nova_resources.main, dict(cluster_name="k1", cluster_uuid=UUID, state="absent"))
     assert "k1-api-vip" in gone["deleted"]["ports"] and gone["deleted"]["floating_ips"]
