@@ -157,3 +157,25 @@ def test_a_cloud_without_octavia_is_refused_in_the_plan(tmp_path, runner, user):
     finally:
         if runner.record(name) is not None:
             runner.run("delete", {name: dict(coe_cluster_template=tname)}, extra={"coe_force": True})
+
+
+def test_an_octavia_quota_fails_the_create_with_octavias_words(minicloud, runner, user):
+    """Octavia refuses the load balancer (the project's quota): the create fails before any
+    server is made, and the cluster's status_reason carries Octavia's own words."""
+    tname = "lb-q-%s" % short_id()
+    name = "octavia16-q-%s" % short_id()
+    spec = dict(coe_cluster_template=tname, coe_master_count=1, coe_node_count=1)
+    runner.templates(template(tname, "nova", master_lb_enabled=True))
+    try:
+        with minicloud.quotas(project="demo", load_balancers=0):
+            result = runner.run("create", {name: spec})
+        assert result.rc != 0, result
+        record = runner.record(name)
+        assert record["status"] == "CREATE_FAILED", record
+        assert "Quota has been met for resources: Load Balancer" in record["status_reason"], record
+        assert "Quota has been met" in result.out, result
+        assert not list(user.conn.compute.servers(tags="coe-cluster-%s" % record["uuid"]))
+    finally:
+        if runner.record(name) is not None:
+            result = runner.run("delete", {name: spec})
+            assert result.rc == 0, result
