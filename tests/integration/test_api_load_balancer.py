@@ -13,24 +13,12 @@ import re
 
 import pytest
 import yaml
-from coe_runner import CloudUser, RequestLog, Runner, cloud_resources, short_id, template
+from coe_runner import RequestLog, cloud_resources, short_id, template
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
 API_URL = re.compile(r"^https://(?P<host>[0-9.]+):6443$")
 ALLOWED = ["10.0.0.0/8", "172.24.4.0/24"]
-
-
-@pytest.fixture
-def user(tmp_path, minicloud):
-    u = CloudUser(tmp_path)
-    yield u
-    u.close()
-
-
-@pytest.fixture
-def runner(tmp_path, user):
-    return Runner(tmp_path, user)
 
 
 def cluster_lb(user, record):
