@@ -386,12 +386,14 @@ class NovaBatch:
 
     # -- the whole run ----------------------------------------------------
 
-    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True):
+    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True, before_delete=None):
         """Carry out a plan. Returns a result dict (see the module's RETURN).
 
         Quota is checked before the first write. Creates that the cloud
         refuses (e.g. a 403 quota) and servers that end in ERROR are listed in
         ``failed`` with the cloud's words; the caller decides to fail.
+        ``before_delete(views, deletes)``: called in a rolling run once a round's new
+        servers are ACTIVE, before its old ones go (the API load balancer's members move).
         """
         result = dict(created=[], deleted=[], failed={}, views=None)
         steps = planner.rounds(plan, batch_size)
@@ -426,6 +428,8 @@ class NovaBatch:
                 views = self._create_and_wait(creates, resolved, result, timeout, deadline, True) or views
                 if result["failed"]:
                     break  # the old servers still serve; stop before the next batch
+                if before_delete is not None and views is not None and deletes:
+                    before_delete(views, deletes)
                 views = self._delete_and_wait(deletes, result, timeout, deadline, True) or views
                 if result["failed"]:
                     break
@@ -789,8 +793,8 @@ class ClusterResources:
     def ensure_members(self, lb, masters, timeout=600, sleep=None):
         """The pool's members are exactly ``masters`` (``{server name: fixed address}``), in one
         batch update of Octavia's when they differ. Returns the member addresses."""
-        if not lb.get("pool_id"):
-            return sorted(masters.values())
+        if not lb.get("pool_id") or not masters:
+            return sorted(masters.values())  # never an empty pool: the API would have no member
         have = {m.address: m for m in self.conn.load_balancer.members(lb["pool_id"])}
         if set(have) == set(masters.values()):
             return sorted(have)

@@ -176,8 +176,29 @@ class NovaServersDriver(ModuleLogic):
                 if spec["name"] in p["user_data"]:
                     spec["user_data"] = p["user_data"][spec["name"]]
 
+        before_delete = None
+        lb = (getattr(self, "resources_out", None) or {}).get("load_balancer")
+        if resources is not None and lb:
+
+            def before_delete(views, deletes):
+                # a rolling replace: the new masters in the pool, the ones about to go out of it
+                gone = {d["name"] for d in deletes}
+                masters = {
+                    v["name"]: fixed_address(v)
+                    for v in views
+                    if v.get("role") == "master" and v["status"] == "ACTIVE" and v["name"] not in gone
+                }
+                resources.ensure_members(lb, {k: a for k, a in masters.items() if a}, p["timeout"], sleep)
+
         with self.action("change the servers of cluster %s" % name):
-            result = batch.apply(plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"])
+            result = batch.apply(
+                plan,
+                resolved,
+                wait=p["wait"],
+                timeout=p["timeout"],
+                batch_size=p["batch_size"],
+                before_delete=before_delete,
+            )
         final = result["views"] if result["views"] is not None else batch.list_views()
         out.update(
             created=result["created"],
