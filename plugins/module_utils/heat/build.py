@@ -285,6 +285,16 @@ resources:
       lb_algorithm: ROUND_ROBIN
       protocol: TCP
 
+  # master 0's member belongs to its port, which outlives master 0's node stack: a node stack
+  # replaced around the same address would make a second member of it, which Octavia refuses
+  # (409, duplicate member) while the old one exists. The other masters' are in their node stacks.
+  api_member_0:
+    type: OS::Octavia::PoolMember
+    properties:
+      pool: {get_resource: api_pool}
+      address: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+      protocol_port: 6443
+
   api_monitor:
     type: OS::Octavia::HealthMonitor
     properties:
@@ -417,7 +427,9 @@ conditions:
       - not: {equals: [{get_param: index}, "0"]}
       - equals: [{get_param: first_port}, ""]
   lb_member:
-    not: {equals: [{get_param: lb_pool}, ""]}
+    and:
+      - not: {equals: [{get_param: lb_pool}, ""]}
+      - own_port  # master 0 on the API's port: its member is the cluster stack's api_member_0
 
 resources:
   lb_member:

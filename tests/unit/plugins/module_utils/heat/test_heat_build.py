@@ -442,6 +442,7 @@ def test_master_lb_enabled_puts_an_octavia_load_balancer_in_the_stack():
         "api_listener": "OS::Octavia::Listener",
         "api_pool": "OS::Octavia::Pool",
         "api_monitor": "OS::Octavia::HealthMonitor",
+        "api_member_0": "OS::Octavia::PoolMember",
     }
     listener = res["api_listener"]["properties"]
     assert (listener["protocol"], listener["protocol_port"]) == ("TCP", 6443)
@@ -460,6 +461,9 @@ def test_master_lb_enabled_puts_an_octavia_load_balancer_in_the_stack():
     member = node["resources"]["lb_member"]
     assert member["type"] == "OS::Octavia::PoolMember" and member["condition"] == "lb_member"
     assert member["properties"]["protocol_port"] == 6443
+    # master 0's member is the cluster stack's, on the API port it keeps across replacements
+    assert node["conditions"]["lb_member"]["and"][1] == "own_port"
+    assert res["api_member_0"]["properties"]["address"] == {"get_attr": ["api_port", "fixed_ips", 0, "ip_address"]}
 
 
 def test_no_load_balancer_without_master_lb_enabled():
