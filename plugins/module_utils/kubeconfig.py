@@ -20,6 +20,7 @@ from ansible_collections.coe.openstack.plugins.module_utils import endpoint, pki
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     NotFoundError,
     SecretError,
+    StateError,
     ValidationError,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
@@ -51,6 +52,15 @@ class KubeconfigLogic(ModuleLogic):
                     "(%s does not exist)" % box.source.replace("a key file ", "").replace(" still to be created", "")
                 )
             credentials = pki.load_cluster_credentials(self.store, cluster["uuid"], box)
+            if credentials is None and cluster.get("adopted"):
+                from ansible_collections.coe.openstack.plugins.module_utils.clusters import CREDENTIALS_WAY_OUT
+
+                raise StateError(
+                    "cluster %s was adopted from the cloud without its credentials (its CAs lived only in the "
+                    "store that made it): a kubeconfig needs the cluster CA to sign its certificate. Way out: %s"
+                    % (cluster["name"], CREDENTIALS_WAY_OUT),
+                    missing=["credentials"],
+                )
             if credentials is None:
                 raise NotFoundError(
                     "cluster %s has no credentials in the store (was it created by this collection?)" % cluster["name"]
