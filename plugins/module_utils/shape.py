@@ -110,6 +110,11 @@ def api_vip_port_name(cluster_name):
     return "%s-%s" % (cluster_name, API_VIP_PORT_SUFFIX)
 
 
+def load_balancer_name(cluster_name, uuid):
+    """The cluster's API load balancer (it carries the cluster's tags as well)."""
+    return "coe-%s-%s-api" % (cluster_name, uuid)
+
+
 def server_group_name(uuid, nodegroup, version=None):
     """Server groups cannot carry tags: the name carries the uuid.
 

@@ -173,12 +173,14 @@ class HeatStackDriver(ModuleLogic):
 
         A cluster adopted without its credentials (clusters.lacks_credentials) keeps the live
         stack's user-data for its nodes (``live_files``); the plan step refused anything that
-        makes a node, so there is nothing new to sign.
-        ``api_fixed_ip``: the endpoint's fixed IP (the VIP's), which the nodes join through."""
+        makes a node, so there is nothing new to sign. ``api_fixed_ip``: the endpoint's fixed
+        IP (the load balancer's VIP), the nodes join through it."""
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
         p = self.params
-        record = dict(p["cluster"], api_address=api_address, api_fixed_ip=api_fixed_ip)
+        record = dict(p["cluster"], api_address=api_address)
+        if api_fixed_ip:
+            record["api_fixed_ip"] = api_fixed_ip
         if not api_address:
             raise CloudError("stack %s has no api_ip output to write into the user-data" % spec.name)
         box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
@@ -299,7 +301,7 @@ class HeatStackDriver(ModuleLogic):
             out["nodes"] = nodes
         if self.diff_mode:
             out["diff"] = self.diff(live, template, params, tags)
-        self.exit(**out)
+        self.exit_finished(p["cluster"], **out)
 
     def repairs(self, live):
         """(name, nodegroup, index, reason) of the stack's members that the cluster record
@@ -361,6 +363,7 @@ class HeatStackDriver(ModuleLogic):
         outputs = live.get("outputs") or {}
         # api_ip: the bare address (api_address in stacks made before it was renamed)
         api_address = endpoint.api_url(outputs.get("api_ip") or outputs.get("api_address"))
+        # the endpoint's fixed IP (the load balancer's VIP): the nodes join through it
         user_data = self.render_user_data(
             spec, api_address, first_master, live.get("files"), api_fixed_ip=outputs.get("api_fixed_ip")
         )
@@ -385,7 +388,7 @@ class HeatStackDriver(ModuleLogic):
             out["cleaned"] = cleaned
         if self.diff_mode:
             out["diff"] = dict(before=dict(state="present" if result.changed else "absent"), after=dict(state="absent"))
-        self.exit(**out)
+        self.exit_finished(p["cluster"], **out)
 
     def cleanup(self, tag, sleep=time.sleep):
         """Delete the servers and ports still tagged with the cluster.

@@ -43,7 +43,7 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
@@ -213,6 +213,9 @@ class HeatSynchroniser(StateSynchroniser):
         for server in self._servers(tags):
             servers_by_uuid.setdefault(server["cluster_uuid"], []).append(server)
         vips = endpoint.read_vip_addresses(self.conn, clusters)
+        lbs = {}
+        if any(endpoint.endpoint_kind(c) == endpoint.LOAD_BALANCER for c in clusters):
+            lbs = loadbalancer.cluster_load_balancers(self.conn)
         result = {}
         for record in clusters:
             stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
@@ -220,7 +223,12 @@ class HeatSynchroniser(StateSynchroniser):
             if stack is not None and str(stack.get("status", "")).endswith("_FAILED"):
                 failures = self.client.failures(stack)
             result[record["uuid"]] = self.observation(
-                record, stack, servers_by_uuid.get(record["uuid"], []), failures, vip=vips.get(record["uuid"])
+                record,
+                stack,
+                servers_by_uuid.get(record["uuid"], []),
+                failures,
+                lbs.get(record["uuid"]),
+                vip=vips.get(record["uuid"]),
             )
         return result
 
@@ -238,7 +246,7 @@ class HeatSynchroniser(StateSynchroniser):
                 return stack
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
-    def observation(self, record, stack, servers, failures=(), vip=None):
+    def observation(self, record, stack, servers, failures=(), load_balancer=None, vip=None):
         """The Observation of one cluster from what was read (pure: no API call).
 
         ``servers``: the cluster's server views (servers.server_view). ``vip``: (fixed IP,
@@ -348,6 +356,16 @@ class HeatSynchroniser(StateSynchroniser):
                 counts=counts,
                 last_index=max(indices) if indices else None,
             )
+
+        if endpoint.endpoint_kind(record) == endpoint.LOAD_BALANCER and stack is not None:
+            # the API's load balancer: its address is the API's; in ERROR, the cluster is unhealthy
+            if load_balancer is not None:
+                api_address = load_balancer.get("floating_ip") or load_balancer.get("vip_address") or api_address
+            lb_problem = loadbalancer.problem(load_balancer, deleting=stack_status.startswith("DELETE"))
+            if lb_problem and not stack_status.endswith("_IN_PROGRESS"):
+                unhealthy[(load_balancer or {}).get("name") or "load_balancer"] = lb_problem
+                if load_balancer is not None:
+                    faults.setdefault(load_balancer["name"], lb_problem)
 
         if stack is None:
             health, health_reason = (
