@@ -213,7 +213,7 @@ class NovaServersDriver(ModuleLogic):
 
         attached = {}
         on_poll = None
-        if resources is not None and self.resource_options[1] and not self.load_balancer:
+        if resources is not None and self.resource_options[1] and not self.load_balancer and not self.vip:
 
             def on_poll(views):
                 # the API floating IP goes onto the first master as soon as it is ACTIVE,
