@@ -92,6 +92,18 @@ def another_pg_url(request):
     return "%s%soptions=-csearch_path%%3D%s" % (server, "&" if "?" in server else "?", schema)
 
 
+def plain_record(name):
+    return dict(
+        name=name,
+        project_id="p1",
+        status="CREATE_COMPLETE",
+        driver="nova",
+        cluster_template_name="k8s",
+        template_version=1,
+        labels={},
+    )
+
+
 def without_ids(events):
     return [{k: v for k, v in e.items() if k != "id"} for e in events]
 
@@ -362,17 +374,7 @@ def test_into_a_store_that_has_things_only_what_it_lacks_is_added(store, box, tm
     with open_store("sqlite://%s" % (tmp_path / "other.db")) as other:
         # the templates re-declared from the same file (same spec, new uuids), a cluster of its own
         mine, _ = other.put_template("k8s", SPEC)
-        other.create_cluster(
-            dict(
-                name="mine",
-                project_id="p1",
-                status="CREATE_COMPLETE",
-                driver="nova",
-                cluster_template_name="k8s",
-                template_version=1,
-                labels={},
-            )
-        )
+        other.create_cluster(plain_record("mine"))
         history = len(other.list_events())
         plan = export.plan_restore(other, box, export.read_export(str(path), box))
         assert [(t["version"], t["action"]) for t in plan.templates] == [(1, "present"), (2, "restored")]
@@ -417,17 +419,7 @@ def test_clashes_refuse_the_whole_restore_naming_each(store, box, tmp_path):
     export_to(store, box, path)
     with open_store("sqlite://%s" % (tmp_path / "other.db")) as other:
         other.put_template("k8s", dict(SPEC, flavor_id="m1.large"))  # version 1, another spec
-        twin = other.create_cluster(
-            dict(
-                name="prod-a",
-                project_id="p1",
-                status="CREATE_COMPLETE",
-                driver="nova",
-                cluster_template_name="k8s",
-                template_version=1,
-                labels={},
-            )
-        )
+        twin = other.create_cluster(plain_record("prod-a"))
         before = (other.list_templates(), other.list_clusters(), other.list_events())
         with pytest.raises(ConflictError) as err:
             export.plan_restore(other, box, export.read_export(str(path), box))
