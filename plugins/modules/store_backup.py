@@ -12,13 +12,13 @@ version_added: 0.2.0
 description:
   - Writes the whole content of the coe.openstack store to one JSON file that
     M(coe.openstack.store_restore) restores, into the same backend or the other (SQLite and
-    PostgreSQL alike): every version of every template, every cluster record, each cluster's
+    PostgreSQL alike) - every version of every template, every cluster record, each cluster's
     credentials (its CAs), the event history, and the store's schema version. Locks are not
     exported.
   - The credentials stay encrypted with the key of the store (O(secret_key)), as the store
     keeps them; nothing is decrypted into the file. The key must be the store's, and every
     credential is checked to open with it, so that an export that is written can be restored.
-    Keep the key apart from the export: one is useless without the other.
+    Keep the key apart from the export; one is useless without the other.
   - The file is written atomically (a temporary file beside it, renamed over it) with mode
     C(0600); a missing folder is created with mode C(0700).
   - Idempotent. A file that already holds the same store content is kept (its mode set to

@@ -19,12 +19,12 @@ description:
     be the same key.
   - Adds only what the store lacks, in one transaction, and never overwrites. Into an empty store
     everything is restored, the whole history included. Into a store that already has templates
-    or clusters, what it has is kept: a template version with the same spec, and a cluster whose
+    or clusters, what it has is kept - a template version with the same spec, and a cluster whose
     uuid it has (its record stays; the credentials it lacks are added, for a cluster adopted from
     the cloud). Each template version and cluster is named in the result with what was done. A
     template version the store has with another spec, or a cluster name that the store gives to
     another uuid, refuses the whole restore, naming each; nothing is written.
-  - No lock is restored: the restored store holds no lease. A cluster exported during an
+  - No lock is restored; the restored store holds no lease. A cluster exported during an
     operation keeps its C(*_IN_PROGRESS) status until the next sync
     (M(coe.openstack.cluster_sync)) compares it with the cloud; run one after a restore.
   - Idempotent. Restoring the same export again changes nothing. Makes no cloud call.
