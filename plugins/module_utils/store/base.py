@@ -270,7 +270,7 @@ class Store:
             if self._table_exists("coe_meta"):
                 rows = self._query("SELECT value FROM coe_meta WHERE key = 'schema_version'")
                 current = int(rows[0]["value"]) if rows else 0
-            refuse_newer(current, "The %s" % self.describe())
+            refuse_newer(current, "The %s" % self.describe(), SCHEMA_VERSION)
             for version in range(current, SCHEMA_VERSION):
                 for statement in MIGRATIONS[version]:
                     self._execute(statement.format(serial_pk=self.serial_pk, blob=self.blob))
