@@ -266,7 +266,7 @@ def read_export(path, box):
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise _not_an_export(path, "not JSON: %s" % str(e).split(":")[0]) from None
+        raise _not_an_export(path, "not JSON: %s" % str(e).split(":", maxsplit=1)[0]) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise _not_an_export(path, "no 'format: %s'" % FORMAT)
     version = document.get("schema_version")

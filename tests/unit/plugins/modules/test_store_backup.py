@@ -28,7 +28,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("COE_SECRET_KEY", KEY)
     monkeypatch.delenv("COE_SECRET_KEY_FILE", raising=False)
     with open_store(url) as store:
-        template, _ = store.put_template("k8s", {"driver": "nova", "coe": "kubernetes", "image_id": "i", "labels": {}})
+        template = store.put_template("k8s", {"driver": "nova", "coe": "kubernetes", "image_id": "i", "labels": {}})[0]
         cluster = store.create_cluster(
             dict(
                 name="demo",

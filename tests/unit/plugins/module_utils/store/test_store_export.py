@@ -37,8 +37,8 @@ def box():
 def fill(store, box):
     """A store as a user leaves it: two template versions, a cluster with credentials and some
     history, one without credentials, a held lock; returns ``{name: record}``."""
-    v1, _ = store.put_template("k8s", SPEC)
-    v2, _ = store.put_template("k8s", SPEC2)
+    v1 = store.put_template("k8s", SPEC)[0]
+    v2 = store.put_template("k8s", SPEC2)[0]
     made = {}
     for name, template in (("prod-a", v1), ("dev-b", v2)):
         record = store.create_cluster(
@@ -373,7 +373,7 @@ def test_into_a_store_that_has_things_only_what_it_lacks_is_added(store, box, tm
     export_to(store, box, path)
     with open_store("sqlite://%s" % (tmp_path / "other.db")) as other:
         # the templates re-declared from the same file (same spec, new uuids), a cluster of its own
-        mine, _ = other.put_template("k8s", SPEC)
+        mine = other.put_template("k8s", SPEC)[0]
         other.create_cluster(plain_record("mine"))
         history = len(other.list_events())
         plan = export.plan_restore(other, box, export.read_export(str(path), box))
