@@ -16,7 +16,8 @@ What the drivers and the front door call
 
 ``render_user_data(cluster, node, credentials, clock=None, allow_gzip=True) -> str``
     ``cluster``: the cluster record (docs/internals.md): name, uuid, coe_version,
-    api_address, master_addresses, labels, nodegroups. ``node``: ``{name, role
+    api_address, api_endpoint, master_addresses, labels, nodegroups; and ``api_fixed_ip``,
+    the endpoint's fixed IP, which the driver adds when the API has an endpoint of its own. ``node``: ``{name, role
     ("master"|"worker"), nodegroup, index, first_master: bool}``. ``credentials``:
     ``pki.ClusterCredentials`` (from ``pki.ensure_cluster_credentials`` or
     ``pki.load_cluster_credentials``). Returns ``#cloud-config`` text. Every call issues
@@ -47,8 +48,11 @@ What a node gets
   own client certificate (CN system:node:<name>, O system:nodes): no bootstrap token.
 
 kubeadm API: ``kubeadm.k8s.io/v1beta4`` from Kubernetes 1.31, ``v1beta3`` before
-(1.22 to 1.30). ``controlPlaneEndpoint`` is the cluster's API address; the API server's
-certSANs hold it and every known master address.
+(1.22 to 1.30). ``controlPlaneEndpoint`` is the endpoint the nodes join through
+(endpoint.control_plane_host: the VIP's or load balancer's fixed IP, ``api_fixed_ip``, when
+the API has an endpoint of its own, else the API address); the API server's certSANs hold
+the endpoint's addresses (endpoint.api_sans), and, for a single master only, every known
+master address (docs/control-plane.md).
 
 Cluster labels used here (Magnum's names where Magnum has one):
 ``pod_network_cidr`` (or ``calico_ipv4pool`` / ``flannel_network_cidr``; default
@@ -421,27 +425,31 @@ def cni_manifest_url(cluster):
 
 
 def cert_sans(cluster):
-    """The API server certificate's extra SANs: the API host and every known master address."""
-    host = endpoint.parse_api_address(cluster.get("api_address"))[0]
-    sans = [host]
+    """The API server certificate's extra SANs: the endpoint's addresses (endpoint.api_sans:
+    the API address's host and the VIP's or load balancer's fixed IP); for a single master,
+    whose own address is the endpoint, every known master address as well."""
+    sans = endpoint.api_sans(cluster)
     for address in cluster.get("master_addresses") or []:
         try:
             address = str(ipaddress.ip_address(str(address).strip()))
         except ValueError:
             raise ValidationError("master_addresses", "%r is not an IP address" % (address,)) from None
-        if address not in sans:
+        if address not in sans and not endpoint.has_own_endpoint(cluster):
             sans.append(address)
     return sans
 
 
 def control_plane_addresses(cluster):
     """host:port where the first master looks for a control plane before ``kubeadm init``:
-    the cluster's API address, then every master address of the record on API_PORT."""
+    the endpoint the nodes join through, the API address, then every master address of the
+    record on API_PORT."""
     host, port = endpoint.parse_api_address(cluster.get("api_address"))
     cert_sans(cluster)  # validates the master addresses
-    out = [endpoint.host_port(host, port)]
-    for address in cluster.get("master_addresses") or []:
-        candidate = endpoint.host_port(str(ipaddress.ip_address(str(address).strip())), API_PORT)
+    out = [endpoint.control_plane_host(cluster)]
+    for candidate in [endpoint.host_port(host, port)] + [
+        endpoint.host_port(str(ipaddress.ip_address(str(address).strip())), API_PORT)
+        for address in cluster.get("master_addresses") or []
+    ]:
         if candidate not in out:
             out.append(candidate)
     return out
@@ -456,6 +464,12 @@ def check_bootstrap_inputs(cluster):
     version = pki.parse_coe_version(cluster.get("coe_version"))
     kubeadm_api_version(cluster.get("coe_version"))
     endpoint.parse_api_address(cluster.get("api_address"))
+    if cluster.get("api_fixed_ip"):
+        try:
+            ipaddress.ip_address(str(cluster["api_fixed_ip"]))
+        except ValueError:
+            raise ValidationError("api_fixed_ip", "%r is not an IP address" % (cluster["api_fixed_ip"],)) from None
+    endpoint.endpoint_kind(cluster)
     cert_sans(cluster)
     network_settings(cluster)
     cni_manifest_url(cluster)
@@ -493,13 +507,12 @@ def _node_registration(api_version, node, labels):
 
 
 def _cluster_configuration(api_version, cluster, settings):
-    host, port = endpoint.parse_api_address(cluster["api_address"])
     doc = {
         "apiVersion": api_version,
         "kind": "ClusterConfiguration",
         "clusterName": cluster["name"],
         "kubernetesVersion": kubernetes_version(cluster["coe_version"]),
-        "controlPlaneEndpoint": endpoint.host_port(host, port),
+        "controlPlaneEndpoint": endpoint.control_plane_host(cluster),
         "certificatesDir": PKI_DIR,
         "apiServer": {"certSANs": cert_sans(cluster)},
         "networking": network_settings(cluster),
@@ -601,8 +614,8 @@ def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
     """
     check_bootstrap_inputs(cluster)
     _check_node(cluster, node)
-    api_host, api_port = endpoint.parse_api_address(cluster["api_address"])
-    api_endpoint = endpoint.host_port(api_host, api_port)
+    # the nodes join through the endpoint's fixed address when the API has one of its own
+    api_endpoint = endpoint.control_plane_host(cluster)
     files = []
     is_master = node["role"] == "master"
     if is_master:

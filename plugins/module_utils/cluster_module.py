@@ -13,10 +13,12 @@ from __future__ import annotations
 import copy
 import os
 
+from ansible_collections.coe.openstack.plugins.module_utils.census import named
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
     DEFAULT_PROJECT,
     LazyConnection,
     ensure_cluster,
+    lacks_credentials,
     plan_lock_record,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
@@ -24,7 +26,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.locks import LockMan
 from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
 from ansible_collections.coe.openstack.plugins.module_utils.pki import PkiSettings, ensure_cluster_credentials
 from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, resolve_secret_key
-from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
+from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser, take_census
 
 
 def desired_cluster(p):
@@ -53,6 +55,8 @@ def desired_cluster(p):
 class ClusterLogic(ModuleLogic):
     """What ``cluster`` does: validate, plan (and with ``lock``: lock and record), the CAs."""
 
+    _census = None  # what clusters the cloud has, read once (the twin check)
+
     def run(self):
         p = self.params
         desired = desired_cluster(p)
@@ -73,6 +77,7 @@ class ClusterLogic(ModuleLogic):
             observe=self._observe,
             check=self._check_references,
             require_existing=p["require_existing"],
+            twins=self._twins,
         )
         if p["lock"] and not self.check_mode:
             result = plan_lock_record(self.store, desired, p["lock_ttl"], p["lock_timeout"], **options)
@@ -94,6 +99,8 @@ class ClusterLogic(ModuleLogic):
         """The cluster's CAs exist before the driver renders any user-data; on failure the
         lease this call took is released again."""
         cluster = result["cluster"]
+        if lacks_credentials(self.store, cluster):
+            return  # adopted without its CAs: new ones would sign nothing the cluster trusts
         try:
             ensure_cluster_credentials(
                 self.store,
@@ -115,6 +122,13 @@ class ClusterLogic(ModuleLogic):
         with self.action(what):
             found = self._synchroniser(record["driver"]).observe([copy.deepcopy(record)])
         return found[record["uuid"]]
+
+    def _twins(self, name):
+        """The clusters called ``name`` the cloud has (one census per run: the plan runs twice)."""
+        if self._census is None:
+            with self.action("look in %s for clusters called %s" % (self._cloud_text(), name)):
+                self._census = take_census(LazyConnection(lambda: self.conn))
+        return named(self._census, name)
 
     def _check_references(self, cluster, operation):
         what = "check the cloud has what cluster %s needs" % cluster["name"]

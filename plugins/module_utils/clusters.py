@@ -17,7 +17,7 @@ import copy
 import dataclasses
 import json
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, lifecycle
+from ansible_collections.coe.openstack.plugins.module_utils import census, endpoint, lifecycle
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     ConflictError,
     LockError,
@@ -262,6 +262,7 @@ def ensure_cluster(
     check=None,
     record_drift=False,
     require_existing=False,
+    twins=None,
 ):
     """Record the desired state of a cluster and say which operation the driver must run.
 
@@ -283,6 +284,9 @@ def ensure_cluster(
     write (in check mode too); it raises to refuse. ``record_drift``: write
     the observation of a cluster that needs no operation when it differs from
     the record (a sync would). ``require_existing``: refuse to create.
+    ``twins(name) -> [cluster]``: the clusters of that name the cloud has
+    (census.py); a create is refused, before any write, when the cloud has one
+    this store does not manage (another uuid than the record's).
 
     Returns a dict: changed, operation, plan, cluster, record_removed,
     observed (the cloud was asked), drifted (it differs from the record),
@@ -325,6 +329,11 @@ def ensure_cluster(
     if p["action"] is not None:
         target = (p["to_template"], p["to_version"]) if p["action"] == "upgrade" else None
         lifecycle.check_transition(record, p["action"], retry=p["retry"], target=target, lock=lease, own_lock=own)
+    if twins is not None and p["operation"] == "create":
+        others = [c for c in twins(name) if c["uuid"] != (record or {}).get("uuid")]
+        if others:
+            census.refuse_twin(name, None, others, (record or {}).get("uuid"))
+    refuse_without_credentials(store, record, p)
 
     new = lifecycle.apply_plan(record, p, now)
     if record is None and p["action"] is not None:
@@ -395,6 +404,46 @@ def ensure_cluster(
         )
     result["cluster"] = cluster_view(written)
     return result
+
+
+def needs_credentials(p):
+    """What in plan ``p`` needs the cluster's CAs (new nodes' certificates and user-data), or None."""
+    if p["action"] in ("create", "upgrade"):
+        return "the %s (it makes nodes)" % p["operation"]
+    grown = sorted(name for name, ng in (p.get("nodegroups") or {}).items() if ng.get("add"))
+    if grown:
+        return "the scale-out of %s" % ", ".join(grown)
+    if any(c["field"] == "repair" for c in p.get("changes") or ()):
+        return "the node replacement (repair of %s)" % ", ".join(
+            next(c["before"] for c in p["changes"] if c["field"] == "repair")
+        )
+    return None
+
+
+def lacks_credentials(store, record):
+    """True for an adopted cluster whose CAs are not in this store (they lived only in the lost one)."""
+    from ansible_collections.coe.openstack.plugins.module_utils.pki import SECRET_NAME
+
+    return bool(record and record.get("adopted")) and SECRET_NAME not in store.list_secrets(record["uuid"])
+
+
+#: the way out, named by every refusal of an adopted cluster without its CAs
+CREDENTIALS_WAY_OUT = (
+    "restore them from an export of the store that managed it (coe.openstack.store_restore), or "
+    "create a new cluster and move the workloads; scale-in, sync and delete work without them"
+)
+
+
+def refuse_without_credentials(store, record, p):
+    """StateError, before any write, when plan ``p`` needs CAs that the adopted ``record`` lacks."""
+    why = needs_credentials(p)
+    if why and lacks_credentials(store, record):
+        raise StateError(
+            "Cluster %s was adopted from the cloud without its credentials (its CAs lived only in the "
+            "store that made it): %s needs them to sign the new nodes' certificates; nothing was written. "
+            "Way out: %s" % (record["name"], why, CREDENTIALS_WAY_OUT),
+            missing=["credentials"],
+        )
 
 
 def plan_lock_record(store, desired, lock_ttl, lock_timeout=0, actor=None, holder=None, **kwargs):

@@ -2,8 +2,22 @@
 # Apache License 2.0 (see LICENSE)
 """The cluster's API endpoint: whether it is a floating IP, and how its address is written.
 
-One rule for both drivers (docs/internals.md, "The API endpoint"):
+One rule for both drivers and the planner (docs/internals.md, "The API endpoint";
+docs/control-plane.md):
 
+- ``endpoint_kind``: what carries the API. A load balancer (``LOAD_BALANCER``) when the
+  template says ``master_lb_enabled``; else a VIP (``VIP``: a Neutron port whose fixed IP
+  the masters may carry, held by keepalived) when the cluster has more than one master;
+  else the single master (``MASTER``, its own port). The planner records the kind at
+  create (the record's ``api_endpoint``) and it never changes: another endpoint later
+  would be in no certificate and no kubeconfig. A record written before the rule (no
+  ``api_endpoint``) keeps the single-master endpoint its certificates name.
+- ``control_plane_host`` and ``api_sans``: the endpoint's addresses. ``api_address``
+  (below) is the public one (the floating IP, else the endpoint's fixed IP); a driver that
+  knows the endpoint's fixed IP (the VIP's or the load balancer's) hands it to the
+  renderer as the record's ``api_fixed_ip``: the nodes join through it
+  (``controlPlaneEndpoint``), and the API certificate names both. Never a master's own
+  address, except for the single-master endpoint, where that address is the endpoint.
 - ``api_floating_ip``: the API gets a floating IP when the cluster has an external
   network and does not say ``floating_ip_enabled: false`` (Magnum's default);
   ``floating_ip_enabled: true`` without an external network is refused.
@@ -24,6 +38,12 @@ import re
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 
 API_PORT = 6443
+
+#: What carries the API (``endpoint_kind``; the record's ``api_endpoint``).
+LOAD_BALANCER = "load_balancer"
+VIP = "vip"
+MASTER = "master"
+ENDPOINT_KINDS = (LOAD_BALANCER, VIP, MASTER)
 
 _TRUE = ("true", "1", "yes", "on", "t", "y")
 
@@ -68,6 +88,67 @@ def api_floating_ip(cluster, floating_ip_enabled=None, external=None, field="ext
             field, "floating_ip_enabled needs an external network (external_network_id) for the API's floating IP"
         )
     return wanted, network or None
+
+
+# -- what carries the API ------------------------------------------------------------
+
+
+def master_count(cluster):
+    """The number of masters of a record (``master_count``, else its master nodegroup's), or 1."""
+    cluster = cluster or {}
+    if cluster.get("master_count") not in (None, ""):
+        return int(cluster["master_count"])
+    for group in cluster.get("nodegroups") or []:
+        if isinstance(group, dict) and group.get("role") == "master" and group.get("node_count") is not None:
+            return int(group["node_count"])
+    return 1
+
+
+def endpoint_kind(cluster, masters=None):
+    """``LOAD_BALANCER``, ``VIP`` or ``MASTER``: what carries the cluster's API (module docstring).
+
+    ``cluster``: a record (its recorded ``api_endpoint`` wins; else ``master_lb_enabled`` of
+    the record, then of its template spec) or a template spec. ``masters``: the master
+    count when the caller knows it (the planner's desired count), else the record's.
+    """
+    recorded = (cluster or {}).get("api_endpoint")
+    if recorded not in (None, ""):
+        if recorded not in ENDPOINT_KINDS:
+            raise ValidationError("api_endpoint", "%r is not one of %s" % (recorded, ", ".join(ENDPOINT_KINDS)))
+        return recorded
+    if as_bool(_field(cluster, "master_lb_enabled")):
+        return LOAD_BALANCER
+    count = master_count(cluster) if masters is None else int(masters)
+    return VIP if count > 1 else MASTER
+
+
+def has_own_endpoint(cluster):
+    """True when the API is on an endpoint of its own (a load balancer or a VIP), not a master."""
+    return endpoint_kind(cluster) != MASTER
+
+
+def control_plane_host(cluster):
+    """``HOST:PORT`` the nodes join through (kubeadm's ``controlPlaneEndpoint``).
+
+    The endpoint's fixed IP (``api_fixed_ip``, given by the driver) when the API has an
+    endpoint of its own: inside the cluster's network, no floating IP on the way. Else the
+    API address itself (the single master's floating or fixed IP, as before).
+    """
+    host, port = parse_api_address(cluster.get("api_address"))
+    fixed = cluster.get("api_fixed_ip")
+    if fixed and has_own_endpoint(cluster):
+        host = api_host(fixed)
+    return host_port(host, port)
+
+
+def api_sans(cluster):
+    """The endpoint's addresses the API server certificate names: the API address's host
+    (the floating IP, or the endpoint's fixed IP) and the endpoint's fixed IP (``api_fixed_ip``)."""
+    sans = [parse_api_address(cluster.get("api_address"))[0]]
+    fixed = cluster.get("api_fixed_ip")
+    if fixed and api_host(fixed) not in sans:
+        sans.append(api_host(fixed))
+    return sans
 
 
 # -- the address ----------------------------------------------------------------------

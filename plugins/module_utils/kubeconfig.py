@@ -18,6 +18,7 @@ import stat
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, pki
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     NotFoundError,
+    StateError,
     ValidationError,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
@@ -44,6 +45,15 @@ class KubeconfigLogic(ModuleLogic):
             group = pki.admin_group(cluster.get("coe_version"))
             box = existing_secret_key(p["secret_key"], p["state_url"])
             credentials = pki.load_cluster_credentials(self.store, cluster["uuid"], box)
+            if credentials is None and cluster.get("adopted"):
+                from ansible_collections.coe.openstack.plugins.module_utils.clusters import CREDENTIALS_WAY_OUT
+
+                raise StateError(
+                    "cluster %s was adopted from the cloud without its credentials (its CAs lived only in the "
+                    "store that made it): a kubeconfig needs the cluster CA to sign its certificate. Way out: %s"
+                    % (cluster["name"], CREDENTIALS_WAY_OUT),
+                    missing=["credentials"],
+                )
             if credentials is None:
                 raise NotFoundError(
                     "cluster %s has no credentials in the store (was it created by this collection?)" % cluster["name"]

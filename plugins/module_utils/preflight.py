@@ -28,6 +28,7 @@ FIELD_OF_KIND = (
     ("orchestration", "driver"),
     ("no cluster network", "fixed_network"),
     ("floating_ip_enabled", "floating_ip_enabled"),
+    ("master_lb_enabled", "master_lb_enabled"),
 )
 
 
@@ -76,6 +77,21 @@ class Preflight:
             return True
 
         self._try("orchestration (Heat) endpoint", call)
+
+    def load_balancer_service(self):
+        """The catalog must have Octavia (``load-balancer``); a clouds.yaml entry can hide it
+        (openstacksdk's ``has_load_balancer: false``)."""
+
+        def call():
+            if not self.conn.config.has_service("load-balancer"):
+                return False
+            return any((e or {}).get("type") == "load-balancer" for e in self.conn.service_catalog or [])
+
+        if self._try("load-balancer service", call) is False:
+            self.problems.append(
+                "master_lb_enabled needs an Octavia load balancer for the API, and the cloud's catalog has no "
+                "load-balancer service"
+            )
 
     def find(self, kind, name, finder):
         if not name:
@@ -138,6 +154,9 @@ class Preflight:
             net = self.find("external network", external, conn.network.find_network)
             if net is not None and getattr(net, "is_router_external", True) is False:
                 self.problems.append("network %s is not external" % external)
+
+        if endpoint.endpoint_kind(cluster) == endpoint.LOAD_BALANCER:
+            self.load_balancer_service()
 
         # what the operation adds
         existing = {}

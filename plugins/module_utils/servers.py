@@ -12,7 +12,9 @@ returns for one, and gives a plain dict:
   the order the cloud lists them (the first is the first port's), IPv4 before IPv6;
 * ``tags``, ``metadata`` (a copy) and what the collection's tags and metadata say
   (shape.py): ``cluster_uuid`` (metadata, else the ``coe-cluster-<uuid>`` tag),
-  ``nodegroup``, ``role``, ``index`` (None when not recorded) and ``coe_version``.
+  ``nodegroup``, ``role``, ``index`` (None when not recorded), ``coe_version``, ``template`` and
+  ``template_version`` (the cluster template version it was made from, None when not recorded);
+* ``key_name``: the server's keypair.
 
 Plain Python: no ansible and no openstack import.
 """
@@ -104,6 +106,11 @@ def server_view(server):
         role=metadata.get(shape.META_ROLE),
         index=_index(metadata),
         coe_version=metadata.get(shape.META_VERSION),
+        template=metadata.get(shape.META_TEMPLATE) or None,
+        template_version=int(metadata[shape.META_TEMPLATE_VERSION])
+        if str(metadata.get(shape.META_TEMPLATE_VERSION) or "").isdigit()
+        else None,
+        key_name=attr(server, "key_name") or None,
         image_id=attr(image, "id") or None,
         flavor_id=attr(flavor, "id") or None,
         flavor_name=attr(flavor, "original_name") or attr(flavor, "name") or None,

@@ -27,6 +27,9 @@ META_ROLE = "coe_role"
 META_INDEX = "coe_index"
 META_NODE_INDEX = "coe_node_index"  # the Heat driver's node template names the index so
 META_VERSION = "coe_version"
+# what adoption needs besides (docs/operations-store.md): the template version the cluster runs
+META_TEMPLATE = "coe_template"
+META_TEMPLATE_VERSION = "coe_template_version"
 
 MASTER_NODEGROUP = "default-master"
 WORKER_NODEGROUP = "default-worker"

@@ -26,6 +26,8 @@ description:
     the sync before anything is written. Long waits call this module in a loop, which keeps the
     lease alive.
   - The mapping of cloud state onto Magnum's statuses is each driver's (C(heat), C(nova)).
+  - Without O(name), the clusters the cloud has that no record of this store owns are reported
+    in RV(orphans) (one list call per resource kind), never deleted.
   - With O(fail_reason) (after the runner's driver failed), a cluster still C(*_IN_PROGRESS) once
     observed, on which the cloud does no work (no Heat stack C(*_IN_PROGRESS), no server building
     or otherwise changing), becomes C(*_FAILED) with that reason, instead of waiting for its
@@ -138,6 +140,20 @@ lock:
   sample: {cluster: demo, project_id: default, token: 7, holder: alice@laptop pid 4242, operation: create,
            acquired_at: "2026-11-25T07:40:00+00:00", renewed_at: "2026-11-25T07:45:00+00:00",
            expires_at: "2026-11-25T07:50:00+00:00", held: true, expired: false}
+orphans:
+  description:
+    - Clusters the cloud has (resources tagged or named for a cluster of this collection) that no
+      record of this store owns, in any project of the store - twins made from another store,
+      clusters of a lost store. Reported, never deleted; adopt them (M(coe.openstack.cluster_adopt))
+      or delete them from the store that manages them.
+    - C(project_id) is the cloud's project the resources are in; C(resources) names them by kind
+      (C(stacks), C(servers), C(server groups), C(security groups), C(floating IPs)).
+  returned: when O(name) is not given
+  type: list
+  elements: dict
+  sample: [{uuid: 7d1c2b3a-1111-2222-3333-444455556666, name: prod-a, driver: nova,
+            project_id: 5e2b0c7f0d6a4c8e9f1a2b3c4d5e6f70,
+            resources: {servers: [prod-a-master-0, prod-a-default-worker-0]}}]
 removed:
   description: Names of clusters whose record was removed because their delete completed.
   returned: always
@@ -148,6 +164,7 @@ removed:
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.coe.openstack.plugins.module_utils.census import orphans
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
     DEFAULT_PROJECT,
     LazyConnection,
@@ -157,7 +174,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import NotFou
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import validate_name
 from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
+from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser, take_census
 
 
 class ClusterSyncModule(CoeModule):
@@ -212,6 +229,9 @@ class ClusterSyncModule(CoeModule):
         lease = result.pop("lock")
         if lease is not None:
             result["lock"] = lease
+        if name is None:
+            with self.action("look in the cloud for clusters this store does not know"):
+                result["orphans"] = orphans(take_census(conn), {c["uuid"] for c in self.store.list_clusters()})
         self.exit(**result)
 
 

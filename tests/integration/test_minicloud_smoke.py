@@ -70,7 +70,7 @@ def test_demo_user_authenticates_and_sees_every_service(conn):
     assert token
     assert conn.current_project.name == "demo"
     types = {entry["type"] for entry in conn.service_catalog}
-    assert {"identity", "compute", "image", "network", "orchestration", "placement"} <= types
+    assert {"identity", "compute", "image", "network", "orchestration", "placement", "load-balancer"} <= types
     assert conn.compute.find_keypair("demo-key") is not None
     flavors = {f.name for f in conn.compute.flavors()}
     assert {"m1.small", "m1.medium", "m1.huge"} <= flavors
@@ -117,6 +117,45 @@ def test_floating_ip_shows_on_the_server(conn, base, name):
         if fip is not None:
             conn.network.delete_ip(fip)
         delete_all(conn, [server])
+
+
+def wait_lb(conn, lb_id):
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        lb = conn.load_balancer.get_load_balancer(lb_id)
+        if lb.provisioning_status in ("ACTIVE", "ERROR"):
+            return lb
+        assert time.monotonic() < deadline, "load balancer %s still %s" % (lb.name, lb.provisioning_status)
+        time.sleep(0.5)
+
+
+def test_octavia_load_balancer_goes_active_with_a_floating_ip_and_cascade_deletes(conn, admin, name):
+    """Octavia without amphora VMs: the real API, state machine and Neutron side."""
+    subnet = conn.network.find_subnet("private-subnet", ignore_missing=False)
+    public = conn.network.find_network("public", ignore_missing=False)
+    lb = conn.load_balancer.create_load_balancer(name=name, vip_subnet_id=subnet.id)
+    try:
+        lb = wait_lb(conn, lb.id)
+        assert lb.provisioning_status == "ACTIVE"
+        listener = conn.load_balancer.create_listener(
+            loadbalancer_id=lb.id, protocol="TCP", protocol_port=6443, allowed_cidrs=["10.0.0.0/8"]
+        )
+        wait_lb(conn, lb.id)
+        pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="TCP", lb_algorithm="ROUND_ROBIN")
+        wait_lb(conn, lb.id)
+        conn.load_balancer.create_member(pool, address="10.0.0.250", protocol_port=6443, subnet_id=subnet.id)
+        assert wait_lb(conn, lb.id).provisioning_status == "ACTIVE"
+        vip_port = conn.network.get_port(lb.vip_port_id)
+        assert vip_port.fixed_ips[0]["ip_address"] == lb.vip_address
+        fip = conn.network.create_ip(floating_network_id=public.id, port_id=lb.vip_port_id)
+        assert fip.port_id == lb.vip_port_id
+        conn.network.delete_ip(fip)
+    finally:
+        conn.load_balancer.delete_load_balancer(lb.id, cascade=True, ignore_missing=True)
+    conn.load_balancer.wait_for_delete(conn.load_balancer.get_load_balancer(lb.id), wait=TIMEOUT)
+    # nothing of it is left in Neutron: VIP and VRRP ports, the lb-<id> security group
+    assert [p.name for p in admin.network.ports() if lb.id in (p.name or "")] == []
+    assert [g.name for g in admin.network.security_groups() if lb.id in g.name] == []
 
 
 STACK_TEMPLATE = {

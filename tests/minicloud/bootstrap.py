@@ -5,8 +5,9 @@ Run by ``tests/minicloud/minicloud`` with the cloud's own venv, as the admin of
 
     bootstrap.py identity    service users, roles, the demo project/user, the catalog
     bootstrap.py resources   flavors, images, aggregates/AZs, networks, router, keypair, quotas
+    bootstrap.py octavia-ca  the CA Octavia signs its (fake) amphorae's certificates with
 
-Both steps are idempotent: what exists is kept.
+Every step is idempotent: what exists is kept.
 """
 
 import contextlib
@@ -29,8 +30,9 @@ PORTS = {
     "image": ("glance", 19292, ""),
     "network": ("neutron", 19696, ""),
     "orchestration": ("heat", 18004, "/v1/%(tenant_id)s"),
+    "load-balancer": ("octavia", 19876, ""),
 }
-SERVICE_USERS = ("nova", "placement", "glance", "neutron", "heat")
+SERVICE_USERS = ("nova", "placement", "glance", "neutron", "heat", "octavia")
 
 # name: (id, vcpus, ram MiB, disk GiB). m1.huge fits no fake host (1000 vCPUs each): NoValidHost.
 FLAVORS = {
@@ -226,11 +228,51 @@ def resources():
     log("resources ready")
 
 
+def octavia_ca():
+    """A self-signed CA for Octavia's local certificate generator and its client_ca (the
+    amphora flow opens and signs with them even when no amphora runs)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    certs = os.path.join(os.environ["MINICLOUD_HOME"], "etc", "octavia", "certs")
+    pem, key_path = os.path.join(certs, "ca.pem"), os.path.join(certs, "ca.key")
+    if os.path.exists(pem) and os.path.exists(key_path):
+        return
+    os.makedirs(certs, mode=0o700, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "minicloud octavia CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            )
+        )
+    with open(pem, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    log("octavia CA written to %s" % certs)
+
+
 def main(argv):
     t0 = time.monotonic()
-    steps = {"identity": identity, "resources": resources}
+    steps = {"identity": identity, "resources": resources, "octavia-ca": octavia_ca}
     if len(argv) != 2 or argv[1] not in steps:
-        sys.exit("usage: bootstrap.py {identity|resources}")
+        sys.exit("usage: bootstrap.py {identity|resources|octavia-ca}")
     steps[argv[1]]()
     log("%s took %.1f s" % (argv[1], time.monotonic() - t0))
 

@@ -113,6 +113,12 @@ parameters:
   coe_version:
     type: string
     default: ""
+  cluster_template:
+    type: string
+    default: ""
+  cluster_template_version:
+    type: string
+    default: ""
   nodegroups_in_order:
     type: boolean
     default: true
@@ -223,6 +229,8 @@ resources:
           image_update_policy: {get_param: image_update_policy}
 {%- endif %}
           coe_version: {get_param: coe_version}
+          cluster_template: {get_param: cluster_template}
+          cluster_template_version: {get_param: cluster_template_version}
 {% endfor %}
   # The API's address exists before any node: master 0 uses this port, and the
   # floating IP (when enabled) is attached to it. So the user-data of every
@@ -332,6 +340,12 @@ parameters:
   coe_version:
     type: string
     default: ""
+  cluster_template:
+    type: string
+    default: ""
+  cluster_template_version:
+    type: string
+    default: ""
 
 conditions:
   has_keypair:
@@ -385,6 +399,8 @@ resources:
         coe_role: {get_param: role}
         coe_node_index: {get_param: index}
         coe_version: {get_param: coe_version}
+        coe_template: {get_param: cluster_template}
+        coe_template_version: {get_param: cluster_template_version}
       tags:
         - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
       user_data_format: RAW
@@ -637,6 +653,9 @@ def build_cluster_stack(
         master_image_update_policy=master_image_policy,
         labels=labels,
         coe_version=str(cluster.get("coe_version") or labels.get("kube_tag") or ""),
+        # what adoption reads back from the servers (docs/operations-store.md)
+        cluster_template=str(cluster.get("cluster_template_name") or ""),
+        cluster_template_version=str(cluster.get("template_version") or ""),
         # an upgrade rolls the nodegroups one after the other, masters first
         nodegroups_in_order=bool(upgrade),
     )

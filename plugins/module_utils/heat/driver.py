@@ -167,8 +167,12 @@ class HeatStackDriver(ModuleLogic):
             bootstrap.check_bootstrap_inputs(record)
         return spec.name
 
-    def render_user_data(self, spec, api_address, first_master):
-        """{node name: cloud-config} for every node of ``spec`` (given user-data wins)."""
+    def render_user_data(self, spec, api_address, first_master, live_files=None):
+        """{node name: cloud-config} for every node of ``spec`` (given user-data wins).
+
+        A cluster adopted without its credentials (clusters.lacks_credentials) keeps the live
+        stack's user-data for its nodes (``live_files``); the plan step refused anything that
+        makes a node, so there is nothing new to sign."""
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
         p = self.params
@@ -178,6 +182,15 @@ class HeatStackDriver(ModuleLogic):
         box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):
             credentials = pki.load_cluster_credentials(self.store, record["uuid"], box)
+        if credentials is None and record.get("adopted"):
+            kept = set(live_files or ())
+            new = [n for ng, names in spec.nodes.items() for n in names if not self._has_file(kept, ng, n)]
+            if not new:
+                return {}
+            raise CloudError(
+                "Cluster %s was adopted without its credentials: no user-data for its new nodes %s"
+                % (record["name"], ", ".join(new))
+            )
         if credentials is None:
             raise CloudError(
                 "Cluster %s has no credentials in the store: the cluster module creates them" % record["name"]
@@ -200,6 +213,10 @@ class HeatStackDriver(ModuleLogic):
                 )
                 out[name] = bootstrap.render_user_data(record, node, credentials)
         return out
+
+    @staticmethod
+    def _has_file(files, nodegroup, name):
+        return heat_template.user_data_file(nodegroup, name.rsplit("-", 1)[1]) in files
 
     def run(self):
         p = self.params
@@ -342,7 +359,7 @@ class HeatStackDriver(ModuleLogic):
         outputs = live.get("outputs") or {}
         # api_ip: the bare address (api_address in stacks made before it was renamed)
         api_address = endpoint.api_url(outputs.get("api_ip") or outputs.get("api_address"))
-        user_data = self.render_user_data(spec, api_address, first_master)
+        user_data = self.render_user_data(spec, api_address, first_master, live.get("files"))
         return live, self.cluster_spec(live, user_data=user_data)
 
     def absent(self, client, name):

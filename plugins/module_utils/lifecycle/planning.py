@@ -196,6 +196,7 @@ def desired_record(desired, template, record=None):
         groups.append(entry)
     check_node_names(desired["name"], groups)
     timeout = desired.get("timeout") or base.get("timeout") or 3600
+    api_endpoint = recorded_endpoint(record, spec, master_count)
     return dict(
         name=desired["name"],
         project_id=desired["project_id"],
@@ -222,12 +223,45 @@ def desired_record(desired, template, record=None):
         floating_ip_enabled=(
             base["floating_ip_enabled"] if "floating_ip_enabled" in base else endpoint.api_floating_ip(spec)[0]
         ),
-        master_lb_enabled=spec.get("master_lb_enabled"),
+        # what carries the API (endpoint.endpoint_kind: a load balancer, a VIP or the single
+        # master): decided once, at create, for the same reason; a record written before the
+        # rule keeps the single master's endpoint its certificates name
+        api_endpoint=api_endpoint,
+        master_lb_enabled=api_endpoint == endpoint.LOAD_BALANCER,
         docker_volume_size=spec.get("docker_volume_size"),
         timeout=timeout,
         create_timeout=math.ceil(timeout / 60.0),
         upgrade_batch_size=desired.get("upgrade_batch_size") or base.get("upgrade_batch_size") or 1,
     )
+
+
+def recorded_endpoint(record, spec, master_count):
+    """The record's ``api_endpoint`` (endpoint.endpoint_kind), decided at create and kept.
+
+    A template version whose ``master_lb_enabled`` says otherwise than the cluster's
+    endpoint is refused, naming the field: the endpoint cannot move under a running cluster.
+    """
+    if record is None:
+        return endpoint.endpoint_kind(dict(spec, master_count=master_count), master_count)
+    kind = record.get("api_endpoint") or endpoint.MASTER
+    if record.get("api_endpoint") and "master_lb_enabled" in spec:
+        wanted = endpoint.as_bool(spec.get("master_lb_enabled"))
+        if wanted != (kind == endpoint.LOAD_BALANCER):
+            raise ValidationError(
+                "master_lb_enabled",
+                "cluster %s has its API on %s; a template version with master_lb_enabled: %s cannot change it "
+                "(the endpoint is in every certificate and kubeconfig): create a new cluster"
+                % (record.get("name"), ENDPOINT_WORDS[kind], "true" if wanted else "false"),
+            )
+    return kind
+
+
+#: How the messages and docs name each endpoint kind.
+ENDPOINT_WORDS = {
+    endpoint.LOAD_BALANCER: "a load balancer",
+    endpoint.VIP: "a VIP",
+    endpoint.MASTER: "its single master",
+}
 
 
 # the parts of the desired record whose change is an update/resize, and those that are an upgrade

@@ -83,6 +83,12 @@ def nodegroups_from_record(record, fixed_network=None):
             nodes=[n["name"] if isinstance(n, dict) else n for n in group.get("nodes") or ()],
             last_index=group.get("last_index"),  # None: no index used yet
         )
+        if record.get("cluster_template_name") and record.get("template_version"):
+            # what adoption reads back (docs/operations-store.md)
+            entry["metadata"] = {
+                shape.META_TEMPLATE: record["cluster_template_name"],
+                shape.META_TEMPLATE_VERSION: str(record["template_version"]),
+            }
         if network:
             entry["networks"] = [{"network": network}]
         result.append(entry)

@@ -245,6 +245,9 @@ class NovaServersDriver(ModuleLogic):
     def _render_user_data(self, plan, views):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
+        if not plan["create"]:
+            return  # no new server, no user-data: the credentials are not read (nor made)
+
         record = cluster_utils.bootstrap_record(self.record)
         bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))

@@ -17,7 +17,15 @@ from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (  
     StateSynchroniser,
 )
 
-__all__ = ["DRIVERS", "FakeSynchroniser", "Observation", "StateSynchroniser", "get_synchroniser", "register"]
+__all__ = [
+    "DRIVERS",
+    "FakeSynchroniser",
+    "Observation",
+    "StateSynchroniser",
+    "get_synchroniser",
+    "register",
+    "take_census",
+]
 
 #: template ``driver`` value -> the driver package whose observe.py holds its synchroniser
 DRIVERS = {"heat": "heat", "nova": "nova"}
@@ -69,3 +77,11 @@ def synchroniser_class(driver):
 def get_synchroniser(driver, conn):
     """An instance of the synchroniser of ``driver`` ("heat" or "nova") on ``conn``."""
     return synchroniser_class(driver)(conn)
+
+
+def take_census(conn):
+    """``{uuid: cluster}`` of every cluster the cloud has in the connection's project (census.py),
+    whatever a store knows. It reads every resource kind of both drivers; it is asked of the Nova
+    driver's synchroniser (the base class's ``census``) so that a test that fakes the drivers
+    fakes it too."""
+    return get_synchroniser("nova", conn).census()

@@ -93,6 +93,13 @@ class StateSynchroniser:
 
         check_references(self.conn, cluster, operation, driver=self.driver)
 
+    def census(self):
+        """``{uuid: cluster}`` of every cluster the cloud has in the project, whatever a store knows
+        (census.py: one list call per resource kind). Reads only."""
+        from ansible_collections.coe.openstack.plugins.module_utils.census import take_census
+
+        return take_census(self.conn)
+
     def at_work(self, observation):
         """Why the cloud, as ``observation`` shows it, is still carrying out an operation; None if it is not.
 
@@ -135,6 +142,11 @@ class FakeSynchroniser(StateSynchroniser):
 
     #: what ``check_references`` refuses: ``(field, reason)``, or None (everything exists)
     refuse = None
+    #: what ``census`` answers: ``{uuid: cluster}`` (census.py's shape)
+    cloud = {}
+
+    def census(self):
+        return {k: dict(v) for k, v in self.cloud.items()}
 
     def check_references(self, cluster, operation):
         from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError

@@ -10,6 +10,7 @@ MC_PIP_PACKAGES=(
     openstack-placement==16.0.0
     glance==33.0.0
     neutron==29.0.0
+    octavia==19.0.0
     openstacksdk==4.22.0
     uwsgi==2.0.31
     pymysql==1.2.4
@@ -31,16 +32,17 @@ MC_PLACEMENT_PORT=18778
 MC_GLANCE_PORT=19292
 MC_NEUTRON_PORT=19696
 MC_HEAT_PORT=18004
+MC_OCTAVIA_PORT=19876
 
 MC_PASSWORD=secret            # every service user, the admin and demo users, MariaDB and RabbitMQ
 MC_RABBIT_NODE=minicloud@localhost
 MC_COMPUTE_HOSTS=(cmp-1 cmp-2 cmp-3 host-fail)
 MC_FAIL_HOSTS=host-fail
 
-MC_DATABASES=(keystone placement neutron nova_api nova nova_cell0 heat)
-MC_API_SERVICES=(keystone placement glance neutron nova-api heat-api)
+MC_DATABASES=(keystone placement neutron nova_api nova nova_cell0 heat octavia)
+MC_API_SERVICES=(keystone placement glance neutron nova-api heat-api octavia-api)
 MC_RPC_SERVICES=(nova-conductor nova-scheduler nova-compute-cmp-1 nova-compute-cmp-2 nova-compute-cmp-3
-    nova-compute-host-fail heat-engine)
+    nova-compute-host-fail heat-engine octavia-worker)
 
 mc_db_url() { echo "mysql+pymysql://openstack:${MC_PASSWORD}@127.0.0.1:${MC_DB_PORT}/$1?charset=utf8"; }
 MC_TRANSPORT_URL="rabbit://openstack:${MC_PASSWORD}@127.0.0.1:${MC_AMQP_PORT}/"

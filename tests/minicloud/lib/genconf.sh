@@ -50,7 +50,7 @@ EOF
 
 mc_genconf() {
     local venv_etc="$MC/venv/etc" host
-    mkdir -p "$MC"/{etc/{uwsgi,keystone,placement,glance,neutron,nova,heat},logs,run,db,state/{nova,heat,neutron},glance/{images,staging,tasks},mysql/{data,run},rabbit/{home,mnesia,log}}
+    mkdir -p "$MC"/{etc/{uwsgi,keystone,placement,glance,neutron,nova,heat,octavia},logs,run,db,state/{nova,heat,neutron,octavia},glance/{images,staging,tasks},mysql/{data,run},rabbit/{home,mnesia,log}}
 
     # --- MariaDB -------------------------------------------------------------------------------
     cat >"$MC/etc/my.cnf" <<EOF
@@ -439,6 +439,71 @@ module = heat.wsgi.api:application
 pyargv = --config-file $MC/etc/heat/heat.conf --config-file $MC/etc/heat/heat-api.conf
 EOF
 
+    # --- Octavia (API + worker; amphora, image and volume noop, the real Neutron driver and
+    # the minicloud compute driver that records port attach in Neutron: no amphora VM) ---------
+    mkdir -p "$MC/state/octavia/lock"
+    {
+        cat <<EOF
+[DEFAULT]
+log_dir = $MC/logs
+transport_url = ${MC_TRANSPORT_URL}
+host = minicloud
+graceful_shutdown_timeout = 5
+debug = false
+
+[api_settings]
+bind_host = 127.0.0.1
+bind_port = ${MC_OCTAVIA_PORT}
+auth_strategy = keystone
+default_provider_driver = amphora
+enabled_provider_drivers = amphora:The Octavia Amphora driver (no VM on the local cloud)
+
+[database]
+connection = $(mc_db_url octavia)
+
+[controller_worker]
+amphora_driver = amphora_noop_driver
+compute_driver = minicloud_compute_driver
+network_driver = allowed_address_pairs_driver
+image_driver = image_noop_driver
+volume_driver = volume_noop_driver
+loadbalancer_topology = SINGLE
+workers = 1
+# opened even with noop compute (the default path /etc/octavia/certs/ca_01.pem: ERROR)
+client_ca = $MC/etc/octavia/certs/ca.pem
+
+[certificates]
+cert_generator = local_cert_generator
+ca_certificate = $MC/etc/octavia/certs/ca.pem
+ca_private_key = $MC/etc/octavia/certs/ca.key
+
+[task_flow]
+# a jobboard needs Redis or ZooKeeper
+jobboard_enabled = false
+
+[oslo_concurrency]
+lock_path = $MC/state/octavia/lock
+
+[oslo_messaging_notifications]
+driver = noop
+
+[neutron]
+region_name = RegionOne
+valid_interfaces = public
+
+EOF
+        _authtoken_section octavia
+        echo
+        _auth_section service_auth octavia
+    } >"$MC/etc/octavia/octavia.conf"
+    printf '[DEFAULT]\nlog_file = %s/logs/octavia-api.log\n' "$MC" >"$MC/etc/octavia/octavia-api.conf"
+    printf '[DEFAULT]\nlog_file = %s/logs/octavia-worker.log\n' "$MC" >"$MC/etc/octavia/octavia-worker.conf"
+    # Octavia's WSGI app reads its config files from sys.argv.
+    _uwsgi octavia-api "${MC_OCTAVIA_PORT}" <<EOF
+module = octavia.wsgi.api:application
+pyargv = --config-file $MC/etc/octavia/octavia.conf --config-file $MC/etc/octavia/octavia-api.conf
+EOF
+
     # --- clouds.yaml ---------------------------------------------------------------------------
     cat >"$MC/clouds.yaml" <<EOF
 # Written by tests/minicloud/minicloud. Use: export OS_CLIENT_CONFIG_FILE=$MC/clouds.yaml
@@ -454,6 +519,20 @@ clouds:
     region_name: RegionOne
     identity_api_version: 3
     interface: public
+  # the demo user on a cloud without Octavia, as a client sees it: openstacksdk's
+  # has_load_balancer hides the load-balancer service of the catalog
+  minicloud-no-octavia:
+    auth:
+      auth_url: ${MC_AUTH_URL}
+      username: demo
+      password: ${MC_PASSWORD}
+      project_name: demo
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+    interface: public
+    has_load_balancer: false
   minicloud-admin:
     auth:
       auth_url: ${MC_AUTH_URL}

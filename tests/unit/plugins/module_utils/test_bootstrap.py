@@ -816,3 +816,118 @@ def test_user_data_text_is_the_same_with_or_without_libyaml(creds, monkeypatch, 
     for doc in documents:
         pure = yaml.dump(doc, Dumper=PurePython, default_flow_style=False, sort_keys=False, width=1000)
         assert real(doc) == pure
+
+
+# ------------------------------------------------------------------ the endpoint: a VIP or a load balancer
+
+
+def vip_cluster(**overrides):
+    """Three masters behind a VIP (10.0.0.5) with a floating IP (203.0.113.7)."""
+    fields = dict(api_address="https://203.0.113.7:6443", api_fixed_ip="10.0.0.5", master_count=3)
+    fields.update(overrides)
+    return make_cluster(**fields)
+
+
+ENDPOINTS = dict(
+    vip=vip_cluster(),
+    load_balancer=vip_cluster(master_lb_enabled=True, api_endpoint="load_balancer"),
+    vip_without_floating_ip=vip_cluster(api_address="https://10.0.0.5:6443"),
+)
+
+
+@pytest.mark.parametrize("kind", sorted(ENDPOINTS))
+@pytest.mark.parametrize("role", sorted(NODES))
+def test_endpoint_user_data_passes_cloud_init_schema_and_names_only_the_endpoint(tmp_path, creds, kind, role):
+    cluster = ENDPOINTS[kind]
+    text = bootstrap.render_user_data(cluster, NODES[role], creds, clock=Clock(T0))
+    result = cloud_init_schema(tmp_path, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # every node joins through the endpoint's fixed address, never a master's
+    assert parse(text)["runcmd"][0][3] == "10.0.0.5:6443"
+    assert discovery_identity(text)["server"] == "https://10.0.0.5:6443"
+    docs = kubeadm_docs(text)
+    if role == "first_master":
+        config = docs[1]
+        assert config["controlPlaneEndpoint"] == "10.0.0.5:6443"
+        sans = config["apiServer"]["certSANs"]
+        assert sans == sorted({"10.0.0.5", bootstrap.endpoint.api_host(cluster["api_address"])}, key=sans.index)
+        assert not set(sans) & set(cluster["master_addresses"])
+        # where a rebuilt first master looks for a running control plane: the endpoint first
+        candidates = files_of(text)[bootstrap.CONTROL_PLANE_ADDRESSES]["content"].splitlines()
+        assert candidates[0] == "10.0.0.5:6443"
+
+
+def apiserver_certificate(tmp_path, creds, sans):
+    """What kubeadm's ``certs apiserver`` phase makes from the certSANs: a serving
+    certificate signed by the cluster CA, with its own defaults beside the extra SANs.
+    Made and read with openssl, the way an operator checks the one a node has."""
+    (tmp_path / "ca.crt").write_text(creds.ca.cert_pem)
+    (tmp_path / "ca.key").write_text(creds.ca.key_pem)
+    defaults = ["DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "IP:10.254.0.1"]
+    ext = "subjectAltName=" + ",".join(defaults + ["IP:%s" % s for s in sans])
+    (tmp_path / "ext.cnf").write_text(ext + "\n")
+    run = dict(capture_output=True, text=True, check=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            OPENSSL,
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "apiserver.key",
+            "-subj",
+            "/CN=kube-apiserver",
+            "-out",
+            "apiserver.csr",
+        ],
+        **run,
+    )
+    subprocess.run(
+        [
+            OPENSSL,
+            "x509",
+            "-req",
+            "-in",
+            "apiserver.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "apiserver.crt",
+        ],
+        **run,
+    )
+    return subprocess.run([OPENSSL, "x509", "-in", "apiserver.crt", "-noout", "-text"], **run).stdout
+
+
+@pytest.mark.parametrize("kind", sorted(ENDPOINTS))
+def test_the_api_certificate_names_the_endpoints_addresses(tmp_path, creds, kind):
+    assert OPENSSL, "openssl is required for these tests"
+    cluster = ENDPOINTS[kind]
+    config = kubeadm_docs(bootstrap.render_user_data(cluster, FIRST, creds, clock=Clock(T0)))[1]
+    text = apiserver_certificate(tmp_path, creds, config["apiServer"]["certSANs"])
+    (line,) = [ln for ln in text.splitlines() if "IP Address:" in ln]
+    ips = set(re.findall(r"IP Address:([0-9a-fA-F.:]+)", line))
+    assert "10.0.0.5" in ips  # the VIP's / load balancer's fixed IP
+    assert bootstrap.endpoint.api_host(cluster["api_address"]) in ips  # the floating IP (or the fixed one)
+    assert not ips & set(cluster["master_addresses"]), "a master's own address is no endpoint"
+
+
+def test_a_single_master_keeps_its_own_address_in_the_certificate(creds):
+    config = kubeadm_docs(bootstrap.render_user_data(make_cluster(master_count=1), FIRST, creds, clock=Clock(T0)))[1]
+    assert config["controlPlaneEndpoint"] == "10.0.0.10:6443"
+    assert config["apiServer"]["certSANs"] == ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]
+
+
+def test_a_bad_endpoint_fixed_ip_is_refused(creds):
+    with pytest.raises(ValidationError) as err:
+        bootstrap.render_user_data(vip_cluster(api_fixed_ip="vip"), FIRST, creds, clock=Clock(T0))
+    assert err.value.field == "api_fixed_ip"

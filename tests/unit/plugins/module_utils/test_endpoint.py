@@ -88,3 +88,45 @@ def test_api_url_reads_both_forms_and_writes_magnums(value, expected):
 def test_api_host_is_the_bare_address():
     assert endpoint.api_host("https://172.24.4.10:6443") == "172.24.4.10"
     assert endpoint.api_host("https://[fd00::1]:6443") == "fd00::1"
+
+
+# -- what carries the API ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cluster,expected",
+    [
+        (dict(master_count=1), endpoint.MASTER),
+        (dict(master_count=3), endpoint.VIP),
+        (dict(master_count=1, master_lb_enabled=True), endpoint.LOAD_BALANCER),
+        (dict(master_count=3, template=dict(master_lb_enabled=True)), endpoint.LOAD_BALANCER),
+        (dict(master_count=3, master_lb_enabled="false"), endpoint.VIP),  # a Heat parameter
+        (dict(nodegroups=[dict(name="default-master", role="master", node_count=3)]), endpoint.VIP),
+        ({}, endpoint.MASTER),
+        # what the planner recorded wins over what the fields would say now
+        (dict(master_count=3, api_endpoint=endpoint.MASTER), endpoint.MASTER),
+        (dict(master_count=1, master_lb_enabled=False, api_endpoint=endpoint.LOAD_BALANCER), endpoint.LOAD_BALANCER),
+    ],
+)
+def test_endpoint_kind(cluster, expected):
+    assert endpoint.endpoint_kind(cluster) == expected
+
+
+def test_endpoint_kind_takes_the_callers_master_count_and_refuses_an_unknown_kind():
+    assert endpoint.endpoint_kind(dict(master_count=1), masters=3) == endpoint.VIP
+    with pytest.raises(ValidationError) as err:
+        endpoint.endpoint_kind(dict(api_endpoint="dns"))
+    assert err.value.field == "api_endpoint"
+
+
+def test_the_nodes_join_through_the_endpoints_fixed_address():
+    vip = dict(master_count=3, api_address="https://203.0.113.7:6443", api_fixed_ip="10.0.0.5")
+    assert endpoint.control_plane_host(vip) == "10.0.0.5:6443"
+    assert endpoint.api_sans(vip) == ["203.0.113.7", "10.0.0.5"]
+    # no floating IP: the API address is the fixed one, named once
+    assert endpoint.api_sans(dict(vip, api_address="https://10.0.0.5:6443")) == ["10.0.0.5"]
+    # a single master's endpoint is its own address, as before
+    single = dict(master_count=1, api_address="https://203.0.113.7:6443", api_fixed_ip="10.0.0.5")
+    assert endpoint.control_plane_host(single) == "203.0.113.7:6443"
+    # a driver that has not said the fixed IP: the API address
+    assert endpoint.control_plane_host(dict(master_count=3, api_address="10.0.0.9")) == "10.0.0.9:6443"

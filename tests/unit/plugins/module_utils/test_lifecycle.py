@@ -667,6 +667,39 @@ def test_the_api_endpoint_kind_is_fixed_at_create():
     )
 
 
+@pytest.mark.parametrize(
+    "masters,spec,kind",
+    [
+        (1, {}, "master"),
+        (3, {}, "vip"),
+        (3, dict(master_lb_enabled=False), "vip"),
+        (1, dict(master_lb_enabled=True), "load_balancer"),
+        (3, dict(master_lb_enabled=True), "load_balancer"),
+    ],
+)
+def test_create_records_what_carries_the_api(masters, spec, kind):
+    rec = lc.apply_plan(None, lc.plan(desired(master_count=masters), None, template(**spec)), NOW)
+    assert rec["api_endpoint"] == kind
+    assert rec["master_lb_enabled"] is (kind == "load_balancer")
+
+
+def test_what_carries_the_api_never_changes():
+    rec = created(tpl=template(), master_count=3)
+    assert rec["api_endpoint"] == "vip"
+    # a template version that turns the load balancer on is refused, naming the field
+    with pytest.raises(ValidationError) as e:
+        lc.plan(desired(template_name="k8s", template_version=2), rec, template(2, master_lb_enabled=True))
+    assert e.value.field == "master_lb_enabled"
+    assert "a VIP" in e.value.reason and "create a new cluster" in e.value.reason
+    # one that says nothing of it keeps the VIP
+    p = lc.plan(desired(template_name="k8s", template_version=2), rec, template(2))
+    assert lc.apply_plan(rec, p, NOW + 10)["api_endpoint"] == "vip"
+    # a record written before the rule keeps its single master's endpoint, whatever the template says
+    old = {k: v for k, v in rec.items() if k != "api_endpoint"}
+    p = lc.plan(desired(node_count=3), old, template(master_lb_enabled=True))
+    assert lc.apply_plan(old, p, NOW)["api_endpoint"] == "master"
+
+
 @pytest.mark.parametrize("given", ["10.0.0.5", "https://10.0.0.5:6443"])
 def test_observed_api_address_is_written_in_magnums_form(given):
     new, _msg = lc.merge_observation(created(), obs(api_address=given), NOW + 10)

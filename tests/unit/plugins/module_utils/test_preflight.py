@@ -2,7 +2,10 @@
 
 from types import SimpleNamespace as NS
 
-from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight, headroom
+import pytest
+
+from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight, check_references, headroom
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 
@@ -21,8 +24,14 @@ class Finder:
 
 
 class FakeConn:
-    def __init__(self, heat_code=200, instances=(10, 0), cores=(-1, 0), ram=(-1, 0), ports=(50, 0), servers=()):
+    def __init__(
+        self, heat_code=200, instances=(10, 0), cores=(-1, 0), ram=(-1, 0), ports=(50, 0), servers=(), octavia=True
+    ):
         self.current_project_id = "p1"
+        self.service_catalog = [{"type": "compute"}, {"type": "network"}] + (
+            [{"type": "load-balancer"}] if octavia else []
+        )
+        self.config = NS(has_service=lambda service_type: True)
         self.writes = 0
         flavors = {"m1.small": NS(vcpus=1, ram=2048), "m1.medium": NS(vcpus=2, ram=4096)}
         quota = NS(
@@ -114,3 +123,21 @@ def test_unlimited_quota_and_nothing_needed():
     assert headroom("cores", -1, 10**6, 5) is None
     assert headroom("cores", 4, 4, 0) is None
     assert headroom("cores", 4, 3, 2) == "quota for cores: 2 needed, 3 of 4 used (1 free)"
+
+
+def test_master_lb_enabled_needs_octavia_in_the_catalog():
+    assert Preflight(FakeConn(octavia=False)).run(record()) == []  # no LB asked for: no Octavia needed
+    assert Preflight(FakeConn()).run(record(master_lb_enabled=True)) == []
+    (problem,) = Preflight(FakeConn(octavia=False)).run(record(template=dict(master_lb_enabled=True)))
+    assert problem.startswith("master_lb_enabled needs an Octavia load balancer")
+    assert "no load-balancer service" in problem
+
+
+def test_a_cloud_entry_that_hides_octavia_is_refused_and_the_field_named():
+    conn = FakeConn()
+    conn.config = NS(has_service=lambda service_type: service_type != "load-balancer")  # has_load_balancer: false
+    with pytest.raises(ValidationError) as err:
+        check_references(conn, record(master_lb_enabled=True), "create", driver="nova")
+    assert err.value.field == "master_lb_enabled"
+    assert "nothing was written" in str(err.value)
+    assert conn.writes == 0

@@ -302,3 +302,23 @@ def test_playbook_vvv_output_carries_no_key_material(env, tmp_path):
     for secret in ("PRIVATE KEY", "client-key-data", key_b64_start, env["creds"].ca.key_pem.splitlines()[1], KEY):
         assert secret not in output
     assert "censored" in output
+
+
+def test_an_adopted_cluster_without_its_cas_is_refused_naming_the_way_out(run_module, env):
+    store = open_store(env["url"])
+    try:
+        adopted = store.create_cluster(
+            dict(
+                env["cluster"],
+                uuid="0f2b6c1e-1111-2222-3333-444455556666",
+                name="adopted",
+                adopted=dict(missing=["credentials"]),
+            )
+        )
+        assert store.list_secrets(adopted["uuid"]) == []
+    finally:
+        store.close()
+    result = run_module(cluster_kubeconfig.main, args(env, cluster="adopted"))
+    assert result.failed and "adopted from the cloud without its credentials" in result["msg"], result
+    assert "store_restore" in result["msg"] and result["missing"] == ["credentials"]
+    assert not os.path.exists(env["path"])
