@@ -20,8 +20,9 @@ Plain Python (no ansible, no openstack). What the rest of the collection calls:
     Restoring: what the store lacks is added, what it has is kept (below).
 ``cluster_credentials(path, box, cluster_uuid) -> {name: blob}``
     For adoption: the encrypted credentials of one cluster, from a checked export.
-``restore_credentials(store, box, path, cluster_uuid, check_mode=False) -> [name]``
-    Puts those the store lacks into the store; the names added.
+``restore_credentials(store, box, path_or_export, cluster_uuid, check_mode=False) -> [name]``
+    Puts those the store lacks into the store; the names added (``cluster_adopt``'s
+    ``store_export``).
 
 Restoring never overwrites: a template version the store has with the same spec, a cluster
 whose uuid the store has (its record stays; the credentials it lacks are added) are kept. A
@@ -306,11 +307,13 @@ def cluster_credentials(path, box, cluster_uuid):
     return read_export(path, box).credentials(cluster_uuid)
 
 
-def restore_credentials(store, box, path, cluster_uuid, check_mode=False):
-    """Put the credentials of ``cluster_uuid`` from the export at ``path`` that ``store`` lacks
-    into it (a secret the store has is kept); returns the names added (that would be, in check
-    mode). The key must be the store's too (``secrets.check_secret_key``)."""
-    blobs = cluster_credentials(path, box, cluster_uuid)
+def restore_credentials(store, box, source, cluster_uuid, check_mode=False):
+    """Put the credentials of ``cluster_uuid`` from the export ``source`` (a path, or an Export
+    ``read_export`` gave) that ``store`` lacks into it (a secret the store has is kept); returns
+    the names added (that would be, in check mode). The key must be the store's too
+    (``secrets.check_secret_key``; a store without a key check takes this key)."""
+    found = source if isinstance(source, Export) else read_export(source, box)
+    blobs = found.credentials(cluster_uuid)
     check_secret_key(store, box, create=not check_mode)
     have = set(store.list_secrets(cluster_uuid))
     added = sorted(name for name in blobs if name not in have)
