@@ -12,6 +12,8 @@ it writes a record, an event or a secret); ``Preflight`` is also the ``heat_pref
 
 from __future__ import annotations
 
+import concurrent.futures
+
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
 from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
@@ -60,9 +62,23 @@ class Preflight:
         self.problems = []
         self.checked = []
 
+    #: reads made at once by ``run`` (each is one GET)
+    CONCURRENCY = 8
+
+    _reads = None  # ``run``'s first pass: {what: call}, collected instead of called
+    _answers = None  # its second pass: {what: (result, error)}
+
     def _try(self, what, call):
+        if self._reads is not None:
+            self._reads.setdefault(what, call)
+            return None
         try:
-            result = call()
+            if self._answers is not None and what in self._answers:
+                result, error = self._answers[what]
+                if error is not None:
+                    raise error
+            else:
+                result = call()
         except Exception as e:  # the cloud's own words go to the user
             self.problems.append("%s: %s" % (what, error_text(e)))
             return None
@@ -102,7 +118,32 @@ class Preflight:
             self.problems.append("%s %s does not exist" % (kind, name))
         return found
 
-    def run(
+    def run(self, cluster, **kwargs):
+        """Check everything for ``operation`` on ``cluster``; return the list of problems.
+
+        The checks' reads do not depend on each other: a first pass of ``check`` collects
+        them (``_try`` notes each instead of calling it), they are made at once on a few
+        threads, and a second pass checks their answers. Same answers, a fraction of the wait.
+        """
+        self._reads = {}
+        try:
+            self.check(cluster, **kwargs)
+        finally:
+            reads, self._reads = self._reads, None
+        self.problems, self.checked = [], []
+        self._answers = {}
+        if reads:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.CONCURRENCY, len(reads))) as pool:
+                futures = {what: pool.submit(call) for what, call in reads.items()}
+            for what, future in futures.items():
+                error = future.exception()
+                self._answers[what] = (None, error) if error is not None else (future.result(), None)
+        try:
+            return self.check(cluster, **kwargs)
+        finally:
+            self._answers = None
+
+    def check(
         self,
         cluster,
         operation="create",
@@ -115,7 +156,7 @@ class Preflight:
         replace=True,
         orchestration=True,
     ):
-        """Check everything for ``operation`` on ``cluster``; return the list of problems."""
+        """The checks, one after the other; ``run`` makes their reads at once first."""
         conn = self.conn
         groups = shape.read_nodegroups(cluster)
         if orchestration:

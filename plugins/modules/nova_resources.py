@@ -138,6 +138,14 @@ deleted:
   type: dict
   sample: {"servers": ["k1-master-1"], "floating_ips": ["172.24.4.20"], "ports": [], "server_groups": [],
            "security_groups": ["coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]}
+finished:
+  description:
+    - With O(finish), the cluster as recorded after this module's last observation (the keys of
+      M(coe.openstack.cluster)'s C(cluster) return), the lock's token, and whether the
+      lock was released (the cluster came out C(*_COMPLETE)).
+  returned: when O(finish) and the module waited, outside check mode
+  type: dict
+  sample: {"cluster": {"name": "k1", "status": "CREATE_COMPLETE"}, "lock_token": 7, "lock_released": true}
 floating_ip:
   description: The API floating IP; C(server) is the server it was attached to in this run.
   returned: when O(state=present) with a floating IP

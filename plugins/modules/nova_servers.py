@@ -321,6 +321,14 @@ faults:
   returned: always
   type: dict
   sample: {"k1-default-worker-3": "No valid host was found. (code 500)"}
+finished:
+  description:
+    - With O(finish), the cluster as recorded after this module's last observation (the keys of
+      M(coe.openstack.cluster)'s C(cluster) return), the lock's token, and whether the
+      lock was released (the cluster came out C(*_COMPLETE)).
+  returned: when O(finish) and the module waited, outside check mode
+  type: dict
+  sample: {"cluster": {"name": "k1", "status": "CREATE_COMPLETE"}, "lock_token": 7, "lock_released": true}
 nodegroups:
   description: Per nodegroup, the highest node index used so far (to keep in the record so that an
     index is never reused) and the number of servers desired.

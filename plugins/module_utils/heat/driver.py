@@ -297,7 +297,7 @@ class HeatStackDriver(ModuleLogic):
             out["nodes"] = nodes
         if self.diff_mode:
             out["diff"] = self.diff(live, template, params, tags)
-        self.exit(**out)
+        self.exit_finished(p["cluster"], **out)
 
     def repairs(self, live):
         """(name, nodegroup, index, reason) of the stack's members that the cluster record
@@ -381,7 +381,7 @@ class HeatStackDriver(ModuleLogic):
             out["cleaned"] = cleaned
         if self.diff_mode:
             out["diff"] = dict(before=dict(state="present" if result.changed else "absent"), after=dict(state="absent"))
-        self.exit(**out)
+        self.exit_finished(p["cluster"], **out)
 
     def cleanup(self, tag, sleep=time.sleep):
         """Delete the servers and ports still tagged with the cluster.

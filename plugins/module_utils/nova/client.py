@@ -113,14 +113,15 @@ class NovaBatch:
             self._cache[key] = fetch()
         return self._cache[key]
 
-    def resolve(self, specs_or_groups):
+    def resolve(self, specs_or_groups, known=None):
         """Resolve every reference the specs use, once per distinct value.
 
-        Reads only; raises NotFoundError naming the field and value when a
-        reference does not exist. Returns ``{(kind, value): resolved}`` with
-        image ids, flavors ``(id, name)``, keypair names, network ids, server
-        group ids and security group ids, which ``create`` then uses (in this
-        order: the first reference missing is the one named).
+        Reads only, made at once (at most O(concurrency) of them); raises NotFoundError
+        naming the field and value when a reference does not exist. Returns
+        ``{(kind, value): resolved}`` with image ids, flavors ``(id, name)``, keypair names,
+        network ids, server group ids and security group ids, which ``create`` then uses (in
+        this order: the first reference missing is the one named). ``known``: references
+        already resolved (the server and security groups the driver has just made).
         """
         compute = self.conn.compute
         network = self.conn.network
@@ -133,7 +134,8 @@ class NovaBatch:
             server_group=("Server group", "server_group", self._find_server_group, lambda found: found.id),
             security_group=("Security group", "security_groups", network.find_security_group, lambda found: found.id),
         )
-        resolved = {}
+        resolved = dict(known or {})
+        wanted = []  # (kind, value, the spec's name), each reference once, in order
         for spec in specs_or_groups:
             label = spec.get("name") or "?"
             refs = [(kind, spec.get(kind)) for kind in ("image", "flavor", "keypair")]
@@ -145,15 +147,28 @@ class NovaBatch:
             refs += [("server_group", spec.get("server_group"))]
             refs += [("security_group", sg) for sg in spec.get("security_groups") or ()]
             for kind, value in refs:
-                if not value or (kind, value) in resolved:
-                    continue
-                what, field, finder, use = kinds[kind]
-                found = self._cached(
-                    (kind, value), lambda finder=finder, value=value: finder(value, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
-                resolved[(kind, value)] = use(found)
+                if value and (kind, value) not in resolved and (kind, value) not in {w[:2] for w in wanted}:
+                    wanted.append((kind, value, label))
+        found = {}
+        if wanted:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.concurrency, len(wanted))) as pool:
+                futures = [
+                    (
+                        kind,
+                        value,
+                        pool.submit(
+                            self._cached, (kind, value), lambda k=kind, v=value: kinds[k][2](v, ignore_missing=True)
+                        ),
+                    )
+                    for kind, value, _label in wanted
+                ]
+            found = {(kind, value): future for kind, value, future in futures}
+        for kind, value, label in wanted:
+            what, field, _finder, use = kinds[kind]
+            answer = found[(kind, value)].result()
+            if answer is None:
+                raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
+            resolved[(kind, value)] = use(answer)
         return resolved
 
     def _flavor_ref(self, flavor):
@@ -337,17 +352,20 @@ class NovaBatch:
         except WaitTimeout as e:
             return e.pending.value
 
-    def wait(self, created_ids, deleted_ids, timeout, deadline=None):
+    def wait(self, created_ids, deleted_ids, timeout, deadline=None, on_poll=None):
         """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
 
-        One tag-filtered list per poll interval. Returns the last list of
-        views. Raises WaitTimeout naming the servers still awaited.
+        One tag-filtered list per poll interval; ``on_poll(views)``, if given, is
+        called with each list (work that can start while others build). Returns
+        the last list of views. Raises WaitTimeout naming the servers still awaited.
         """
         created_ids = set(created_ids)
         deleted_ids = set(deleted_ids)
 
         def probe():
             views = self.list_views()
+            if on_poll is not None:
+                on_poll(views)
             by_id = {v["id"]: v for v in views}
             building = sorted(
                 by_id[i]["name"] for i in created_ids if i in by_id and by_id[i]["status"] not in ("ACTIVE", "ERROR")
@@ -383,9 +401,10 @@ class NovaBatch:
 
     # -- the whole run ----------------------------------------------------
 
-    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True):
+    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True, on_poll=None):
         """Carry out a plan. Returns a result dict (see the module's RETURN).
 
+        ``on_poll``: called with every list of the cluster's servers while waiting.
         Quota is checked before the first write. Creates that the cloud
         refuses (e.g. a 403 quota) and servers that end in ERROR are listed in
         ``failed`` with the cloud's words; the caller decides to fail.
@@ -420,7 +439,7 @@ class NovaBatch:
         for creates, deletes in steps:
             if batch_size:
                 # rolling: the new servers are ACTIVE before the old ones go
-                views = self._create_and_wait(creates, resolved, result, timeout, deadline, True) or views
+                views = self._create_and_wait(creates, resolved, result, timeout, deadline, True, on_poll) or views
                 if result["failed"]:
                     break  # the old servers still serve; stop before the next batch
                 views = self._delete_and_wait(deletes, result, timeout, deadline, True) or views
@@ -433,7 +452,7 @@ class NovaBatch:
                 deleted_ids = []
             created = self._create(creates, resolved, result)
             if wait:
-                views = self.wait(created.values(), deleted_ids, timeout, deadline)
+                views = self.wait(created.values(), deleted_ids, timeout, deadline, on_poll)
                 self._collect_faults(views, created, result)
         result["views"] = views
         return result
@@ -461,13 +480,13 @@ class NovaBatch:
         result["deleted"].extend(d["name"] for d in deletes if d["name"] not in errors)
         return [d["id"] for d in deletes if d["name"] not in errors]
 
-    def _create_and_wait(self, creates, resolved, result, timeout, deadline, wait):
+    def _create_and_wait(self, creates, resolved, result, timeout, deadline, wait, on_poll=None):
         if not creates:
             return None
         created = self._create(creates, resolved, result)
         if not wait:
             return None
-        views = self.wait(created.values(), [], timeout, deadline)
+        views = self.wait(created.values(), [], timeout, deadline, on_poll)
         self._collect_faults(views, created, result)
         return views
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
@@ -22,6 +23,14 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
 from ansible_collections.coe.openstack.plugins.module_utils.servers import public_view
 
 # --- from plugins/modules/nova_servers.py
+
+
+def api_master_ready(views):
+    """Whether the master that takes the API floating IP (the lowest index) is ACTIVE."""
+    masters = [v for v in views if v.get("role") == "master"]
+    if not masters:
+        return False
+    return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))["status"] == "ACTIVE"
 
 
 class NovaServersDriver(ModuleLogic):
@@ -104,8 +113,8 @@ class NovaServersDriver(ModuleLogic):
         else:
             with self.action("look up what the servers of cluster %s need" % name):
                 if groups is not None:
-                    self._attach_nova_resources(batch, uuid, groups)
-                    resolved = batch.resolve(groups)
+                    known = self._attach_nova_resources(batch, uuid, groups)
+                    resolved = batch.resolve(groups, known)
                     specs, last_indexes, _removed = planner.desired_from_nodegroups(
                         name, groups, views, p["nodes_to_remove"], p["replace_outdated"], resolved
                     )
@@ -142,7 +151,7 @@ class NovaServersDriver(ModuleLogic):
         if resources is not None:
             out["resources"] = dict(self.resources_out, changes=resources.changes)
         if not planner.plan_changed(plan):
-            self.exit(changed=bool(resources and resources.changes), **out)
+            self.exit_finished(p["cluster"], changed=bool(resources and resources.changes), **out)
         if self.check_mode:
             if p["render_user_data"] and groups is not None and plan["create"]:
                 from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
@@ -167,8 +176,21 @@ class NovaServersDriver(ModuleLogic):
                 if spec["name"] in p["user_data"]:
                     spec["user_data"] = p["user_data"][spec["name"]]
 
+        attached = {}
+        on_poll = None
+        if resources is not None and self.resource_options[1]:
+
+            def on_poll(views):
+                # the API floating IP goes onto the first master as soon as it is ACTIVE,
+                # while the other servers still build
+                if not attached and api_master_ready(views):
+                    with self.action("attach the API floating IP of cluster %s" % name):
+                        attached["fip"] = resources.ensure_floating_ip(self.resource_options[2], views=views)
+
         with self.action("change the servers of cluster %s" % name):
-            result = batch.apply(plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"])
+            result = batch.apply(
+                plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"], on_poll=on_poll
+            )
         final = result["views"] if result["views"] is not None else batch.list_views()
         out.update(
             created=result["created"],
@@ -181,8 +203,10 @@ class NovaServersDriver(ModuleLogic):
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
         if resources is not None and self.resource_options[1] and not result["failed"]:
             # the servers are up: the API floating IP goes onto the first ACTIVE master
-            with self.action("attach the API floating IP of cluster %s" % name):
-                fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
+            fip = attached.get("fip")
+            if fip is None:
+                with self.action("attach the API floating IP of cluster %s" % name):
+                    fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
             if p["wait"] and fip.get("server") and fip.get("address"):
                 with self.action("wait for Nova to show the API floating IP of cluster %s" % name):
                     final = batch.wait_for_floating_address(fip["server"], fip["address"], min(60, p["timeout"]))
@@ -196,38 +220,56 @@ class NovaServersDriver(ModuleLogic):
                 "; ".join("%s: %s" % kv for kv in sorted(result["failed"].items())),
             )
             self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
-        self.exit(changed=True, **out)
+        self.exit_finished(p["cluster"], changed=True, **out)
 
     def _ensure_resources(self, resources, views):
-        """Security group, server groups and API floating IP (O(resources)), before the servers."""
+        """Security group, server groups and API floating IP (O(resources)), before the servers.
+
+        The three do not depend on each other: they are made at once, each with its own
+        ClusterResources on the same connection, and their changes reported in this order.
+        """
         server_groups, floating, external = self.resource_options
         name = resources.cluster_name
-        out = {}
-        with self.action("ensure the security group of cluster %s" % name):
-            out["security_group"] = resources.ensure_security_group(self.params["security_group_ports"])
-        with self.action("ensure the server groups of cluster %s" % name):
-            out["server_groups"] = resources.ensure_server_groups(
-                server_groups, self.params["cluster"].get("template_version")
-            )
+        version = self.params["cluster"].get("template_version")
+        ports = self.params["security_group_ports"]
+        parts = [
+            ("security_group", "security group", lambda r: r.ensure_security_group(ports)),
+            ("server_groups", "server groups", lambda r: r.ensure_server_groups(server_groups, version)),
+        ]
         if floating:
-            with self.action("ensure the API floating IP of cluster %s" % name):
-                out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
-            if out["floating_ip"].get("address"):
-                out["api_address"] = endpoint.api_url(out["floating_ip"]["address"])
+            parts.append(("floating_ip", "API floating IP", lambda r: r.ensure_floating_ip(external, views=views)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            futures = []
+            for key, what, call in parts:
+                each = ClusterResources(self.conn, resources.uuid, name, check_mode=self.check_mode)
+                futures.append((key, what, each, pool.submit(call, each)))
+        out = {}
+        for key, what, each, future in futures:
+            with self.action("ensure the %s of cluster %s" % (what, name)):
+                out[key] = future.result()
+            resources.changes.extend(each.changes)
+        if out.get("floating_ip", {}).get("address"):
+            out["api_address"] = endpoint.api_url(out["floating_ip"]["address"])
         return out
 
     def _attach_nova_resources(self, batch, uuid, groups):
-        """Use the cluster's security group and server groups when they exist."""
+        """Use the cluster's security group and server groups when they exist.
+
+        Returns the references known without a lookup (``NovaBatch.resolve``'s ``known``).
+        """
         if self.resource_options is not None:
             # just ensured: no need to look them up (in check mode, what does not exist yet has no id)
+            known = {}
             sg_id = self.resources_out["security_group"].get("id")
             for group in groups:
                 if sg_id and group.get("networks"):
                     group["security_groups"] = [sg_id]
+                    known[("security_group", sg_id)] = sg_id
                 server_group = self.resources_out["server_groups"].get(group["name"]) or {}
                 if server_group.get("id"):
                     group["server_group"] = server_group["id"]
-            return
+                    known[("server_group", server_group["id"])] = server_group["id"]
+            return known
         conn = self.conn
         sg_name = shape.security_group_name(self.params["cluster"]["name"], uuid)
         sgs = list(conn.network.security_groups(name=sg_name))
@@ -241,6 +283,7 @@ class NovaServersDriver(ModuleLogic):
             )
             if sg is not None:
                 group["server_group"] = sg.id
+        return {}
 
     def _render_user_data(self, plan, views):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
@@ -315,4 +358,4 @@ class NovaResourcesDriver(ModuleLogic):
         out["changes"] = res.changes
         if self.diff_mode:
             out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))
-        self.exit(changed=bool(res.changes), **out)
+        self.exit_finished(p["cluster"], changed=bool(res.changes), **out)
