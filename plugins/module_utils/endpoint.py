@@ -151,6 +151,27 @@ def api_sans(cluster):
     return sans
 
 
+def lb_allowed_cidrs(cluster):
+    """The API listener's ``allowed_cidrs``: Magnum's label ``master_lb_allowed_cidrs`` (comma
+    separated; the cluster's labels, merged over its template's) or the template field of that
+    name. Empty: Octavia's default, every source. ValidationError names the label."""
+    value = _field(cluster, "master_lb_allowed_cidrs")
+    if value is None:
+        labels = dict(((cluster or {}).get("template") or {}).get("labels") or {})
+        labels.update((cluster or {}).get("labels") or {})
+        value = labels.get("master_lb_allowed_cidrs")
+    items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+    cidrs = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        try:
+            cidrs.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValidationError("labels.master_lb_allowed_cidrs", "%r is not a CIDR" % item) from None
+    return sorted(set(cidrs))
+
+
 # -- the address ----------------------------------------------------------------------
 
 

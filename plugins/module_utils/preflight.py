@@ -16,6 +16,7 @@ import concurrent.futures
 
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
+from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
 
 #: the record field a problem's subject comes from, to name it in the error
@@ -98,12 +99,7 @@ class Preflight:
         """The catalog must have Octavia (``load-balancer``); a clouds.yaml entry can hide it
         (openstacksdk's ``has_load_balancer: false``)."""
 
-        def call():
-            if not self.conn.config.has_service("load-balancer"):
-                return False
-            return any((e or {}).get("type") == "load-balancer" for e in self.conn.service_catalog or [])
-
-        if self._try("load-balancer service", call) is False:
+        if self._try("load-balancer service", lambda: has_load_balancer_service(self.conn)) is False:
             self.problems.append(
                 "master_lb_enabled needs an Octavia load balancer for the API, and the cloud's catalog has no "
                 "load-balancer service"

@@ -99,6 +99,11 @@ def security_group_name(cluster_name, uuid):
     return "coe-%s-%s" % (cluster_name, uuid)
 
 
+def load_balancer_name(cluster_name, uuid):
+    """The cluster's API load balancer (it carries the cluster's tags as well)."""
+    return "coe-%s-%s-api" % (cluster_name, uuid)
+
+
 def server_group_name(uuid, nodegroup, version=None):
     """Server groups cannot carry tags: the name carries the uuid.
 

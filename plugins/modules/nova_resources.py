@@ -133,11 +133,13 @@ changes:
   elements: str
   sample: ["create security group coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]
 deleted:
-  description: Names (addresses for floating IPs) of what was deleted, by kind.
+  description: Names (addresses for floating IPs) of what was deleted, by kind; C(load_balancers)
+    are the API's Octavia load balancers, deleted with a cascade (their VIP port and security group
+    go with them).
   returned: when O(state=absent)
   type: dict
   sample: {"servers": ["k1-master-1"], "floating_ips": ["172.24.4.20"], "ports": [], "server_groups": [],
-           "security_groups": ["coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]}
+           "security_groups": ["coe-k1-0b0c8f1e-1111-4222-8333-444455556666"], "load_balancers": []}
 finished:
   description:
     - With O(finish), the cluster as recorded after this module's last observation (the keys of

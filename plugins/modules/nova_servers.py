@@ -141,6 +141,12 @@ options:
         group and their nodegroup's server group, the user-data the floating IP's address as the API
         address, and, once the servers are C(ACTIVE), the floating IP is attached to the first
         C(ACTIVE) master when it is attached to nothing.
+      - When the cluster's API is behind a load balancer (the record's C(api_endpoint) is
+        C(load_balancer), from the template's C(master_lb_enabled)), the Octavia load balancer,
+        its TCP listener on 6443 (C(allowed_cidrs) from the label C(master_lb_allowed_cidrs)), pool
+        and TCP health monitor are made first, each waited to C(provisioning_status=ACTIVE); the
+        floating IP goes on its VIP port, the API address is the load balancer's, and once the
+        servers are up the pool's members are set to the masters that exist.
       - Without it, the security group and server groups are used when they exist.
     type: bool
     default: false
@@ -359,6 +365,12 @@ resources:
       type: list
       elements: str
       sample: ["create security group coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]
+    load_balancer:
+      description: The API's load balancer, C(id), C(name), C(vip_address), C(vip_port_id),
+        C(pool_id), C(members) (the masters' addresses), when the API is behind one.
+      type: dict
+      sample: {"id": "3c1d...", "name": "coe-k1-0b0c8f1e-1111-4222-8333-444455556666-api", "vip_address": "10.0.0.99",
+               "vip_port_id": "77ab...", "pool_id": "5e2f...", "members": ["10.0.0.11", "10.0.0.12", "10.0.0.13"]}
     floating_ip:
       description: The API floating IP, C(id), C(address), C(port_id), C(server) (the server it is
         attached to), with O(floating_ip).

@@ -122,6 +122,12 @@ parameters:
   nodegroups_in_order:
     type: boolean
     default: true
+{%- if load_balancer %}
+  lb_allowed_cidrs:
+    type: comma_delimited_list
+    default: []
+    description: the API listener's allowed_cidrs (Magnum's label master_lb_allowed_cidrs)
+{%- endif %}
 {%- for ng in nodegroups %}
   {{ (ng.name ~ "_count") | tojson }}:
     type: number
@@ -220,6 +226,9 @@ resources:
           server_group: {get_resource: master_server_group}
           first_port: {get_resource: api_port}
           first_port_ip: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- if load_balancer %}
+          lb_pool: {get_resource: api_pool}
+{%- endif %}
 {%- else %}
           server_group: ""
 {%- endif %}
@@ -251,23 +260,92 @@ resources:
       tags:
         - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
 
+{%- if load_balancer %}
+
+  # master_lb_enabled: the API behind an Octavia load balancer on the masters' subnet; every
+  # master is a member (coe_node.yaml's lb_member), the floating IP is on its VIP port.
+  # OS::Octavia::LoadBalancer takes no tags: its name carries the cluster's uuid.
+  api_lb:
+    type: OS::Octavia::LoadBalancer
+    properties:
+      name:
+        list_join: ["-", ["coe", {get_param: cluster_name}, {get_param: cluster_uuid}, "api"]]
+      description:
+        list_join: ["", ["coe.openstack API of cluster ", {get_param: cluster_uuid}]]
+      vip_subnet: {get_attr: [api_port, fixed_ips, 0, subnet_id]}
+
+  api_listener:
+    type: OS::Octavia::Listener
+    properties:
+      name:
+        list_join: ["-", ["coe", {get_param: cluster_name}, {get_param: cluster_uuid}, "api"]]
+      loadbalancer: {get_resource: api_lb}
+      protocol: TCP
+      protocol_port: 6443
+      allowed_cidrs: {get_param: lb_allowed_cidrs}
+
+  api_pool:
+    type: OS::Octavia::Pool
+    properties:
+      name:
+        list_join: ["-", ["coe", {get_param: cluster_name}, {get_param: cluster_uuid}, "api"]]
+      listener: {get_resource: api_listener}
+      lb_algorithm: ROUND_ROBIN
+      protocol: TCP
+
+  # master 0's member belongs to its port, which outlives master 0's node stack: a node stack
+  # replaced around the same address would make a second member of it, which Octavia refuses
+  # (409, duplicate member) while the old one exists. The other masters' are in their node stacks.
+  api_member_0:
+    type: OS::Octavia::PoolMember
+    properties:
+      pool: {get_resource: api_pool}
+      address: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+      protocol_port: 6443
+
+  api_monitor:
+    type: OS::Octavia::HealthMonitor
+    properties:
+      pool: {get_resource: api_pool}
+      type: TCP
+      delay: 5
+      timeout: 5
+      max_retries: 3
+{%- endif %}
+
   api_floating_ip:
     type: OS::Neutron::FloatingIP
     condition: api_floating_ip
     properties:
       floating_network: {get_param: external_network}
+{%- if load_balancer %}
+      port_id: {get_attr: [api_lb, vip_port_id]}
+{%- else %}
       port_id: {get_resource: api_port}
+{%- endif %}
 
 outputs:
   api_ip:
     description: >-
-      The bare address of the Kubernetes API (the floating IP when enabled, else master 0's
-      port); the cluster's api_address is https://<api_ip>:6443
+      The bare address of the Kubernetes API (the floating IP when enabled, else the load
+      balancer's VIP or master 0's port); the cluster's api_address is https://<api_ip>:6443
     value:
       if:
         - api_floating_ip
         - {get_attr: [api_floating_ip, floating_ip_address]}
+{%- if load_balancer %}
+        - {get_attr: [api_lb, vip_address]}
+{%- else %}
         - {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- endif %}
+{%- if load_balancer %}
+  api_fixed_ip:
+    description: The load balancer's VIP (the nodes join through it; the API certificate names it)
+    value: {get_attr: [api_lb, vip_address]}
+  api_load_balancer:
+    description: The id of the API's load balancer
+    value: {get_resource: api_lb}
+{%- endif %}
   master_addresses:
     description: Fixed IPs of the masters
     value: {get_attr: [{{ master.name | tojson }}, fixed_ip]}
@@ -334,6 +412,10 @@ parameters:
   first_port_ip:
     type: string
     default: ""
+  lb_pool:
+    type: string
+    default: ""
+    description: the API load balancer's pool (masters of a master_lb_enabled cluster)
   image_update_policy:
     type: string
     default: REPLACE
@@ -358,8 +440,20 @@ conditions:
     or:
       - not: {equals: [{get_param: index}, "0"]}
       - equals: [{get_param: first_port}, ""]
+  lb_member:
+    and:
+      - not: {equals: [{get_param: lb_pool}, ""]}
+      - own_port  # master 0 on the API's port: its member is the cluster stack's api_member_0
 
 resources:
+  lb_member:
+    type: OS::Octavia::PoolMember
+    condition: lb_member
+    properties:
+      pool: {get_param: lb_pool}
+      address: {if: [own_port, {get_attr: [port, fixed_ips, 0, ip_address]}, {get_param: first_port_ip}]}
+      protocol_port: 6443
+
   port:
     type: OS::Neutron::Port
     condition: own_port
@@ -527,8 +621,9 @@ class StackSpec:
         self.nodes = nodes or {}  # {nodegroup: [node name, ...]} after this spec is applied
 
 
-def render_cluster_template(nodegroups):
-    """The cluster's HOT text for these (normalised) nodegroups."""
+def render_cluster_template(nodegroups, load_balancer=False):
+    """The cluster's HOT text for these (normalised) nodegroups; ``load_balancer``: the API
+    behind an Octavia load balancer (endpoint.LOAD_BALANCER)."""
     if not HAS_JINJA2:
         raise ImportError("jinja2 is required to render the cluster's Heat template")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -542,6 +637,7 @@ def render_cluster_template(nodegroups):
         master=master,
         tcp_ports=KUBERNETES_TCP_PORTS,
         node_file=NODE_TEMPLATE_FILE,
+        load_balancer=load_balancer,
     )
 
 
@@ -639,6 +735,7 @@ def build_cluster_stack(
             raise ValidationError("nodes_to_remove", "%s is not a node of cluster %s (no such member)" % (node, name))
         removals.setdefault(ng, set()).add(index)
 
+    load_balancer = endpoint.endpoint_kind(cluster) == endpoint.LOAD_BALANCER
     ids = ids or {}
     params = dict(
         cluster_uuid=uuid,
@@ -659,6 +756,8 @@ def build_cluster_stack(
         # an upgrade rolls the nodegroups one after the other, masters first
         nodegroups_in_order=bool(upgrade),
     )
+    if load_balancer:
+        params["lb_allowed_cidrs"] = endpoint.lb_allowed_cidrs(cluster)
     policy_params, nodes = {"nodegroups_in_order"}, {}
     live_files = live_files or {}
     files = {NODE_TEMPLATE_FILE: NODE_TEMPLATE}
@@ -681,7 +780,7 @@ def build_cluster_stack(
 
     return StackSpec(
         name=stack_name(name, uuid),
-        template=render_cluster_template(nodegroups),
+        template=render_cluster_template(nodegroups, load_balancer),
         files=files,
         parameters=params,
         tags=[cluster_tag(uuid)],

@@ -167,16 +167,19 @@ class HeatStackDriver(ModuleLogic):
             bootstrap.check_bootstrap_inputs(record)
         return spec.name
 
-    def render_user_data(self, spec, api_address, first_master, live_files=None):
+    def render_user_data(self, spec, api_address, first_master, live_files=None, api_fixed_ip=None):
         """{node name: cloud-config} for every node of ``spec`` (given user-data wins).
 
         A cluster adopted without its credentials (clusters.lacks_credentials) keeps the live
         stack's user-data for its nodes (``live_files``); the plan step refused anything that
-        makes a node, so there is nothing new to sign."""
+        makes a node, so there is nothing new to sign. ``api_fixed_ip``: the endpoint's fixed
+        IP (the load balancer's VIP), the nodes join through it."""
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
         p = self.params
         record = dict(p["cluster"], api_address=api_address)
+        if api_fixed_ip:
+            record["api_fixed_ip"] = api_fixed_ip
         if not api_address:
             raise CloudError("stack %s has no api_ip output to write into the user-data" % spec.name)
         box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
@@ -359,7 +362,10 @@ class HeatStackDriver(ModuleLogic):
         outputs = live.get("outputs") or {}
         # api_ip: the bare address (api_address in stacks made before it was renamed)
         api_address = endpoint.api_url(outputs.get("api_ip") or outputs.get("api_address"))
-        user_data = self.render_user_data(spec, api_address, first_master, live.get("files"))
+        # the endpoint's fixed IP (the load balancer's VIP): the nodes join through it
+        user_data = self.render_user_data(
+            spec, api_address, first_master, live.get("files"), api_fixed_ip=outputs.get("api_fixed_ip")
+        )
         return live, self.cluster_spec(live, user_data=user_data)
 
     def absent(self, client, name):

@@ -41,7 +41,7 @@ Mapping (Magnum's HeatPoller semantics, docs/internals.md):
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
@@ -210,13 +210,18 @@ class HeatSynchroniser(StateSynchroniser):
         servers_by_uuid = {}
         for server in self._servers(tags):
             servers_by_uuid.setdefault(server["cluster_uuid"], []).append(server)
+        lbs = {}
+        if any(endpoint.endpoint_kind(c) == endpoint.LOAD_BALANCER for c in clusters):
+            lbs = loadbalancer.cluster_load_balancers(self.conn)
         result = {}
         for record in clusters:
             stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
             failures = []
             if stack is not None and str(stack.get("status", "")).endswith("_FAILED"):
                 failures = self.client.failures(stack)
-            result[record["uuid"]] = self.observation(record, stack, servers_by_uuid.get(record["uuid"], []), failures)
+            result[record["uuid"]] = self.observation(
+                record, stack, servers_by_uuid.get(record["uuid"], []), failures, lbs.get(record["uuid"])
+            )
         return result
 
     @staticmethod
@@ -233,7 +238,7 @@ class HeatSynchroniser(StateSynchroniser):
                 return stack
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
-    def observation(self, record, stack, servers, failures=()):
+    def observation(self, record, stack, servers, failures=(), load_balancer=None):
         """The Observation of one cluster from what was read (pure: no API call).
 
         ``servers``: the cluster's server views (servers.server_view).
@@ -341,6 +346,16 @@ class HeatSynchroniser(StateSynchroniser):
                 counts=counts,
                 last_index=max(indices) if indices else None,
             )
+
+        if endpoint.endpoint_kind(record) == endpoint.LOAD_BALANCER and stack is not None:
+            # the API's load balancer: its address is the API's; in ERROR, the cluster is unhealthy
+            if load_balancer is not None:
+                api_address = load_balancer.get("floating_ip") or load_balancer.get("vip_address") or api_address
+            lb_problem = loadbalancer.problem(load_balancer, deleting=stack_status.startswith("DELETE"))
+            if lb_problem and not stack_status.endswith("_IN_PROGRESS"):
+                unhealthy[(load_balancer or {}).get("name") or "load_balancer"] = lb_problem
+                if load_balancer is not None:
+                    faults.setdefault(load_balancer["name"], lb_problem)
 
         if stack is None:
             health, health_reason = (

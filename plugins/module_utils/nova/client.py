@@ -19,7 +19,9 @@ Only ``conn`` is needed: the code uses ``conn.compute``, ``conn.image``,
 with a fake connection.
 
 The cluster's other cloud resources: security group, server groups,
-floating IP for the API, and the cleanup of everything a cluster left.
+floating IP for the API, the API's Octavia load balancer (``master_lb_enabled``:
+made before the masters, members as they exist), and the cleanup of everything
+a cluster left.
 
 Everything is found by the cluster's uuid: Neutron resources carry the tags
 ``coe-cluster`` and ``coe-cluster-<uuid>`` (and the uuid in their name or
@@ -41,6 +43,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     WaitTimeout,
     error_text,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, server_view
 
@@ -401,13 +404,17 @@ class NovaBatch:
 
     # -- the whole run ----------------------------------------------------
 
-    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True, on_poll=None):
+    def apply(
+        self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True, on_poll=None, before_delete=None
+    ):
         """Carry out a plan. Returns a result dict (see the module's RETURN).
 
         ``on_poll``: called with every list of the cluster's servers while waiting.
         Quota is checked before the first write. Creates that the cloud
         refuses (e.g. a 403 quota) and servers that end in ERROR are listed in
         ``failed`` with the cloud's words; the caller decides to fail.
+        ``before_delete(views, deletes)``: called in a rolling run once a round's new
+        servers are ACTIVE, before its old ones go (the API load balancer's members move).
         """
         result = dict(created=[], deleted=[], failed={}, views=None)
         steps = planner.rounds(plan, batch_size)
@@ -442,6 +449,8 @@ class NovaBatch:
                 views = self._create_and_wait(creates, resolved, result, timeout, deadline, True, on_poll) or views
                 if result["failed"]:
                     break  # the old servers still serve; stop before the next batch
+                if before_delete is not None and views is not None and deletes:
+                    before_delete(views, deletes)
                 views = self._delete_and_wait(deletes, result, timeout, deadline, True) or views
                 if result["failed"]:
                     break
@@ -653,7 +662,7 @@ class ClusterResources:
             return None
         return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))
 
-    def ensure_floating_ip(self, external_network, server_name=None, views=None):
+    def ensure_floating_ip(self, external_network, server_name=None, views=None, port=None):
         """The cluster's API floating IP.
 
         Created unattached when no master exists yet (its address is the API
@@ -661,15 +670,16 @@ class ClusterResources:
         server named, or else, when it is attached to nothing, to the first
         ACTIVE master. An attached floating IP is not moved unless a server is
         named. ``views``: the cluster's servers, when the caller has just listed
-        them (saves a list call).
+        them (saves a list call). ``port``: ``(name, port id)`` of the port that carries the
+        API instead of a master's (the load balancer's VIP port): the floating IP goes there.
         """
         network = self.conn.network.find_network(external_network, ignore_missing=True)
         if network is None:
             raise NotFoundError("External network %s not found" % external_network, field="external_network")
         fips = self.find_floating_ips()
         fip = fips[0] if fips else None
-        target = None
-        if server_name or fip is None or not fip.port_id:
+        target = port if port and port[1] else None
+        if target is None and (server_name or fip is None or not fip.port_id):
             server = self._api_server(server_name, views)
             if server is not None:
                 ports = sorted(self.conn.network.ports(device_id=server["id"]), key=lambda p: p.created_at or "")
@@ -697,6 +707,156 @@ class ClusterResources:
             server=target[0] if target else None,
         )
 
+    # -- the API's load balancer (endpoint.LOAD_BALANCER) -----------------
+
+    def find_load_balancers(self):
+        if not has_load_balancer_service(self.conn):
+            return []
+        return list(self.conn.load_balancer.load_balancers(tags=self.tag))
+
+    def wait_load_balancer(self, lb_id, doing, timeout=600, sleep=None):
+        """The load balancer once ``provisioning_status`` is ACTIVE (Octavia refuses changes while
+        it is PENDING_*); CloudError with Octavia's status when it goes ERROR."""
+
+        def probe():
+            lb = self.conn.load_balancer.get_load_balancer(lb_id)
+            if lb.provisioning_status == "ERROR":
+                raise CloudError(
+                    "Load balancer %s of cluster %s went to provisioning_status ERROR while %s (operating_status %s)"
+                    % (lb.name, self.cluster_name, doing, lb.operating_status),
+                    faults={lb.name: "provisioning_status ERROR (%s)" % doing},
+                )
+            if lb.provisioning_status != "ACTIVE":
+                return poll.Pending("provisioning_status %s" % lb.provisioning_status, value=lb)
+            return lb
+
+        extra = {} if sleep is None else dict(sleep=sleep)
+        return poll.wait_for(
+            probe, "load balancer of cluster %s (%s)" % (self.cluster_name, doing), timeout, interval=0.5, **extra
+        )
+
+    def vip_subnet(self, fixed_network=None, fixed_subnet=None):
+        """The subnet of the load balancer's VIP: the cluster's ``fixed_subnet``, else the first
+        IPv4 subnet (else the first) of its network."""
+        if fixed_subnet:
+            return fixed_subnet
+        if not fixed_network:
+            raise ValidationError("fixed_network", "the API load balancer needs the cluster's network for its VIP")
+        net = self.conn.network.find_network(fixed_network, ignore_missing=False)
+        subnets = sorted(self.conn.network.subnets(network_id=net.id), key=lambda n: (n.ip_version != 4, n.name or ""))
+        if not subnets:
+            raise CloudError("Network %s has no subnet for the API load balancer's VIP" % fixed_network)
+        return subnets[0].id
+
+    def ensure_load_balancer(self, subnet, allowed_cidrs=(), timeout=600, sleep=None):
+        """The cluster's API load balancer: VIP on ``subnet``, a TCP listener on the API port
+        (``allowed_cidrs``), a pool and a TCP health monitor, each waited to ACTIVE. Returns
+        ``{id, name, vip_address, vip_port_id, pool_id}`` (ids None in check mode when new)."""
+        name = shape.load_balancer_name(self.cluster_name, self.uuid)
+        cidrs = sorted(allowed_cidrs or [])
+        lbs = self.find_load_balancers()
+        lb = lbs[0] if lbs else None
+        if lb is None:
+            self._changed("create load balancer %s" % name)
+            if self.check_mode:
+                return dict(id=None, name=name, vip_address=None, vip_port_id=None, pool_id=None)
+            subnet_id = self.conn.network.find_subnet(subnet, ignore_missing=False).id
+            lb = self.conn.load_balancer.create_load_balancer(
+                name=name,
+                vip_subnet_id=subnet_id,
+                tags=[shape.COMMON_TAG, self.tag],
+                description="coe.openstack API of cluster %s (%s)" % (self.cluster_name, self.uuid),
+            )
+        if not self.check_mode:
+            lb = self.wait_load_balancer(lb.id, "creating it", timeout, sleep)
+        listeners = list(self.conn.load_balancer.listeners(loadbalancer_id=lb.id)) if lb.listeners else []
+        listener = listeners[0] if listeners else None
+        if listener is None:
+            self._changed("create listener TCP %d on load balancer %s" % (endpoint.API_PORT, name))
+            if not self.check_mode:
+                listener = self.conn.load_balancer.create_listener(
+                    loadbalancer_id=lb.id,
+                    name=name,
+                    protocol="TCP",
+                    protocol_port=endpoint.API_PORT,
+                    allowed_cidrs=cidrs or None,
+                )
+                self.wait_load_balancer(lb.id, "adding its listener", timeout, sleep)
+        elif sorted(listener.allowed_cidrs or []) != cidrs:
+            self._changed("set allowed_cidrs of the listener of load balancer %s to %s" % (name, cidrs))
+            if not self.check_mode:
+                self.conn.load_balancer.update_listener(listener, allowed_cidrs=cidrs or None)
+                self.wait_load_balancer(lb.id, "updating its listener's allowed_cidrs", timeout, sleep)
+        pools = list(self.conn.load_balancer.pools(loadbalancer_id=lb.id)) if listener is not None else []
+        pool = pools[0] if pools else None
+        if pool is None:
+            self._changed("create pool on load balancer %s" % name)
+            if not self.check_mode:
+                pool = self.conn.load_balancer.create_pool(
+                    listener_id=listener.id, name=name, protocol="TCP", lb_algorithm="ROUND_ROBIN"
+                )
+                self.wait_load_balancer(lb.id, "adding its pool", timeout, sleep)
+        if pool is None or not pool.health_monitor_id:
+            self._changed("create TCP health monitor on load balancer %s" % name)
+            if not self.check_mode:
+                self.conn.load_balancer.create_health_monitor(
+                    pool_id=pool.id, name=name, type="TCP", delay=5, timeout=5, max_retries=3
+                )
+                self.wait_load_balancer(lb.id, "adding its health monitor", timeout, sleep)
+        return dict(
+            id=lb.id,
+            name=lb.name,
+            vip_address=lb.vip_address,
+            vip_port_id=lb.vip_port_id,
+            pool_id=pool.id if pool is not None else None,
+        )
+
+    def ensure_members(self, lb, masters, timeout=600, sleep=None):
+        """The pool's members are exactly ``masters`` (``{server name: fixed address}``), in one
+        batch update of Octavia's when they differ. Returns the member addresses."""
+        if not lb.get("pool_id") or not masters:
+            return sorted(masters.values())  # never an empty pool: the API would have no member
+        have = {m.address: m for m in self.conn.load_balancer.members(lb["pool_id"])}
+        if set(have) == set(masters.values()):
+            return sorted(have)
+        self._changed("set the members of load balancer %s to %s" % (lb["name"], ", ".join(sorted(masters))))
+        if not self.check_mode:
+            body = [
+                dict(name=server, address=address, protocol_port=endpoint.API_PORT)
+                for server, address in sorted(masters.items())
+            ]
+            resp = self.conn.load_balancer.put("/lbaas/pools/%s/members" % lb["pool_id"], json=dict(members=body))
+            if resp.status_code >= 400:
+                raise CloudError(
+                    "Octavia refused the members of load balancer %s: %s" % (lb["name"], resp.text.strip()[:500])
+                )
+            self.wait_load_balancer(lb["id"], "updating its members", timeout, sleep)
+        return sorted(masters.values())
+
+    def delete_load_balancers(self, timeout=600, sleep=None):
+        """Cascade-delete the cluster's load balancers and wait until Octavia has none (their VIP
+        ports and security groups go with them). Returns their names."""
+        names = []
+        for lb in self.find_load_balancers():
+            names.append(lb.name)
+            self._changed("delete load balancer %s" % lb.name)
+            if self.check_mode:
+                continue
+            if lb.provisioning_status.startswith("PENDING_") and lb.provisioning_status != "PENDING_DELETE":
+                self.wait_load_balancer(lb.id, "waiting to delete it", timeout, sleep)
+            if lb.provisioning_status != "PENDING_DELETE":
+                self.conn.load_balancer.delete_load_balancer(lb.id, cascade=True, ignore_missing=True)
+
+            def gone(lb_id=lb.id):
+                found = self.conn.load_balancer.find_load_balancer(lb_id, ignore_missing=True)
+                if found is not None and found.provisioning_status != "DELETED":
+                    return poll.Pending("provisioning_status %s" % found.provisioning_status)
+                return True
+
+            extra = {} if sleep is None else dict(sleep=sleep)
+            poll.wait_for(gone, "load balancer %s to be deleted" % lb.name, timeout, interval=0.5, **extra)
+        return names
+
     # -- everything -------------------------------------------------------
 
     def inventory(self):
@@ -708,6 +868,7 @@ class ClusterResources:
             ports=sorted(p.name or p.id for p in self.conn.network.ports(tags=self.tag)),
             security_groups=sorted(sg.name for sg in self.find_security_groups()),
             server_groups=sorted(g.name for g in self.find_server_groups()),
+            load_balancers=sorted(lb.name for lb in self.find_load_balancers()),
         )
 
     def delete_all(self, timeout=3600, concurrency=10, wait=True, progress=None, sleep=None):
@@ -718,7 +879,7 @@ class ClusterResources:
         ``sleep``: the wait's sleep (one that renews the caller's lease). Returns
         ``{kind: [names deleted]}``.
         """
-        deleted = dict(servers=[], floating_ips=[], ports=[], server_groups=[], security_groups=[])
+        deleted = dict(servers=[], floating_ips=[], ports=[], server_groups=[], security_groups=[], load_balancers=[])
         extra = {} if sleep is None else dict(sleep=sleep)
         batch = NovaBatch(self.conn, self.uuid, self.cluster_name, concurrency=concurrency, progress=progress, **extra)
         views = batch.list_views()
@@ -740,6 +901,9 @@ class ClusterResources:
             self._changed("delete floating IP %s" % fip.floating_ip_address)
             if not self.check_mode:
                 self.conn.network.delete_ip(fip, ignore_missing=True)
+        # cascade: listener, pool, members, health monitor; Octavia deletes the VIP port and the
+        # lb-<id> security group it made
+        deleted["load_balancers"] = self.delete_load_balancers(timeout, sleep)
         for port in self.conn.network.ports(tags=self.tag):
             deleted["ports"].append(port.name or port.id)
             self._changed("delete port %s" % (port.name or port.id))

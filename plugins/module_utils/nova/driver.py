@@ -20,7 +20,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
     NovaBatch,
     resource_settings,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.servers import public_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, public_view
 
 # --- from plugins/modules/nova_servers.py
 
@@ -47,6 +47,8 @@ class NovaServersDriver(ModuleLogic):
         if p["timeout"] is not None and p["timeout"] <= 0:
             raise ValidationError("timeout", "must be > 0")
         self.resource_options = None
+        self.load_balancer = False
+        self.allowed_cidrs = []
         if p["resources"] and (p["cluster"] is None or p["state"] != "present"):
             raise ValidationError(
                 "resources",
@@ -61,7 +63,9 @@ class NovaServersDriver(ModuleLogic):
                 self.resource_options = resource_settings(
                     p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
                 )
-                if not self.resource_options[1] and not p["cluster"].get("api_address"):
+                self.load_balancer = endpoint.endpoint_kind(p["cluster"]) == endpoint.LOAD_BALANCER
+                self.allowed_cidrs = endpoint.lb_allowed_cidrs(p["cluster"]) if self.load_balancer else []
+                if not self.resource_options[1] and not self.load_balancer and not p["cluster"].get("api_address"):
                     # the address goes into the user-data before the first node boots, and a
                     # master's fixed IP cannot follow a replaced master
                     raise ValidationError(
@@ -92,6 +96,7 @@ class NovaServersDriver(ModuleLogic):
         p["cluster"] = self.recorded_cluster()
         uuid, name, groups = self.validate()
         sleep = self.keep_lease(p["cluster"], time.sleep) if p["cluster"] is not None else time.sleep
+        self.sleep = sleep
         batch = NovaBatch(
             self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"], sleep=sleep
         )
@@ -106,6 +111,10 @@ class NovaServersDriver(ModuleLogic):
             self.resources_out = self._ensure_resources(resources, views)
             if self.resources_out.get("api_address"):
                 self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
+            lb = self.resources_out.get("load_balancer") or {}
+            if lb.get("vip_address"):
+                # the nodes join through the VIP; the API certificate names it and the floating IP
+                self.record = dict(self.record, api_fixed_ip=lb["vip_address"])
         if p["state"] == "absent":
             specs = []
             plan = planner.make_plan([], views, prune=True)
@@ -150,7 +159,7 @@ class NovaServersDriver(ModuleLogic):
             out["diff"] = dict(before=dict(servers=before), after=dict(servers=after))
         if resources is not None:
             out["resources"] = dict(self.resources_out, changes=resources.changes)
-        if not planner.plan_changed(plan):
+        if not planner.plan_changed(plan) and not self._members_differ(resources, views):
             self.exit_finished(p["cluster"], changed=bool(resources and resources.changes), **out)
         if self.check_mode:
             if p["render_user_data"] and groups is not None and plan["create"]:
@@ -176,9 +185,23 @@ class NovaServersDriver(ModuleLogic):
                 if spec["name"] in p["user_data"]:
                     spec["user_data"] = p["user_data"][spec["name"]]
 
+        before_delete = None
+        lb = (getattr(self, "resources_out", None) or {}).get("load_balancer")
+        if resources is not None and lb:
+
+            def before_delete(views, deletes):
+                # a rolling replace: the new masters in the pool, the ones about to go out of it
+                gone = {d["name"] for d in deletes}
+                masters = {
+                    v["name"]: fixed_address(v)
+                    for v in views
+                    if v.get("role") == "master" and v["status"] == "ACTIVE" and v["name"] not in gone
+                }
+                resources.ensure_members(lb, {k: a for k, a in masters.items() if a}, p["timeout"], sleep)
+
         attached = {}
         on_poll = None
-        if resources is not None and self.resource_options[1]:
+        if resources is not None and self.resource_options[1] and not self.load_balancer:
 
             def on_poll(views):
                 # the API floating IP goes onto the first master as soon as it is ACTIVE,
@@ -189,7 +212,13 @@ class NovaServersDriver(ModuleLogic):
 
         with self.action("change the servers of cluster %s" % name):
             result = batch.apply(
-                plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"], on_poll=on_poll
+                plan,
+                resolved,
+                wait=p["wait"],
+                timeout=p["timeout"],
+                batch_size=p["batch_size"],
+                on_poll=on_poll,
+                before_delete=before_delete,
             )
         final = result["views"] if result["views"] is not None else batch.list_views()
         out.update(
@@ -201,7 +230,15 @@ class NovaServersDriver(ModuleLogic):
         out["faults"].update(result["failed"])
         if self.diff_mode:
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
-        if resources is not None and self.resource_options[1] and not result["failed"]:
+        if resources is not None and self.load_balancer and out["resources"].get("load_balancer"):
+            # the masters that exist are the pool's members (an upgrade's new ones, a repaired one)
+            with self.action("set the load balancer members of cluster %s" % name):
+                masters = {v["name"]: fixed_address(v) for v in final if v.get("role") == "master" and fixed_address(v)}
+                out["resources"]["load_balancer"]["members"] = resources.ensure_members(
+                    out["resources"]["load_balancer"], masters, p["timeout"], sleep
+                )
+            out["resources"]["changes"] = resources.changes
+        elif resources is not None and self.resource_options[1] and not result["failed"]:
             # the servers are up: the API floating IP goes onto the first ACTIVE master
             fip = attached.get("fip")
             if fip is None:
@@ -222,28 +259,59 @@ class NovaServersDriver(ModuleLogic):
             self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
         self.exit_finished(p["cluster"], changed=True, **out)
 
-    def _ensure_resources(self, resources, views):
-        """Security group, server groups and API floating IP (O(resources)), before the servers.
+    def _members_differ(self, resources, views):
+        """With a load balancer: do its members differ from the ACTIVE masters (a repair)?"""
+        lb = (getattr(self, "resources_out", None) or {}).get("load_balancer")
+        if resources is None or not lb or not lb.get("pool_id"):
+            return False
+        masters = {fixed_address(v) for v in views if v.get("role") == "master" and v["status"] == "ACTIVE"}
+        masters.discard(None)
+        return {m.address for m in self.conn.load_balancer.members(lb["pool_id"])} != masters
 
-        The three do not depend on each other: they are made at once, each with its own
-        ClusterResources on the same connection, and their changes reported in this order.
+    def _ensure_resources(self, resources, views):
+        """Security group, server groups, the API's load balancer (master_lb_enabled) and floating
+        IP (O(resources)), before the servers.
+
+        The load balancer comes first (the floating IP goes on its VIP port); the security group,
+        server groups and floating IP do not depend on each other: they are made at once, each
+        with its own ClusterResources on the same connection, and their changes reported in this
+        order.
         """
         server_groups, floating, external = self.resource_options
         name = resources.cluster_name
         version = self.params["cluster"].get("template_version")
         ports = self.params["security_group_ports"]
+        out = {}
+        vip_port = None
+        if self.load_balancer:
+            p = self.params
+            with self.action("ensure the API load balancer of cluster %s" % name):
+                subnet = resources.vip_subnet(
+                    p["fixed_network"] or p["cluster"].get("fixed_network"), p["cluster"].get("fixed_subnet")
+                )
+                out["load_balancer"] = resources.ensure_load_balancer(
+                    subnet, self.allowed_cidrs, p["timeout"], self.sleep
+                )
+            vip_port = (out["load_balancer"]["name"], out["load_balancer"]["vip_port_id"])
+            if out["load_balancer"].get("vip_address"):
+                out["api_address"] = endpoint.api_url(out["load_balancer"]["vip_address"])
         parts = [
             ("security_group", "security group", lambda r: r.ensure_security_group(ports)),
             ("server_groups", "server groups", lambda r: r.ensure_server_groups(server_groups, version)),
         ]
         if floating:
-            parts.append(("floating_ip", "API floating IP", lambda r: r.ensure_floating_ip(external, views=views)))
+            parts.append(
+                (
+                    "floating_ip",
+                    "API floating IP",
+                    lambda r: r.ensure_floating_ip(external, views=views, port=vip_port),
+                )
+            )
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(parts)) as pool:
             futures = []
             for key, what, call in parts:
                 each = ClusterResources(self.conn, resources.uuid, name, check_mode=self.check_mode)
                 futures.append((key, what, each, pool.submit(call, each)))
-        out = {}
         for key, what, each, future in futures:
             with self.action("ensure the %s of cluster %s" % (what, name)):
                 out[key] = future.result()

@@ -34,8 +34,14 @@ servers are all gone behind our back is reported with every known node MISSING a
 UNHEALTHY (a repair rebuilds it), not as "nothing of the cluster exists".
 
 Addresses: master and node addresses are fixed IPs; the API address is
-``https://ADDR:6443`` of the cluster's tagged floating IP, else of a floating
-IP a master shows, else of the first master's fixed IP.
+``https://ADDR:6443`` of the cluster's tagged floating IP, else (``master_lb_enabled``)
+of its load balancer's VIP, else of a floating IP a master shows, else of the first
+master's fixed IP.
+
+Load balancer (``endpoint.endpoint_kind`` says LOAD_BALANCER): the cluster's tagged
+Octavia load balancer is one of its resources. In ERROR (``provisioning_status``) it fails
+an operation in progress and makes the cluster UNHEALTHY, named; missing while the cluster
+exists, UNHEALTHY; PENDING_* keeps an operation in progress.
 
 The Nova driver's state synchroniser.
 
@@ -43,14 +49,15 @@ ONE server list, filtered server-side by the tag every cluster server
 carries (``coe-cluster``), covers every cluster given: the servers are
 grouped by cluster uuid (metadata, or the ``coe-cluster-<uuid>`` tag) and
 aggregated per nodegroup (nova/observe.py). ONE floating IP list (same tag)
-gives the API addresses. Two API calls, whatever the number of clusters
+gives the API addresses; ONE load balancer list (same tag) when a cluster has
+``master_lb_enabled``. Two or three API calls, whatever the number of clusters
 (each retried on a dropped connection). It observes and returns; it never
 writes.
 """
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import Observation, StateSynchroniser
@@ -137,12 +144,13 @@ def _group_of(view, groups, cluster_name):
     return None
 
 
-def aggregate(record, views, floating_ips=()):
+def aggregate(record, views, floating_ips=(), load_balancer=None):
     """The Observation fields for one cluster (see the module docstring).
 
     ``floating_ips``: the addresses of the cluster's tagged floating IPs (the
     API's); the first one is the API address even before Nova shows it in a
-    server's addresses.
+    server's addresses. ``load_balancer``: ``{name, provisioning_status, vip_address}`` of
+    the cluster's tagged load balancer, or None.
     """
     uuid = record["uuid"]
     cluster_name = record.get("name") or ""
@@ -254,6 +262,17 @@ def aggregate(record, views, floating_ips=()):
             if view["status"] == "ERROR":
                 faults[view["name"]] = view.get("fault") or "server in ERROR"
 
+    if endpoint.endpoint_kind(record) == endpoint.LOAD_BALANCER and (views or load_balancer):
+        lb_problem = loadbalancer.problem(load_balancer, deleting=action == "DELETE")
+        if lb_problem:
+            problems[(load_balancer or {}).get("name") or "load_balancer"] = lb_problem
+        if load_balancer is not None:
+            if load_balancer.get("provisioning_status") == "ERROR":
+                faults[load_balancer["name"]] = lb_problem
+                failed = failed or (in_progress and action != "DELETE")
+            elif (load_balancer.get("provisioning_status") or "").startswith("PENDING_") and in_progress:
+                busy = True
+            api_address = load_balancer.get("floating_ip") or load_balancer.get("vip_address") or api_address
     if floating_ips:
         api_address = sorted(floating_ips)[0]
     # A cluster whose servers are ALL gone still exists when the record knows nodes of it
@@ -263,7 +282,7 @@ def aggregate(record, views, floating_ips=()):
     # plan no repair. A cluster being deleted, or one whose record knows no node (a create
     # that never made a server), exists only while a server does.
     deleting = action == "DELETE"
-    exists = bool(views) or (not deleting and any(g["nodes"] for g in groups))
+    exists = bool(views) or bool(load_balancer) or (not deleting and any(g["nodes"] for g in groups))
     status = None
     reason = None
     if action == "DELETE" and in_progress:
@@ -274,7 +293,7 @@ def aggregate(record, views, floating_ips=()):
     elif in_progress:
         if failed:
             status = "%s_FAILED" % action
-            reason = "servers in ERROR: %s" % "; ".join("%s: %s" % kv for kv in sorted(faults.items()))
+            reason = "in ERROR: %s" % "; ".join("%s: %s" % kv for kv in sorted(faults.items()))
         elif busy:
             status = "%s_IN_PROGRESS" % action
             reason = "; ".join("%s: %s" % kv for kv in sorted(problems.items())) or "servers building"
@@ -329,9 +348,17 @@ class NovaSynchroniser(StateSynchroniser):
             uuid = shape.uuid_from_tags(getattr(fip, "tags", None) or [])
             if uuid and fip.floating_ip_address:
                 fips.setdefault(uuid, []).append(fip.floating_ip_address)
+        lbs = {}
+        if any(endpoint.endpoint_kind(r) == endpoint.LOAD_BALANCER for r in clusters):
+            lbs = loadbalancer.cluster_load_balancers(self.conn, retry_read)
         return {
             record["uuid"]: Observation(
-                **aggregate(record, by_uuid.get(record["uuid"], []), fips.get(record["uuid"], ()))
+                **aggregate(
+                    record,
+                    by_uuid.get(record["uuid"], []),
+                    fips.get(record["uuid"], ()),
+                    lbs.get(record["uuid"]),
+                )
             )
             for record in clusters
         }

@@ -423,3 +423,51 @@ def test_a_live_stack_made_with_ids_keeps_them_and_a_new_image_changes_it():
 )
 def test_stable_reference(value, live, expected):
     assert t.stable_reference(value, {"m1.small": "2", "m1.large": "5", "unknown": "unknown"}, live) == expected
+
+
+def test_master_lb_enabled_puts_an_octavia_load_balancer_in_the_stack():
+    spec, tmpl = render(
+        rec=dict(
+            master_lb_enabled=True,
+            external_network_id="public",
+            labels={"master_lb_allowed_cidrs": "10.0.0.0/8,172.24.4.0/24"},
+        )
+    )
+    assert_references_resolve(tmpl)
+    assert set(spec.parameters) == set(tmpl["parameters"])
+    res = tmpl["resources"]
+    kinds = {name: r["type"] for name, r in res.items() if r["type"].startswith("OS::Octavia::")}
+    assert kinds == {
+        "api_lb": "OS::Octavia::LoadBalancer",
+        "api_listener": "OS::Octavia::Listener",
+        "api_pool": "OS::Octavia::Pool",
+        "api_monitor": "OS::Octavia::HealthMonitor",
+        "api_member_0": "OS::Octavia::PoolMember",
+    }
+    listener = res["api_listener"]["properties"]
+    assert (listener["protocol"], listener["protocol_port"]) == ("TCP", 6443)
+    assert spec.parameters["lb_allowed_cidrs"] == ["10.0.0.0/8", "172.24.4.0/24"]
+    assert res["api_monitor"]["properties"]["type"] == "TCP"
+    # the VIP on the masters' subnet, the floating IP on the VIP port, the API address the LB's
+    assert res["api_lb"]["properties"]["vip_subnet"] == {"get_attr": ["api_port", "fixed_ips", 0, "subnet_id"]}
+    assert res["api_floating_ip"]["properties"]["port_id"] == {"get_attr": ["api_lb", "vip_port_id"]}
+    assert tmpl["outputs"]["api_ip"]["value"]["if"][2] == {"get_attr": ["api_lb", "vip_address"]}
+    assert tmpl["outputs"]["api_fixed_ip"]["value"] == {"get_attr": ["api_lb", "vip_address"]}
+    # every master is a member (its node stack's PoolMember), workers are not
+    masters = res["default-master"]["properties"]["resource_def"]["properties"]
+    workers = res["default-worker"]["properties"]["resource_def"]["properties"]
+    assert masters["lb_pool"] == {"get_resource": "api_pool"} and "lb_pool" not in workers
+    node = yaml.safe_load(hot.NODE_TEMPLATE)
+    member = node["resources"]["lb_member"]
+    assert member["type"] == "OS::Octavia::PoolMember" and member["condition"] == "lb_member"
+    assert member["properties"]["protocol_port"] == 6443
+    # master 0's member is the cluster stack's, on the API port it keeps across replacements
+    assert node["conditions"]["lb_member"]["and"][1] == "own_port"
+    assert res["api_member_0"]["properties"]["address"] == {"get_attr": ["api_port", "fixed_ips", 0, "ip_address"]}
+
+
+def test_no_load_balancer_without_master_lb_enabled():
+    spec, tmpl = render(rec=dict(external_network_id="public"))
+    assert not [r for r in tmpl["resources"].values() if r["type"].startswith("OS::Octavia::")]
+    assert "lb_allowed_cidrs" not in spec.parameters
+    assert tmpl["resources"]["api_floating_ip"]["properties"]["port_id"] == {"get_resource": "api_port"}
