@@ -429,7 +429,8 @@ def lacks_credentials(store, record):
 
 #: the way out, named by every refusal of an adopted cluster without its CAs
 CREDENTIALS_WAY_OUT = (
-    "restore them from an export of the store that managed it (coe.openstack.store_restore), or "
+    "restore them from an export of the store that managed it (coe.openstack.adopt with coe_store_export, "
+    "or coe.openstack.store_restore), or "
     "create a new cluster and move the workloads; scale-in, sync and delete work without them"
 )
 
