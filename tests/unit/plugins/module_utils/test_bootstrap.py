@@ -866,46 +866,15 @@ def apiserver_certificate(tmp_path, creds, sans):
     defaults = ["DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "IP:10.254.0.1"]
     ext = "subjectAltName=" + ",".join(defaults + ["IP:%s" % s for s in sans])
     (tmp_path / "ext.cnf").write_text(ext + "\n")
-    run = dict(capture_output=True, text=True, check=True, cwd=tmp_path)
-    subprocess.run(
-        [
-            OPENSSL,
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "apiserver.key",
-            "-subj",
-            "/CN=kube-apiserver",
-            "-out",
-            "apiserver.csr",
-        ],
-        **run,
-    )
-    subprocess.run(
-        [
-            OPENSSL,
-            "x509",
-            "-req",
-            "-in",
-            "apiserver.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "apiserver.crt",
-        ],
-        **run,
-    )
-    return subprocess.run([OPENSSL, "x509", "-in", "apiserver.crt", "-noout", "-text"], **run).stdout
+
+    def openssl(*args):
+        return subprocess.run([OPENSSL, *args], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+
+    key = ["-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key"]
+    openssl("req", "-new", *key, "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr")
+    sign = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf"]
+    openssl("x509", "-req", "-in", "apiserver.csr", *sign, "-out", "apiserver.crt")
+    return openssl("x509", "-in", "apiserver.crt", "-noout", "-text")
 
 
 @pytest.mark.parametrize("kind", sorted(ENDPOINTS))
