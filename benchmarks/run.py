@@ -12,9 +12,12 @@ the collection's machinery costs by itself can be read on a busy machine:
   operations  create 1 master + N workers (--workers), scale out +10, remove 5 named
               workers (--scale), an idempotent re-run of create, delete; per driver, each one
               `ansible-playbook coe.openstack.create|update|delete` end to end
-  references  Nova driver: "raw openstacksdk", the same servers booted, deleted by
-              plain concurrent openstacksdk (one shared Connection, 10 threads, one
-              tag-filtered list per second: benchmarks/nova_50.py's run_raw);
+  references  Nova driver: "raw openstacksdk", the same cloud work as the driver's done
+              by plain concurrent openstacksdk (one shared Connection): the security
+              group with its rules, the masters' server group and the API floating IP
+              at once, the servers from 10 threads, the floating IP attached to the
+              master once it is ACTIVE, one tag-filtered list per second (Run.raw_create;
+              until 2026-12-02 the servers alone, benchmarks/nova_50.py's run_raw);
               Heat driver: "Heat alone", the very stack template the Heat driver
               renders (the collection's own builder) created, scaled (+10), trimmed
               (5 named members, through the ResourceGroup's removal_policies) and
@@ -118,6 +121,20 @@ def log(msg):
 
 # Who did an operation: the collection's drivers, their references, the floor.
 REFERENCE = {"nova": "raw openstacksdk", "heat": "Heat alone"}
+
+
+def raw_cleanup(conn, tag):
+    """Everything the raw reference made under ``tag``: servers first (waited for), then the rest."""
+    nova_50.cleanup(conn, tag)
+    for fip in conn.network.ips(tags=tag):
+        conn.network.delete_ip(fip, ignore_missing=True)
+    for group in conn.compute.server_groups():
+        if group.name == tag:
+            conn.compute.delete_server_group(group, ignore_missing=True)
+    for sg in conn.network.security_groups(name=tag):
+        conn.network.delete_security_group(sg, ignore_missing=True)
+
+
 FLOOR_CASE = "Ansible floor"
 FLOOR_WHO = "ansible-playbook, one ping task"
 OSC = "openstack.cloud loop"
@@ -543,11 +560,81 @@ class Bench:
     # -- the references ----------------------------------------------------------
 
     def raw_create(self, count, tag):
-        args = types.SimpleNamespace(
-            cloud=CLOUD, image="fake-image", flavor="m1.small", network="private", concurrency=10, count=count
-        )
+        """The Nova driver's cloud work, done by hand with openstacksdk: (seconds, conn).
+
+        What the driver makes for a cluster of 1 master + ``count - 1`` workers, as a
+        person who knows the APIs would make it: the security group (its rules in one
+        bulk call), the masters' server group (anti-affinity) and the API floating IP at
+        once; then the servers from 10 threads (the master in its group, all in the
+        security group); the floating IP attached to the master as soon as it is ACTIVE;
+        done when every server is ACTIVE and Nova shows the floating IP on the master.
+        No user-data (the Heat probe in docs/benchmarks.md: user-data is not a cost).
+        """
+        started = time.monotonic()
         self.raw_tags.append(tag)
-        elapsed, active, conn = nova_50.run_raw(args, tag)
+        conn = openstack.connect(cloud=CLOUD)
+        conn.authorize()
+
+        def security_group():
+            sg = conn.network.create_security_group(name=tag, description=tag)
+            conn.network.set_tags(sg, [tag])
+            rules = [dict(remote_group_id=sg.id)] + [
+                dict(protocol="tcp", port_range_min=p, port_range_max=p, remote_ip_prefix="0.0.0.0/0")
+                for p in (22, 6443, 10250)
+            ]
+            list(
+                conn.network.create_security_group_rules(
+                    [dict(r, security_group_id=sg.id, direction="ingress", ethertype="IPv4") for r in rules]
+                )
+            )
+            return sg
+
+        def floating_ip():
+            fip = conn.network.create_ip(floating_network_id=conn.network.find_network("public").id, description=tag)
+            conn.network.set_tags(fip, [tag])
+            return fip
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            futures = dict(
+                sg=pool.submit(security_group),
+                group=pool.submit(lambda: conn.compute.create_server_group(name=tag, policy="anti-affinity")),
+                fip=pool.submit(floating_ip),
+                image=pool.submit(lambda: conn.image.find_image("fake-image", ignore_missing=False)),
+                flavor=pool.submit(lambda: conn.compute.find_flavor("m1.small", ignore_missing=False)),
+                network=pool.submit(lambda: conn.network.find_network("private", ignore_missing=False)),
+            )
+        got = {k: f.result() for k, f in futures.items()}
+
+        def create(i):
+            extra = dict(scheduler_hints={"group": got["group"].id}) if i == 0 else {}
+            return conn.compute.create_server(
+                name="%s-%s-%d" % (tag, "master" if i == 0 else "worker", i),
+                image_id=got["image"].id,
+                flavor_id=got["flavor"].id,
+                networks=[{"uuid": got["network"].id}],
+                security_groups=[{"name": got["sg"].id}],
+                tags=[tag],
+                **extra,
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            servers = list(pool.map(create, range(count)))
+        master, ids = servers[0].id, {s.id for s in servers}
+        address, attached = got["fip"].floating_ip_address, False
+        while True:
+            views = {v.id: v for v in conn.compute.servers(details=True, tags=tag)}
+            if not attached and views.get(master) is not None and views[master].status == "ACTIVE":
+                port = next(iter(conn.network.ports(device_id=master)))
+                conn.network.update_ip(got["fip"], port_id=port.id)
+                attached = True
+            shown = attached and any(
+                a.get("addr") == address for nets in (views[master].addresses or {}).values() for a in nets
+            )
+            if shown and all(views.get(i) is not None and views[i].status in ("ACTIVE", "ERROR") for i in ids):
+                break
+            time.sleep(1)
+        elapsed = time.monotonic() - started
+        active = sum(1 for i in ids if views[i].status == "ACTIVE")
         if active != count:
             raise RuntimeError("raw: %d of %d servers ACTIVE" % (active, count))
         return elapsed, conn
@@ -590,8 +677,9 @@ class Bench:
         return time.monotonic() - started, None
 
     def raw_delete(self, conn, tag):
+        """Servers (waiting until they are gone), then the floating IP, the server group and the security group."""
         started = time.monotonic()
-        nova_50.cleanup(conn, tag)
+        raw_cleanup(conn, tag)
         return time.monotonic() - started, None
 
     def osc_names_for(self, prefix, workers):
@@ -856,7 +944,7 @@ class Bench:
         for prefix in list(self.osc_names):
             self.osc_cleanup(prefix)
         for tag in list(self.raw_tags):
-            nova_50.cleanup(self.conn, tag)
+            raw_cleanup(self.conn, tag)
         for stack in list(self.heat_alone):
             if stack.stack is not None:
                 try:

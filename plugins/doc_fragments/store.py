@@ -21,6 +21,19 @@ options:
     # A module that waits for the cloud while the caller holds the cluster's lock.
     LEASE = r"""
 options:
+  actor:
+    description:
+      - Who acts, for the cluster's history (O(finish)); the front door passes its own.
+      - Without it, the local user and host.
+    type: dict
+  finish:
+    description:
+      - With O(lock_token) and a recorded cluster, once the module has waited for its operation,
+        the cluster is observed and recorded once more and, if it came out C(*_COMPLETE), its lock
+        is released (the front door's last poll and release, done in this module's process).
+      - The result is returned as RV(finished). A cluster still in progress or failed keeps its lock.
+    type: bool
+    default: false
   lock_token:
     description:
       - With O(cluster), the fencing token of the lock the caller holds on the cluster

@@ -159,17 +159,30 @@ def rebuild(store, cluster, project, template=None, template_version=None):
 
 
 def adopt_clusters(
-    store, found, project, synchroniser_for, template=None, template_version=None, check_mode=False, actor=None
+    store,
+    found,
+    project,
+    synchroniser_for,
+    template=None,
+    template_version=None,
+    check_mode=False,
+    actor=None,
+    credentials=None,
 ):
     """Adopt the census clusters ``found`` into ``project`` of ``store`` (see the module docstring).
 
+    ``credentials``: None, or ``credentials(uuid, check_mode) -> [names restored]`` that puts the
+    credentials an export has for a cluster into the store (``export.restore_credentials``);
+    it is called for every cluster adopted and every one managed already that lacks them.
+
     Returns dict(changed, clusters (the adopted records' views), adopted (names),
-    already_managed ([{name, uuid, project_id}]), missing ({name: [what was not recovered]})).
+    already_managed ([{name, uuid, project_id}]), missing ({name: [what was not recovered]}),
+    credentials_restored ({name: [names]})).
     """
     from ansible_collections.coe.openstack.plugins.module_utils.clusters import cluster_view
 
     now = store.now()
-    managed, todo = [], []
+    managed, todo, restored = [], [], {}
     for cluster in found:
         try:
             known = store.get_cluster(cluster["uuid"])
@@ -177,6 +190,12 @@ def adopt_clusters(
             known = None
         if known is not None:
             managed.append(dict(name=known["name"], uuid=known["uuid"], project_id=known["project_id"]))
+            if credentials is not None:
+                names = credentials(known["uuid"], check_mode)
+                if names:
+                    restored[known["name"]] = names
+                    if not check_mode:
+                        _without_missing_credentials(store, known, actor)
             continue
         other = store.find_cluster(project, cluster["name"])
         if other is not None:
@@ -187,7 +206,10 @@ def adopt_clusters(
                 % (cluster["name"], cluster["uuid"], project, other["uuid"], other["status"]),
                 field="name",
             )
-        todo.append((cluster, *rebuild(store, cluster, project, template, template_version)))
+        record, missing = rebuild(store, cluster, project, template, template_version)
+        if credentials is not None and credentials(cluster["uuid"], True):
+            missing.remove(ALWAYS_MISSING[0])  # the export has them (written once the record is)
+        todo.append((cluster, record, missing))
     by_driver = {}
     for cluster, record, missing in todo:
         record.update(
@@ -227,7 +249,37 @@ def adopt_clusters(
             % (ADOPTED, new["driver"], new["cluster_template_name"], new["template_version"], "; ".join(missing)),
         )
         out.append(cluster_view(written))
-    return dict(changed=bool(todo), clusters=out, adopted=names, already_managed=managed, missing=missing_by_name)
+    for _cluster, record, missing in todo:
+        if ALWAYS_MISSING[0] not in missing:
+            restored[record["name"]] = credentials(record["uuid"], check_mode)
+    return dict(
+        changed=bool(todo or restored),
+        clusters=out,
+        adopted=names,
+        already_managed=managed,
+        missing=missing_by_name,
+        credentials_restored=restored,
+    )
+
+
+def _without_missing_credentials(store, record, actor):
+    """A managed (adopted) record whose credentials were restored no longer says they are missing."""
+    adopted = record.get("adopted")
+    if not adopted or ALWAYS_MISSING[0] not in adopted.get("missing", ()):
+        return
+    missing = [m for m in adopted["missing"] if m != ALWAYS_MISSING[0]]
+    store.update_cluster(
+        dict(
+            record,
+            adopted=dict(adopted, missing=missing),
+            status_reason="%s; not recovered: %s" % (ADOPTED, "; ".join(m.split(" (")[0] for m in missing)),
+        ),
+        record["generation"],
+        actor=actor,
+        message="credentials restored from a store export",
+        operation="adopt",
+        force_event=True,
+    )
 
 
 class AdoptLogic:
@@ -256,6 +308,9 @@ class AdoptLogic:
         def synchroniser_for(driver):
             return synchronisers.setdefault(driver, get_synchroniser(driver, conn))
 
+        credentials = None
+        if p["store_export"]:
+            credentials = export_credentials(m, p)
         with m.action("adopt %s" % ("cluster %s" % p["name"] if p["name"] else "the clusters of the cloud")):
             result = adopt_clusters(
                 m.store,
@@ -266,10 +321,31 @@ class AdoptLogic:
                 template_version=p["cluster_template_version"],
                 check_mode=m.check_mode,
                 actor=p["actor"],
+                credentials=credentials,
             )
         managed = result["already_managed"]
-        if managed and not result["adopted"]:
+        if managed and not result["adopted"] and not result["credentials_restored"]:
             result["msg"] = "nothing to adopt: this store already manages %s" % ", ".join(
                 "%s (uuid %s, project %s)" % (c["name"], c["uuid"], c["project_id"]) for c in managed
             )
         m.exit(**result)
+
+
+def export_credentials(module, p):
+    """``credentials(uuid, check_mode)`` for ``adopt_clusters``: from the export ``store_export``,
+    read and checked once, before the cloud is looked at (store/export.py: the key must open it)."""
+    from ansible_collections.coe.openstack.plugins.module_utils.secrets import existing_secret_key
+    from ansible_collections.coe.openstack.plugins.module_utils.store import export
+
+    with module.action("read the store export %s" % p["store_export"]):
+        box = existing_secret_key(p["secret_key"], p["state_url"])
+        found = export.read_export(p["store_export"], box)
+    have = {row["uuid"] for row in found.clusters if row["secrets"]}
+
+    def credentials(uuid, check_mode):
+        if uuid not in have:
+            return []
+        with module.action("restore the credentials of cluster %s from %s" % (uuid, p["store_export"])):
+            return export.restore_credentials(module.store, box, found, uuid, check_mode=check_mode)
+
+    return credentials

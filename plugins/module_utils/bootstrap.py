@@ -104,6 +104,16 @@ DISCOVERY_KUBECONFIG = COE_DIR + "/discovery.conf"
 KUBEADM_JOIN_CONFIG = COE_DIR + "/kubeadm-join.yaml"
 CONTROL_PLANE_ADDRESSES = COE_DIR + "/control-plane-addresses"
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/coe-bootstrap"
+#: The API VIP (endpoint.VIP): keepalived as a static pod on every master holds it
+#: (docs/control-plane.md, "Why keepalived").
+KEEPALIVED_MANIFEST = "/etc/kubernetes/manifests/keepalived.yaml"
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+KEEPALIVED_CHECK = "/etc/keepalived/check_apiserver.sh"
+#: The image of the keepalived static pod (label ``keepalived_image``), the one kubeadm's
+#: high-availability guide uses.
+DEFAULT_KEEPALIVED_IMAGE = "osixia/keepalived:2.0.20"
+#: kubeadm refuses a non-empty manifests folder; the keepalived pod is there before it runs
+MANIFESTS_PREFLIGHT = "DirAvailable--etc-kubernetes-manifests"
 #: The port every API server listens on; the API address (a load balancer, a floating IP)
 #: may use another one, which only controlPlaneEndpoint carries.
 API_PORT = endpoint.API_PORT
@@ -211,6 +221,15 @@ if command -v containerd >/dev/null 2>&1 && ! grep -qs 'SystemdCgroup = true' /e
   systemctl restart containerd || true
 fi
 systemctl enable kubelet || true
+
+# the API VIP's keepalived: the interface that reaches the VIP's subnet, known only here
+if grep -qs '@INTERFACE@' /etc/keepalived/keepalived.conf; then
+  vip=${endpoint%:*}
+  vip=${vip#\[}
+  vip=${vip%\]}
+  dev=$(ip -o route get "$vip" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+  sed -i "s/@INTERFACE@/${dev:-eth0}/" /etc/keepalived/keepalived.conf
+fi
 
 # --- coe-bootstrap: decide and run kubeadm (the unit tests run this part alone)
 own_addresses() { hostname -I 2>/dev/null || true; }
@@ -469,7 +488,10 @@ def check_bootstrap_inputs(cluster):
             ipaddress.ip_address(str(cluster["api_fixed_ip"]))
         except ValueError:
             raise ValidationError("api_fixed_ip", "%r is not an IP address" % (cluster["api_fixed_ip"],)) from None
-    endpoint.endpoint_kind(cluster)
+    if endpoint.endpoint_kind(cluster) == endpoint.VIP:
+        if not cluster.get("api_fixed_ip"):
+            raise ValidationError("api_fixed_ip", "a cluster whose API is on a VIP needs the VIP's address")
+        keepalived_image(cluster)
     cert_sans(cluster)
     network_settings(cluster)
     cni_manifest_url(cluster)
@@ -497,13 +519,16 @@ def _extra_args(api_version, args):
     return dict(args)
 
 
-def _node_registration(api_version, node, labels):
-    return {
+def _node_registration(api_version, node, labels, cluster=None):
+    registration = {
         "name": node["name"],
         "kubeletExtraArgs": _extra_args(
             api_version, {"node-labels": ",".join("%s=%s" % item for item in labels.items())}
         ),
     }
+    if cluster is not None and holds_vip(cluster, node):
+        registration["ignorePreflightErrors"] = [MANIFESTS_PREFLIGHT]
+    return registration
 
 
 def _cluster_configuration(api_version, cluster, settings):
@@ -536,7 +561,7 @@ def kubeadm_documents(cluster, node, settings):
     InitConfiguration + ClusterConfiguration; everybody else's JoinConfiguration)."""
     if node["role"] == "master" and node.get("first_master"):
         api_version = kubeadm_api_version(cluster["coe_version"])
-        registration = _node_registration(api_version, node, node_labels(cluster, node))
+        registration = _node_registration(api_version, node, node_labels(cluster, node), cluster)
         init = {
             "apiVersion": api_version,
             "kind": "InitConfiguration",
@@ -555,12 +580,113 @@ def join_documents(cluster, node, registration=True):
     api_version = kubeadm_api_version(cluster["coe_version"])
     join = {"apiVersion": api_version, "kind": "JoinConfiguration", "discovery": _discovery(api_version)}
     if registration:
-        join["nodeRegistration"] = _node_registration(api_version, node, node_labels(cluster, node))
+        join["nodeRegistration"] = _node_registration(api_version, node, node_labels(cluster, node), cluster)
     if node["role"] == "master":
         join["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}
     if api_version.endswith("v1beta4"):
         join["timeouts"] = {"discovery": DISCOVERY_TIMEOUT}
     return [join]
+
+
+# --------------------------------------------------------------------------- the API VIP (keepalived)
+
+
+def holds_vip(cluster, node):
+    """True for a master of a cluster whose API is on a VIP: it runs keepalived."""
+    return node["role"] == "master" and endpoint.endpoint_kind(cluster) == endpoint.VIP
+
+
+def keepalived_image(cluster):
+    value = _label(cluster, "keepalived_image", default=DEFAULT_KEEPALIVED_IMAGE)
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$", value):
+        raise ValidationError("labels.keepalived_image", "%r is not a container image reference" % value)
+    return value
+
+
+def vrrp_identity(cluster):
+    """(virtual_router_id, auth_pass) of the cluster's VRRP instance, from its uuid: two
+    clusters on one network keep apart (the password is no secret, only a cluster's mark)."""
+    digits = re.sub(r"[^0-9a-fA-F]", "", str(cluster.get("uuid") or "")) or "0"
+    return int(digits[:8], 16) % 255 + 1, (digits[8:16] or digits).lower()[:8]
+
+
+def keepalived_files(cluster, node):
+    """The keepalived static pod of a master, its configuration and its health check.
+
+    Every master is a BACKUP with the same priority and ``nopreempt``: the one that holds
+    the VIP keeps it while its API server answers; when its check fails (or the master is
+    gone) another master takes the address and announces it (gratuitous ARP). The
+    interface is filled in by the bootstrap script (``@INTERFACE@``)."""
+    vip = endpoint.api_host(cluster["api_fixed_ip"])
+    prefix = 128 if ":" in vip else 32
+    router_id, password = vrrp_identity(cluster)
+    conf = (
+        "global_defs {\n"
+        "  router_id %(node)s\n"
+        "  enable_script_security\n"
+        "  script_user root\n"
+        "  vrrp_garp_master_refresh 60\n"
+        "}\n"
+        "vrrp_script coe_apiserver {\n"
+        '  script "%(check)s"\n'
+        "  interval 3\n"
+        "  timeout 5\n"
+        "  fall 3\n"
+        "  rise 2\n"
+        "}\n"
+        "vrrp_instance coe_api {\n"
+        "  state BACKUP\n"
+        "  nopreempt\n"
+        "  interface @INTERFACE@\n"
+        "  virtual_router_id %(router_id)d\n"
+        "  priority 100\n"
+        "  advert_int 1\n"
+        "  authentication {\n"
+        "    auth_type PASS\n"
+        "    auth_pass %(password)s\n"
+        "  }\n"
+        "  virtual_ipaddress {\n"
+        "    %(vip)s/%(prefix)d\n"
+        "  }\n"
+        "  track_script {\n"
+        "    coe_apiserver\n"
+        "  }\n"
+        "}\n"
+    ) % dict(node=node["name"], check=KEEPALIVED_CHECK, router_id=router_id, password=password, vip=vip, prefix=prefix)
+    check = (
+        "#!/bin/sh\n"
+        "# coe.openstack: this master may hold the API VIP while its own API server answers\n"
+        "exec curl -sfk --max-time 3 -o /dev/null https://127.0.0.1:%d/healthz\n" % API_PORT
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "keepalived", "namespace": "kube-system", "labels": {"app": "coe-api-vip"}},
+        "spec": {
+            "hostNetwork": True,
+            "priorityClassName": "system-node-critical",
+            "containers": [
+                {
+                    "name": "keepalived",
+                    "image": keepalived_image(cluster),
+                    "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]}},
+                    "volumeMounts": [
+                        {"name": "config", "mountPath": "/usr/local/etc/keepalived/keepalived.conf", "readOnly": True},
+                        {"name": "check", "mountPath": KEEPALIVED_CHECK, "readOnly": True},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "config", "hostPath": {"path": KEEPALIVED_CONF, "type": "File"}},
+                {"name": "check", "hostPath": {"path": KEEPALIVED_CHECK, "type": "File"}},
+            ],
+        },
+    }
+    return [
+        _file(KEEPALIVED_CONF, conf, "0644"),
+        _file(KEEPALIVED_CHECK, check, "0755"),
+        _file(KEEPALIVED_MANIFEST, _dump(pod), "0600"),
+    ]
 
 
 # --------------------------------------------------------------------------- cloud-config
@@ -653,6 +779,8 @@ def render_user_data(cluster, node, credentials, clock=None, allow_gzip=True):
     files.append(_file("/etc/modules-load.d/coe-kubernetes.conf", MODULES_LOAD, "0644"))
     files.append(_file("/etc/sysctl.d/90-coe-kubernetes.conf", SYSCTL, "0644"))
     files.append(_file(BOOTSTRAP_SCRIPT, BOOTSTRAP_SH, "0700"))
+    if holds_vip(cluster, node):
+        files.extend(keepalived_files(cluster, node))
     command = [BOOTSTRAP_SCRIPT, "init" if first else "join", package_version(cluster["coe_version"]), api_endpoint]
     if first and cni_manifest_url(cluster):
         command.append(cni_manifest_url(cluster))

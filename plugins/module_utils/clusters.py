@@ -429,7 +429,8 @@ def lacks_credentials(store, record):
 
 #: the way out, named by every refusal of an adopted cluster without its CAs
 CREDENTIALS_WAY_OUT = (
-    "restore them from an export of the store that managed it (coe.openstack.store_restore), or "
+    "restore them from an export of the store that managed it (coe.openstack.adopt with coe_store_export, "
+    "or coe.openstack.store_restore), or "
     "create a new cluster and move the workloads; scale-in, sync and delete work without them"
 )
 
@@ -728,3 +729,21 @@ __all__ = [
     "sync_clusters",
     "template_view",
 ]
+
+
+def finish_operation(store, record, synchroniser, lock, actor=None):
+    """The front door's last poll and release, in the process of the driver that waited.
+
+    ``record``: the cluster as the store has it now; ``lock``: dict(project, name, token,
+    ttl) of the lease the caller holds. The cluster is observed once by ``synchroniser``
+    and recorded (``sync_clusters``: the lease renewed first, a settled cluster observed
+    once more). A cluster that came out ``*_COMPLETE`` has its lock released; one still
+    in progress or failed keeps it, for the front door's polls or its failure path.
+    Returns dict(cluster, lock_token, lock_released).
+    """
+    result = sync_clusters(store, [record], lambda driver: synchroniser, lock=lock, actor=actor)
+    view = result["clusters"][0]
+    released = False
+    if view["status"].endswith("_COMPLETE"):
+        released = LockManager(store).release(lock["project"], lock["name"], lock["token"])
+    return dict(cluster=view, lock_token=lock["token"], lock_released=released)

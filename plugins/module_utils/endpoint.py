@@ -35,6 +35,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 
 API_PORT = 6443
@@ -149,6 +150,55 @@ def api_sans(cluster):
     if fixed and api_host(fixed) not in sans:
         sans.append(api_host(fixed))
     return sans
+
+
+def vip_addresses(ports, floating_ips=()):
+    """``{cluster uuid: (fixed IP, floating IP or None)}`` of the API VIP ports read (those
+    tagged ``shape.API_VIP_TAG``; openstacksdk ports) and the floating IPs read (any: the
+    one whose ``port_id`` is a VIP port's is that VIP's). What both synchronisers observe."""
+    floating = {getattr(ip, "port_id", None): getattr(ip, "floating_ip_address", None) for ip in floating_ips}
+    out = {}
+    for port in ports:
+        tags = getattr(port, "tags", None) or []
+        uuid = shape.uuid_from_tags(tags)
+        fixed = [f.get("ip_address") for f in getattr(port, "fixed_ips", None) or [] if f.get("ip_address")]
+        if uuid and fixed and shape.API_VIP_TAG in tags:
+            out[uuid] = (fixed[0], floating.get(port.id))
+    return out
+
+
+def read_vip_addresses(conn, clusters, floating_ips=None):
+    """``vip_addresses`` of the cloud, read only when one of ``clusters`` has its API on a VIP:
+    one tag-filtered port list, and (``floating_ips`` None) one floating IP list."""
+    if not any(endpoint_kind(c) == VIP for c in clusters):
+        return {}
+    ports = list(conn.network.ports(tags=shape.API_VIP_TAG))
+    if not ports:
+        return {}
+    if floating_ips is None:
+        floating_ips = list(conn.network.ips())
+    return vip_addresses(ports, floating_ips)
+
+
+def lb_allowed_cidrs(cluster):
+    """The API listener's ``allowed_cidrs``: Magnum's label ``master_lb_allowed_cidrs`` (comma
+    separated; the cluster's labels, merged over its template's) or the template field of that
+    name. Empty: Octavia's default, every source. ValidationError names the label."""
+    value = _field(cluster, "master_lb_allowed_cidrs")
+    if value is None:
+        labels = dict(((cluster or {}).get("template") or {}).get("labels") or {})
+        labels.update((cluster or {}).get("labels") or {})
+        value = labels.get("master_lb_allowed_cidrs")
+    items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+    cidrs = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        try:
+            cidrs.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValidationError("labels.master_lb_allowed_cidrs", "%r is not a CIDR" % item) from None
+    return sorted(set(cidrs))
 
 
 # -- the address ----------------------------------------------------------------------

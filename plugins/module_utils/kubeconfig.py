@@ -14,17 +14,15 @@ import datetime
 import os
 import re
 import stat
-import tempfile
 
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, pki
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     NotFoundError,
-    SecretError,
     StateError,
     ValidationError,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
-from ansible_collections.coe.openstack.plugins.module_utils.secrets import resolve_secret_key
+from ansible_collections.coe.openstack.plugins.module_utils.secrets import existing_secret_key, write_private
 
 DIFF_KEYS = ("path", "server", "user", "groups", "expires_at", "serial", "ca_fingerprint")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -45,12 +43,7 @@ class KubeconfigLogic(ModuleLogic):
         with self.action(what):
             server = endpoint.api_server_url(cluster.get("api_address"))
             group = pki.admin_group(cluster.get("coe_version"))
-            box = resolve_secret_key(secret_key=p["secret_key"], state_url=p["state_url"], create=False)
-            if box.ephemeral:
-                raise SecretError(
-                    "no secret key: give secret_key (coe_secret_key), COE_SECRET_KEY or COE_SECRET_KEY_FILE "
-                    "(%s does not exist)" % box.source.replace("a key file ", "").replace(" still to be created", "")
-                )
+            box = existing_secret_key(p["secret_key"], p["state_url"])
             credentials = pki.load_cluster_credentials(self.store, cluster["uuid"], box)
             if credentials is None and cluster.get("adopted"):
                 from ansible_collections.coe.openstack.plugins.module_utils.clusters import CREDENTIALS_WAY_OUT
@@ -101,7 +94,7 @@ class KubeconfigLogic(ModuleLogic):
             text = pki.kubeconfig(
                 cluster["name"], server, credentials.ca.cert_pem, issued.cert_pem, issued.key_pem, p["user"]
             )
-            _write_private(path, text)
+            write_private(path, text, prefix=".kubeconfig-")
             serial = pki.certificate_summary(issued.cert_pem)["serial"]
             result.update(expires_at=issued.not_after.isoformat(), serial=serial)
             self.store.add_event(
@@ -187,21 +180,3 @@ class KubeconfigLogic(ModuleLogic):
     @staticmethod
     def _after(result):
         return {k: v for k, v in result.items() if k in DIFF_KEYS}
-
-
-def _write_private(path, text):
-    """Replace ``path`` atomically with a file of mode 0600 holding ``text``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-", dir=folder)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -82,6 +82,8 @@ STORE_ARGUMENT_SPEC = dict(
 # The caller's lock, for a module that waits for the cloud (doc fragment coe.openstack.store.lease;
 # CoeModule.keep_lease). Spread into the module's argument_spec.
 LEASE_ARGUMENT_SPEC = dict(
+    actor=dict(type="dict"),
+    finish=dict(type="bool", default=False),
     lock_token=dict(type="int", no_log=False),
     lock_ttl=dict(type="int", default=120),  # locks.DEFAULT_TTL (a test checks they agree)
 )
@@ -384,6 +386,29 @@ class ModuleLogic:
             return cluster_view(self.store.get_cluster(given["uuid"]))
         except NotFoundError:
             return given
+
+    def exit_finished(self, record, **out):
+        """``exit(**out)``, after the front door's last poll and release when asked (``finish``).
+
+        With ``finish``, ``lock_token`` and a recorded ``record``, outside check mode: the
+        cluster is observed and recorded once more in this process, and its lock released
+        if it came out ``*_COMPLETE`` (``clusters.finish_operation``), so that a driver that
+        waited for its operation spares the front door a poll and a release, each a module
+        process of its own. The result is returned as ``finished``.
+        """
+        p = self.params
+        finish = p.get("finish") and p.get("wait", True) and p.get("lock_token") is not None
+        if finish and (record or {}).get("uuid") and not self.check_mode:
+            from ansible_collections.coe.openstack.plugins.module_utils.clusters import finish_operation
+            from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
+
+            current = self.store.get_cluster(record["uuid"])
+            lock = dict(project=current["project_id"], name=current["name"], token=p["lock_token"], ttl=p["lock_ttl"])
+            with self.action("record what the cloud has of cluster %s" % current["name"]):
+                out["finished"] = finish_operation(
+                    self.store, current, get_synchroniser(current["driver"], self.conn), lock, actor=p.get("actor")
+                )
+        self.exit(**out)
 
 
 def _rewrap(error, msg):

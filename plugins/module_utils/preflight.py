@@ -12,8 +12,11 @@ it writes a record, an event or a secret); ``Preflight`` is also the ``heat_pref
 
 from __future__ import annotations
 
+import concurrent.futures
+
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
+from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
 
 #: the record field a problem's subject comes from, to name it in the error
@@ -60,9 +63,23 @@ class Preflight:
         self.problems = []
         self.checked = []
 
+    #: reads made at once by ``run`` (each is one GET)
+    CONCURRENCY = 8
+
+    _reads = None  # ``run``'s first pass: {what: call}, collected instead of called
+    _answers = None  # its second pass: {what: (result, error)}
+
     def _try(self, what, call):
+        if self._reads is not None:
+            self._reads.setdefault(what, call)
+            return None
         try:
-            result = call()
+            if self._answers is not None and what in self._answers:
+                result, error = self._answers[what]
+                if error is not None:
+                    raise error
+            else:
+                result = call()
         except Exception as e:  # the cloud's own words go to the user
             self.problems.append("%s: %s" % (what, error_text(e)))
             return None
@@ -82,12 +99,7 @@ class Preflight:
         """The catalog must have Octavia (``load-balancer``); a clouds.yaml entry can hide it
         (openstacksdk's ``has_load_balancer: false``)."""
 
-        def call():
-            if not self.conn.config.has_service("load-balancer"):
-                return False
-            return any((e or {}).get("type") == "load-balancer" for e in self.conn.service_catalog or [])
-
-        if self._try("load-balancer service", call) is False:
+        if self._try("load-balancer service", lambda: has_load_balancer_service(self.conn)) is False:
             self.problems.append(
                 "master_lb_enabled needs an Octavia load balancer for the API, and the cloud's catalog has no "
                 "load-balancer service"
@@ -102,7 +114,32 @@ class Preflight:
             self.problems.append("%s %s does not exist" % (kind, name))
         return found
 
-    def run(
+    def run(self, cluster, **kwargs):
+        """Check everything for ``operation`` on ``cluster``; return the list of problems.
+
+        The checks' reads do not depend on each other: a first pass of ``check`` collects
+        them (``_try`` notes each instead of calling it), they are made at once on a few
+        threads, and a second pass checks their answers. Same answers, a fraction of the wait.
+        """
+        self._reads = {}
+        try:
+            self.check(cluster, **kwargs)
+        finally:
+            reads, self._reads = self._reads, None
+        self.problems, self.checked = [], []
+        self._answers = {}
+        if reads:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.CONCURRENCY, len(reads))) as pool:
+                futures = {what: pool.submit(call) for what, call in reads.items()}
+            for what, future in futures.items():
+                error = future.exception()
+                self._answers[what] = (None, error) if error is not None else (future.result(), None)
+        try:
+            return self.check(cluster, **kwargs)
+        finally:
+            self._answers = None
+
+    def check(
         self,
         cluster,
         operation="create",
@@ -115,7 +152,7 @@ class Preflight:
         replace=True,
         orchestration=True,
     ):
-        """Check everything for ``operation`` on ``cluster``; return the list of problems."""
+        """The checks, one after the other; ``run`` makes their reads at once first."""
         conn = self.conn
         groups = shape.read_nodegroups(cluster)
         if orchestration:

@@ -40,6 +40,7 @@ import base64
 import os
 import secrets
 import stat
+import tempfile
 
 from ansible_collections.coe.openstack.plugins.module_utils.errors import SecretError
 from ansible_collections.coe.openstack.plugins.module_utils.store import (
@@ -211,6 +212,27 @@ def create_key_file(path):
         handle.write(generate_key() + "\n")
 
 
+def write_private(path, text, prefix=".coe-"):
+    """Replace ``path`` atomically with a file of mode 0600 holding ``text`` (a kubeconfig, a
+    store export): written to a temporary file of that mode beside it, synced, then renamed
+    over it, so a reader sees the old file or the new one, never a part, and never a file
+    others could read. A missing folder is created with mode 0700."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def resolve_secret_key(secret_key=None, state_url=None, environ=None, create=True):
     """Find the user's key (see the module docstring for the order); a SecretBox.
 
@@ -241,6 +263,18 @@ def resolve_secret_key(secret_key=None, state_url=None, environ=None, create=Tru
             return box
         create_key_file(path)
     return read_key_file(path)
+
+
+def existing_secret_key(secret_key=None, state_url=None, environ=None):
+    """The user's key as ``resolve_secret_key`` finds it, never a new one: SecretError saying
+    where to give it when there is none (for what reads secrets: a kubeconfig, a store export)."""
+    box = resolve_secret_key(secret_key, state_url, environ=environ, create=False)
+    if box.ephemeral:
+        raise SecretError(
+            "no secret key: give secret_key (coe_secret_key), %s or %s (%s does not exist)"
+            % (ENV_KEY, ENV_KEY_FILE, box.source.replace("a key file ", "").replace(" still to be created", ""))
+        )
+    return box
 
 
 def put_secret_once(store, cluster_uuid, name, blob):

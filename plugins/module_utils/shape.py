@@ -99,6 +99,22 @@ def security_group_name(cluster_name, uuid):
     return "coe-%s-%s" % (cluster_name, uuid)
 
 
+#: The tag that marks a cluster's API VIP port (beside COMMON_TAG and the cluster's tag):
+#: one tag-filtered port list finds every cluster's VIP.
+API_VIP_TAG = "coe-api-vip"
+API_VIP_PORT_SUFFIX = "api-vip"
+
+
+def api_vip_port_name(cluster_name):
+    """The Neutron port whose fixed IP is the API's VIP (both drivers)."""
+    return "%s-%s" % (cluster_name, API_VIP_PORT_SUFFIX)
+
+
+def load_balancer_name(cluster_name, uuid):
+    """The cluster's API load balancer (it carries the cluster's tags as well)."""
+    return "coe-%s-%s-api" % (cluster_name, uuid)
+
+
 def server_group_name(uuid, nodegroup, version=None):
     """Server groups cannot carry tags: the name carries the uuid.
 

@@ -64,6 +64,27 @@ options:
       - The project key of the adopted clusters in the store.
       - Defaults to the environment variable C(COE_PROJECT), then C(default).
     type: str
+  secret_key:
+    description:
+      - With O(store_export), the key of the store the export was written from
+        (C(coe_secret_key)); this store's key must be the same one (a store without clusters'
+        credentials yet takes it).
+      - When not given, the environment variable C(COE_SECRET_KEY), then the file named by
+        C(COE_SECRET_KEY_FILE), then (embedded SQLite store only) the file C(secret.key) beside
+        the SQLite file.
+    type: str
+  store_export:
+    description:
+      - An export written by M(coe.openstack.store_backup) of the store that managed the
+        clusters. The credentials (CAs) it has for each cluster adopted, and for each cluster
+        this store manages already without them, are restored into this store (still
+        encrypted), so that scale-out, node replacement, upgrade and kubeconfig work; they are
+        then not in RV(missing). Matched by the cluster's uuid.
+      - Read and checked before the cloud is looked at, and refused before anything is written
+        when it is missing, is not an export, comes from a newer schema or was written with
+        another key than O(secret_key). Only credentials are taken from it; to restore records
+        and history too, use M(coe.openstack.store_restore).
+    type: path
   timeout:
     description:
       - Not used by this module (no wait).
@@ -86,6 +107,13 @@ EXAMPLES = r"""
     name: prod-a
     state_url: sqlite:////var/lib/coe/new.db
 
+- name: Adopt cluster prod-a with its credentials from an export of the lost store
+  coe.openstack.cluster_adopt:
+    cloud: devstack
+    name: prod-a
+    store_export: /var/backups/coe/store.json
+    secret_key: "{{ vault_coe_secret_key }}"
+
 - name: Adopt every cluster of the project, those made before 0.3.0 with the template given
   coe.openstack.cluster_adopt:
     cloud: devstack
@@ -106,6 +134,13 @@ already_managed:
   type: list
   elements: dict
   sample: [{name: prod-a, uuid: 0f2b6c1e-1111-2222-3333-444455556666, project_id: default}]
+credentials_restored:
+  description:
+    - Per cluster, the names of the credentials restored from O(store_export) (that would be, in
+      check mode); clusters adopted or managed already.
+  returned: always
+  type: dict
+  sample: {prod-a: [pki]}
 clusters:
   description:
     - The adopted records, each with the keys RV(coe.openstack.cluster#module:cluster) documents,
@@ -145,6 +180,8 @@ class ClusterAdoptModule(CoeModule):
         cluster_template_version=dict(type="int"),
         name=dict(),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+        secret_key=dict(no_log=True),
+        store_export=dict(type="path"),
     )
     module_kwargs = dict(supports_check_mode=True)
     uses_cloud = True

@@ -248,6 +248,14 @@ failed_resources:
         ResourceInError: resources.server: Went to status ERROR due to
         "Message: No valid host was found. , Code: 500"
       physical_id: 0f4b2c36-3a7e-4a43-8f0c-1f5b3f1d8a11
+finished:
+  description:
+    - With O(finish), the cluster as recorded after this module's last observation (the keys of
+      M(coe.openstack.cluster)'s C(cluster) return), the lock's token, and whether the
+      lock was released (the cluster came out C(*_COMPLETE)).
+  returned: when O(finish) and the module waited, outside check mode
+  type: dict
+  sample: {"cluster": {"name": "k1", "status": "CREATE_COMPLETE"}, "lock_token": 7, "lock_released": true}
 nodes:
   description: With O(cluster), the node names of each nodegroup once the stack matches.
   returned: when O(cluster) is given

@@ -121,9 +121,9 @@ EXAMPLES = r"""
 RETURN = r"""
 api_address:
   description:
-    - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP;
-      the C(address) of RV(floating_ip) is the bare address.
-  returned: when O(state=present) and the floating IP exists
+    - The cluster's API address, Magnum's C(https://ADDR:6443) of the API floating IP (else of the
+      API VIP's fixed IP); the C(address) of RV(floating_ip) is the bare address.
+  returned: when O(state=present) and the floating IP (or the VIP) exists
   type: str
   sample: https://172.24.4.20:6443
 changes:
@@ -133,11 +133,21 @@ changes:
   elements: str
   sample: ["create security group coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]
 deleted:
-  description: Names (addresses for floating IPs) of what was deleted, by kind.
+  description: Names (addresses for floating IPs) of what was deleted, by kind; C(load_balancers)
+    are the API's Octavia load balancers, deleted with a cascade (their VIP port and security group
+    go with them).
   returned: when O(state=absent)
   type: dict
   sample: {"servers": ["k1-master-1"], "floating_ips": ["172.24.4.20"], "ports": [], "server_groups": [],
-           "security_groups": ["coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]}
+           "security_groups": ["coe-k1-0b0c8f1e-1111-4222-8333-444455556666"], "load_balancers": []}
+finished:
+  description:
+    - With O(finish), the cluster as recorded after this module's last observation (the keys of
+      M(coe.openstack.cluster)'s C(cluster) return), the lock's token, and whether the
+      lock was released (the cluster came out C(*_COMPLETE)).
+  returned: when O(finish) and the module waited, outside check mode
+  type: dict
+  sample: {"cluster": {"name": "k1", "status": "CREATE_COMPLETE"}, "lock_token": 7, "lock_released": true}
 floating_ip:
   description: The API floating IP; C(server) is the server it was attached to in this run.
   returned: when O(state=present) with a floating IP
@@ -153,6 +163,13 @@ server_groups:
   returned: when O(state=present)
   type: dict
   sample: {"default-master": {"id": "9e1d...", "name": "coe-0b0c...-default-master", "policy": "anti-affinity"}}
+vip:
+  description:
+    - The port whose fixed IP is the API's VIP (a cluster with more than one master and no load
+      balancer, docs/control-plane.md), C(id), C(name), C(fixed_ip); the floating IP is on it.
+  returned: when O(state=present) and the cluster's API is on a VIP
+  type: dict
+  sample: {"id": "7d2c...", "name": "k1-api-vip", "fixed_ip": "10.0.0.5"}
 """
 
 from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule

@@ -141,6 +141,12 @@ options:
         group and their nodegroup's server group, the user-data the floating IP's address as the API
         address, and, once the servers are C(ACTIVE), the floating IP is attached to the first
         C(ACTIVE) master when it is attached to nothing.
+      - When the cluster's API is behind a load balancer (the record's C(api_endpoint) is
+        C(load_balancer), from the template's C(master_lb_enabled)), the Octavia load balancer,
+        its TCP listener on 6443 (C(allowed_cidrs) from the label C(master_lb_allowed_cidrs)), pool
+        and TCP health monitor are made first, each waited to C(provisioning_status=ACTIVE); the
+        floating IP goes on its VIP port, the API address is the load balancer's, and once the
+        servers are up the pool's members are set to the masters that exist.
       - Without it, the security group and server groups are used when they exist.
     type: bool
     default: false
@@ -321,6 +327,14 @@ faults:
   returned: always
   type: dict
   sample: {"k1-default-worker-3": "No valid host was found. (code 500)"}
+finished:
+  description:
+    - With O(finish), the cluster as recorded after this module's last observation (the keys of
+      M(coe.openstack.cluster)'s C(cluster) return), the lock's token, and whether the
+      lock was released (the cluster came out C(*_COMPLETE)).
+  returned: when O(finish) and the module waited, outside check mode
+  type: dict
+  sample: {"cluster": {"name": "k1", "status": "CREATE_COMPLETE"}, "lock_token": 7, "lock_released": true}
 nodegroups:
   description: Per nodegroup, the highest node index used so far (to keep in the record so that an
     index is never reused) and the number of servers desired.
@@ -351,6 +365,12 @@ resources:
       type: list
       elements: str
       sample: ["create security group coe-k1-0b0c8f1e-1111-4222-8333-444455556666"]
+    load_balancer:
+      description: The API's load balancer, C(id), C(name), C(vip_address), C(vip_port_id),
+        C(pool_id), C(members) (the masters' addresses), when the API is behind one.
+      type: dict
+      sample: {"id": "3c1d...", "name": "coe-k1-0b0c8f1e-1111-4222-8333-444455556666-api", "vip_address": "10.0.0.99",
+               "vip_port_id": "77ab...", "pool_id": "5e2f...", "members": ["10.0.0.11", "10.0.0.12", "10.0.0.13"]}
     floating_ip:
       description: The API floating IP, C(id), C(address), C(port_id), C(server) (the server it is
         attached to), with O(floating_ip).
@@ -364,6 +384,11 @@ resources:
       description: Per nodegroup, the server group's C(id), C(name) and C(policy).
       type: dict
       sample: {"default-master": {"id": "8a9d...", "name": "coe-0b0c...-default-master-v1", "policy": "anti-affinity"}}
+    vip:
+      description: The API VIP's port, C(id), C(name), C(fixed_ip), when the cluster's API is on a VIP
+        (more than one master, no load balancer); the floating IP is on it.
+      type: dict
+      sample: {"id": "7d2c...", "name": "k1-api-vip", "fixed_ip": "10.0.0.5"}
 servers:
   description: The cluster's servers after the run (before it, in check mode or without O(wait)).
   returned: always
@@ -415,6 +440,14 @@ servers:
       type: str
       sample: ACTIVE
   sample: [{"name": "k1-master-1", "status": "ACTIVE", "fixed_addresses": ["10.0.0.12"]}]
+vip_pairs:
+  description:
+    - Names of the masters whose port was (or, in check mode, would be) let carry the API VIP's
+      address (allowed-address-pairs), when the cluster's API is on a VIP (docs/control-plane.md).
+  returned: when the cluster's API is on a VIP and the servers changed
+  type: list
+  elements: str
+  sample: [k1-master-3]
 """
 
 from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule

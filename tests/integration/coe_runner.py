@@ -305,6 +305,9 @@ def cloud_resources(conn, uuid, name):
         server_groups=sorted(
             g.name for g in conn.compute.server_groups() if uuid in (g.name or "") or (g.name or "").startswith(name)
         ),
+        load_balancers=sorted(
+            lb.name for lb in conn.load_balancer.load_balancers() if tag in (lb.tags or []) or uuid in (lb.name or "")
+        ),
     )
     return found
 

@@ -8,17 +8,23 @@ One cluster per driver (1 master + 1 worker), made with store A, carries every s
    servers), deleting nothing;
 3. adopted into B: the record matches what A had (counts, node names, addresses, driver,
    template version); a re-run of create with the same inventory changes nothing and makes no
-   write call; scale-out is refused naming the missing credentials (no write); scale-in and
-   delete work.
+   write call; scale-out is refused naming the missing credentials (no write); scale-in
+   works;
+4. adopted again with the export of store A (coe.openstack.store_backup, taken after the
+   create): the credentials are restored, scale-out and the kubeconfig work; delete works.
 
 Adopting a cluster the store manages already, a name the cloud lacks, a name twice, and the
 kubeconfig refusal are unit tests (test_adoption.py, test_cluster_kubeconfig.py): no cloud needed.
 """
 
 import os
+import stat
 
 import pytest
 from coe_runner import RequestLog, Runner, short_id, template
+
+from ansible_collections.coe.openstack.plugins.module_utils import pki, secrets
+from ansible_collections.coe.openstack.plugins.module_utils.store import export
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
@@ -49,8 +55,10 @@ def test_no_twin_orphan_report_and_adoption(driver, runner, user, tmp_path):
     name = "ad-%s-%s" % (driver[0], short_id())
     runner.templates(template(tname, driver))
     spec = dict(coe_cluster_template=tname, coe_master_count=1, coe_node_count=1)
-    other = Runner(tmp_path / "b", user)  # a second store: another SQLite file, another key
+    other = Runner(tmp_path / "b", user)  # a second store: another SQLite file, the same key
+    other.env["COE_SECRET_KEY"] = runner.env["COE_SECRET_KEY"]  # what a lost store leaves: its key
     os.makedirs(other.tmp, exist_ok=True)
+    export_path = os.path.join(runner.tmp, "backups", "store-a.json")
     other.templates(template(tname, driver))
     log = RequestLog(user.id)
     owner, uuid = runner, None
@@ -60,6 +68,9 @@ def test_no_twin_orphan_report_and_adoption(driver, runner, user, tmp_path):
         original = runner.record(name)
         uuid = original["uuid"]
         assert original["status"] == "CREATE_COMPLETE", original
+        result = runner.run("store_backup", extra={"coe_store_export": export_path})
+        assert result.rc == 0 and "1 with credentials" in result.out, result
+        assert stat.S_IMODE(os.stat(export_path).st_mode) == 0o600
 
         # (1) the twin: the same inventory with store B is refused before any write
         log.mark()
@@ -112,6 +123,33 @@ def test_no_twin_orphan_report_and_adoption(driver, runner, user, tmp_path):
         assert record["status"] == "UPDATE_COMPLETE" and record["node_count"] == 0, record
         assert nodes(record)["default-worker"] == []
         assert user.conn.compute.find_server("%s-default-worker-0" % name) is None
+
+        # (3) adopted again with store A's export: the credentials come back, scale-out works
+        result = other.run("adopt", extra={"coe_cluster_name": name, "coe_store_export": export_path})
+        assert result.rc == 0 and "credentials pki restored" in result.out, result
+        record = other.record(name)
+        assert "credentials" not in record["status_reason"], record
+        result = other.run("update", {name: dict(spec, coe_node_count=1)})
+        assert result.rc == 0, result
+        record = other.record(name)
+        assert record["status"] == "UPDATE_COMPLETE" and record["node_count"] == 1, record
+        assert len(nodes(record)["default-worker"]) == 1, record
+        assert user.conn.compute.find_server(nodes(record)["default-worker"][0]) is not None
+        # and the kubeconfig: signed by the cluster's own CA (the one store A made)
+        kubeconfig = os.path.join(other.tmp, "kube", "%s.conf" % name)
+        result = other.run("kubeconfig", {name: {"coe_kubeconfig_path": kubeconfig}})
+        assert result.rc == 0, result
+        assert stat.S_IMODE(os.stat(kubeconfig).st_mode) == 0o600
+        with open(kubeconfig) as handle:
+            text = handle.read()
+        box = secrets.SecretBox(runner.env["COE_SECRET_KEY"])
+        blob = export.cluster_credentials(export_path, box, uuid)["pki"]
+        ca_pem = pki.ClusterCredentials.from_json(box.open(uuid, "pki", blob)).ca.cert_pem
+        parsed = pki.read_kubeconfig(text)
+        assert parsed["ca_pem"] == ca_pem and parsed["server"] == original["api_address"], parsed["server"]
+        assert pki.verify_issued_by(parsed["cert_pem"], ca_pem)
+        with open(export_path) as handle:
+            assert "PRIVATE KEY" not in handle.read()
     finally:
         if uuid and owner.record(name) is None and runner.record(name) is None:
             other.run("adopt", extra={"coe_cluster_name": name})  # the test failed in between

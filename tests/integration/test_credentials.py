@@ -136,11 +136,14 @@ def openssl_verify(tmp, ca_pem, cert_pem):
     )
 
 
-def check_servers_user_data(admin, servers, creds, api_address, tmp):
+def check_servers_user_data(admin, servers, creds, api_address, tmp, vip):
     """Every server's user-data: valid cloud-config, the right kubeadm documents, its own
-    node identity signed by the store's CA, CA keys on masters only. Returns the kinds seen."""
+    node identity signed by the store's CA, CA keys on masters only; every node joins through
+    the API VIP's fixed IP ``vip`` and the certificate names it and the API address, never a
+    master's own address. Returns the kinds seen."""
     assert CLOUD_INIT, "cloud-init is required (Debian package cloud-init)"
     host, port = endpoint.parse_api_address(api_address)
+    own = {a for s in servers for net in (s.addresses or {}).values() for a in [i["addr"] for i in net]}
     kinds = {}
     for server in servers:
         text = user_data_of(admin, server.id)
@@ -160,15 +163,19 @@ def check_servers_user_data(admin, servers, creds, api_address, tmp):
             assert files["/etc/kubernetes/pki/etcd/ca.key"] == creds.etcd_ca.key_pem
         else:
             assert creds.ca.key_pem not in text and "/etc/kubernetes/pki/ca.key" not in files
+        if role == "master":
+            # keepalived holds the VIP on every master
+            assert vip + "/32" in files[bootstrap.KEEPALIVED_CONF]
         if docs[0]["kind"] == "InitConfiguration":
             config = docs[1]
-            assert config["controlPlaneEndpoint"] == endpoint.host_port(host, port)
-            assert host in config["apiServer"]["certSANs"]
+            assert config["controlPlaneEndpoint"] == endpoint.host_port(vip, port)
+            assert {host, vip} <= set(config["apiServer"]["certSANs"])
+            assert not set(config["apiServer"]["certSANs"]) & (own - {host, vip})  # no node's own address
             continue
         join = docs[0]
         assert ("controlPlane" in join) == (role == "master")
         identity = pki.read_kubeconfig(files[bootstrap.DISCOVERY_KUBECONFIG])
-        assert identity["server"] == "https://" + endpoint.host_port(host, port)
+        assert identity["server"] == "https://" + endpoint.host_port(vip, port)
         summary = pki.certificate_summary(identity["cert_pem"])
         assert summary["common_name"] == "system:node:%s" % server.name
         assert summary["groups"] == ["system:nodes"]
@@ -210,17 +217,20 @@ def check_kubeconfig(state, rec, creds, api_address):
 
 
 def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
-    api_address = "192.0.2.10"
-    rec = make_record("nova", api_address=api_address)
+    # three masters and no external network: the API is the VIP's fixed IP
+    rec = make_record("nova", api_endpoint="vip")
     creds = store_cluster(state, rec)
     tag = "coe-cluster-%s" % rec["uuid"]
-    args = dict(cloud="minicloud", cluster=rec, render_user_data=True)
+    args = dict(cloud="minicloud", cluster=rec, render_user_data=True, resources=True)
     try:
         result = run_module("nova_servers", args, state["env"])
         assert not result.get("failed"), result.get("msg")
+        vip = result["resources"]["vip"]["fixed_ip"]
+        api_address = result["resources"]["api_address"]
+        assert api_address == "https://%s:6443" % vip
         servers = list(conn.compute.servers(details=True, tags=tag))
         assert len(servers) == 5
-        kinds = check_servers_user_data(admin, servers, creds, api_address, state["tmp"])
+        kinds = check_servers_user_data(admin, servers, creds, api_address, state["tmp"], vip)
         assert sorted(map(tuple, kinds.values())) == sorted(
             [("InitConfiguration", "ClusterConfiguration")] + [("JoinConfiguration",)] * 4
         )
@@ -236,7 +246,11 @@ def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
         set_api_address(state, rec, api_address)
         check_kubeconfig(state, rec, creds, api_address)
     finally:
-        done = run_module("nova_servers", dict(cloud="minicloud", cluster=rec, state="absent"), state["env"])
+        done = run_module(
+            "nova_resources",
+            dict(cloud="minicloud", cluster_name=rec["name"], cluster_uuid=rec["uuid"], state="absent"),
+            state["env"],
+        )
         assert not done.get("failed"), done.get("msg")
 
 
@@ -250,7 +264,8 @@ def test_heat_driver_user_data_and_kubeconfig(conn, admin, state):
         api_address = "https://%s:6443" % result["stack"]["outputs"]["api_ip"]
         servers = list(conn.compute.servers(details=True, tags="coe-cluster-%s" % rec["uuid"]))
         assert len(servers) == 5
-        kinds = check_servers_user_data(admin, servers, creds, api_address, state["tmp"])
+        vip = result["stack"]["outputs"]["api_fixed_ip"]
+        kinds = check_servers_user_data(admin, servers, creds, api_address, state["tmp"], vip)
         assert sorted(map(tuple, kinds.values())) == sorted(
             [("InitConfiguration", "ClusterConfiguration")] + [("JoinConfiguration",)] * 4
         )

@@ -67,6 +67,16 @@ def tagged(conn, rec):
     )
 
 
+def vip_pairs(conn, rec):
+    """{master name: the allowed-address-pair addresses of its port}, as Neutron has them."""
+    out = {}
+    for server in conn.compute.servers(details=False, tags="coe-cluster-%s" % rec["uuid"]):
+        if "-master-" in server.name:
+            (port,) = conn.network.ports(device_id=server.id)
+            out[server.name] = sorted(p["ip_address"] for p in port.allowed_address_pairs or [])
+    return out
+
+
 def observe(conn, rec):
     from ansible_collections.coe.openstack.plugins.module_utils.nova.observe import NovaSynchroniser
 
@@ -104,13 +114,20 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     rec = cluster()
     name = rec["name"]
 
-    # security group, masters' anti-affinity group, API floating IP (unattached yet)
+    # security group, masters' anti-affinity group, the API's VIP port (3 masters, no load
+    # balancer) with the API floating IP on it, before any master exists
     res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res.get("failed") is not True, res
     assert res["changed"] is True
     assert res["server_groups"]["default-master"]["policy"] == "anti-affinity"
     api_address = res["floating_ip"]["address"]
     assert res["api_address"] == "https://%s:6443" % api_address
+    vip = conn.network.get_port(res["vip"]["id"])
+    assert vip.name == "%s-api-vip" % name and not vip.device_id
+    assert set(vip.tags) == {"coe-cluster", "coe-cluster-%s" % rec["uuid"], "coe-api-vip"}
+    vip_ip = vip.fixed_ips[0]["ip_address"]
+    assert res["vip"]["fixed_ip"] == vip_ip
+    assert conn.network.get_ip(res["floating_ip"]["id"]).port_id == vip.id
 
     # check mode lists the 5 servers it would create, and creates nothing
     result, writes = run_module("nova_servers", dict(cluster=rec), tmp_path, check=True, diff=True)
@@ -140,10 +157,13 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
         "default-master": {"last_index": 2, "node_count": 3},
         "default-worker": {"last_index": 1, "node_count": 2},
     }
+    # every master's port may carry the VIP (allowed-address-pairs, in Neutron)
+    assert result["vip_pairs"] == ["%s-master-%d" % (name, i) for i in (0, 1, 2)]
+    assert vip_pairs(conn, rec) == {"%s-master-%d" % (name, i): [vip_ip] for i in (0, 1, 2)}
 
-    # the floating IP goes onto the first master
+    # the floating IP stays on the VIP: no master carries it
     res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
-    assert res["floating_ip"]["server"] == "%s-master-0" % name
+    assert res["floating_ip"]["port_id"] == vip.id and res["changed"] is False, res
     rec = with_nodes(rec, result)
 
     # a second run changes nothing and makes no write call
@@ -153,8 +173,10 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     res, writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res["changed"] is False and writes == []
 
-    # the synchroniser: complete, healthy, API on the floating IP (Nova sees it in a moment)
+    # the synchroniser: complete, healthy, API on the VIP's floating IP
     obs = observe(conn, rec)
+    assert obs.api_address == "https://%s:6443" % api_address
+    assert vip_ip not in obs.master_addresses
     assert obs.status == "CREATE_COMPLETE"
     assert obs.health_status == "HEALTHY"
     assert len(obs.master_addresses) == 3 and len(obs.node_addresses) == 2
@@ -178,17 +200,22 @@ def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     assert result["created"] == ["%s-default-worker-2" % name], result
     rec = with_nodes(rec, result)
 
-    # a server deleted behind our back: UNHEALTHY naming it, and a re-run recreates it
-    gone = "%s-default-worker-1" % name
+    # master 0 deleted behind our back: UNHEALTHY naming it, the API address stays the VIP's,
+    # and a re-run makes it again, its port allowed to carry the VIP
+    gone = "%s-master-0" % name
     server = next(s for s in conn.compute.servers(tags="coe-cluster-%s" % rec["uuid"]) if s.name == gone)
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=120)
     obs = observe(conn, rec)
     assert obs.health_status == "UNHEALTHY"
-    assert gone in obs.health_status_reason["default-worker"], obs.health_status_reason
+    assert gone in obs.health_status_reason["default-master"], obs.health_status_reason
+    assert obs.api_address == "https://%s:6443" % api_address
     result, _writes = run_module("nova_servers", dict(cluster=rec), tmp_path)
     assert result["created"] == [gone], result
-    assert observe(conn, rec).health_status == "HEALTHY"
+    assert result["vip_pairs"] == [gone]
+    assert vip_pairs(conn, rec)[gone] == [vip_ip]
+    obs = observe(conn, rec)
+    assert obs.health_status == "HEALTHY" and obs.api_address == "https://%s:6443" % api_address
 
     # delete leaves nothing tagged with the cluster
     res, _writes = run_module(
@@ -331,10 +358,15 @@ def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin
     rec.update(template_version=2, image_id="fake-image-v2")
     res, _writes = run_module("nova_resources", dict(cluster=rec), tmp_path)
     assert res["server_groups"]["default-master"]["name"].endswith("-default-master-v2"), res
+    api_address = observe(conn, rec).api_address  # no floating IP: the VIP's fixed IP
+    assert api_address == "https://%s:6443" % res["vip"]["fixed_ip"]
     result, _writes = run_module("nova_servers", dict(cluster=rec, replace_outdated=True, batch_size=1), tmp_path)
     assert result.get("failed") is not True, result
     name = rec["name"]
     assert sorted(s["name"] for s in result["servers"]) == ["%s-master-%d" % (name, i) for i in (3, 4, 5)]
+    # every master replaced: the API address stays, and the new masters may carry the VIP
+    assert observe(conn, with_nodes(rec, result)).api_address == api_address
+    assert vip_pairs(conn, rec) == {"%s-master-%d" % (name, i): [res["vip"]["fixed_ip"]] for i in (3, 4, 5)}
     hosts = [
         s.compute_host
         for s in admin.compute.servers(details=True, all_projects=True, tags="coe-cluster-%s" % rec["uuid"])

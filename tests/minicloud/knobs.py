@@ -5,6 +5,7 @@ behind ``tests/minicloud/minicloud quota``::
 
     minicloud quota instances=2 cores=4        # the demo project
     minicloud quota --project admin ports=10
+    minicloud quota load_balancers=0           # Octavia's quota
     minicloud quota --defaults                 # back to what init set
     minicloud quota                            # show
 
@@ -24,6 +25,9 @@ import sys
 
 COMPUTE_KEYS = ("instances", "cores", "ram", "key_pairs", "server_groups", "server_group_members", "metadata_items")
 NETWORK_KEYS = ("ports", "networks", "subnets", "routers", "floating_ips", "security_groups", "security_group_rules")
+# Octavia's (openstacksdk's names); -1 unlimited, Octavia's default
+LOAD_BALANCER_KEYS = ("load_balancers", "listeners", "pools", "members", "health_monitors")
+ALL_KEYS = COMPUTE_KEYS + NETWORK_KEYS + LOAD_BALANCER_KEYS
 
 # What init sets for the demo project. cores/ram unlimited, so that m1.huge reaches the
 # scheduler (NoValidHost) instead of failing the cores quota at API time.
@@ -41,19 +45,27 @@ DEFAULT_QUOTAS = {
 
 
 def _split(quotas):
-    unknown = sorted(set(quotas) - set(COMPUTE_KEYS) - set(NETWORK_KEYS))
+    unknown = sorted(set(quotas) - set(ALL_KEYS))
     if unknown:
-        raise ValueError("unknown quota %s; known: %s" % (", ".join(unknown), ", ".join(COMPUTE_KEYS + NETWORK_KEYS)))
+        raise ValueError("unknown quota %s; known: %s" % (", ".join(unknown), ", ".join(ALL_KEYS)))
     compute = {k: int(v) for k, v in quotas.items() if k in COMPUTE_KEYS}
     network = {k: int(v) for k, v in quotas.items() if k in NETWORK_KEYS}
-    return compute, network
+    octavia = {k: int(v) for k, v in quotas.items() if k in LOAD_BALANCER_KEYS}
+    return compute, network, octavia
+
+
+def _project_id(admin_conn, project):
+    return admin_conn.identity.find_project(project, ignore_missing=False).id
 
 
 def get_quotas(admin_conn, project="demo", keys=None):
     """Return {quota name: limit} for ``keys`` (default: all known) of ``project``."""
-    keys = list(keys or COMPUTE_KEYS + NETWORK_KEYS)
-    compute, network = _split(dict.fromkeys(keys, 0))
+    keys = list(keys or ALL_KEYS)
+    compute, network, octavia = _split(dict.fromkeys(keys, 0))
     result = {}
+    if octavia:
+        q = admin_conn.load_balancer.get_quota(_project_id(admin_conn, project))
+        result.update({k: -1 if getattr(q, k) is None else getattr(q, k) for k in octavia})
     if compute:
         qs = admin_conn.get_compute_quotas(project)
         result.update({k: getattr(qs, k) for k in compute})
@@ -65,8 +77,10 @@ def get_quotas(admin_conn, project="demo", keys=None):
 
 def set_quotas(admin_conn, project="demo", **quotas):
     """Set quotas of ``project`` (name or id); return the previous values of those quotas."""
-    compute, network = _split(quotas)
+    compute, network, octavia = _split(quotas)
     previous = get_quotas(admin_conn, project, quotas)
+    if octavia:
+        admin_conn.load_balancer.update_quota(_project_id(admin_conn, project), **octavia)
     if compute:
         admin_conn.set_compute_quotas(project, **compute)
     if network:
@@ -105,7 +119,7 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     now = get_quotas(conn, args.project)
-    for key in COMPUTE_KEYS + NETWORK_KEYS:
+    for key in ALL_KEYS:
         change = " (was %s)" % before[key] if key in before and before[key] != now[key] else ""
         print("%-22s %s%s" % (key, now[key], change))
     return 0

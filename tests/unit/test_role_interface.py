@@ -19,7 +19,7 @@ CONTRACT_KEYS = ("type", "elements", "choices", "required", "default", "no_log")
 # the table's "type" column, as argument_specs types
 SECRET_VARS = {"coe_auth", "coe_secret_key"}
 # what the front door hands a driver besides the shared interface (docs/internals.md)
-HANDOFF_VARS = {"coe_cluster", "coe_operation", "coe_lock_token"}
+HANDOFF_VARS = {"coe_cluster", "coe_operation", "coe_lock_token", "coe_finish", "coe_actor"}
 
 
 def load_spec(role, shared_only=True):

@@ -56,6 +56,8 @@ except ImportError:
 
 TEMPLATE_VERSION = "2021-04-16"
 NODE_TEMPLATE_FILE = "coe_node.yaml"
+# The masters' node template when the API is on a VIP (vip_node_template)
+VIP_NODE_TEMPLATE_FILE = "coe_vip_master.yaml"
 # The stack files holding the user-data of each node: <dir>/<nodegroup>/<index>
 USER_DATA_DIR = "coe-user-data"
 
@@ -122,6 +124,12 @@ parameters:
   nodegroups_in_order:
     type: boolean
     default: true
+{%- if load_balancer %}
+  lb_allowed_cidrs:
+    type: comma_delimited_list
+    default: []
+    description: the API listener's allowed_cidrs (Magnum's label master_lb_allowed_cidrs)
+{%- endif %}
 {%- for ng in nodegroups %}
   {{ (ng.name ~ "_count") | tojson }}:
     type: number
@@ -201,7 +209,7 @@ resources:
       count: {get_param: {{ (ng.name ~ "_count") | tojson }}}
       removal_policies: {get_param: {{ (ng.name ~ "_removal_policies") | tojson }}}
       resource_def:
-        type: {{ node_file | tojson }}
+        type: {{ (vip_node_file if vip and ng.role == "master" else node_file) | tojson }}
         properties:
           index: "%index%"
           name:
@@ -218,8 +226,15 @@ resources:
           security_group: {get_resource: secgroup}
 {%- if ng.role == "master" %}
           server_group: {get_resource: master_server_group}
+{%- if vip %}
+          vip_address: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- else %}
           first_port: {get_resource: api_port}
           first_port_ip: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- if load_balancer %}
+          lb_pool: {get_resource: api_pool}
+{%- endif %}
+{%- endif %}
 {%- else %}
           server_group: ""
 {%- endif %}
@@ -232,6 +247,18 @@ resources:
           cluster_template: {get_param: cluster_template}
           cluster_template_version: {get_param: cluster_template_version}
 {% endfor %}
+{%- if vip %}
+  # The API's VIP exists before any node: no server uses this port; every master's
+  # port may carry its address (allowed_address_pairs) and keepalived on the masters
+  # holds it. The floating IP (when enabled) is attached to it. So the user-data of
+  # every node names the API endpoint (a stack is first created with no nodes), and
+  # no master is special: replacing any of them keeps the address.
+  api_port:
+    type: OS::Neutron::Port
+    properties:
+      name:
+        list_join: ["-", [{get_param: cluster_name}, {{ vip_suffix | tojson }}]]
+{%- else %}
   # The API's address exists before any node: master 0 uses this port, and the
   # floating IP (when enabled) is attached to it. So the user-data of every
   # node can name the API endpoint (a stack is first created with no nodes).
@@ -240,6 +267,7 @@ resources:
     properties:
       name:
         list_join: ["-", [{get_param: cluster_name}, "master", "0", "port"]]
+{%- endif %}
       network: {get_param: fixed_network}
       fixed_ips:
         if:
@@ -250,24 +278,102 @@ resources:
         - {get_resource: secgroup}
       tags:
         - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
+{%- if vip %}
+        - {{ common_tag | tojson }}
+        - {{ vip_tag | tojson }}
+{%- endif %}
+
+{%- if load_balancer %}
+
+  # master_lb_enabled: the API behind an Octavia load balancer on the masters' subnet; every
+  # master is a member (coe_node.yaml's lb_member), the floating IP is on its VIP port.
+  # OS::Octavia::LoadBalancer takes no tags: its name carries the cluster's uuid.
+  api_lb:
+    type: OS::Octavia::LoadBalancer
+    properties:
+      name:
+        list_join: ["-", ["coe", {get_param: cluster_name}, {get_param: cluster_uuid}, "api"]]
+      description:
+        list_join: ["", ["coe.openstack API of cluster ", {get_param: cluster_uuid}]]
+      vip_subnet: {get_attr: [api_port, fixed_ips, 0, subnet_id]}
+
+  api_listener:
+    type: OS::Octavia::Listener
+    properties:
+      name:
+        list_join: ["-", ["coe", {get_param: cluster_name}, {get_param: cluster_uuid}, "api"]]
+      loadbalancer: {get_resource: api_lb}
+      protocol: TCP
+      protocol_port: 6443
+      allowed_cidrs: {get_param: lb_allowed_cidrs}
+
+  api_pool:
+    type: OS::Octavia::Pool
+    properties:
+      name:
+        list_join: ["-", ["coe", {get_param: cluster_name}, {get_param: cluster_uuid}, "api"]]
+      listener: {get_resource: api_listener}
+      lb_algorithm: ROUND_ROBIN
+      protocol: TCP
+
+  # master 0's member belongs to its port, which outlives master 0's node stack: a node stack
+  # replaced around the same address would make a second member of it, which Octavia refuses
+  # (409, duplicate member) while the old one exists. The other masters' are in their node stacks.
+  api_member_0:
+    type: OS::Octavia::PoolMember
+    properties:
+      pool: {get_resource: api_pool}
+      address: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+      protocol_port: 6443
+
+  api_monitor:
+    type: OS::Octavia::HealthMonitor
+    properties:
+      pool: {get_resource: api_pool}
+      type: TCP
+      delay: 5
+      timeout: 5
+      max_retries: 3
+{%- endif %}
 
   api_floating_ip:
     type: OS::Neutron::FloatingIP
     condition: api_floating_ip
     properties:
       floating_network: {get_param: external_network}
+{%- if load_balancer %}
+      port_id: {get_attr: [api_lb, vip_port_id]}
+{%- else %}
       port_id: {get_resource: api_port}
+{%- endif %}
 
 outputs:
   api_ip:
     description: >-
-      The bare address of the Kubernetes API (the floating IP when enabled, else master 0's
-      port); the cluster's api_address is https://<api_ip>:6443
+      The bare address of the Kubernetes API (the floating IP when enabled, else the load
+      balancer's VIP or master 0's port); the cluster's api_address is https://<api_ip>:6443
     value:
       if:
         - api_floating_ip
         - {get_attr: [api_floating_ip, floating_ip_address]}
+{%- if load_balancer %}
+        - {get_attr: [api_lb, vip_address]}
+{%- else %}
         - {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- endif %}
+{%- if vip %}
+  api_fixed_ip:
+    description: The API VIP's fixed IP, the address the nodes join through
+    value: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+{%- endif %}
+{%- if load_balancer %}
+  api_fixed_ip:
+    description: The load balancer's VIP (the nodes join through it; the API certificate names it)
+    value: {get_attr: [api_lb, vip_address]}
+  api_load_balancer:
+    description: The id of the API's load balancer
+    value: {get_resource: api_lb}
+{%- endif %}
   master_addresses:
     description: Fixed IPs of the masters
     value: {get_attr: [{{ master.name | tojson }}, fixed_ip]}
@@ -334,6 +440,10 @@ parameters:
   first_port_ip:
     type: string
     default: ""
+  lb_pool:
+    type: string
+    default: ""
+    description: the API load balancer's pool (masters of a master_lb_enabled cluster)
   image_update_policy:
     type: string
     default: REPLACE
@@ -358,8 +468,20 @@ conditions:
     or:
       - not: {equals: [{get_param: index}, "0"]}
       - equals: [{get_param: first_port}, ""]
+  lb_member:
+    and:
+      - not: {equals: [{get_param: lb_pool}, ""]}
+      - own_port  # master 0 on the API's port: its member is the cluster stack's api_member_0
 
 resources:
+  lb_member:
+    type: OS::Octavia::PoolMember
+    condition: lb_member
+    properties:
+      pool: {get_param: lb_pool}
+      address: {if: [own_port, {get_attr: [port, fixed_ips, 0, ip_address]}, {get_param: first_port_ip}]}
+      protocol_port: 6443
+
   port:
     type: OS::Neutron::Port
     condition: own_port
@@ -426,6 +548,31 @@ outputs:
       port_id: {if: [own_port, {get_resource: port}, {get_param: first_port}]}
       image: {get_param: image}
 """
+
+
+def vip_node_template():
+    """NODE_TEMPLATE for the masters of a cluster whose API is on a VIP: the port may carry
+    the VIP's address (``allowed_address_pairs``). Made from NODE_TEMPLATE, so that the two
+    never drift, and a file of its own, so that the stacks of the other clusters keep theirs."""
+    text = NODE_TEMPLATE
+    for old, new in (
+        (
+            "  first_port_ip:\n",
+            "  vip_address:\n    type: string\n    description: the API VIP's address, which this port may carry\n"
+            "  first_port_ip:\n",
+        ),
+        (
+            "      security_groups:\n        - {get_param: security_group}\n",
+            "      security_groups:\n        - {get_param: security_group}\n"
+            "      allowed_address_pairs:\n        - ip_address: {get_param: vip_address}\n",
+        ),
+    ):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+VIP_NODE_TEMPLATE = vip_node_template()
 
 
 MASTER_NODEGROUP = shape.MASTER_NODEGROUP
@@ -527,8 +674,9 @@ class StackSpec:
         self.nodes = nodes or {}  # {nodegroup: [node name, ...]} after this spec is applied
 
 
-def render_cluster_template(nodegroups):
-    """The cluster's HOT text for these (normalised) nodegroups."""
+def render_cluster_template(nodegroups, kind=endpoint.MASTER):
+    """The cluster's HOT text for these (normalised) nodegroups; ``kind``: what carries the
+    API (endpoint.endpoint_kind: an Octavia load balancer, a VIP or the single master)."""
     if not HAS_JINJA2:
         raise ImportError("jinja2 is required to render the cluster's Heat template")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -542,6 +690,12 @@ def render_cluster_template(nodegroups):
         master=master,
         tcp_ports=KUBERNETES_TCP_PORTS,
         node_file=NODE_TEMPLATE_FILE,
+        vip=kind == endpoint.VIP,
+        vip_node_file=VIP_NODE_TEMPLATE_FILE,
+        vip_suffix=shape.API_VIP_PORT_SUFFIX,
+        vip_tag=shape.API_VIP_TAG,
+        common_tag=shape.COMMON_TAG,
+        load_balancer=kind == endpoint.LOAD_BALANCER,
     )
 
 
@@ -639,6 +793,7 @@ def build_cluster_stack(
             raise ValidationError("nodes_to_remove", "%s is not a node of cluster %s (no such member)" % (node, name))
         removals.setdefault(ng, set()).add(index)
 
+    load_balancer = endpoint.endpoint_kind(cluster) == endpoint.LOAD_BALANCER
     ids = ids or {}
     params = dict(
         cluster_uuid=uuid,
@@ -659,9 +814,14 @@ def build_cluster_stack(
         # an upgrade rolls the nodegroups one after the other, masters first
         nodegroups_in_order=bool(upgrade),
     )
+    if load_balancer:
+        params["lb_allowed_cidrs"] = endpoint.lb_allowed_cidrs(cluster)
     policy_params, nodes = {"nodegroups_in_order"}, {}
     live_files = live_files or {}
     files = {NODE_TEMPLATE_FILE: NODE_TEMPLATE}
+    kind = endpoint.endpoint_kind(cluster)
+    if kind == endpoint.VIP:
+        files[VIP_NODE_TEMPLATE_FILE] = VIP_NODE_TEMPLATE
     for ng in nodegroups:
         key = ng["name"]
         skipped = removed_indices(live.get(key + "_removal_policies")) | removals.get(key, set())
@@ -681,7 +841,7 @@ def build_cluster_stack(
 
     return StackSpec(
         name=stack_name(name, uuid),
-        template=render_cluster_template(nodegroups),
+        template=render_cluster_template(nodegroups, kind),
         files=files,
         parameters=params,
         tags=[cluster_tag(uuid)],

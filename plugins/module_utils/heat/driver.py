@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     CloudError,
     ValidationError,
@@ -164,19 +164,23 @@ class HeatStackDriver(ModuleLogic):
             record = dict(p["cluster"])
             # the API address is only known once the stack exists; any valid one checks the rest
             record["api_address"] = record.get("api_address") or "192.0.2.1"
+            record["api_fixed_ip"] = record.get("api_fixed_ip") or "192.0.2.2"
             bootstrap.check_bootstrap_inputs(record)
         return spec.name
 
-    def render_user_data(self, spec, api_address, first_master, live_files=None):
+    def render_user_data(self, spec, api_address, first_master, live_files=None, api_fixed_ip=None):
         """{node name: cloud-config} for every node of ``spec`` (given user-data wins).
 
         A cluster adopted without its credentials (clusters.lacks_credentials) keeps the live
         stack's user-data for its nodes (``live_files``); the plan step refused anything that
-        makes a node, so there is nothing new to sign."""
+        makes a node, so there is nothing new to sign. ``api_fixed_ip``: the endpoint's fixed
+        IP (the load balancer's VIP), the nodes join through it."""
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
 
         p = self.params
         record = dict(p["cluster"], api_address=api_address)
+        if api_fixed_ip:
+            record["api_fixed_ip"] = api_fixed_ip
         if not api_address:
             raise CloudError("stack %s has no api_ip output to write into the user-data" % spec.name)
         box = secrets.resolve_secret_key(p["secret_key"], p.get("state_url"))
@@ -297,7 +301,7 @@ class HeatStackDriver(ModuleLogic):
             out["nodes"] = nodes
         if self.diff_mode:
             out["diff"] = self.diff(live, template, params, tags)
-        self.exit(**out)
+        self.exit_finished(p["cluster"], **out)
 
     def repairs(self, live):
         """(name, nodegroup, index, reason) of the stack's members that the cluster record
@@ -359,7 +363,10 @@ class HeatStackDriver(ModuleLogic):
         outputs = live.get("outputs") or {}
         # api_ip: the bare address (api_address in stacks made before it was renamed)
         api_address = endpoint.api_url(outputs.get("api_ip") or outputs.get("api_address"))
-        user_data = self.render_user_data(spec, api_address, first_master, live.get("files"))
+        # the endpoint's fixed IP (the load balancer's VIP): the nodes join through it
+        user_data = self.render_user_data(
+            spec, api_address, first_master, live.get("files"), api_fixed_ip=outputs.get("api_fixed_ip")
+        )
         return live, self.cluster_spec(live, user_data=user_data)
 
     def absent(self, client, name):
@@ -381,7 +388,7 @@ class HeatStackDriver(ModuleLogic):
             out["cleaned"] = cleaned
         if self.diff_mode:
             out["diff"] = dict(before=dict(state="present" if result.changed else "absent"), after=dict(state="absent"))
-        self.exit(**out)
+        self.exit_finished(p["cluster"], **out)
 
     def cleanup(self, tag, sleep=time.sleep):
         """Delete the servers and ports still tagged with the cluster.
@@ -396,6 +403,10 @@ class HeatStackDriver(ModuleLogic):
             found.append(dict(type="server", id=server.id, name=server.name))
         for port in conn.network.ports(tags=[tag]):
             found.append(dict(type="port", id=port.id, name=port.name))
+            if shape.API_VIP_TAG in (getattr(port, "tags", None) or []):
+                # the API VIP's floating IP (Heat's floating IPs carry no tag)
+                for fip in conn.network.ips(port_id=port.id):
+                    found.append(dict(type="floating_ip", id=fip.id, name=fip.floating_ip_address))
         if self.check_mode or not found:
             return found
         servers = {item["id"] for item in found if item["type"] == "server"}
@@ -411,6 +422,9 @@ class HeatStackDriver(ModuleLogic):
             poll.wait_for(
                 gone, "the servers tagged %s to be deleted" % tag, self.params["timeout"], interval=2, sleep=sleep
             )
+        for item in found:
+            if item["type"] == "floating_ip":
+                conn.network.delete_ip(item["id"], ignore_missing=True)
         for item in found:
             if item["type"] == "port":
                 conn.network.delete_port(item["id"], ignore_missing=True)

@@ -29,7 +29,9 @@ synchroniser observes"). This module reads Heat and Nova into its facts:
 * addresses, nodes and per-nodegroup counts come from the servers tagged
   with the cluster (their metadata says nodegroup, role and index); the API
   address is ``https://ADDR:6443`` of the first master's floating IP, else of
-  its fixed IP (the address the template's ``api_ip`` output says);
+  its fixed IP (the address the template's ``api_ip`` output says); for a
+  cluster whose API is on a VIP, of the VIP port's floating IP, else of its
+  fixed IP (one port list and one floating IP list for every cluster);
 * faults: {node or resource: reason} from failed resources and from servers
   in ERROR;
 * health: HEALTHY when the stack is *_COMPLETE and every expected server is
@@ -39,7 +41,7 @@ synchroniser observes"). This module reads Heat and Nova into its facts:
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     normalise_nodegroups,
@@ -219,6 +221,10 @@ class HeatSynchroniser(StateSynchroniser):
         servers_by_uuid = {}
         for server in self._servers(tags):
             servers_by_uuid.setdefault(server["cluster_uuid"], []).append(server)
+        vips = endpoint.read_vip_addresses(self.conn, clusters)
+        lbs = {}
+        if any(endpoint.endpoint_kind(c) == endpoint.LOAD_BALANCER for c in clusters):
+            lbs = loadbalancer.cluster_load_balancers(self.conn)
         result = {}
         for record in clusters:
             stack = self._pick_stack(record, stacks_by_tag.get(cluster_tag(record["uuid"]), []))
@@ -226,7 +232,13 @@ class HeatSynchroniser(StateSynchroniser):
             if stack is not None and str(stack.get("status", "")).endswith("_FAILED"):
                 failures, busy = self.client.failures_and_work(stack)
             result[record["uuid"]] = self.observation(
-                record, stack, servers_by_uuid.get(record["uuid"], []), failures, busy=busy
+                record,
+                stack,
+                servers_by_uuid.get(record["uuid"], []),
+                failures,
+                lbs.get(record["uuid"]),
+                vip=vips.get(record["uuid"]),
+                busy=busy,
             )
         return result
 
@@ -244,11 +256,13 @@ class HeatSynchroniser(StateSynchroniser):
                 return stack
         return sorted(stacks, key=lambda s: str(s.get("created_at") or ""))[-1]
 
-    def observation(self, record, stack, servers, failures=(), now=None, busy=()):
+    def observation(self, record, stack, servers, failures=(), load_balancer=None, vip=None, now=None, busy=()):
         """The Observation of one cluster from what was read (pure: no API call).
 
-        ``servers``: the cluster's server views (servers.server_view); ``failures``: the failed
-        leaf resources of a failed stack; ``busy``: the paths of its resources still in
+        ``servers``: the cluster's server views (servers.server_view). ``vip``: (fixed IP,
+        floating IP or None) of the cluster's API VIP (endpoint.vip_addresses): the API
+        address is then its floating IP, else its fixed IP, never a master's. ``failures``: the
+        failed leaf resources of a failed stack; ``busy``: the paths of its resources still in
         progress (Heat goes on making them after marking the stack failed); ``now``: the time
         (epoch) the grace of a just recorded operation is measured at (default: the clock).
         """
@@ -418,6 +432,15 @@ class HeatSynchroniser(StateSynchroniser):
             # nothing new to say of the operation: each nodegroup keeps what its last one gave it
             for ng, group in nodegroups.items():
                 group["status"], group["status_reason"] = _kept(record, ng), None
+        if endpoint.endpoint_kind(record) == endpoint.LOAD_BALANCER and stack is not None:
+            # the API's load balancer: its address is the API's; in ERROR, the cluster is unhealthy
+            if load_balancer is not None:
+                api_address = load_balancer.get("floating_ip") or load_balancer.get("vip_address") or api_address
+            lb_problem = loadbalancer.problem(load_balancer, deleting=stack_status.startswith("DELETE"))
+            if lb_problem and not stack_status.endswith("_IN_PROGRESS"):
+                unhealthy[(load_balancer or {}).get("name") or "load_balancer"] = lb_problem
+                if load_balancer is not None:
+                    faults.setdefault(load_balancer["name"], lb_problem)
 
         if stack is None:
             if status is None and record_status not in ("DELETE_COMPLETE",):
@@ -443,6 +466,10 @@ class HeatSynchroniser(StateSynchroniser):
         else:
             health, health_reason = "HEALTHY", {}
 
+        if vip is not None:
+            api_address = vip[1] or vip[0]
+        elif endpoint.endpoint_kind(record) == endpoint.VIP:
+            api_address = None  # the VIP port is gone: no master's address stands for it
         versions = {s["coe_version"] for s in servers if s["role"] == "master"}
         versions.discard(None)
         versions.discard("")

@@ -108,6 +108,8 @@ def bootstrap_record(record, placeholder_api_address=None):
         record["coe_version"] = (record.get("labels") or {}).get("kube_tag")
     if placeholder_api_address and not record.get("api_address"):
         record["api_address"] = placeholder_api_address
+    if placeholder_api_address and not record.get("api_fixed_ip"):
+        record["api_fixed_ip"] = placeholder_api_address
     return record
 
 

@@ -19,7 +19,9 @@ Only ``conn`` is needed: the code uses ``conn.compute``, ``conn.image``,
 with a fake connection.
 
 The cluster's other cloud resources: security group, server groups,
-floating IP for the API, and the cleanup of everything a cluster left.
+floating IP for the API, the API's Octavia load balancer (``master_lb_enabled``:
+made before the masters, members as they exist), and the cleanup of everything
+a cluster left.
 
 Everything is found by the cluster's uuid: Neutron resources carry the tags
 ``coe-cluster`` and ``coe-cluster-<uuid>`` (and the uuid in their name or
@@ -41,6 +43,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     WaitTimeout,
     error_text,
 )
+from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, server_view
 
@@ -113,14 +116,15 @@ class NovaBatch:
             self._cache[key] = fetch()
         return self._cache[key]
 
-    def resolve(self, specs_or_groups):
+    def resolve(self, specs_or_groups, known=None):
         """Resolve every reference the specs use, once per distinct value.
 
-        Reads only; raises NotFoundError naming the field and value when a
-        reference does not exist. Returns ``{(kind, value): resolved}`` with
-        image ids, flavors ``(id, name)``, keypair names, network ids, server
-        group ids and security group ids, which ``create`` then uses (in this
-        order: the first reference missing is the one named).
+        Reads only, made at once (at most O(concurrency) of them); raises NotFoundError
+        naming the field and value when a reference does not exist. Returns
+        ``{(kind, value): resolved}`` with image ids, flavors ``(id, name)``, keypair names,
+        network ids, server group ids and security group ids, which ``create`` then uses (in
+        this order: the first reference missing is the one named). ``known``: references
+        already resolved (the server and security groups the driver has just made).
         """
         compute = self.conn.compute
         network = self.conn.network
@@ -133,7 +137,8 @@ class NovaBatch:
             server_group=("Server group", "server_group", self._find_server_group, lambda found: found.id),
             security_group=("Security group", "security_groups", network.find_security_group, lambda found: found.id),
         )
-        resolved = {}
+        resolved = dict(known or {})
+        wanted = []  # (kind, value, the spec's name), each reference once, in order
         for spec in specs_or_groups:
             label = spec.get("name") or "?"
             refs = [(kind, spec.get(kind)) for kind in ("image", "flavor", "keypair")]
@@ -145,15 +150,28 @@ class NovaBatch:
             refs += [("server_group", spec.get("server_group"))]
             refs += [("security_group", sg) for sg in spec.get("security_groups") or ()]
             for kind, value in refs:
-                if not value or (kind, value) in resolved:
-                    continue
-                what, field, finder, use = kinds[kind]
-                found = self._cached(
-                    (kind, value), lambda finder=finder, value=value: finder(value, ignore_missing=True)
-                )
-                if found is None:
-                    raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
-                resolved[(kind, value)] = use(found)
+                if value and (kind, value) not in resolved and (kind, value) not in {w[:2] for w in wanted}:
+                    wanted.append((kind, value, label))
+        found = {}
+        if wanted:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.concurrency, len(wanted))) as pool:
+                futures = [
+                    (
+                        kind,
+                        value,
+                        pool.submit(
+                            self._cached, (kind, value), lambda k=kind, v=value: kinds[k][2](v, ignore_missing=True)
+                        ),
+                    )
+                    for kind, value, _label in wanted
+                ]
+            found = {(kind, value): future for kind, value, future in futures}
+        for kind, value, label in wanted:
+            what, field, _finder, use = kinds[kind]
+            answer = found[(kind, value)].result()
+            if answer is None:
+                raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
+            resolved[(kind, value)] = use(answer)
         return resolved
 
     def _flavor_ref(self, flavor):
@@ -337,17 +355,20 @@ class NovaBatch:
         except WaitTimeout as e:
             return e.pending.value
 
-    def wait(self, created_ids, deleted_ids, timeout, deadline=None):
+    def wait(self, created_ids, deleted_ids, timeout, deadline=None, on_poll=None):
         """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
 
-        One tag-filtered list per poll interval. Returns the last list of
-        views. Raises WaitTimeout naming the servers still awaited.
+        One tag-filtered list per poll interval; ``on_poll(views)``, if given, is
+        called with each list (work that can start while others build). Returns
+        the last list of views. Raises WaitTimeout naming the servers still awaited.
         """
         created_ids = set(created_ids)
         deleted_ids = set(deleted_ids)
 
         def probe():
             views = self.list_views()
+            if on_poll is not None:
+                on_poll(views)
             by_id = {v["id"]: v for v in views}
             building = sorted(
                 by_id[i]["name"] for i in created_ids if i in by_id and by_id[i]["status"] not in ("ACTIVE", "ERROR")
@@ -383,12 +404,17 @@ class NovaBatch:
 
     # -- the whole run ----------------------------------------------------
 
-    def apply(self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True):
+    def apply(
+        self, plan, resolved, wait=True, timeout=3600, batch_size=0, check_quota=True, on_poll=None, before_delete=None
+    ):
         """Carry out a plan. Returns a result dict (see the module's RETURN).
 
+        ``on_poll``: called with every list of the cluster's servers while waiting.
         Quota is checked before the first write. Creates that the cloud
         refuses (e.g. a 403 quota) and servers that end in ERROR are listed in
         ``failed`` with the cloud's words; the caller decides to fail.
+        ``before_delete(views, deletes)``: called in a rolling run once a round's new
+        servers are ACTIVE, before its old ones go (the API load balancer's members move).
         """
         result = dict(created=[], deleted=[], failed={}, views=None)
         steps = planner.rounds(plan, batch_size)
@@ -420,9 +446,11 @@ class NovaBatch:
         for creates, deletes in steps:
             if batch_size:
                 # rolling: the new servers are ACTIVE before the old ones go
-                views = self._create_and_wait(creates, resolved, result, timeout, deadline, True) or views
+                views = self._create_and_wait(creates, resolved, result, timeout, deadline, True, on_poll) or views
                 if result["failed"]:
                     break  # the old servers still serve; stop before the next batch
+                if before_delete is not None and views is not None and deletes:
+                    before_delete(views, deletes)
                 views = self._delete_and_wait(deletes, result, timeout, deadline, True) or views
                 if result["failed"]:
                     break
@@ -433,7 +461,7 @@ class NovaBatch:
                 deleted_ids = []
             created = self._create(creates, resolved, result)
             if wait:
-                views = self.wait(created.values(), deleted_ids, timeout, deadline)
+                views = self.wait(created.values(), deleted_ids, timeout, deadline, on_poll)
                 self._collect_faults(views, created, result)
         result["views"] = views
         return result
@@ -461,13 +489,13 @@ class NovaBatch:
         result["deleted"].extend(d["name"] for d in deletes if d["name"] not in errors)
         return [d["id"] for d in deletes if d["name"] not in errors]
 
-    def _create_and_wait(self, creates, resolved, result, timeout, deadline, wait):
+    def _create_and_wait(self, creates, resolved, result, timeout, deadline, wait, on_poll=None):
         if not creates:
             return None
         created = self._create(creates, resolved, result)
         if not wait:
             return None
-        views = self.wait(created.values(), [], timeout, deadline)
+        views = self.wait(created.values(), [], timeout, deadline, on_poll)
         self._collect_faults(views, created, result)
         return views
 
@@ -603,6 +631,72 @@ class ClusterResources:
                     self.conn.compute.delete_server_group(group, ignore_missing=True)
         return result
 
+    # -- the API VIP (endpoint.VIP) ----------------------------------------
+
+    def find_vip_ports(self):
+        return [p for p in self.conn.network.ports(tags=self.tag) if shape.API_VIP_TAG in (p.tags or [])]
+
+    def vip_port(self):
+        """``{id, name, fixed_ip}`` of the cluster's API VIP port (all None when there is none)."""
+        for port in self.find_vip_ports():
+            fixed = [f.get("ip_address") for f in port.fixed_ips or [] if f.get("ip_address")]
+            return dict(id=port.id, name=port.name, fixed_ip=fixed[0] if fixed else None)
+        return dict(id=None, name=None, fixed_ip=None)
+
+    def ensure_vip_port(self, network, subnet=None, security_group=None):
+        """The port whose fixed IP is the API's VIP, made before the masters (its address goes
+        into their user-data). ``network``/``subnet``: the cluster's (name or id). Returns
+        ``{id, name, fixed_ip}`` (``id``/``fixed_ip`` None in check mode before it exists)."""
+        name = shape.api_vip_port_name(self.cluster_name)
+        found = self.find_vip_ports()
+        if found:
+            port = found[0]
+        else:
+            net = self.conn.network.find_network(network, ignore_missing=True)
+            if net is None:
+                raise NotFoundError("Network %s not found (for the API VIP port)" % network, field="fixed_network")
+            body = dict(name=name, network_id=net.id, description="coe.openstack API VIP of cluster %s" % self.uuid)
+            if subnet:
+                sub = self.conn.network.find_subnet(subnet, ignore_missing=True)
+                if sub is None:
+                    raise NotFoundError("Subnet %s not found (for the API VIP port)" % subnet, field="fixed_subnet")
+                body["fixed_ips"] = [{"subnet_id": sub.id}]
+            if security_group:
+                body["security_group_ids"] = [security_group]
+            self._changed("create port %s" % name)
+            if self.check_mode:
+                return dict(id=None, name=name, fixed_ip=None)
+            port = self.conn.network.create_port(**body)
+            self.conn.network.set_tags(port, [shape.COMMON_TAG, self.tag, shape.API_VIP_TAG])
+        fixed = [f.get("ip_address") for f in port.fixed_ips or [] if f.get("ip_address")]
+        return dict(id=port.id, name=port.name, fixed_ip=fixed[0] if fixed else None)
+
+    def ensure_vip_pairs(self, address, views):
+        """Every master's port may carry the VIP's ``address`` (allowed_address_pairs): one
+        port list of the cluster's network ports by device, an update only where it lacks it.
+        ``views``: the cluster's servers. Returns the names of the masters updated."""
+        masters = {v["id"]: v["name"] for v in views if v.get("role") == "master" and v.get("id")}
+        if not masters or not address:
+            return []
+        updated = []
+        for port in self._ports_of(masters):
+            pairs = [dict(p) for p in getattr(port, "allowed_address_pairs", None) or []]
+            if any(p.get("ip_address") in (address, address + "/32") for p in pairs):
+                continue
+            name = masters[port.device_id]
+            self._changed("let %s carry the API VIP %s" % (name, address))
+            updated.append(name)
+            if not self.check_mode:
+                self.conn.network.update_port(port, allowed_address_pairs=[*pairs, {"ip_address": address}])
+        return sorted(updated)
+
+    def _ports_of(self, servers):
+        """The ports of these servers ({id: name}): one list call per server (masters: few)."""
+        out = []
+        for server_id in sorted(servers):
+            out.extend(self.conn.network.ports(device_id=server_id))
+        return out
+
     # -- floating IP for the API ------------------------------------------
 
     def find_floating_ips(self):
@@ -634,7 +728,7 @@ class ClusterResources:
             return None
         return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))
 
-    def ensure_floating_ip(self, external_network, server_name=None, views=None):
+    def ensure_floating_ip(self, external_network, server_name=None, views=None, port=None):
         """The cluster's API floating IP.
 
         Created unattached when no master exists yet (its address is the API
@@ -642,15 +736,17 @@ class ClusterResources:
         server named, or else, when it is attached to nothing, to the first
         ACTIVE master. An attached floating IP is not moved unless a server is
         named. ``views``: the cluster's servers, when the caller has just listed
-        them (saves a list call).
+        them (saves a list call). ``port``: ``(name, port id)`` of the port that carries the
+        API instead of a master's (the load balancer's VIP port, the API VIP's port): the
+        floating IP goes there.
         """
         network = self.conn.network.find_network(external_network, ignore_missing=True)
         if network is None:
             raise NotFoundError("External network %s not found" % external_network, field="external_network")
         fips = self.find_floating_ips()
         fip = fips[0] if fips else None
-        target = None
-        if server_name or fip is None or not fip.port_id:
+        target = port if port and port[1] else None
+        if target is None and (server_name or fip is None or not fip.port_id):
             server = self._api_server(server_name, views)
             if server is not None:
                 ports = sorted(self.conn.network.ports(device_id=server["id"]), key=lambda p: p.created_at or "")
@@ -678,6 +774,156 @@ class ClusterResources:
             server=target[0] if target else None,
         )
 
+    # -- the API's load balancer (endpoint.LOAD_BALANCER) -----------------
+
+    def find_load_balancers(self):
+        if not has_load_balancer_service(self.conn):
+            return []
+        return list(self.conn.load_balancer.load_balancers(tags=self.tag))
+
+    def wait_load_balancer(self, lb_id, doing, timeout=600, sleep=None):
+        """The load balancer once ``provisioning_status`` is ACTIVE (Octavia refuses changes while
+        it is PENDING_*); CloudError with Octavia's status when it goes ERROR."""
+
+        def probe():
+            lb = self.conn.load_balancer.get_load_balancer(lb_id)
+            if lb.provisioning_status == "ERROR":
+                raise CloudError(
+                    "Load balancer %s of cluster %s went to provisioning_status ERROR while %s (operating_status %s)"
+                    % (lb.name, self.cluster_name, doing, lb.operating_status),
+                    faults={lb.name: "provisioning_status ERROR (%s)" % doing},
+                )
+            if lb.provisioning_status != "ACTIVE":
+                return poll.Pending("provisioning_status %s" % lb.provisioning_status, value=lb)
+            return lb
+
+        extra = {} if sleep is None else dict(sleep=sleep)
+        return poll.wait_for(
+            probe, "load balancer of cluster %s (%s)" % (self.cluster_name, doing), timeout, interval=0.5, **extra
+        )
+
+    def vip_subnet(self, fixed_network=None, fixed_subnet=None):
+        """The subnet of the load balancer's VIP: the cluster's ``fixed_subnet``, else the first
+        IPv4 subnet (else the first) of its network."""
+        if fixed_subnet:
+            return fixed_subnet
+        if not fixed_network:
+            raise ValidationError("fixed_network", "the API load balancer needs the cluster's network for its VIP")
+        net = self.conn.network.find_network(fixed_network, ignore_missing=False)
+        subnets = sorted(self.conn.network.subnets(network_id=net.id), key=lambda n: (n.ip_version != 4, n.name or ""))
+        if not subnets:
+            raise CloudError("Network %s has no subnet for the API load balancer's VIP" % fixed_network)
+        return subnets[0].id
+
+    def ensure_load_balancer(self, subnet, allowed_cidrs=(), timeout=600, sleep=None):
+        """The cluster's API load balancer: VIP on ``subnet``, a TCP listener on the API port
+        (``allowed_cidrs``), a pool and a TCP health monitor, each waited to ACTIVE. Returns
+        ``{id, name, vip_address, vip_port_id, pool_id}`` (ids None in check mode when new)."""
+        name = shape.load_balancer_name(self.cluster_name, self.uuid)
+        cidrs = sorted(allowed_cidrs or [])
+        lbs = self.find_load_balancers()
+        lb = lbs[0] if lbs else None
+        if lb is None:
+            self._changed("create load balancer %s" % name)
+            if self.check_mode:
+                return dict(id=None, name=name, vip_address=None, vip_port_id=None, pool_id=None)
+            subnet_id = self.conn.network.find_subnet(subnet, ignore_missing=False).id
+            lb = self.conn.load_balancer.create_load_balancer(
+                name=name,
+                vip_subnet_id=subnet_id,
+                tags=[shape.COMMON_TAG, self.tag],
+                description="coe.openstack API of cluster %s (%s)" % (self.cluster_name, self.uuid),
+            )
+        if not self.check_mode:
+            lb = self.wait_load_balancer(lb.id, "creating it", timeout, sleep)
+        listeners = list(self.conn.load_balancer.listeners(loadbalancer_id=lb.id)) if lb.listeners else []
+        listener = listeners[0] if listeners else None
+        if listener is None:
+            self._changed("create listener TCP %d on load balancer %s" % (endpoint.API_PORT, name))
+            if not self.check_mode:
+                listener = self.conn.load_balancer.create_listener(
+                    loadbalancer_id=lb.id,
+                    name=name,
+                    protocol="TCP",
+                    protocol_port=endpoint.API_PORT,
+                    allowed_cidrs=cidrs or None,
+                )
+                self.wait_load_balancer(lb.id, "adding its listener", timeout, sleep)
+        elif sorted(listener.allowed_cidrs or []) != cidrs:
+            self._changed("set allowed_cidrs of the listener of load balancer %s to %s" % (name, cidrs))
+            if not self.check_mode:
+                self.conn.load_balancer.update_listener(listener, allowed_cidrs=cidrs or None)
+                self.wait_load_balancer(lb.id, "updating its listener's allowed_cidrs", timeout, sleep)
+        pools = list(self.conn.load_balancer.pools(loadbalancer_id=lb.id)) if listener is not None else []
+        pool = pools[0] if pools else None
+        if pool is None:
+            self._changed("create pool on load balancer %s" % name)
+            if not self.check_mode:
+                pool = self.conn.load_balancer.create_pool(
+                    listener_id=listener.id, name=name, protocol="TCP", lb_algorithm="ROUND_ROBIN"
+                )
+                self.wait_load_balancer(lb.id, "adding its pool", timeout, sleep)
+        if pool is None or not pool.health_monitor_id:
+            self._changed("create TCP health monitor on load balancer %s" % name)
+            if not self.check_mode:
+                self.conn.load_balancer.create_health_monitor(
+                    pool_id=pool.id, name=name, type="TCP", delay=5, timeout=5, max_retries=3
+                )
+                self.wait_load_balancer(lb.id, "adding its health monitor", timeout, sleep)
+        return dict(
+            id=lb.id,
+            name=lb.name,
+            vip_address=lb.vip_address,
+            vip_port_id=lb.vip_port_id,
+            pool_id=pool.id if pool is not None else None,
+        )
+
+    def ensure_members(self, lb, masters, timeout=600, sleep=None):
+        """The pool's members are exactly ``masters`` (``{server name: fixed address}``), in one
+        batch update of Octavia's when they differ. Returns the member addresses."""
+        if not lb.get("pool_id") or not masters:
+            return sorted(masters.values())  # never an empty pool: the API would have no member
+        have = {m.address: m for m in self.conn.load_balancer.members(lb["pool_id"])}
+        if set(have) == set(masters.values()):
+            return sorted(have)
+        self._changed("set the members of load balancer %s to %s" % (lb["name"], ", ".join(sorted(masters))))
+        if not self.check_mode:
+            body = [
+                dict(name=server, address=address, protocol_port=endpoint.API_PORT)
+                for server, address in sorted(masters.items())
+            ]
+            resp = self.conn.load_balancer.put("/lbaas/pools/%s/members" % lb["pool_id"], json=dict(members=body))
+            if resp.status_code >= 400:
+                raise CloudError(
+                    "Octavia refused the members of load balancer %s: %s" % (lb["name"], resp.text.strip()[:500])
+                )
+            self.wait_load_balancer(lb["id"], "updating its members", timeout, sleep)
+        return sorted(masters.values())
+
+    def delete_load_balancers(self, timeout=600, sleep=None):
+        """Cascade-delete the cluster's load balancers and wait until Octavia has none (their VIP
+        ports and security groups go with them). Returns their names."""
+        names = []
+        for lb in self.find_load_balancers():
+            names.append(lb.name)
+            self._changed("delete load balancer %s" % lb.name)
+            if self.check_mode:
+                continue
+            if lb.provisioning_status.startswith("PENDING_") and lb.provisioning_status != "PENDING_DELETE":
+                self.wait_load_balancer(lb.id, "waiting to delete it", timeout, sleep)
+            if lb.provisioning_status != "PENDING_DELETE":
+                self.conn.load_balancer.delete_load_balancer(lb.id, cascade=True, ignore_missing=True)
+
+            def gone(lb_id=lb.id):
+                found = self.conn.load_balancer.find_load_balancer(lb_id, ignore_missing=True)
+                if found is not None and found.provisioning_status != "DELETED":
+                    return poll.Pending("provisioning_status %s" % found.provisioning_status)
+                return True
+
+            extra = {} if sleep is None else dict(sleep=sleep)
+            poll.wait_for(gone, "load balancer %s to be deleted" % lb.name, timeout, interval=0.5, **extra)
+        return names
+
     # -- everything -------------------------------------------------------
 
     def inventory(self):
@@ -689,6 +935,7 @@ class ClusterResources:
             ports=sorted(p.name or p.id for p in self.conn.network.ports(tags=self.tag)),
             security_groups=sorted(sg.name for sg in self.find_security_groups()),
             server_groups=sorted(g.name for g in self.find_server_groups()),
+            load_balancers=sorted(lb.name for lb in self.find_load_balancers()),
         )
 
     def delete_all(self, timeout=3600, concurrency=10, wait=True, progress=None, sleep=None):
@@ -699,7 +946,7 @@ class ClusterResources:
         ``sleep``: the wait's sleep (one that renews the caller's lease). Returns
         ``{kind: [names deleted]}``.
         """
-        deleted = dict(servers=[], floating_ips=[], ports=[], server_groups=[], security_groups=[])
+        deleted = dict(servers=[], floating_ips=[], ports=[], server_groups=[], security_groups=[], load_balancers=[])
         extra = {} if sleep is None else dict(sleep=sleep)
         batch = NovaBatch(self.conn, self.uuid, self.cluster_name, concurrency=concurrency, progress=progress, **extra)
         views = batch.list_views()
@@ -721,6 +968,9 @@ class ClusterResources:
             self._changed("delete floating IP %s" % fip.floating_ip_address)
             if not self.check_mode:
                 self.conn.network.delete_ip(fip, ignore_missing=True)
+        # cascade: listener, pool, members, health monitor; Octavia deletes the VIP port and the
+        # lb-<id> security group it made
+        deleted["load_balancers"] = self.delete_load_balancers(timeout, sleep)
         for port in self.conn.network.ports(tags=self.tag):
             deleted["ports"].append(port.name or port.id)
             self._changed("delete port %s" % (port.name or port.id))

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
@@ -19,9 +20,17 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
     NovaBatch,
     resource_settings,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.servers import public_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, public_view
 
 # --- from plugins/modules/nova_servers.py
+
+
+def api_master_ready(views):
+    """Whether the master that takes the API floating IP (the lowest index) is ACTIVE."""
+    masters = [v for v in views if v.get("role") == "master"]
+    if not masters:
+        return False
+    return min(masters, key=lambda v: (v.get("index") or 0, v["name"]))["status"] == "ACTIVE"
 
 
 class NovaServersDriver(ModuleLogic):
@@ -38,13 +47,18 @@ class NovaServersDriver(ModuleLogic):
         if p["timeout"] is not None and p["timeout"] <= 0:
             raise ValidationError("timeout", "must be > 0")
         self.resource_options = None
+        self.load_balancer = False
+        self.allowed_cidrs = []
         if p["resources"] and (p["cluster"] is None or p["state"] != "present"):
             raise ValidationError(
                 "resources",
                 "needs cluster and state=present (coe.openstack.nova_resources with state=absent deletes them)",
             )
+        self.vip = False
+        self.resources_out = None
         if p["cluster"] is not None:
             uuid, name = cluster_utils.record_identity(p["cluster"])
+            self.vip = p["state"] == "present" and endpoint.endpoint_kind(p["cluster"]) == endpoint.VIP
             groups = cluster_utils.nodegroups_from_record(p["cluster"], p["fixed_network"])
             if p["state"] == "present":
                 planner.validate_nodegroups(groups, field="cluster.nodegroups")
@@ -52,7 +66,14 @@ class NovaServersDriver(ModuleLogic):
                 self.resource_options = resource_settings(
                     p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
                 )
-                if not self.resource_options[1] and not p["cluster"].get("api_address"):
+                self.load_balancer = endpoint.endpoint_kind(p["cluster"]) == endpoint.LOAD_BALANCER
+                self.allowed_cidrs = endpoint.lb_allowed_cidrs(p["cluster"]) if self.load_balancer else []
+                if (
+                    not self.resource_options[1]
+                    and not self.load_balancer
+                    and not self.vip
+                    and not p["cluster"].get("api_address")
+                ):
                     # the address goes into the user-data before the first node boots, and a
                     # master's fixed IP cannot follow a replaced master
                     raise ValidationError(
@@ -83,6 +104,7 @@ class NovaServersDriver(ModuleLogic):
         p["cluster"] = self.recorded_cluster()
         uuid, name, groups = self.validate()
         sleep = self.keep_lease(p["cluster"], time.sleep) if p["cluster"] is not None else time.sleep
+        self.sleep = sleep
         batch = NovaBatch(
             self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"], sleep=sleep
         )
@@ -97,6 +119,12 @@ class NovaServersDriver(ModuleLogic):
             self.resources_out = self._ensure_resources(resources, views)
             if self.resources_out.get("api_address"):
                 self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
+            lb = self.resources_out.get("load_balancer") or {}
+            if lb.get("vip_address"):
+                # the nodes join through the VIP; the API certificate names it and the floating IP
+                self.record = dict(self.record, api_fixed_ip=lb["vip_address"])
+            if (self.resources_out.get("vip") or {}).get("fixed_ip"):
+                self.record = dict(self.record, api_fixed_ip=self.resources_out["vip"]["fixed_ip"])
         if p["state"] == "absent":
             specs = []
             plan = planner.make_plan([], views, prune=True)
@@ -104,8 +132,8 @@ class NovaServersDriver(ModuleLogic):
         else:
             with self.action("look up what the servers of cluster %s need" % name):
                 if groups is not None:
-                    self._attach_nova_resources(batch, uuid, groups)
-                    resolved = batch.resolve(groups)
+                    known = self._attach_nova_resources(batch, uuid, groups)
+                    resolved = batch.resolve(groups, known)
                     specs, last_indexes, _removed = planner.desired_from_nodegroups(
                         name, groups, views, p["nodes_to_remove"], p["replace_outdated"], resolved
                     )
@@ -141,8 +169,10 @@ class NovaServersDriver(ModuleLogic):
             out["diff"] = dict(before=dict(servers=before), after=dict(servers=after))
         if resources is not None:
             out["resources"] = dict(self.resources_out, changes=resources.changes)
-        if not planner.plan_changed(plan):
-            self.exit(changed=bool(resources and resources.changes), **out)
+        if not planner.plan_changed(plan) and not self._members_differ(resources, views):
+            # no server to change; a master may still lack the VIP's pair (a run that stopped)
+            pairs = self._vip_pairs(resources, uuid, name, views, out) if p["state"] == "present" else []
+            self.exit_finished(p["cluster"], changed=bool(resources and resources.changes) or bool(pairs), **out)
         if self.check_mode:
             if p["render_user_data"] and groups is not None and plan["create"]:
                 from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
@@ -167,8 +197,41 @@ class NovaServersDriver(ModuleLogic):
                 if spec["name"] in p["user_data"]:
                     spec["user_data"] = p["user_data"][spec["name"]]
 
+        before_delete = None
+        lb = (getattr(self, "resources_out", None) or {}).get("load_balancer")
+        if resources is not None and lb:
+
+            def before_delete(views, deletes):
+                # a rolling replace: the new masters in the pool, the ones about to go out of it
+                gone = {d["name"] for d in deletes}
+                masters = {
+                    v["name"]: fixed_address(v)
+                    for v in views
+                    if v.get("role") == "master" and v["status"] == "ACTIVE" and v["name"] not in gone
+                }
+                resources.ensure_members(lb, {k: a for k, a in masters.items() if a}, p["timeout"], sleep)
+
+        attached = {}
+        on_poll = None
+        if resources is not None and self.resource_options[1] and not self.load_balancer and not self.vip:
+
+            def on_poll(views):
+                # the API floating IP goes onto the first master as soon as it is ACTIVE,
+                # while the other servers still build
+                if not attached and api_master_ready(views):
+                    with self.action("attach the API floating IP of cluster %s" % name):
+                        attached["fip"] = resources.ensure_floating_ip(self.resource_options[2], views=views)
+
         with self.action("change the servers of cluster %s" % name):
-            result = batch.apply(plan, resolved, wait=p["wait"], timeout=p["timeout"], batch_size=p["batch_size"])
+            result = batch.apply(
+                plan,
+                resolved,
+                wait=p["wait"],
+                timeout=p["timeout"],
+                batch_size=p["batch_size"],
+                on_poll=on_poll,
+                before_delete=before_delete,
+            )
         final = result["views"] if result["views"] is not None else batch.list_views()
         out.update(
             created=result["created"],
@@ -179,10 +242,22 @@ class NovaServersDriver(ModuleLogic):
         out["faults"].update(result["failed"])
         if self.diff_mode:
             out["diff"]["after"] = dict(servers=sorted({v["name"] for v in final}))
-        if resources is not None and self.resource_options[1] and not result["failed"]:
+        if self.vip:
+            self._vip_pairs(resources, uuid, name, final, out)
+        if resources is not None and self.load_balancer and out["resources"].get("load_balancer"):
+            # the masters that exist are the pool's members (an upgrade's new ones, a repaired one)
+            with self.action("set the load balancer members of cluster %s" % name):
+                masters = {v["name"]: fixed_address(v) for v in final if v.get("role") == "master" and fixed_address(v)}
+                out["resources"]["load_balancer"]["members"] = resources.ensure_members(
+                    out["resources"]["load_balancer"], masters, p["timeout"], sleep
+                )
+            out["resources"]["changes"] = resources.changes
+        elif resources is not None and self.resource_options[1] and not result["failed"]:
             # the servers are up: the API floating IP goes onto the first ACTIVE master
-            with self.action("attach the API floating IP of cluster %s" % name):
-                fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
+            fip = attached.get("fip")
+            if fip is None:
+                with self.action("attach the API floating IP of cluster %s" % name):
+                    fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
             if p["wait"] and fip.get("server") and fip.get("address"):
                 with self.action("wait for Nova to show the API floating IP of cluster %s" % name):
                     final = batch.wait_for_floating_address(fip["server"], fip["address"], min(60, p["timeout"]))
@@ -196,38 +271,116 @@ class NovaServersDriver(ModuleLogic):
                 "; ".join("%s: %s" % kv for kv in sorted(result["failed"].items())),
             )
             self.fail(msg, changed=bool(result["created"] or result["deleted"]), **out)
-        self.exit(changed=True, **out)
+        self.exit_finished(p["cluster"], changed=True, **out)
+
+    def _members_differ(self, resources, views):
+        """With a load balancer: do its members differ from the ACTIVE masters (a repair)?"""
+        lb = (getattr(self, "resources_out", None) or {}).get("load_balancer")
+        if resources is None or not lb or not lb.get("pool_id"):
+            return False
+        masters = {fixed_address(v) for v in views if v.get("role") == "master" and v["status"] == "ACTIVE"}
+        masters.discard(None)
+        return {m.address for m in self.conn.load_balancer.members(lb["pool_id"])} != masters
+
+    def _vip_pairs(self, resources, uuid, name, views, out):
+        """Every master's port may carry the VIP (new masters included: a repair, an upgrade);
+        the names of the masters whose port was (or would be) changed."""
+        if not self.vip:
+            return []
+        pairs = resources or ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
+        with self.action("let the masters of cluster %s carry the API VIP" % name):
+            vip = (self.resources_out or {}).get("vip") or pairs.vip_port()
+            out["vip_pairs"] = pairs.ensure_vip_pairs(vip.get("fixed_ip"), views)
+        if resources is not None:
+            out["resources"].update(changes=resources.changes)
+        return out["vip_pairs"]
 
     def _ensure_resources(self, resources, views):
-        """Security group, server groups and API floating IP (O(resources)), before the servers."""
+        """Security group, server groups, the API's load balancer (master_lb_enabled) and floating
+        IP (O(resources)), before the servers.
+
+        The load balancer comes first (the floating IP goes on its VIP port); the security group,
+        server groups and floating IP do not depend on each other: they are made at once, each
+        with its own ClusterResources on the same connection, and their changes reported in this
+        order.
+        """
         server_groups, floating, external = self.resource_options
         name = resources.cluster_name
+        version = self.params["cluster"].get("template_version")
+        ports = self.params["security_group_ports"]
         out = {}
-        with self.action("ensure the security group of cluster %s" % name):
-            out["security_group"] = resources.ensure_security_group(self.params["security_group_ports"])
-        with self.action("ensure the server groups of cluster %s" % name):
-            out["server_groups"] = resources.ensure_server_groups(
-                server_groups, self.params["cluster"].get("template_version")
-            )
+        vip_port = None
+        if self.vip:
+            record = self.params["cluster"]
+            # the VIP's port is in the cluster's security group: that first, then the port
+            with self.action("ensure the security group of cluster %s" % name):
+                out["security_group"] = resources.ensure_security_group(ports)
+            with self.action("ensure the API VIP port of cluster %s" % name):
+                vip = out["vip"] = resources.ensure_vip_port(
+                    self.params["fixed_network"] or record.get("fixed_network"),
+                    record.get("fixed_subnet"),
+                    out["security_group"].get("id"),
+                )
+            if vip.get("fixed_ip"):
+                out["api_address"] = endpoint.api_url(vip["fixed_ip"])
+            vip_port = (vip["name"], vip["id"]) if vip.get("id") else None
+        if self.load_balancer:
+            p = self.params
+            with self.action("ensure the API load balancer of cluster %s" % name):
+                subnet = resources.vip_subnet(
+                    p["fixed_network"] or p["cluster"].get("fixed_network"), p["cluster"].get("fixed_subnet")
+                )
+                out["load_balancer"] = resources.ensure_load_balancer(
+                    subnet, self.allowed_cidrs, p["timeout"], self.sleep
+                )
+            vip_port = (out["load_balancer"]["name"], out["load_balancer"]["vip_port_id"])
+            if out["load_balancer"].get("vip_address"):
+                out["api_address"] = endpoint.api_url(out["load_balancer"]["vip_address"])
+        parts = (
+            []
+            if "security_group" in out
+            else [("security_group", "security group", lambda r: r.ensure_security_group(ports))]
+        )
+        parts.append(("server_groups", "server groups", lambda r: r.ensure_server_groups(server_groups, version)))
         if floating:
-            with self.action("ensure the API floating IP of cluster %s" % name):
-                out["floating_ip"] = resources.ensure_floating_ip(external, views=views)
-            if out["floating_ip"].get("address"):
-                out["api_address"] = endpoint.api_url(out["floating_ip"]["address"])
+            parts.append(
+                (
+                    "floating_ip",
+                    "API floating IP",
+                    lambda r: r.ensure_floating_ip(external, views=views, port=vip_port),
+                )
+            )
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            futures = []
+            for key, what, call in parts:
+                each = ClusterResources(self.conn, resources.uuid, name, check_mode=self.check_mode)
+                futures.append((key, what, each, pool.submit(call, each)))
+        for key, what, each, future in futures:
+            with self.action("ensure the %s of cluster %s" % (what, name)):
+                out[key] = future.result()
+            resources.changes.extend(each.changes)
+        if out.get("floating_ip", {}).get("address"):
+            out["api_address"] = endpoint.api_url(out["floating_ip"]["address"])
         return out
 
     def _attach_nova_resources(self, batch, uuid, groups):
-        """Use the cluster's security group and server groups when they exist."""
+        """Use the cluster's security group and server groups when they exist.
+
+        Returns the references known without a lookup (``NovaBatch.resolve``'s ``known``).
+        """
         if self.resource_options is not None:
             # just ensured: no need to look them up (in check mode, what does not exist yet has no id)
+            known = {}
             sg_id = self.resources_out["security_group"].get("id")
             for group in groups:
                 if sg_id and group.get("networks"):
                     group["security_groups"] = [sg_id]
+                    known[("security_group", sg_id)] = sg_id
                 server_group = self.resources_out["server_groups"].get(group["name"]) or {}
                 if server_group.get("id"):
                     group["server_group"] = server_group["id"]
-            return
+                    known[("server_group", server_group["id"])] = server_group["id"]
+            return known
         conn = self.conn
         sg_name = shape.security_group_name(self.params["cluster"]["name"], uuid)
         sgs = list(conn.network.security_groups(name=sg_name))
@@ -241,6 +394,7 @@ class NovaServersDriver(ModuleLogic):
             )
             if sg is not None:
                 group["server_group"] = sg.id
+        return {}
 
     def _render_user_data(self, plan, views):
         from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, pki, secrets
@@ -249,6 +403,9 @@ class NovaServersDriver(ModuleLogic):
             return  # no new server, no user-data: the credentials are not read (nor made)
 
         record = cluster_utils.bootstrap_record(self.record)
+        if self.vip and not record.get("api_fixed_ip"):
+            # resources made by an earlier call (nova_resources): the VIP port has the address
+            record["api_fixed_ip"] = ClusterResources(self.conn, record["uuid"], record["name"]).vip_port()["fixed_ip"]
         bootstrap.check_bootstrap_inputs(record)
         box = secrets.resolve_secret_key(self.params["secret_key"], self.params.get("state_url"))
         with self.action("read the credentials of cluster %s" % record["name"]):
@@ -306,13 +463,29 @@ class NovaResourcesDriver(ModuleLogic):
             with self.action("ensure the server groups of cluster %s" % name):
                 version = (p["cluster"] or {}).get("template_version")
                 out["server_groups"] = res.ensure_server_groups(groups, version)
+            vip = None
+            if p["cluster"] is not None and endpoint.endpoint_kind(p["cluster"]) == endpoint.VIP:
+                with self.action("ensure the API VIP port of cluster %s" % name):
+                    security_group = (out.get("security_group") or {}).get("id")
+                    if security_group is None:
+                        found = res.find_security_groups()
+                        security_group = found[0].id if found else None
+                    vip = out["vip"] = res.ensure_vip_port(
+                        p["cluster"].get("fixed_network"), p["cluster"].get("fixed_subnet"), security_group
+                    )
+                if vip.get("fixed_ip"):
+                    out["api_address"] = endpoint.api_url(vip["fixed_ip"])
             if floating:
                 with self.action("ensure the API floating IP of cluster %s" % name):
-                    fip = res.ensure_floating_ip(external, p["floating_ip_server"])
+                    fip = res.ensure_floating_ip(
+                        external,
+                        p["floating_ip_server"],
+                        port=(vip["name"], vip["id"]) if vip and vip.get("id") else None,
+                    )
                 out["floating_ip"] = fip
                 if fip.get("address"):
                     out["api_address"] = endpoint.api_url(fip["address"])
         out["changes"] = res.changes
         if self.diff_mode:
             out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))
-        self.exit(changed=bool(res.changes), **out)
+        self.exit_finished(p["cluster"], changed=bool(res.changes), **out)

@@ -36,8 +36,14 @@ servers are all gone behind our back is reported with every known node MISSING a
 UNHEALTHY (a repair rebuilds it), not as "nothing of the cluster exists".
 
 Addresses: master and node addresses are fixed IPs; the API address is
-``https://ADDR:6443`` of the cluster's tagged floating IP, else of a floating
-IP a master shows, else of the first master's fixed IP.
+``https://ADDR:6443`` of the cluster's tagged floating IP, else (``master_lb_enabled``)
+of its load balancer's VIP, else (a cluster whose API is on a VIP) of the VIP port's
+fixed IP, else of a floating IP a master shows, else of the first master's fixed IP.
+
+Load balancer (``endpoint.endpoint_kind`` says LOAD_BALANCER): the cluster's tagged
+Octavia load balancer is one of its resources. In ERROR (``provisioning_status``) it fails
+an operation in progress and makes the cluster UNHEALTHY, named; missing while the cluster
+exists, UNHEALTHY; PENDING_* keeps an operation in progress.
 
 The Nova driver's state synchroniser.
 
@@ -45,14 +51,15 @@ ONE server list, filtered server-side by the tag every cluster server
 carries (``coe-cluster``), covers every cluster given: the servers are
 grouped by cluster uuid (metadata, or the ``coe-cluster-<uuid>`` tag) and
 aggregated per nodegroup (nova/observe.py). ONE floating IP list (same tag)
-gives the API addresses. Two API calls, whatever the number of clusters
+gives the API addresses; ONE load balancer list (same tag) when a cluster has
+``master_lb_enabled``. Two or three API calls, whatever the number of clusters
 (each retried on a dropped connection). It observes and returns; it never
 writes.
 """
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
@@ -147,12 +154,13 @@ def _group_of(view, groups, cluster_name):
     return None
 
 
-def aggregate(record, views, floating_ips=()):
+def aggregate(record, views, floating_ips=(), load_balancer=None, vip=None):
     """The Observation fields for one cluster (see the module docstring).
 
     ``floating_ips``: the addresses of the cluster's tagged floating IPs (the
     API's); the first one is the API address even before Nova shows it in a
-    server's addresses.
+    server's addresses. ``load_balancer``: ``{name, provisioning_status, vip_address}`` of
+    the cluster's tagged load balancer, or None.
     """
     uuid = record["uuid"]
     cluster_name = record.get("name") or ""
@@ -266,8 +274,20 @@ def aggregate(record, views, floating_ips=()):
             if view["status"] == "ERROR":
                 faults[view["name"]] = view.get("fault") or "server in ERROR"
 
+    if endpoint.endpoint_kind(record) == endpoint.LOAD_BALANCER and (views or load_balancer):
+        lb_problem = loadbalancer.problem(load_balancer, deleting=action == "DELETE")
+        if lb_problem:
+            problems[(load_balancer or {}).get("name") or "load_balancer"] = lb_problem
+        if load_balancer is not None:
+            if load_balancer.get("provisioning_status") == "ERROR":
+                faults[load_balancer["name"]] = lb_problem
+            api_address = load_balancer.get("floating_ip") or load_balancer.get("vip_address") or api_address
     if floating_ips:
         api_address = sorted(floating_ips)[0]
+    elif vip is not None:
+        api_address = vip[1] or vip[0]  # the API VIP's fixed IP: never a master's
+    elif endpoint.endpoint_kind(record) == endpoint.VIP:
+        api_address = None
     # A cluster whose servers are ALL gone still exists when the record knows nodes of it
     # and it is not being deleted: its known nodes are then all MISSING (above), health
     # names them, and the next create/update run rebuilds it (lifecycle: a repair).
@@ -275,7 +295,7 @@ def aggregate(record, views, floating_ips=()):
     # plan no repair. A cluster being deleted, or one whose record knows no node (a create
     # that never made a server), exists only while a server does.
     deleting = action == "DELETE"
-    exists = bool(views) or (not deleting and any(g["nodes"] for g in groups))
+    exists = bool(views) or bool(load_balancer) or (not deleting and any(g["nodes"] for g in groups))
     status = None
     reason = None
     if action == "DELETE" and in_progress:
@@ -284,9 +304,14 @@ def aggregate(record, views, floating_ips=()):
         else:
             status, reason = "DELETE_IN_PROGRESS", "%d servers left" % len(views)
     elif in_progress:
+        lb = load_balancer or {}
+        lb_busy = (lb.get("provisioning_status") or "").startswith("PENDING_")
+        lb_failure = None
+        if lb.get("provisioning_status") == "ERROR" and action != "DELETE":
+            lb_failure = "%s: %s" % (lb.get("name"), faults.get(lb.get("name")))
         # servers of no nodegroup of the record (a nodegroup being removed) are still to go
-        orchestration = WORKING if strays else PENDING
-        status, reason = roll_up(action, states, orchestration)
+        orchestration = WORKING if strays or lb_busy else PENDING
+        status, reason = roll_up(action, states, orchestration, cluster_failure=lb_failure)
         if strays and status.endswith("_IN_PROGRESS"):
             reason = "; ".join(
                 [r for r in [reason] if r] + ["to remove: %s" % ", ".join(sorted(v["name"] for v in strays))]
@@ -337,13 +362,24 @@ class NovaSynchroniser(StateSynchroniser):
         for view in self.list_views():
             by_uuid.setdefault(view.get("cluster_uuid"), []).append(view)
         fips = {}
-        for fip in retry_read(lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG))):
+        tagged = retry_read(lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG)))
+        for fip in tagged:
             uuid = shape.uuid_from_tags(getattr(fip, "tags", None) or [])
             if uuid and fip.floating_ip_address:
                 fips.setdefault(uuid, []).append(fip.floating_ip_address)
+        vips = retry_read(lambda: endpoint.read_vip_addresses(self.conn, clusters, tagged))
+        lbs = {}
+        if any(endpoint.endpoint_kind(r) == endpoint.LOAD_BALANCER for r in clusters):
+            lbs = loadbalancer.cluster_load_balancers(self.conn, retry_read)
         return {
             record["uuid"]: Observation(
-                **aggregate(record, by_uuid.get(record["uuid"], []), fips.get(record["uuid"], ()))
+                **aggregate(
+                    record,
+                    by_uuid.get(record["uuid"], []),
+                    fips.get(record["uuid"], ()),
+                    lbs.get(record["uuid"]),
+                    vip=vips.get(record["uuid"]),
+                )
             )
             for record in clusters
         }

@@ -26,7 +26,11 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     NotFoundError,
     StoreError,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.store.schema import MIGRATIONS, SCHEMA_VERSION
+from ansible_collections.coe.openstack.plugins.module_utils.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    refuse_newer,
+)
 
 # Environment variables that carry the AWX/Tower job id into a job's processes.
 AWX_JOB_ENV = ("JOB_ID", "AWX_JOB_ID", "TOWER_JOB_ID")
@@ -218,6 +222,10 @@ class Store:
     def _name_lock(self, key):
         """Serialise writers of one name until the transaction ends (PostgreSQL: advisory lock)."""
 
+    def _snapshot(self):
+        """Called first in a read transaction that must see one state of every table
+        (PostgreSQL: repeatable read; SQLite's read transaction is one already)."""
+
     # -- helpers ----------------------------------------------------------
 
     def _query(self, sql, params=()):
@@ -262,14 +270,7 @@ class Store:
             if self._table_exists("coe_meta"):
                 rows = self._query("SELECT value FROM coe_meta WHERE key = 'schema_version'")
                 current = int(rows[0]["value"]) if rows else 0
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    "The %s has schema version %d, written by a newer coe.openstack; this version "
-                    "understands up to %d. Upgrade the collection; the store was not changed."
-                    % (self.describe(), current, SCHEMA_VERSION),
-                    schema_version=current,
-                    supported_schema_version=SCHEMA_VERSION,
-                )
+            refuse_newer(current, "The %s" % self.describe(), SCHEMA_VERSION)
             for version in range(current, SCHEMA_VERSION):
                 for statement in MIGRATIONS[version]:
                     self._execute(statement.format(serial_pk=self.serial_pk, blob=self.blob))
@@ -823,3 +824,82 @@ class Store:
         with self._write():
             cur = self._execute("DELETE FROM coe_secrets WHERE cluster_uuid = ?", (cluster_uuid,))
             return cur.rowcount
+
+    # -- export and restore (the rules are store/export.py's) -----------------
+
+    #: the tables an export carries, with the columns it keeps (events: all but the id,
+    #: which the restoring store gives anew; locks: none, a restored store holds no lease)
+    EXPORT_COLUMNS = dict(
+        coe_templates=("name", "version", "uuid", "driver", "spec", "spec_hash", "created_at", "created_by"),
+        coe_clusters=(
+            "uuid",
+            "project",
+            "name",
+            "generation",
+            "status",
+            "driver",
+            "template_name",
+            "template_version",
+            "record",
+            "created_at",
+            "updated_at",
+        ),
+        coe_secrets=("cluster_uuid", "name", "blob", "updated_at"),
+        coe_events=EVENT_COLUMNS[1:],
+    )
+    _EXPORT_ORDER = dict(
+        coe_templates="name, version",
+        coe_clusters="project, name",
+        coe_secrets="cluster_uuid, name",
+        coe_events="id",
+    )
+
+    def export_rows(self):
+        """``(schema_version, {table: [row, ...]})`` of the tables ``EXPORT_COLUMNS`` names, read
+        in one transaction that sees one state of the store. Secret blobs stay as stored (bytes)."""
+        tables = {}
+        with self._read():
+            self._snapshot()
+            rows = self._query("SELECT value FROM coe_meta WHERE key = 'schema_version'")
+            version = int(rows[0]["value"]) if rows else 0
+            for table, columns in self.EXPORT_COLUMNS.items():
+                tables[table] = self._query(
+                    "SELECT %s FROM %s ORDER BY %s" % (", ".join(columns), table, self._EXPORT_ORDER[table])
+                )
+        for row in tables["coe_secrets"]:
+            row["blob"] = bytes(row["blob"])
+        return version, tables
+
+    def is_empty(self):
+        """True when the store has no template, no cluster and no history."""
+        with self._read():
+            for table in ("coe_templates", "coe_clusters", "coe_events"):
+                if self._query("SELECT 1 AS one FROM %s LIMIT 1" % table):
+                    return False
+        return True
+
+    def import_rows(self, tables, actor=None, events=()):
+        """Insert rows as ``export_rows`` gives them (``{table: [row, ...]}``), all in one write
+        transaction, then append ``events`` (``add_event`` keyword dicts). A row whose key the
+        store already has fails the whole import (ConflictError): store/export.py plans the
+        rows so that it does not happen, and a writer racing it loses nothing."""
+        with self._write():
+            for table, columns in self.EXPORT_COLUMNS.items():
+                for row in tables.get(table, ()):
+                    values = [bytes(row[c]) if c == "blob" else row.get(c) for c in columns]
+                    try:
+                        self._execute(
+                            "INSERT INTO %s (%s) VALUES (%s)"
+                            % (table, ", ".join(columns), ", ".join("?" * len(columns))),
+                            values,
+                        )
+                    except Exception as e:
+                        if self._is_unique_violation(e):
+                            raise ConflictError(
+                                "The store changed during the restore (%s already has %s); nothing was restored"
+                                % (table, ", ".join("%s=%s" % (c, row.get(c)) for c in columns[:2])),
+                            ) from e
+                        raise
+            for event in events:
+                event = dict(event)
+                self._event(event.pop("kind"), event.pop("target"), event.pop("actor", actor), **event)

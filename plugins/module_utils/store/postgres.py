@@ -70,6 +70,9 @@ class PostgresStore(Store):
     def _read(self):
         return self._transaction()
 
+    def _snapshot(self):
+        self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
     def _migration_lock(self):
         self._execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
 

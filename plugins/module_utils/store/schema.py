@@ -15,6 +15,8 @@ are filled in by the backend.
 
 from __future__ import annotations
 
+from ansible_collections.coe.openstack.plugins.module_utils.errors import StoreError
+
 MIGRATIONS = [
     # 0 -> 1: the first schema
     [
@@ -99,3 +101,20 @@ MIGRATIONS = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def refuse_newer(version, what, supported=None):
+    """StoreError when ``version`` is newer than this code's schema (``supported``, default
+    SCHEMA_VERSION): the one rule for a store written by a newer collection (``Store.migrate``)
+    and for an export of one (store/export.py).
+
+    ``what`` names the thing refused ("The sqlite store sqlite:///...", "The export /x.json").
+    """
+    supported = SCHEMA_VERSION if supported is None else supported
+    if version > supported:
+        raise StoreError(
+            "%s has schema version %d, written by a newer coe.openstack; this version understands up to %d. "
+            "Upgrade the collection; the store was not changed." % (what, version, supported),
+            schema_version=version,
+            supported_schema_version=supported,
+        )

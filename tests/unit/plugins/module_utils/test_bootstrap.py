@@ -866,46 +866,15 @@ def apiserver_certificate(tmp_path, creds, sans):
     defaults = ["DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "IP:10.254.0.1"]
     ext = "subjectAltName=" + ",".join(defaults + ["IP:%s" % s for s in sans])
     (tmp_path / "ext.cnf").write_text(ext + "\n")
-    run = dict(capture_output=True, text=True, check=True, cwd=tmp_path)
-    subprocess.run(
-        [
-            OPENSSL,
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "apiserver.key",
-            "-subj",
-            "/CN=kube-apiserver",
-            "-out",
-            "apiserver.csr",
-        ],
-        **run,
-    )
-    subprocess.run(
-        [
-            OPENSSL,
-            "x509",
-            "-req",
-            "-in",
-            "apiserver.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "apiserver.crt",
-        ],
-        **run,
-    )
-    return subprocess.run([OPENSSL, "x509", "-in", "apiserver.crt", "-noout", "-text"], **run).stdout
+
+    def openssl(*args):
+        return subprocess.run([OPENSSL, *args], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+
+    key = ["-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key"]
+    openssl("req", "-new", *key, "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr")
+    sign = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf"]
+    openssl("x509", "-req", "-in", "apiserver.csr", *sign, "-out", "apiserver.crt")
+    return openssl("x509", "-in", "apiserver.crt", "-noout", "-text")
 
 
 @pytest.mark.parametrize("kind", sorted(ENDPOINTS))
@@ -931,3 +900,38 @@ def test_a_bad_endpoint_fixed_ip_is_refused(creds):
     with pytest.raises(ValidationError) as err:
         bootstrap.render_user_data(vip_cluster(api_fixed_ip="vip"), FIRST, creds, clock=Clock(T0))
     assert err.value.field == "api_fixed_ip"
+
+
+@pytest.mark.parametrize("role", sorted(NODES))
+def test_every_master_of_a_vip_cluster_runs_keepalived_holding_the_vip(creds, role):
+    node = NODES[role]
+    text = bootstrap.render_user_data(vip_cluster(), node, creds, clock=Clock(T0))
+    files = files_of(text)
+    lb = files_of(bootstrap.render_user_data(ENDPOINTS["load_balancer"], node, creds, clock=Clock(T0)))
+    assert bootstrap.KEEPALIVED_MANIFEST not in lb  # a load balancer needs no keepalived
+    if node["role"] != "master":
+        assert bootstrap.KEEPALIVED_MANIFEST not in files
+        return
+    pod = yaml.safe_load(files[bootstrap.KEEPALIVED_MANIFEST]["content"])
+    assert pod["kind"] == "Pod" and pod["spec"]["hostNetwork"] is True
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == bootstrap.DEFAULT_KEEPALIVED_IMAGE
+    assert "NET_ADMIN" in container["securityContext"]["capabilities"]["add"]
+    conf = files[bootstrap.KEEPALIVED_CONF]["content"]
+    assert "    10.0.0.5/32\n" in conf  # the VIP, never a master's address
+    assert "nopreempt" in conf and "state BACKUP" in conf and "interface @INTERFACE@" in conf
+    router_id, _password = bootstrap.vrrp_identity(vip_cluster())
+    assert "virtual_router_id %d\n" % router_id in conf and 1 <= router_id <= 255
+    assert files[bootstrap.KEEPALIVED_CHECK]["permissions"] == "0755"
+    # kubeadm accepts the manifests folder that holds the keepalived pod
+    registration = kubeadm_docs(text)[0]["nodeRegistration"]
+    assert registration["ignorePreflightErrors"] == [bootstrap.MANIFESTS_PREFLIGHT]
+
+
+def test_the_vip_and_the_keepalived_image_are_checked(creds):
+    with pytest.raises(ValidationError) as err:
+        bootstrap.check_bootstrap_inputs(vip_cluster(api_fixed_ip=None))
+    assert err.value.field == "api_fixed_ip"
+    with pytest.raises(ValidationError) as err:
+        bootstrap.check_bootstrap_inputs(vip_cluster(labels={"keepalived_image": "a b"}))
+    assert err.value.field == "labels.keepalived_image"

@@ -130,3 +130,15 @@ def test_the_nodes_join_through_the_endpoints_fixed_address():
     assert endpoint.control_plane_host(single) == "203.0.113.7:6443"
     # a driver that has not said the fixed IP: the API address
     assert endpoint.control_plane_host(dict(master_count=3, api_address="10.0.0.9")) == "10.0.0.9:6443"
+
+
+def test_lb_allowed_cidrs_from_magnums_label():
+    assert endpoint.lb_allowed_cidrs({}) == []
+    cluster = {"labels": {"master_lb_allowed_cidrs": "10.0.0.0/8, 192.168.1.7/24"}, "template": {"labels": {}}}
+    assert endpoint.lb_allowed_cidrs(cluster) == ["10.0.0.0/8", "192.168.1.0/24"]
+    assert endpoint.lb_allowed_cidrs({"template": {"labels": {"master_lb_allowed_cidrs": "172.16.0.0/12"}}}) == [
+        "172.16.0.0/12"
+    ]
+    with pytest.raises(ValidationError) as err:
+        endpoint.lb_allowed_cidrs({"labels": {"master_lb_allowed_cidrs": "10.0.0.0/8,nope"}})
+    assert err.value.field == "labels.master_lb_allowed_cidrs"

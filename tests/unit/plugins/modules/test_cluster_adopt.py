@@ -82,3 +82,71 @@ def test_sync_reports_the_orphan_adopt_takes_it_and_a_second_adopt_says_it_is_ma
 def test_a_name_the_cloud_lacks_is_refused(coe, cloud):
     result = coe("cluster_adopt", name="prod-b")
     assert result.failed and "no cluster called prod-b" in result["msg"] and result["field"] == "name"
+
+
+KEY = "correct horse battery staple 42"
+
+
+@pytest.fixture
+def lost_export(tmp_path):
+    """An export of the store that managed prod-a (uuid UUID), with its credentials."""
+    from ansible_collections.coe.openstack.plugins.module_utils import pki, secrets
+    from ansible_collections.coe.openstack.plugins.module_utils.store import export, open_store
+
+    box = secrets.SecretBox(KEY)
+    with open_store("sqlite://%s" % (tmp_path / "lost.db")) as lost:
+        lost.create_cluster(
+            dict(
+                uuid=UUID,
+                name="prod-a",
+                project_id="default",
+                status="CREATE_COMPLETE",
+                driver="nova",
+                cluster_template_name="k8s",
+                template_version=1,
+                labels={},
+            )
+        )
+        creds = pki.ensure_cluster_credentials(lost, UUID, box, "prod-a")
+        path = str(tmp_path / "lost.json")
+        export.write_export(path, export.build_export(lost, box))
+    return dict(path=path, fingerprint=creds.ca_fingerprint, box=box)
+
+
+def test_adopt_with_an_export_restores_the_credentials(coe, cloud, lost_export):
+    from ansible_collections.coe.openstack.plugins.module_utils import pki
+
+    assert not coe("cluster_template", **dict(coe_helpers.TEMPLATE, driver="nova")).failed
+    wrong = coe("cluster_adopt", name="prod-a", store_export=lost_export["path"], secret_key="another key, long enough")
+    assert wrong.failed and "written with another secret key" in wrong["msg"]
+    assert coe.store().list_clusters() == [], "refused before anything is written"
+
+    args = dict(name="prod-a", store_export=lost_export["path"], secret_key=KEY)
+    checked = coe("cluster_adopt", check_mode=True, **args)
+    assert checked["changed"] and checked["credentials_restored"] == {"prod-a": ["pki"]}
+    assert coe.store().list_secrets(UUID) == []
+
+    adopted = coe("cluster_adopt", **args)
+    assert adopted["credentials_restored"] == {"prod-a": ["pki"]}, adopted
+    assert not any(m.startswith("credentials") for m in adopted["missing"]["prod-a"])
+    assert "credentials" not in adopted["clusters"][0]["status_reason"]
+    with coe.store() as store:
+        assert (
+            pki.load_cluster_credentials(store, UUID, lost_export["box"]).ca_fingerprint == (lost_export["fingerprint"])
+        )
+    again = coe("cluster_adopt", **args)
+    assert not again["changed"] and again["credentials_restored"] == {}, again
+    assert KEY not in str([wrong, checked, adopted, again])
+
+
+def test_a_cluster_adopted_without_credentials_gets_them_from_a_later_adopt_with_the_export(coe, cloud, lost_export):
+    assert not coe("cluster_template", **dict(coe_helpers.TEMPLATE, driver="nova")).failed
+    first = coe("cluster_adopt", name="prod-a")
+    assert any(m.startswith("credentials") for m in first["missing"]["prod-a"])
+    later = coe("cluster_adopt", name="prod-a", store_export=lost_export["path"], secret_key=KEY)
+    assert later["changed"] and later["credentials_restored"] == {"prod-a": ["pki"]}, later
+    with coe.store() as store:
+        record = store.get_cluster(UUID)
+        assert store.list_secrets(UUID) == ["pki"]
+    assert not any(m.startswith("credentials") for m in record["adopted"]["missing"])
+    assert "credentials" not in record["status_reason"]

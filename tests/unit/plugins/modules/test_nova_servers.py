@@ -239,7 +239,8 @@ def test_user_data_rendered_per_node_first_master_inits_the_others_join(run_modu
     import base64
 
     monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
-    rec = record(masters=3, workers=1, labels={"kube_tag": "v1.31.1"}, api_address="172.24.4.20")
+    # a record written before the VIP rule: its API is on its first master
+    rec = record(masters=3, workers=1, labels={"kube_tag": "v1.31.1"}, api_address="172.24.4.20", api_endpoint="master")
     result = run_module(nova_servers.main, dict(cluster=rec, render_user_data=True, poll_interval=0.01))
     assert not result.failed, result.get("msg")
     bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
@@ -357,3 +358,59 @@ def test_bad_resource_options_are_named_before_any_cloud_call(run_module, no_clo
     result = run_module(nova_servers.main, args)
     assert result.failed
     assert result["field"] == field, result["msg"]
+
+
+def test_a_vip_cluster_gets_a_vip_port_carrying_the_floating_ip_and_masters_that_may_carry_it(
+    run_module, cloud, monkeypatch
+):
+    import base64
+
+    monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
+    rec = record(masters=3, workers=1, labels={"kube_tag": "v1.31.1"}, api_endpoint="vip")
+    args = dict(cluster=rec, render_user_data=True, resources=True, poll_interval=0.01)
+    result = run_module(nova_servers.main, args)
+    assert not result.failed, result.get("msg")
+    (vip,) = [p for p in cloud.ports.values() if "coe-api-vip" in p.tags]
+    assert vip.name == "k1-api-vip" and set(vip.tags) == {"coe-cluster", "coe-cluster-" + UUID, "coe-api-vip"}
+    address = vip.fixed_ips[0]["ip_address"]
+    (fip,) = cloud.fips.values()
+    assert fip.port_id == vip.id  # the floating IP is on the VIP, not on a master
+    assert result["resources"]["api_address"] == "https://%s:6443" % fip.floating_ip_address
+    masters = [s for s in cloud.servers.values() if s.name.startswith("k1-master-")]
+    assert len(masters) == 3
+    for server in masters:
+        assert cloud.server_ports[server.id].allowed_address_pairs == [{"ip_address": address}]
+    assert result["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
+    bodies = {c[2]["name"]: c[2] for c in cloud.calls if c[1] == "create_server"}
+    texts = {name: base64.b64decode(body["user_data"]).decode() for name, body in bodies.items()}
+    for name, text in texts.items():
+        assert "%s:6443" % address in text  # every node joins through the VIP
+        assert ("/etc/kubernetes/manifests/keepalived.yaml" in text) is name.startswith("k1-master-")
+    # a second run changes nothing
+    again = run_module(nova_servers.main, args)
+    assert not again["changed"], again.get("resources")
+
+
+def test_nova_resources_makes_the_vip_and_nova_servers_lets_the_masters_carry_it(run_module, cloud):
+    rec = record(masters=3, workers=0, api_endpoint="vip")
+    res = run_module(nova_resources.main, dict(cluster=rec))
+    assert not res.failed, res.get("msg")
+    vip = res["vip"]
+    assert vip["name"] == "k1-api-vip" and vip["fixed_ip"]
+    assert res["floating_ip"]["port_id"] == vip["id"]  # on the VIP before any master exists
+    assert res["api_address"] == "https://%s:6443" % res["floating_ip"]["address"]
+    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert result["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
+    again = run_module(nova_resources.main, dict(cluster=rec))
+    assert again["changed"] is False and again["floating_ip"]["port_id"] == vip["id"]
+    # a master whose port lost the pair (a run that stopped before it): the next run, with
+    # no server to change, gives it back, and says it changed something
+    master = next(s for s in cloud.servers.values() if s.name == "k1-master-1")
+    cloud.server_ports[master.id].allowed_address_pairs = []
+    fixed = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert fixed["changed"] is True and fixed["created"] == [] and fixed["vip_pairs"] == ["k1-master-1"]
+    assert run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))["changed"] is False
+    # delete: the VIP port and its floating IP go with the rest
+    gone = run_module(nova_resources.main, dict(cluster_name="k1", cluster_uuid=UUID, state="absent"))
+    assert "k1-api-vip" in gone["deleted"]["ports"] and gone["deleted"]["floating_ips"]
+    assert not cloud.ports and not cloud.fips

@@ -76,6 +76,8 @@ def test_names_tags_and_default_nodegroups():
     assert spec.parameters["default-master_count"] == 3
     assert spec.files == {
         "coe_node.yaml": hot.NODE_TEMPLATE,
+        # three masters: the API is on a VIP, and the masters' ports may carry it
+        "coe_vip_master.yaml": hot.VIP_NODE_TEMPLATE,
         "coe-user-data/default-master/0": "",
         "coe-user-data/default-master/1": "",
         "coe-user-data/default-master/2": "",
@@ -297,19 +299,58 @@ def test_bad_input_names_the_field(over, field):
     assert e.value.field == field
 
 
-def test_floating_ip_and_network_options():
-    spec, tmpl = render(floating_ip_enabled=True, external_network="public", fixed_subnet="private-subnet")
+@pytest.mark.parametrize("masters", [1, 3])
+def test_floating_ip_and_network_options(masters):
+    spec, tmpl = render(
+        rec=dict(master_count=masters),
+        floating_ip_enabled=True,
+        external_network="public",
+        fixed_subnet="private-subnet",
+    )
     assert spec.parameters["floating_ip_enabled"] is True
     assert spec.parameters["external_network"] == "public"
     assert spec.parameters["fixed_subnet"] == "private-subnet"
     fip = tmpl["resources"]["api_floating_ip"]
     assert fip["condition"] == "api_floating_ip"
-    # the floating IP is on the API port, made before any node; master 0 uses that port
+    # the floating IP is on the API port, made before any node
     assert fip["properties"]["port_id"] == {"get_resource": "api_port"}
-    masters = tmpl["resources"]["default-master"]["properties"]["resource_def"]["properties"]
-    assert masters["first_port"] == {"get_resource": "api_port"}
-    workers = tmpl["resources"]["default-worker"]["properties"]["resource_def"]["properties"]
-    assert "first_port" not in workers
+    group = tmpl["resources"]["default-master"]["properties"]["resource_def"]
+    if masters == 1:
+        # a single master uses that port
+        assert group["type"] == "coe_node.yaml"
+        assert group["properties"]["first_port"] == {"get_resource": "api_port"}
+        assert "api_fixed_ip" not in tmpl["outputs"]
+    else:
+        # a VIP: no master uses the port; each master's own port may carry its address
+        assert group["type"] == "coe_vip_master.yaml"
+        assert "first_port" not in group["properties"]
+        assert group["properties"]["vip_address"] == {"get_attr": ["api_port", "fixed_ips", 0, "ip_address"]}
+        assert tmpl["outputs"]["api_fixed_ip"]["value"] == {"get_attr": ["api_port", "fixed_ips", 0, "ip_address"]}
+    workers = tmpl["resources"]["default-worker"]["properties"]["resource_def"]
+    assert workers["type"] == "coe_node.yaml" and "first_port" not in workers["properties"]
+    assert_references_resolve(tmpl)
+
+
+def test_the_vip_port_and_the_masters_allowed_address_pairs():
+    spec, tmpl = render(rec=dict(api_endpoint="vip"))
+    port = tmpl["resources"]["api_port"]["properties"]
+    assert port["name"] == {"list_join": ["-", [{"get_param": "cluster_name"}, "api-vip"]]}
+    assert port["tags"][1:] == ["coe-cluster", "coe-api-vip"]  # the synchroniser's one port list finds it
+    assert port["security_groups"] == [{"get_resource": "secgroup"}]
+    node = yaml.safe_load(spec.files["coe_vip_master.yaml"])
+    assert_references_resolve(node)
+    assert node["parameters"]["vip_address"]["type"] == "string"
+    assert node["resources"]["port"]["properties"]["allowed_address_pairs"] == [
+        {"ip_address": {"get_param": "vip_address"}}
+    ]
+    # the same node otherwise: made from the one NODE_TEMPLATE
+    plain = yaml.safe_load(hot.NODE_TEMPLATE)
+    del node["parameters"]["vip_address"], node["resources"]["port"]["properties"]["allowed_address_pairs"]
+    assert node == plain
+    # a record written before the rule (single master's endpoint) keeps today's template
+    spec, tmpl = render(rec=dict(api_endpoint="master"))
+    assert "coe_vip_master.yaml" not in spec.files
+    assert tmpl["resources"]["api_port"]["properties"]["name"]["list_join"][1][1:] == ["master", "0", "port"]
 
 
 def test_the_api_gets_a_floating_ip_when_the_template_has_an_external_network():
@@ -423,3 +464,51 @@ def test_a_live_stack_made_with_ids_keeps_them_and_a_new_image_changes_it():
 )
 def test_stable_reference(value, live, expected):
     assert t.stable_reference(value, {"m1.small": "2", "m1.large": "5", "unknown": "unknown"}, live) == expected
+
+
+def test_master_lb_enabled_puts_an_octavia_load_balancer_in_the_stack():
+    spec, tmpl = render(
+        rec=dict(
+            master_lb_enabled=True,
+            external_network_id="public",
+            labels={"master_lb_allowed_cidrs": "10.0.0.0/8,172.24.4.0/24"},
+        )
+    )
+    assert_references_resolve(tmpl)
+    assert set(spec.parameters) == set(tmpl["parameters"])
+    res = tmpl["resources"]
+    kinds = {name: r["type"] for name, r in res.items() if r["type"].startswith("OS::Octavia::")}
+    assert kinds == {
+        "api_lb": "OS::Octavia::LoadBalancer",
+        "api_listener": "OS::Octavia::Listener",
+        "api_pool": "OS::Octavia::Pool",
+        "api_monitor": "OS::Octavia::HealthMonitor",
+        "api_member_0": "OS::Octavia::PoolMember",
+    }
+    listener = res["api_listener"]["properties"]
+    assert (listener["protocol"], listener["protocol_port"]) == ("TCP", 6443)
+    assert spec.parameters["lb_allowed_cidrs"] == ["10.0.0.0/8", "172.24.4.0/24"]
+    assert res["api_monitor"]["properties"]["type"] == "TCP"
+    # the VIP on the masters' subnet, the floating IP on the VIP port, the API address the LB's
+    assert res["api_lb"]["properties"]["vip_subnet"] == {"get_attr": ["api_port", "fixed_ips", 0, "subnet_id"]}
+    assert res["api_floating_ip"]["properties"]["port_id"] == {"get_attr": ["api_lb", "vip_port_id"]}
+    assert tmpl["outputs"]["api_ip"]["value"]["if"][2] == {"get_attr": ["api_lb", "vip_address"]}
+    assert tmpl["outputs"]["api_fixed_ip"]["value"] == {"get_attr": ["api_lb", "vip_address"]}
+    # every master is a member (its node stack's PoolMember), workers are not
+    masters = res["default-master"]["properties"]["resource_def"]["properties"]
+    workers = res["default-worker"]["properties"]["resource_def"]["properties"]
+    assert masters["lb_pool"] == {"get_resource": "api_pool"} and "lb_pool" not in workers
+    node = yaml.safe_load(hot.NODE_TEMPLATE)
+    member = node["resources"]["lb_member"]
+    assert member["type"] == "OS::Octavia::PoolMember" and member["condition"] == "lb_member"
+    assert member["properties"]["protocol_port"] == 6443
+    # master 0's member is the cluster stack's, on the API port it keeps across replacements
+    assert node["conditions"]["lb_member"]["and"][1] == "own_port"
+    assert res["api_member_0"]["properties"]["address"] == {"get_attr": ["api_port", "fixed_ips", 0, "ip_address"]}
+
+
+def test_no_load_balancer_without_master_lb_enabled():
+    spec, tmpl = render(rec=dict(external_network_id="public"))
+    assert not [r for r in tmpl["resources"].values() if r["type"].startswith("OS::Octavia::")]
+    assert "lb_allowed_cidrs" not in spec.parameters
+    assert tmpl["resources"]["api_floating_ip"]["properties"]["port_id"] == {"get_resource": "api_port"}

@@ -61,3 +61,16 @@ def test_cleanup_timeout_names_the_servers_still_there(monkeypatch):
     )
     assert now[0] == 10.0
     assert conn.deleted == ["s-1"]  # the ports stay until the servers are gone
+
+
+def test_cleanup_deletes_the_api_vips_floating_ip_before_its_port():
+    conn = Conn([], lists_to_go=0)
+    vip = NS(id="port-vip", name="demo-api-vip", tags=[TAG, "coe-cluster", "coe-api-vip"])
+    conn.network.ports = lambda tags: [NS(id="port-1", name="demo-master-0-port"), vip]
+    conn.network.ips = lambda port_id: (
+        [NS(id="fip-1", floating_ip_address="203.0.113.7")] if port_id == "port-vip" else []
+    )
+    conn.network.delete_ip = lambda fid, ignore_missing: conn.deleted.append(fid)
+    found = driver(conn).cleanup(TAG, sleep=lambda s: None)
+    assert [item["name"] for item in found] == ["demo-master-0-port", "demo-api-vip", "203.0.113.7"]
+    assert conn.deleted == ["fip-1", "port-1", "port-vip"]

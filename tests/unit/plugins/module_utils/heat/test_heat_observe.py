@@ -176,9 +176,49 @@ def test_api_address_without_floating_ip_is_the_first_masters_fixed_ip():
         server("demo-master-0", "default-master", "master", 0, "10.0.0.5"),
         server("demo-master-1", "default-master", "master", 1, "10.0.0.8"),
     ]
-    obs, _client, _conn = observe([record(master_count=3, node_count=0)], [stack("CREATE_COMPLETE")], servers)
+    # a record written before the VIP rule: its API is the first master's
+    rec = record(master_count=3, node_count=0, api_endpoint="master")
+    obs, _client, _conn = observe([rec], [stack("CREATE_COMPLETE")], servers)
     assert obs[UUID].api_address == "https://10.0.0.5:6443"
     assert obs[UUID].master_addresses == ["10.0.0.5", "10.0.0.8", "10.0.0.9"]
+
+
+class FakeNetwork:
+    def __init__(self, ports, ips):
+        self._ports, self._ips, self.calls = ports, ips, []
+
+    def ports(self, tags=None):
+        self.calls.append(("ports", tags))
+        return [p for p in self._ports if tags in p.tags]
+
+    def ips(self, **query):
+        self.calls.append(("ips", query))
+        return list(self._ips)
+
+
+@pytest.mark.parametrize("fip", [None, "172.24.4.30"])
+def test_a_vip_clusters_api_address_is_the_vips_in_two_calls_for_every_cluster(fip):
+    from types import SimpleNamespace as NS
+
+    servers = [server("demo-master-%d" % i, "default-master", "master", i, "10.0.0.%d" % (5 + i)) for i in range(3)]
+    vip = NS(
+        id="p-vip", tags=["coe-cluster-" + UUID, "coe-cluster", "coe-api-vip"], fixed_ips=[dict(ip_address="10.0.0.99")]
+    )
+    ips = (
+        [NS(port_id="p-vip", floating_ip_address=fip)]
+        if fip
+        else [NS(port_id="p-other", floating_ip_address="1.2.3.4")]
+    )
+    client = FakeClient([stack("CREATE_COMPLETE")])
+    conn = FakeConn(servers)
+    conn.network = FakeNetwork([vip], ips)
+    other = record(uuid="9" + UUID[1:], name="other", master_count=3)
+    obs = HeatSynchroniser(conn, client=client).observe([record(master_count=3, node_count=0), other])
+    assert obs[UUID].api_address == "https://%s:6443" % (fip or "10.0.0.99")
+    assert obs[UUID].master_addresses == ["10.0.0.5", "10.0.0.6", "10.0.0.7"]
+    # a VIP cluster whose VIP port is gone has no API address: no master stands for it
+    assert obs[other["uuid"]].api_address is None
+    assert conn.network.calls == [("ports", "coe-api-vip"), ("ips", {})]
 
 
 def test_failed_stack_faults_come_from_failed_resources_and_server_faults():

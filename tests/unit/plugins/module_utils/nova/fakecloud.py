@@ -288,8 +288,42 @@ class _Network:
             server = self.cloud.servers.get(device_id)
             if server is None:
                 return []
-            return [Obj(id="port-" + device_id, name="", created_at="x", tags=[])]
+            # a server's own port (Nova made it); it keeps what update_port sets
+            ports = self.cloud.__dict__.setdefault("server_ports", {})
+            port = ports.setdefault(
+                device_id,
+                Obj(
+                    id="port-" + device_id,
+                    name="",
+                    created_at="x",
+                    tags=[],
+                    device_id=device_id,
+                    allowed_address_pairs=[],
+                ),
+            )
+            return [port]
         return self._match(self.cloud.ports.values(), tags=tags)
+
+    def create_port(self, name, network_id, **body):
+        self.cloud.record("network", "create_port", name=name, network_id=network_id, **body)
+        port = Obj(
+            id=_id("port"),
+            name=name,
+            network_id=network_id,
+            tags=[],
+            fixed_ips=[dict(ip_address="10.0.0.%d" % (200 + len(self.cloud.ports)))],
+            allowed_address_pairs=[],
+            device_id="",
+            **body,
+        )
+        self.cloud.ports[port.id] = port
+        return port
+
+    def update_port(self, port, **body):
+        self.cloud.record("network", "update_port", id=port.id, **body)
+        for key, value in body.items():
+            setattr(port, key, value)
+        return port
 
     def delete_port(self, port, ignore_missing=True):
         self.cloud.record("network", "delete_port", id=port.id)

@@ -325,3 +325,58 @@ def test_a_create_that_never_made_a_server_is_not_a_cluster_with_missing_nodes()
         "default-master": "missing servers: 1 more",
         "default-worker": "missing servers: 2 more",
     }
+
+
+# -- master_lb_enabled: the API's load balancer is a cluster resource ------------------
+
+
+def lb_view(status="ACTIVE", floating_ip=None):
+    return dict(
+        id="lb-1",
+        name="coe-k1-%s-api" % U1,
+        provisioning_status=status,
+        operating_status="OFFLINE",
+        vip_address="10.0.0.99",
+        vip_port_id="port-vip",
+        floating_ip=floating_ip,
+    )
+
+
+def lb_cluster(cloud, status="CREATE_COMPLETE"):
+    healthy_cluster(cloud, U1, "k1")
+    views = NovaSynchroniser(cloud).list_views()
+    return dict(record(U1, "k1", status=status, nodes=known("k1")), master_lb_enabled=True), views
+
+
+def test_the_api_address_is_the_load_balancers_floating_ip_else_its_vip():
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.observe import aggregate
+
+    rec, views = lb_cluster(FakeCloud())
+    out = aggregate(rec, views, (), lb_view())
+    assert out["api_address"] == "https://10.0.0.99:6443"
+    assert out["health_status"] == "HEALTHY"
+    assert aggregate(rec, views, (), lb_view(floating_ip="172.24.4.9"))["api_address"] == "https://172.24.4.9:6443"
+
+
+def test_a_load_balancer_in_error_fails_the_operation_and_makes_the_cluster_unhealthy():
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.observe import aggregate
+
+    rec, views = lb_cluster(FakeCloud(), status="CREATE_IN_PROGRESS")
+    out = aggregate(rec, views, (), lb_view("ERROR"))
+    assert out["status"] == "CREATE_FAILED"
+    name = "coe-k1-%s-api" % U1
+    assert "provisioning_status ERROR" in out["faults"][name]
+    assert name in out["status_reason"]
+    stable = aggregate(dict(rec, status="CREATE_COMPLETE"), views, (), lb_view("ERROR"))
+    assert stable["health_status"] == "UNHEALTHY" and name in stable["health_status_reason"]
+    # PENDING_* keeps the operation in progress
+    assert aggregate(rec, views, (), lb_view("PENDING_UPDATE"))["status"] == "CREATE_IN_PROGRESS"
+
+
+def test_a_missing_load_balancer_is_named():
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.observe import aggregate
+
+    rec, views = lb_cluster(FakeCloud())
+    out = aggregate(rec, views, (), None)
+    assert out["health_status"] == "UNHEALTHY"
+    assert out["health_status_reason"] == {"load_balancer": "the API load balancer is missing"}
