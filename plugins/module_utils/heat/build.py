@@ -567,7 +567,8 @@ def vip_node_template():
             "      allowed_address_pairs:\n        - ip_address: {get_param: vip_address}\n",
         ),
     ):
-        assert text.count(old) == 1, old
+        if text.count(old) != 1:
+            raise AssertionError("the node template changed: %r is not there once" % old)
         text = text.replace(old, new)
     return text
 
