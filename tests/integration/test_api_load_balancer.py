@@ -161,6 +161,7 @@ def test_an_octavia_quota_fails_the_create_with_octavias_words(minicloud, runner
         record = runner.record(name)
         assert record["status"] == "CREATE_FAILED", record
         assert "Quota has been met for resources: Load Balancer" in record["status_reason"], record
+        assert "Quota has been met for resources: Load Balancer" in record["faults"]["driver"], record
         assert "Quota has been met" in result.out, result
         assert not list(user.conn.compute.servers(tags="coe-cluster-%s" % record["uuid"]))
     finally:

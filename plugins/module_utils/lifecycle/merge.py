@@ -37,6 +37,8 @@ DESIRED_NODEGROUP_KEYS = (
     "own_labels",
 )
 OBSERVED_KEYS = ("api_address", "master_addresses", "node_addresses", "faults")
+#: the key of ``faults`` that holds why the runner's driver failed (fail_in_progress)
+RUNNER_FAULT = "driver"
 OPTIONAL_OBSERVED_KEYS = ("stack_id", "coe_version", "health_status", "health_status_reason")
 
 
@@ -93,6 +95,12 @@ def merge_observation(record, obs, now):
         for key in OBSERVED_KEYS:
             value = getattr(obs, key)
             new[key] = copy.deepcopy(value)
+        runner_fault = (
+            (record.get("faults") or {}).get(RUNNER_FAULT) if isinstance(record.get("faults"), dict) else None
+        )
+        if new.get("runner_failure") and runner_fault:
+            # the cloud cannot show why the runner's driver failed: that stays until the next operation
+            new["faults"] = dict(new["faults"] or {}, **{RUNNER_FAULT: runner_fault})
         # Magnum's https://ADDR:6443, whatever form a synchroniser gives (records are read in both)
         new["api_address"] = endpoint.api_url(new["api_address"])
         for key in OPTIONAL_OBSERVED_KEYS:
@@ -144,7 +152,7 @@ def fail_in_progress(record, reason, now):
     ``(new_record, message)``, or ``(record, None)`` unless the record is
     ``*_IN_PROGRESS``. The status becomes the matching ``*_FAILED`` (nodegroups
     in progress too) with ``reason`` (the failed task's message) as
-    ``status_reason``, and ``runner_failure`` is set: the cloud did not fail the
+    ``status_reason`` and as ``faults["driver"]``, and ``runner_failure`` is set: the cloud did not fail the
     operation, so re-running it unchanged stays allowed (check_transition), as
     resuming it was while it was recorded in progress.
     """
@@ -159,6 +167,10 @@ def fail_in_progress(record, reason, now):
     for ng in new.get("nodegroups") or []:
         if (ng.get("status") or "").endswith("_IN_PROGRESS"):
             ng["status"] = _prefix(ng["status"]) + "_FAILED"
-    new.update(status=failed, status_reason=reason, status_updated_at=iso(now), runner_failure=True)
+    # the words the driver got from the cloud (an Octavia or Nova quota refusal, a 4xx/5xx) are the
+    # operation's fault too, as a failed resource's are; kept while the runner's failure stands
+    faults = dict(new["faults"]) if isinstance(new.get("faults"), dict) else {}
+    faults[RUNNER_FAULT] = reason
+    new.update(status=failed, status_reason=reason, status_updated_at=iso(now), runner_failure=True, faults=faults)
     operation = record.get("operation")
     return new, "%s failed in the runner, the cloud shows no work on the cluster: %s" % (operation, reason)

@@ -197,30 +197,28 @@ class NovaServersDriver(ModuleLogic):
                 if spec["name"] in p["user_data"]:
                     spec["user_data"] = p["user_data"][spec["name"]]
 
-        before_delete = None
         lb = (getattr(self, "resources_out", None) or {}).get("load_balancer")
-        if resources is not None and lb:
 
-            def before_delete(views, deletes):
-                # a rolling replace: the new masters in the pool, the ones about to go out of it
-                gone = {d["name"] for d in deletes}
-                masters = {
-                    v["name"]: fixed_address(v)
-                    for v in views
-                    if v.get("role") == "master" and v["status"] == "ACTIVE" and v["name"] not in gone
-                }
-                resources.ensure_members(lb, {k: a for k, a in masters.items() if a}, p["timeout"], sleep)
+        def before_delete(views, deletes):
+            # a rolling replace: the new masters in the pool, the ones about to go out of it
+            gone = {d["name"] for d in deletes}
+            masters = {
+                v["name"]: fixed_address(v)
+                for v in views
+                if v.get("role") == "master" and v["status"] == "ACTIVE" and v["name"] not in gone
+            }
+            resources.ensure_members(lb, {k: a for k, a in masters.items() if a}, p["timeout"], sleep)
 
         attached = {}
-        on_poll = None
-        if resources is not None and self.resource_options[1] and not self.load_balancer and not self.vip:
+        # the API floating IP on a master (not on a load balancer's or a VIP's port)
+        early_fip = resources is not None and self.resource_options[1] and not self.load_balancer and not self.vip
 
-            def on_poll(views):
-                # the API floating IP goes onto the first master as soon as it is ACTIVE,
-                # while the other servers still build
-                if not attached and api_master_ready(views):
-                    with self.action("attach the API floating IP of cluster %s" % name):
-                        attached["fip"] = resources.ensure_floating_ip(self.resource_options[2], views=views)
+        def on_poll(views):
+            # the API floating IP goes onto the first master as soon as it is ACTIVE,
+            # while the other servers still build
+            if not attached and api_master_ready(views):
+                with self.action("attach the API floating IP of cluster %s" % name):
+                    attached["fip"] = resources.ensure_floating_ip(self.resource_options[2], views=views)
 
         with self.action("change the servers of cluster %s" % name):
             result = batch.apply(
@@ -229,8 +227,8 @@ class NovaServersDriver(ModuleLogic):
                 wait=p["wait"],
                 timeout=p["timeout"],
                 batch_size=p["batch_size"],
-                on_poll=on_poll,
-                before_delete=before_delete,
+                on_poll=on_poll if early_fip else None,
+                before_delete=before_delete if resources is not None and lb else None,
             )
         final = result["views"] if result["views"] is not None else batch.list_views()
         out.update(

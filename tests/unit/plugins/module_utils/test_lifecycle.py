@@ -473,6 +473,7 @@ def test_a_runner_failure_fails_the_operation_and_re_running_it_stays_allowed():
     failed, message = lc.fail_in_progress(rec, "  Couldn't create stack: 503\n", NOW + 5)
     assert failed["status"] == "CREATE_FAILED" and failed["status_reason"] == "Couldn't create stack: 503"
     assert failed["nodegroups"][1]["status"] == "CREATE_FAILED" and failed["status_updated_at"] == iso(NOW + 5)
+    assert failed["faults"]["driver"] == "Couldn't create stack: 503"  # the cloud's words, in faults too
     assert "Couldn't create stack: 503" in message
     assert lc.fail_in_progress(failed, "again", NOW) == (failed, None)  # settled: nothing to do
     assert len(lc.fail_in_progress(rec, "x" * 10000, NOW)[0]["status_reason"]) == lc.MAX_REASON

@@ -201,8 +201,10 @@ def test_a_driver_failure_the_cloud_shows_no_work_for_is_recorded_failed_and_ret
     event = store.list_events(cluster_uuid=c["uuid"])[-1]
     assert (event["from_status"], event["to_status"]) == ("UPDATE_IN_PROGRESS", "UPDATE_FAILED")
     assert DRIVER_ERROR in event["message"]
+    assert got["faults"]["driver"] == DRIVER_ERROR  # the cloud's words the driver got, in faults too
     again = coe("cluster_sync", name="demo", lock_token=token, fail_reason=DRIVER_ERROR)
     assert not again["changed"]  # a settled status is left alone
+    assert coe("cluster_sync", name="demo")["clusters"][0]["faults"]["driver"] == DRIVER_ERROR  # kept by a sync
     LockManager(store).release("default", "demo", token)
 
     # re-running the same play retries the update
