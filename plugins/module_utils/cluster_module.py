@@ -64,9 +64,10 @@ class ClusterLogic(ModuleLogic):
             raise ValidationError("force", "only with state=absent")
         box = None
         if p["state"] == "present":
-            # a missing or wrong key fails here, before the record is written or the cloud touched
+            # a missing or wrong key fails here, before the record is written or the cloud touched;
+            # a store's first key is recorded (its verifier) only with the first operation recorded
             box = resolve_secret_key(p["secret_key"], p["state_url"], create=not self.check_mode)
-            check_secret_key(self.store, box, create=not self.check_mode)
+            check_secret_key(self.store, box, create=False)
         if p["lock_timeout"] < 0:
             raise ValidationError("lock_timeout", "must be >= 0 seconds, got %d" % p["lock_timeout"])
         if p["lock"]:
@@ -102,6 +103,7 @@ class ClusterLogic(ModuleLogic):
         if lacks_credentials(self.store, cluster):
             return  # adopted without its CAs: new ones would sign nothing the cluster trusts
         try:
+            check_secret_key(self.store, box)
             ensure_cluster_credentials(
                 self.store,
                 cluster["uuid"],

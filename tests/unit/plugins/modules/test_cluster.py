@@ -609,8 +609,12 @@ def test_a_bad_reference_is_refused_before_anything_is_written(coe, lock):
     fake = sync_registry.synchroniser_class("heat")
     fake.refuse = refuse
     try:
-        res = coe("cluster", name="demo", cluster_template="k8s", flavor_id="m1.huge", lock=lock)
-        check = coe("cluster", check_mode=True, name="demo", cluster_template="k8s", flavor_id="m1.huge")
+        # a store's first key: its verifier is no more written than the record is
+        key = "right-key-0123456789"
+        res = coe("cluster", name="demo", cluster_template="k8s", flavor_id="m1.huge", lock=lock, secret_key=key)
+        check = coe(
+            "cluster", check_mode=True, name="demo", cluster_template="k8s", flavor_id="m1.huge", secret_key=key
+        )
     finally:
         fake.refuse = None
     assert res.failed and res["field"] == "flavor_id" and "m1.huge does not exist" in res["msg"]
