@@ -400,9 +400,13 @@ class ModuleLogic:
         finish = p.get("finish") and p.get("wait", True) and p.get("lock_token") is not None
         if finish and (record or {}).get("uuid") and not self.check_mode:
             from ansible_collections.coe.openstack.plugins.module_utils.clusters import finish_operation
+            from ansible_collections.coe.openstack.plugins.module_utils.errors import NotFoundError
             from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser
 
-            current = self.store.get_cluster(record["uuid"])
+            try:
+                current = self.store.get_cluster(record["uuid"])
+            except NotFoundError:
+                self.exit(**out)  # a forced delete removed the record already: nothing to record
             lock = dict(project=current["project_id"], name=current["name"], token=p["lock_token"], ttl=p["lock_ttl"])
             with self.action("record what the cloud has of cluster %s" % current["name"]):
                 out["finished"] = finish_operation(

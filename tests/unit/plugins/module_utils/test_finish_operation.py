@@ -50,3 +50,44 @@ def test_a_lock_taken_over_meanwhile_refuses_and_records_nothing(recorded):
     with pytest.raises(CoeError):
         finish_operation(store, store.get_cluster(record["uuid"]), sync, lock)
     assert store.get_cluster(record["uuid"])["status"] == "CREATE_IN_PROGRESS"
+
+
+class Exited(Exception):
+    pass
+
+
+class FakeModule:
+    """What ModuleLogic.exit_finished uses of a CoeModule."""
+
+    check_mode = False
+
+    def __init__(self, store, **params):
+        self.store = store
+        self.params = dict(finish=True, wait=True, lock_ttl=120, actor=None, **params)
+
+    def exit(self, **out):
+        raise Exited(out)
+
+
+def test_a_record_a_forced_delete_removed_is_not_finished(tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
+
+    store = open_store("sqlite://%s" % (tmp_path / "coe.db"))
+    logic = ModuleLogic(FakeModule(store, lock_token=3))
+    with pytest.raises(Exited) as exited:
+        logic.exit_finished(dict(uuid="0b0c8f1e-1111-4222-8333-444455556666", name="gone"), changed=True)
+    assert exited.value.args[0] == dict(changed=True)  # exits as without finish: nothing recorded
+
+
+def test_without_finish_or_wait_nothing_is_observed(recorded):
+    from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
+
+    store, record, lock = recorded
+    for params in (dict(finish=False), dict(wait=False)):
+        module = FakeModule(store, lock_token=lock["token"])
+        module.params.update(params)
+        with pytest.raises(Exited) as exited:
+            ModuleLogic(module).exit_finished(record, changed=True)
+        assert "finished" not in exited.value.args[0]
+    assert store.get_cluster(record["uuid"])["status"] == "CREATE_IN_PROGRESS"
+    assert LockManager(store).get("default", "demo")["holder"] is not None
