@@ -139,6 +139,7 @@ class NovaBatch:
         )
         resolved = dict(known or {})
         wanted = []  # (kind, value, the spec's name), each reference once, in order
+        seen = set()
         for spec in specs_or_groups:
             label = spec.get("name") or "?"
             refs = [(kind, spec.get(kind)) for kind in ("image", "flavor", "keypair")]
@@ -150,7 +151,8 @@ class NovaBatch:
             refs += [("server_group", spec.get("server_group"))]
             refs += [("security_group", sg) for sg in spec.get("security_groups") or ()]
             for kind, value in refs:
-                if value and (kind, value) not in resolved and (kind, value) not in {w[:2] for w in wanted}:
+                if value and (kind, value) not in resolved and (kind, value) not in seen:
+                    seen.add((kind, value))
                     wanted.append((kind, value, label))
         found = {}
         if wanted:
