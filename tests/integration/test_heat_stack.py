@@ -13,7 +13,7 @@ import time
 import uuid as uuidlib
 
 import pytest
-from coe_runner import run_module_file
+from coe_runner import check_failing_create, observe_while, run_module_file
 
 pytestmark = pytest.mark.usefixtures("minicloud")
 
@@ -300,10 +300,29 @@ def test_waiting_renews_the_callers_lease_and_names_by_id(conn, tmp_path):
 
 
 def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):
+    """The second nodegroup fails (a flavor that fits no host) while the first builds: the
+    synchroniser, asked all along, keeps the create in progress while anything builds (Heat
+    marks the stack failed at the first failure and goes on making the rest), fails the
+    nodegroup at once with the cloud's words, and the cluster once nothing is left building;
+    heat_stack returns only then, so what it records is what Heat ends with."""
+    from ansible_collections.coe.openstack.plugins.module_utils.heat.observe import HeatSynchroniser
+    from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import merge_observation
+    from ansible_collections.coe.openstack.plugins.module_utils.store.base import iso
+
     tmp = str(tmp_path)
-    rec = new_record(master_count=1, node_count=1, flavor_id="m1.huge", floating_ip_enabled=False)
+    rec = new_record(master_count=3, node_count=1, flavor_id="m1.huge", floating_ip_enabled=False)
+    rec["nodegroups"] = [  # as the cluster module records them
+        dict(name="default-master", role="master", node_count=3, status="CREATE_IN_PROGRESS"),
+        dict(name="default-worker", role="worker", node_count=1, status="CREATE_IN_PROGRESS"),
+    ]
+    rec["operation_started_at"] = iso(time.time())  # just recorded: no stack yet
+    sync = HeatSynchroniser(conn)
+
+    def synced():
+        return merge_observation(rec, sync.observe([rec])[rec["uuid"]], time.time())[0]
+
     try:
-        result = run_module(dict(cluster=rec, timeout=600), tmp=tmp)
+        result, seen = observe_while(lambda: run_module(dict(cluster=rec, timeout=600), tmp=tmp), synced)
         assert result.get("failed") is True, result
         assert "CREATE_FAILED" in result["msg"]
         assert "No valid host was found" in result["msg"]
@@ -311,11 +330,13 @@ def test_no_valid_host_fails_with_the_clouds_reason(conn, tmp_path):
         assert leaves and leaves[0]["path"] == ["default-worker", "0", "server"]
         assert "No valid host was found" in leaves[0]["reason"]
         assert result["stack"]["status"] == "CREATE_FAILED"
+        # before the stack exists: in progress (the grace), not "Stack not found"
+        assert seen[0]["status"] == "CREATE_IN_PROGRESS", seen[0]
+        early = check_failing_create(rec["name"], seen)
+        print("%d observations, %d with the failed nodegroup while the create was in progress" % (len(seen), early))
 
         # the synchroniser reports it the same way, with the fault on the node
-        from ansible_collections.coe.openstack.plugins.module_utils.heat.observe import HeatSynchroniser
-
-        observed = HeatSynchroniser(conn).observe([rec])[rec["uuid"]]
+        observed = sync.observe([rec])[rec["uuid"]]
         assert observed.status == "CREATE_FAILED"
         assert "No valid host was found" in observed.faults["%s-default-worker-0" % rec["name"]]
         assert "No valid host was found" in observed.status_reason

@@ -471,6 +471,10 @@ class HeatClient:
             found = failed_events(self.events(stack))
         return found, busy_resources(resources)
 
+    def work_left(self, stack):
+        """Paths of the stack's resources still in progress (one resources call)."""
+        return busy_resources(self.resources(stack))
+
     def list(self, tags):
         """Stacks carrying all these tags (a list: a string would be split into characters)."""
         return [_stack_dict(s) for s in self.api.stacks(tags=list(tags))]
@@ -484,7 +488,8 @@ class HeatClient:
 
 
 def wait_for_stack(client, name, action, timeout, interval=1.0, clock=time.monotonic, sleep=None):
-    """Poll until the stack leaves ``<action>_IN_PROGRESS``; return it (None once deleted).
+    """Poll until the stack leaves ``<action>_IN_PROGRESS`` and, if it failed, until none of
+    its resources is still in progress; return it (None once deleted).
 
     Polls the cheap status (no outputs), then reads the whole stack once.
     Uses a monotonic clock; raises WaitTimeout naming the stack, the action and
@@ -494,9 +499,17 @@ def wait_for_stack(client, name, action, timeout, interval=1.0, clock=time.monot
     def probe():
         stack = client.status(name)
         status = (stack or {}).get("status") or ""
-        if not status.endswith("_IN_PROGRESS"):
-            return True
-        return poll.Pending("still %s" % status, value=stack, stack=stack)
+        if status.endswith("_IN_PROGRESS"):
+            return poll.Pending("still %s" % status, value=stack, stack=stack)
+        if status.endswith("_FAILED"):
+            # convergence fails a stack at its first failed resource and goes on making the
+            # others: wait for them too, so that what is recorded is what Heat ends with
+            # (one resources call per poll, only once the stack has failed)
+            busy = client.work_left(stack)
+            if busy:
+                what = ", ".join(".".join(str(x) for x in path) for path in busy[:3])
+                return poll.Pending("%s, still making %s" % (status, what), value=stack, stack=stack)
+        return True
 
     poll.wait_for(
         probe,

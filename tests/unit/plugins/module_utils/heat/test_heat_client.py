@@ -291,6 +291,9 @@ class FakeHeat:
     def failures(self, stack):
         return [dict(path=["group", "0", "server"], reason="No valid host was found.", resource="server")]
 
+    def work_left(self, stack):
+        return []
+
 
 def apply(client, params=None, check=False, **kw):
     params = PARAMS if params is None else params
@@ -399,6 +402,35 @@ def test_waiting_polls_the_cheap_status_and_shows_the_stack_once():
     stack = s.wait_for_stack(heat, "st", "CREATE", 300)
     assert stack["status"] == "CREATE_COMPLETE"
     assert heat.polls >= 5 and heat.shows == 1
+
+
+def test_a_failed_stack_is_awaited_while_heat_still_makes_its_other_resources():
+    """Convergence fails the stack at the first failure and goes on with the rest."""
+
+    class StillMaking(FakeHeat):
+        left = [[["master", "1", "server"]], [["master", "1", "server"]], []]
+
+        def work_left(self, stack):
+            assert stack["status"] == "CREATE_FAILED"
+            return self.left.pop(0)
+
+    heat = StillMaking(outcome="FAILED", polls=1)
+    apply(heat, wait=False)
+    stack = s.wait_for_stack(heat, "st", "CREATE", 300)
+    assert stack["status"] == "CREATE_FAILED"
+    assert heat.left == []  # asked until nothing was left in progress
+
+    heat = StillMaking(outcome="FAILED", polls=1)
+    heat.left = [[["master", "1", "server"]]] * 10**4
+    apply(heat, wait=False)
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    with pytest.raises(WaitTimeout) as e:
+        s.wait_for_stack(heat, "st", "CREATE", 30, clock=lambda: now[0], sleep=sleep)
+    assert "(CREATE_FAILED, still making master.1.server)" in str(e.value)
 
 
 def test_timeout_minutes_round_up():
