@@ -571,15 +571,17 @@ class StackResult:
         return self.action != "none"
 
 
-def settled_live(client, name, wait=True, timeout=3600, check=False):
+def settled_live(client, name, timeout=3600, check=False):
     """The live stack (with template and files) once no operation runs on it, or None.
 
-    A stack *_IN_PROGRESS is waited for (Heat refuses an update meanwhile);
-    with ``wait`` false or in check mode that is an error saying so.
+    A stack *_IN_PROGRESS is waited for (Heat refuses an update meanwhile), even by a
+    caller that does not wait for its own operation: the one in progress was begun
+    before (by a run killed half-way, say), and must finish first. In check mode that
+    is an error saying so.
     """
     live = client.live(name)
     if live is not None and str(live.get("status", "")).endswith("_IN_PROGRESS"):
-        if check or not wait:
+        if check:
             raise CloudError(
                 "stack %s is %s; run again once it has finished" % (name, live["status"]), stack=public(live)
             )
@@ -616,7 +618,7 @@ def ensure_present(
     """
     template = load_template(template)
     if live is _UNSET:
-        live = settled_live(client, name, wait, timeout, check)
+        live = settled_live(client, name, timeout, check)
     if live is not None and live.get("status") in ("DELETE_FAILED",):
         raise CloudError(
             "stack %s is %s (%s); delete it again before creating it"

@@ -250,7 +250,7 @@ class HeatStackDriver(ModuleLogic):
         p = self.params
         verb = "update"
         with self.action("read stack %s" % name):
-            live = heat_stack.settled_live(client, name, p["wait"], p["timeout"], self.check_mode)
+            live = heat_stack.settled_live(client, name, p["timeout"], self.check_mode)
         if live is None:
             verb = "create"
         nodes = None

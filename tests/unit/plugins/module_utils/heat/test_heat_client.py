@@ -357,6 +357,15 @@ def test_in_progress_stack_is_awaited_before_deciding():
     assert apply(heat).action == "none"
 
 
+def test_a_stack_begun_before_is_awaited_by_a_caller_that_does_not_wait_for_its_own():
+    """A re-run after a run killed half-way: Heat would refuse its update meanwhile."""
+    heat = FakeHeat(polls=4)
+    apply(heat, wait=False)
+    result = apply(heat, params=dict(PARAMS, count=5), wait=False)
+    assert result.action == "update"
+    assert heat.writes == ["create", "update"]
+
+
 def test_delete_and_absent_is_a_no_op():
     heat = FakeHeat()
     apply(heat)
