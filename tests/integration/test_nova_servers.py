@@ -307,7 +307,7 @@ def test_quota_too_small_fails_before_the_first_server(conn, cluster, tmp_path):
     for check in (True, False):
         result, writes = run_module("nova_servers", dict(cluster=rec), tmp_path, check=check)
         assert result["failed"] is True
-        assert "quota instances too small" in result["msg"], result["msg"]
+        assert "quota for instances: " in result["msg"], result["msg"]
         assert writes == []
     assert tagged(conn, rec)["servers"] == []
 

@@ -45,6 +45,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
+from ansible_collections.coe.openstack.plugins.module_utils.preflight import headroom
 from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, server_view
 
 try:
@@ -216,26 +217,15 @@ class NovaBatch:
             quota = self.conn.compute.get_quota_set(project, usage=True)
             usage = attr(quota, "usage") or {}
             for key in ("instances", "cores", "ram"):
-                limit = attr(quota, key)
-                if limit is None or int(limit) < 0:
-                    continue
                 used = int(usage.get(key, 0) or 0) - freed[key]
-                if used + need[key] > int(limit):
-                    messages.append(
-                        "quota %s too small: %d more needed, %d free (limit %d, %d in use)"
-                        % (key, need[key], max(0, int(limit) - used), int(limit), used)
-                    )
+                messages.append(headroom(key, attr(quota, key), used, need[key]))
         if need["ports"]:
             quota = self.conn.network.get_quota(project, details=True)
             ports = attr(quota, "ports")
             if isinstance(ports, dict):
-                limit = ports.get("limit")
                 used = int(ports.get("used", 0) or 0) + int(ports.get("reserved", 0) or 0)
-                if limit is not None and int(limit) >= 0 and used + need["ports"] > int(limit):
-                    messages.append(
-                        "quota ports too small: %d more needed, %d free (limit %d, %d in use)"
-                        % (need["ports"], max(0, int(limit) - used), int(limit), used)
-                    )
+                messages.append(headroom("ports", ports.get("limit"), used, need["ports"]))
+        messages = [m for m in messages if m]
         return messages
 
     def _flavor_of(self, view):

@@ -141,7 +141,7 @@ def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):
     for check in (True, False):
         result = run_module(nova_servers.main, dict(cluster=record()), check_mode=check)
         assert result.failed
-        assert "quota instances too small: 3 more needed, 2 free (limit 2, 0 in use)" in result["msg"]
+        assert "quota for instances: 3 needed, 0 of 2 used (2 free)" in result["msg"]
     assert cloud.count("create_server") == 0
 
 

@@ -181,7 +181,7 @@ def test_quota_too_small_fails_naming_the_quota_before_any_create():
     specs = [spec("k1-default-worker-%d" % i, flavor="m1.medium") for i in range(1, 3)]
     with pytest.raises(CloudError) as err:
         run(cloud, specs)
-    assert "quota cores too small: 4 more needed, 3 free (limit 3, 0 in use)" in str(err.value)
+    assert "quota for cores: 4 needed, 0 of 3 used (3 free)" in str(err.value)
     assert cloud.count("create_server") == 0
 
 
@@ -189,7 +189,7 @@ def test_ports_quota_is_checked_too():
     cloud = FakeCloud(quota=dict(ports=1))
     with pytest.raises(CloudError) as err:
         run(cloud, [spec("a"), spec("b")])
-    assert "quota ports too small" in str(err.value)
+    assert "quota for ports: " in str(err.value)
     assert cloud.count("create_server") == 0
 
 
