@@ -649,10 +649,6 @@ def stable_reference(value, ids, live=None):
     return resolved
 
 
-normalise_nodegroups = shape.read_nodegroups
-record_field = shape.record_field
-
-
 def parse_node_name(cluster_name, nodegroups, name):
     """(nodegroup, index) of a node name of this cluster, or ValidationError."""
     for ng in nodegroups:
@@ -682,7 +678,7 @@ def render_cluster_template(nodegroups, kind=endpoint.MASTER):
         raise ImportError("jinja2 is required to render the cluster's Heat template")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     for ng in nodegroups:
-        shape.check_label("nodegroups", ng["name"])  # normalise_nodegroups checked them first
+        shape.check_label("nodegroups", ng["name"])  # shape.read_nodegroups checked them first
     master = next(ng for ng in nodegroups if ng["role"] == "master")
     return env.from_string(CLUSTER_TEMPLATE).render(
         version=TEMPLATE_VERSION,
@@ -749,7 +745,7 @@ def build_cluster_stack(
     if not isinstance(labels, dict):
         raise ValidationError("cluster.labels", "must be a dict of strings")
     labels = {str(k): "" if v is None else str(v) for k, v in labels.items()}
-    nodegroups = normalise_nodegroups(cluster)
+    nodegroups = shape.read_nodegroups(cluster)
     if empty:
         nodegroups = [dict(ng, count=0) for ng in nodegroups]
     batch_size = shape.read_count(batch_size, "batch_size", 1)

@@ -19,9 +19,6 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
-from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
-    normalise_nodegroups,
-)
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
     ModuleLogic,
     check_lease_options,
@@ -132,11 +129,11 @@ class HeatStackDriver(ModuleLogic):
         cluster = p["cluster"]
         conn = self.conn
         finders = []
-        for ng in heat_template.normalise_nodegroups(cluster):
+        for ng in shape.read_nodegroups(cluster):
             finders.append((ng["flavor"], conn.compute.find_flavor))
             finders.append((ng["image"], conn.image.find_image))
-        network = p["fixed_network"] or heat_template.record_field(cluster, "fixed_network")
-        subnet = p["fixed_subnet"] or heat_template.record_field(cluster, "fixed_subnet")
+        network = p["fixed_network"] or shape.record_field(cluster, "fixed_network")
+        subnet = p["fixed_subnet"] or shape.record_field(cluster, "fixed_subnet")
         finders.append((network, conn.network.find_network))
         if subnet:
             finders.append((subnet, conn.network.find_subnet))
@@ -200,7 +197,7 @@ class HeatStackDriver(ModuleLogic):
                 "Cluster %s has no credentials in the store: the cluster module creates them" % record["name"]
             )
         given = p["user_data"] or {}
-        roles = {ng["name"]: ng["role"] for ng in heat_template.normalise_nodegroups(record)}
+        roles = {ng["name"]: ng["role"] for ng in shape.read_nodegroups(record)}
         out = {}
         for ng, names in spec.nodes.items():
             for name in names:
@@ -311,7 +308,7 @@ class HeatStackDriver(ModuleLogic):
             return ()
         record = p["cluster"]
         members = (live.get("outputs") or {}).get("nodegroups") or {}
-        groups = heat_template.normalise_nodegroups(record)
+        groups = shape.read_nodegroups(record)
         leaving = set(p["nodes_to_remove"] or [])
         out = []
         nodes = [n for g in record.get("nodegroups") or [] if isinstance(g, dict) for n in g.get("nodes") or []]
@@ -458,7 +455,7 @@ class HeatPreflightDriver(ModuleLogic):
         cluster = p["cluster"]
         if p["operation"] != "delete":
             # bad input is refused before any cloud call
-            normalise_nodegroups(cluster)
+            shape.read_nodegroups(cluster)
         check = Preflight(self.conn)
         check.run(
             cluster,

@@ -44,7 +44,6 @@ from __future__ import annotations
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
-    normalise_nodegroups,
     stack_name,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.heat.client import HeatClient
@@ -268,7 +267,7 @@ class HeatSynchroniser(StateSynchroniser):
         """
         record = dict(record)
         try:
-            record["_nodegroups"] = normalise_nodegroups(record)
+            record["_nodegroups"] = shape.read_nodegroups(record)
         except Exception:
             # a record we cannot fully interpret still gets its status mapped
             record["_nodegroups"] = []
