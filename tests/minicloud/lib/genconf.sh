@@ -302,6 +302,10 @@ workers = 1
 [scheduler]
 workers = 1
 discover_hosts_in_cells_interval = 60
+# Anti-affine masters booted at once can race to one host; nova-compute's late check then
+# reschedules to an alternate. Nova's default (3 attempts: 2 alternates) runs out on four
+# hosts when two sessions of tests boot at once: every other host is an alternate.
+max_attempts = 10
 
 [filter_scheduler]
 shuffle_best_same_weighed_hosts = true
