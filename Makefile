@@ -104,8 +104,10 @@ unit: venv collection-link system-deps
 # the files of INTEGRATION_A in one, every other file in the other. The tests that touch
 # something project-wide stay in one session: the demo project's load-balancer quota
 # (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
-# Balanced by the durations of a run (--durations, printed at the end of each session), the
-# Molecule scenarios (about 4 minutes) after the second session in cloud-tests.
+# Balanced by the durations of a run (--durations, printed at the end of each session). In
+# cloud-tests the Molecule scenarios run after both sessions, alone: run beside the second
+# session, the Heat scenario's first converge was refused once (403 on a list call of the
+# census, not understood yet; alone it passes).
 INTEGRATION_A := test_cluster_lifecycle.py test_concurrent_runs.py test_adopt.py test_heat_stack.py \
   test_awx_runner.py
 INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
@@ -142,8 +144,8 @@ cloud-tests: venv collection-link system-deps
 	@started=0; \
 	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; fi; \
 	start=$$(date +%s); $(MINICLOUD) up; echo "local cloud ready in $$(( $$(date +%s) - start )) s"; \
-	rc=0; MINICLOUD_KEEP=1 tests/integration/sessions "$(INTEGRATION_SESSION_A)" \
-	  "$(INTEGRATION_SESSION_B) && $(MAKE) --no-print-directory molecule" || rc=$$?; \
+	rc=0; MINICLOUD_KEEP=1 tests/integration/sessions "$(INTEGRATION_SESSION_A)" "$(INTEGRATION_SESSION_B)" || rc=$$?; \
+	MINICLOUD_KEEP=1 $(MAKE) --no-print-directory molecule || rc=$$?; \
 	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
 	exit $$rc
 
