@@ -105,9 +105,7 @@ unit: venv collection-link system-deps
 # something project-wide stay in one session: the demo project's load-balancer quota
 # (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
 # Balanced by the durations of a run (--durations, printed at the end of each session). In
-# cloud-tests the Molecule scenarios run after both sessions, alone: run beside the second
-# session, the Heat scenario's first converge was refused once (403 on a list call of the
-# census, not understood yet; alone it passes).
+# cloud-tests the Molecule scenarios (about 4 minutes) run after both sessions.
 INTEGRATION_A := test_cluster_lifecycle.py test_concurrent_runs.py test_adopt.py test_heat_stack.py \
   test_awx_runner.py
 INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
