@@ -99,30 +99,15 @@ unit: venv collection-link system-deps
 	@# pytest exits 5 when it collects no test: that is not a failure of the suite
 	$(BIN)/pytest tests/unit --cov=plugins --cov-report=term --cov-report=xml:.build/coverage.xml || [ $$? -eq 5 ]
 
-# The integration tests run as two pytest sessions side by side on the one local cloud
-# (tests/integration/sessions; every test names its clusters, users and stores uniquely):
-# the files of INTEGRATION_A in one, every other file in the other. The tests that touch
-# something project-wide stay in one session: the demo project's load-balancer quota
-# (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
-# Balanced by the durations of a run (--durations, printed at the end of each session). In
-# cloud-tests the Molecule scenarios (about 4 minutes) run after both sessions.
-INTEGRATION_A := test_cluster_lifecycle.py test_concurrent_runs.py test_adopt.py test_heat_stack.py \
-  test_awx_runner.py
-INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
-INTEGRATION_SET_A := $(filter $(addprefix tests/integration/,$(INTEGRATION_A)),$(INTEGRATION_ALL))
-INTEGRATION_SET_B := $(filter-out $(INTEGRATION_SET_A),$(INTEGRATION_ALL))
 # pytest exits 5 when it collects no test: that is not a failure of the suite
-PYTEST_INTEGRATION := $(BIN)/pytest -p no:cacheprovider --durations=12
-INTEGRATION_SESSION_A := $(PYTEST_INTEGRATION) $(INTEGRATION_SET_A) || [ \$$? -eq 5 ]
-INTEGRATION_SESSION_B := $(PYTEST_INTEGRATION) $(INTEGRATION_SET_B) || [ \$$? -eq 5 ]
+PYTEST_INTEGRATION := $(BIN)/pytest -p no:cacheprovider --durations=12 tests/integration
 
 .PHONY: integration
 integration: venv collection-link system-deps
-	@# the local cloud is started here if it is down (not by two sessions' fixtures at once),
-	@# and stopped after if this target started it
+	@# the local cloud is started here if it is down, and stopped after if this target started it
 	@started=0; \
 	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; $(MINICLOUD) up; fi; \
-	rc=0; MINICLOUD_KEEP=1 tests/integration/sessions "$(INTEGRATION_SESSION_A)" "$(INTEGRATION_SESSION_B)" || rc=$$?; \
+	rc=0; MINICLOUD_KEEP=1 $(PYTEST_INTEGRATION) || [ $$? -eq 5 ] || rc=1; \
 	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
 	exit $$rc
 
@@ -142,8 +127,7 @@ cloud-tests: venv collection-link system-deps
 	@started=0; \
 	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; fi; \
 	start=$$(date +%s); $(MINICLOUD) up; echo "local cloud ready in $$(( $$(date +%s) - start )) s"; \
-	rc=0; MINICLOUD_KEEP=1 tests/integration/sessions "$(INTEGRATION_SESSION_A)" "$(INTEGRATION_SESSION_B)" || rc=$$?; \
-	MINICLOUD_KEEP=1 $(MAKE) --no-print-directory molecule || rc=$$?; \
+	rc=0; MINICLOUD_KEEP=1 $(MAKE) --no-print-directory integration molecule || rc=$$?; \
 	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
 	exit $$rc
 
