@@ -99,17 +99,11 @@ unit: venv collection-link system-deps
 	@# pytest exits 5 when it collects no test: that is not a failure of the suite
 	$(BIN)/pytest tests/unit --cov=plugins --cov-report=term --cov-report=xml:.build/coverage.xml || [ $$? -eq 5 ]
 
-# pytest exits 5 when it collects no test: that is not a failure of the suite
-PYTEST_INTEGRATION := $(BIN)/pytest -p no:cacheprovider --durations=12 tests/integration
-
 .PHONY: integration
 integration: venv collection-link system-deps
-	@# the local cloud is started here if it is down, and stopped after if this target started it
-	@started=0; \
-	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; $(MINICLOUD) up; fi; \
-	rc=0; MINICLOUD_KEEP=1 $(PYTEST_INTEGRATION) || [ $$? -eq 5 ] || rc=1; \
-	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
-	exit $$rc
+	@# the pytest fixture brings the local cloud up if it is down (and stops it after, unless
+	@# MINICLOUD_KEEP=1); pytest exits 5 when it collects no test
+	$(BIN)/pytest --durations=12 tests/integration || [ $$? -eq 5 ]
 
 .PHONY: molecule
 molecule: venv collection-link

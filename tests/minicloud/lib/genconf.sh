@@ -303,8 +303,8 @@ workers = 1
 workers = 1
 discover_hosts_in_cells_interval = 60
 # Anti-affine masters booted at once can race to one host; nova-compute's late check then
-# reschedules to an alternate. Nova's default (3 attempts: 2 alternates) runs out on four
-# hosts when two sessions of tests boot at once: every other host is an alternate.
+# reschedules to an alternate. Nova's default (3 attempts: 2 alternates) ran out on the four
+# fake hosts under load; 10 makes every other host an alternate.
 max_attempts = 10
 
 [filter_scheduler]
