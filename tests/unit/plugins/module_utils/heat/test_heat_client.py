@@ -295,6 +295,19 @@ class FakeHeat:
         return []
 
 
+class FakeTime:
+    """A monotonic clock that a wait's sleeps move on."""
+
+    def __init__(self, now=0.0):
+        self.now = now
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
 def apply(client, params=None, check=False, **kw):
     params = PARAMS if params is None else params
     return s.ensure_present(client, "st", TEMPLATE, {"node.yaml": "x"}, params, ["t1"], ("batch",), check=check, **kw)
@@ -380,15 +393,11 @@ def test_delete_and_absent_is_a_no_op():
 def test_wait_times_out_on_a_monotonic_clock_and_names_what_it_waited_for():
     heat = FakeHeat(polls=10**6)
     apply(heat, wait=False)
-    now = [100.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-
+    fake = FakeTime(100.0)
     with pytest.raises(WaitTimeout) as e:
-        s.wait_for_stack(heat, "st", "CREATE", 30, clock=lambda: now[0], sleep=sleep)
+        s.wait_for_stack(heat, "st", "CREATE", 30, clock=fake.clock, sleep=fake.sleep)
     assert str(e.value) == "Timed out after 30s waiting for stack st to finish create (still CREATE_IN_PROGRESS)"
-    assert 130.0 <= now[0] < 141.0
+    assert 130.0 <= fake.now < 141.0
 
 
 def test_waiting_polls_the_cheap_status_and_shows_the_stack_once():
@@ -432,13 +441,9 @@ def test_a_failed_stack_is_awaited_while_heat_still_makes_its_other_resources():
     heat = StillMaking(outcome="FAILED", polls=1)
     heat.left = [[["master", "1", "server"]]] * 10**4
     apply(heat, wait=False)
-    now = [0.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-
+    fake = FakeTime()
     with pytest.raises(WaitTimeout) as e:
-        s.wait_for_stack(heat, "st", "CREATE", 30, clock=lambda: now[0], sleep=sleep)
+        s.wait_for_stack(heat, "st", "CREATE", 30, clock=fake.clock, sleep=fake.sleep)
     assert "(CREATE_FAILED, still making master.1.server)" in str(e.value)
 
 
