@@ -17,6 +17,7 @@ servers.server_view), stack (the stack list's dict, or None)``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 
 from ansible_collections.coe.openstack.plugins.module_utils import shape
@@ -88,26 +89,37 @@ def take_census(conn):
         if cluster_name and not cluster["name"]:
             cluster["name"] = cluster_name
 
-    for stack in _stacks(conn):
+    # the five list calls at once (they do not depend on each other)
+    conn.compute  # noqa: B018 - the connection made once, before the threads use it
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(KINDS)) as pool:
+        reads = [
+            pool.submit(_stacks, conn),
+            pool.submit(lambda: list(conn.compute.servers(details=True))),
+            pool.submit(lambda: list(conn.compute.server_groups())),
+            pool.submit(lambda: list(conn.network.security_groups())),
+            pool.submit(lambda: list(conn.network.ips(tags=shape.COMMON_TAG))),
+        ]
+    stacks, servers, server_groups, security_groups, ips = (r.result() for r in reads)
+    for stack in stacks:
         uuid = shape.uuid_from_tags(stack["tags"])
         # the stack is <cluster name>-<first 8 of uuid>
         add(uuid, "stacks", stack["name"], stack["name"][:-9] if stack["name"].endswith("-" + uuid[:8]) else None)
         entry(uuid).update(driver="heat", stack=stack)
-    for server in conn.compute.servers(details=True):
+    for server in servers:
         view = server_view(server)
         if not view["cluster_uuid"]:
             continue
         add(view["cluster_uuid"], "servers", view["name"], view["metadata"].get(shape.META_CLUSTER_NAME))
         entry(view["cluster_uuid"])["servers"].append(view)
-    for group in conn.compute.server_groups():
+    for group in server_groups:
         uuid, name = _named(_attr(group, "name"))
         if uuid:
             add(uuid, "server groups", _attr(group, "name"), name)
-    for sg in conn.network.security_groups():
+    for sg in security_groups:
         uuid = shape.uuid_from_tags(_attr(sg, "tags")) or _named(_attr(sg, "name"))[0]
         if uuid:
             add(uuid, "security groups", _attr(sg, "name"), _named(_attr(sg, "name"))[1])
-    for ip in conn.network.ips(tags=shape.COMMON_TAG):
+    for ip in ips:
         uuid = shape.uuid_from_tags(_attr(ip, "tags"))
         if uuid:
             add(uuid, "floating IPs", _attr(ip, "floating_ip_address"))

@@ -16,14 +16,16 @@ import contextlib
 import copy
 import dataclasses
 import json
+import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import census, endpoint, lifecycle
+from ansible_collections.coe.openstack.plugins.module_utils import census, endpoint, lifecycle, poll
 from ansible_collections.coe.openstack.plugins.module_utils.errors import (
     ConflictError,
     LockError,
     NotFoundError,
     StateError,
     ValidationError,
+    WaitTimeout,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import resolve_actor, spec_hash
@@ -619,7 +621,9 @@ def sync_clusters(
     ``settle``: a cluster this sync moved from ``*_IN_PROGRESS`` to ``*_COMPLETE`` is observed once
     more in the same call (a synchroniser reads a settled record differently: health,
     nodegroup states, an address attached last), so that what is recorded is what the
-    next sync would record, and a re-run finds nothing to change.
+    next sync would record, and a re-run finds nothing to change. That second observation
+    is made with the synchronisers' ``replay`` set: one that keeps its reads (Nova's) reads
+    the same cloud through the settled record instead of calling the cloud again.
     Returns dict(changed, clusters, removed, lock).
     """
     if fail_reason is not None and lock is None:
@@ -710,9 +714,16 @@ def sync_clusters(
                 "Cluster '%s' kept changing under the sync; gave up after %d tries" % (record["name"], CAS_RETRIES)
             )
     if settle and settled and fail_reason is None:
-        again = sync_clusters(
-            store, [store.get_cluster(u) for u in settled], synchroniser_for, lock=lock, actor=actor, settle=False
-        )
+        # the same cloud read again through the settled record (synchronisers that keep their reads)
+        again_records = [store.get_cluster(u) for u in settled]
+        replaying = {synchroniser_for(d) for d in {r["driver"] for r in again_records}}
+        for synchroniser in replaying:
+            synchroniser.replay = True
+        try:
+            again = sync_clusters(store, again_records, synchroniser_for, lock=lock, actor=actor, settle=False)
+        finally:
+            for synchroniser in replaying:
+                synchroniser.replay = False
         fresh = {c["uuid"]: c for c in again["clusters"]}
         out = [fresh.get(c["uuid"], c) for c in out]
         lease = again["lock"] or lease
@@ -729,6 +740,79 @@ __all__ = [
     "sync_clusters",
     "template_view",
 ]
+
+
+#: seconds between two looks of ``watch_operation`` (a cheap read each, where the driver has one)
+WATCH_INTERVAL = 1.0
+
+
+def check_watch(watch, release, name, lock_token, lock_ttl, fail_reason=None):
+    """Refuse ``cluster_sync``'s ``watch``/``release`` where they cannot apply (ValidationError)."""
+    if watch < 0:
+        raise ValidationError("watch", "must be >= 0 seconds, got %d" % watch)
+    if (watch or release) and name is None:
+        raise ValidationError("watch" if watch else "release", "needs name (one cluster is watched)")
+    if (watch or release) and fail_reason is not None:
+        raise ValidationError("fail_reason", "is recorded by a sync of its own, without watch or release")
+    if watch and lock_token is not None and watch * 3 > lock_ttl:
+        raise ValidationError(
+            "watch", "must be at most a third of lock_ttl (%ds): the lease must outlive it, got %d" % (lock_ttl, watch)
+        )
+
+
+def watch_operation(store, record, synchroniser_for, lock, seconds, actor=None, release=False, clock=None, sleep=None):
+    """One cluster's sync that goes on watching while its operation is in progress.
+
+    The cluster is synchronised (``sync_clusters``: the lease renewed, what changed written);
+    while it stays ``*_IN_PROGRESS`` it is looked at again every WATCH_INTERVAL for up to
+    ``seconds``: through the synchroniser's ``still_working`` (one cheap read: Heat's stack
+    status) where it has one, and synchronised again whenever that does not say the cloud
+    still works on it (or it has no such read). Returns as soon as the operation leaves
+    ``*_IN_PROGRESS``, so the front door's poll sees the end within about a second of the
+    cloud instead of waiting out its interval in a sleep of its own; when the time is up, with
+    what the last observation saw (the next poll observes first). ``seconds`` must stay
+    well under the lease's TTL (the lease is renewed by each sync, not while looking).
+    ``release``: the lease is released when the operation came out ``*_COMPLETE`` (the front
+    door's release, in the same process). Returns sync_clusters' result and ``lock_released``.
+    """
+    clock = clock or time.monotonic
+
+    def in_progress(result):
+        return bool(result["clusters"]) and result["clusters"][0]["status"].endswith("_IN_PROGRESS")
+
+    result = sync_clusters(store, [record], synchroniser_for, lock=lock, actor=actor)
+
+    def probe():
+        try:
+            current = store.get_cluster(record["uuid"])
+        except NotFoundError:
+            return dict(result, clusters=[])  # a delete that completed removed the record
+        if synchroniser_for(current["driver"]).still_working(current):
+            return poll.Pending("the cloud still works on cluster %s" % current["name"])
+        seen = sync_clusters(store, [current], synchroniser_for, lock=lock, actor=actor)
+        return poll.Pending("", value=seen) if in_progress(seen) else seen
+
+    if in_progress(result) and seconds > 0:
+        deadline = clock() + seconds
+        (sleep or time.sleep)(min(WATCH_INTERVAL, seconds))  # the first look a second after the sync
+        try:
+            result = poll.wait_for(
+                probe,
+                "cluster %s" % record["name"],
+                seconds,
+                interval=WATCH_INTERVAL,
+                deadline=deadline,
+                clock=clock,
+                sleep=sleep,
+            )
+        except WaitTimeout as e:
+            # still at work: what the last observation saw (the next poll observes first)
+            result = e.pending.value or result
+    released = False
+    if release and lock is not None and result["clusters"] and result["clusters"][0]["status"].endswith("_COMPLETE"):
+        released = LockManager(store).release(lock["project"], lock["name"], lock["token"])
+    result["lock_released"] = released
+    return result
 
 
 def finish_operation(store, record, synchroniser, lock, actor=None):

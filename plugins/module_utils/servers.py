@@ -123,6 +123,28 @@ def server_view(server):
     )
 
 
+def with_floating_ips(views, floating_ips):
+    """``views`` with the floating addresses Neutron has attached that Nova does not show yet.
+
+    Neutron attaches a floating IP at once; Nova's view of the server's addresses follows
+    a moment later (its network info cache). A floating IP whose ``port_details`` name a
+    server (Neutron's ``fip-port-details`` extension) counts as that server's, so that an
+    observation right after the attachment records what the next one will. Without the
+    extension the views are what Nova shows.
+    """
+    by_server = {}
+    for ip in floating_ips or ():
+        device = attr(attr(ip, "port_details"), "device_id")
+        address = attr(ip, "floating_ip_address")
+        if device and address and attr(ip, "port_id"):
+            by_server.setdefault(device, []).append(address)
+    out = []
+    for view in views:
+        extra = [a for a in sorted(by_server.get(view["id"], ())) if a not in (view.get("floating_addresses") or ())]
+        out.append(dict(view, floating_addresses=list(view.get("floating_addresses") or []) + extra) if extra else view)
+    return out
+
+
 def public_view(view):
     """What a module returns for a server."""
     return {k: view.get(k) for k in PUBLIC_KEYS}

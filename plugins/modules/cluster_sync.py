@@ -71,6 +71,23 @@ options:
       - The project key of the clusters in the store. With O(name), defaults to the environment
         variable C(COE_PROJECT), then C(default); without O(name), not given means every project.
     type: str
+  release:
+    description:
+      - With O(lock_token), release the lease when the operation came out C(*_COMPLETE) (the
+        front door's last poll then is its release too). A cluster still in progress or failed
+        keeps it. RV(lock_released) says whether it was released.
+    type: bool
+    default: false
+  watch:
+    description:
+      - Seconds to go on watching cluster O(name) while its operation is C(*_IN_PROGRESS). It
+        is looked at again every second (one cheap read where the driver has one, Heat's stack
+        status, else a whole observation) and the module returns as soon as the operation
+        leaves C(*_IN_PROGRESS), or when the time is up with what it saw last. C(0) observes once.
+      - Needs O(name); with O(lock_token), at most a third of O(lock_ttl) (the lease is renewed
+        by each observation).
+    type: int
+    default: 0
   timeout:
     description:
       - Not used by this module (one observation per run).
@@ -98,15 +115,17 @@ EXAMPLES = r"""
     lock_token: "{{ demo_lock.lock.token }}"
     fail_reason: "{{ ansible_failed_result.msg }}"
 
-- name: Wait for a create while renewing the lease
+- name: Wait for a create while renewing the lease, a progress line every 10 s at most
   coe.openstack.cluster_sync:
     cloud: devstack
     name: demo
     lock_token: "{{ demo_lock.lock.token }}"
+    watch: 10
+    release: true
   register: demo_sync
   until: demo_sync.clusters[0].status not in ['CREATE_IN_PROGRESS']
-  retries: 120
-  delay: 10
+  retries: 360
+  delay: 0
 """
 
 RETURN = r"""
@@ -154,6 +173,11 @@ orphans:
   sample: [{uuid: 7d1c2b3a-1111-2222-3333-444455556666, name: prod-a, driver: nova,
             project_id: 5e2b0c7f0d6a4c8e9f1a2b3c4d5e6f70,
             resources: {servers: [prod-a-master-0, prod-a-default-worker-0]}}]
+lock_released:
+  description: Whether the lease was released (O(release) and the operation came out C(*_COMPLETE)).
+  returned: when O(watch) or O(release) is given with O(name)
+  type: bool
+  sample: true
 removed:
   description: Names of clusters whose record was removed because their delete completed.
   returned: always
@@ -164,17 +188,9 @@ removed:
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.coe.openstack.plugins.module_utils.census import orphans
-from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
-    DEFAULT_PROJECT,
-    LazyConnection,
-    sync_clusters,
-)
-from ansible_collections.coe.openstack.plugins.module_utils.errors import NotFoundError, ValidationError
-from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import validate_name
 from ansible_collections.coe.openstack.plugins.module_utils.locks import DEFAULT_TTL
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser, take_census
+from ansible_collections.coe.openstack.plugins.module_utils.sync_module import SyncLogic
 
 
 class ClusterSyncModule(CoeModule):
@@ -185,54 +201,19 @@ class ClusterSyncModule(CoeModule):
         lock_ttl=dict(type="int", default=DEFAULT_TTL),
         name=dict(),
         project=dict(fallback=(env_fallback, ["COE_PROJECT"])),
+        release=dict(type="bool", default=False),
+        watch=dict(type="int", default=0),
     )
-    module_kwargs = dict(supports_check_mode=True, required_by=dict(lock_token="name", fail_reason="lock_token"))
+    module_kwargs = dict(
+        supports_check_mode=True,
+        required_by=dict(lock_token="name", fail_reason="lock_token"),
+        required_if=[("release", True, ["lock_token"])],
+    )
     uses_cloud = True
     uses_store = True
 
     def run(self):
-        p = self.params
-        name, project = p["name"], p["project"]
-        lock = None
-        if name is not None:
-            validate_name("name", name)
-            project = project or DEFAULT_PROJECT
-            record = self.store.find_cluster(project, name)
-            if record is None:
-                raise NotFoundError("Cluster '%s' does not exist in project %s" % (name, project), field="name")
-            records = [record]
-            if p["lock_token"] is not None:
-                lock = dict(project=project, name=name, token=p["lock_token"], ttl=p["lock_ttl"])
-        else:
-            if p["lock_token"] is not None:
-                raise ValidationError("lock_token", "needs name (a lock covers one cluster)")
-            records = self.store.list_clusters(project=project)
-        conn = LazyConnection(lambda: self.conn)
-        synchronisers = {}
-
-        def synchroniser_for(driver):
-            if driver not in synchronisers:
-                synchronisers[driver] = get_synchroniser(driver, conn)
-            return synchronisers[driver]
-
-        what = "synchronise cluster %s" % name if name else "synchronise %d cluster(s)" % len(records)
-        with self.action(what):
-            result = sync_clusters(
-                self.store,
-                records,
-                synchroniser_for,
-                lock=lock,
-                check_mode=self.check_mode,
-                actor=p["actor"],
-                fail_reason=p["fail_reason"],
-            )
-        lease = result.pop("lock")
-        if lease is not None:
-            result["lock"] = lease
-        if name is None:
-            with self.action("look in the cloud for clusters this store does not know"):
-                result["orphans"] = orphans(take_census(conn), {c["uuid"] for c in self.store.list_clusters()})
-        self.exit(**result)
+        SyncLogic(self).run()
 
 
 def main():

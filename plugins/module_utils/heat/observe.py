@@ -41,6 +41,8 @@ synchroniser observes"). This module reads Heat and Nova into its facts:
 
 from __future__ import annotations
 
+import concurrent.futures
+
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
@@ -205,20 +207,29 @@ class HeatSynchroniser(StateSynchroniser):
 
     # -- the interface ---------------------------------------------------------
 
+    def still_working(self, record):
+        """One stack list by name: the cluster's stack is ``*_IN_PROGRESS`` (Heat still works)."""
+        stack = self.client.status(stack_name(record.get("name", ""), record["uuid"]))
+        return bool(stack) and str(stack.get("status") or "").endswith("_IN_PROGRESS")
+
     def observe(self, clusters):
         clusters = [c for c in clusters if c.get("uuid")]
         if not clusters:
             return {}
         tags = [cluster_tag(c["uuid"]) for c in clusters]
+        # the stacks and the servers at once (the connection made before the threads use it)
+        self.conn.compute  # noqa: B018
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            stacks, servers = pool.submit(self._stacks, tags), pool.submit(self._servers, tags)
         stacks_by_tag = {}
-        for stack in self._stacks(tags):
+        for stack in stacks.result():
             if stack.get("status") == "DELETE_COMPLETE":
                 # Heat may still list a stack it has just deleted
                 continue
             for tag in stack.get("tags") or []:
                 stacks_by_tag.setdefault(tag, []).append(stack)
         servers_by_uuid = {}
-        for server in self._servers(tags):
+        for server in servers.result():
             servers_by_uuid.setdefault(server["cluster_uuid"], []).append(server)
         vips = endpoint.read_vip_addresses(self.conn, clusters)
         lbs = {}

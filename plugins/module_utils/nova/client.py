@@ -764,6 +764,8 @@ class ClusterResources:
             address=fip.floating_ip_address,
             port_id=fip.port_id,
             server=target[0] if target else None,
+            # the server Neutron shows it on (its fip-port-details extension), None without it
+            device_id=attr(getattr(fip, "port_details", None), "device_id") if fip.port_id else None,
         )
 
     # -- the API's load balancer (endpoint.LOAD_BALANCER) -----------------

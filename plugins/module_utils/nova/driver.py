@@ -20,7 +20,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
     NovaBatch,
     resource_settings,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, public_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, public_view, with_floating_ips
 
 # --- from plugins/modules/nova_servers.py
 
@@ -108,15 +108,20 @@ class NovaServersDriver(ModuleLogic):
         batch = NovaBatch(
             self.conn, uuid, name, concurrency=p["concurrency"], poll_interval=p["poll_interval"], sleep=sleep
         )
-        with self.action("read the servers of cluster %s" % name):
-            views = batch.list_views()
-
         last_indexes = None
         resources = None
         self.record = p["cluster"]
-        if self.resource_options is not None:
+        if self.resource_options is None:
+            with self.action("read the servers of cluster %s" % name):
+                views = batch.list_views()
+        else:
             resources = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
-            self.resources_out = self._ensure_resources(resources, views)
+            # the servers are read while the resources are ensured (the floating IP waits for them)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
+                listed = reader.submit(batch.list_views)
+                self.resources_out = self._ensure_resources(resources, listed.result)
+            with self.action("read the servers of cluster %s" % name):
+                views = listed.result()
             if self.resources_out.get("api_address"):
                 self.record = dict(p["cluster"], api_address=self.resources_out["api_address"])
             lb = self.resources_out.get("load_balancer") or {}
@@ -213,23 +218,31 @@ class NovaServersDriver(ModuleLogic):
         # the API floating IP on a master (not on a load balancer's or a VIP's port)
         early_fip = resources is not None and self.resource_options[1] and not self.load_balancer and not self.vip
 
-        def on_poll(views):
-            # the API floating IP goes onto the first master as soon as it is ACTIVE,
-            # while the other servers still build
-            if not attached and api_master_ready(views):
-                with self.action("attach the API floating IP of cluster %s" % name):
-                    attached["fip"] = resources.ensure_floating_ip(self.resource_options[2], views=views)
+        # the API floating IP goes onto the first master as soon as it is ACTIVE, on a thread
+        # of its own while the wait goes on and the other servers still build
+        attaching = concurrent.futures.ThreadPoolExecutor(max_workers=1) if early_fip else None
 
-        with self.action("change the servers of cluster %s" % name):
-            result = batch.apply(
-                plan,
-                resolved,
-                wait=p["wait"],
-                timeout=p["timeout"],
-                batch_size=p["batch_size"],
-                on_poll=on_poll if early_fip else None,
-                before_delete=before_delete if resources is not None and lb else None,
-            )
+        def on_poll(views):
+            if not attached and api_master_ready(views):
+                attached["fip"] = attaching.submit(resources.ensure_floating_ip, self.resource_options[2], views=views)
+
+        try:
+            with self.action("change the servers of cluster %s" % name):
+                result = batch.apply(
+                    plan,
+                    resolved,
+                    wait=p["wait"],
+                    timeout=p["timeout"],
+                    batch_size=p["batch_size"],
+                    on_poll=on_poll if early_fip else None,
+                    before_delete=before_delete if resources is not None and lb else None,
+                )
+            if attached:
+                with self.action("attach the API floating IP of cluster %s" % name):
+                    attached["fip"] = attached["fip"].result()
+        finally:
+            if attaching is not None:
+                attaching.shutdown(wait=True)
         final = result["views"] if result["views"] is not None else batch.list_views()
         out.update(
             created=result["created"],
@@ -256,10 +269,14 @@ class NovaServersDriver(ModuleLogic):
             if fip is None:
                 with self.action("attach the API floating IP of cluster %s" % name):
                     fip = resources.ensure_floating_ip(self.resource_options[2], views=final)
-            if p["wait"] and fip.get("server") and fip.get("address"):
+            if p["wait"] and fip.get("server") and fip.get("address") and not fip.get("device_id"):
+                # Neutron does not say where it is (no fip-port-details): what Nova shows is what
+                # the observation reads
                 with self.action("wait for Nova to show the API floating IP of cluster %s" % name):
                     final = batch.wait_for_floating_address(fip["server"], fip["address"], min(60, p["timeout"]))
-                out["servers"] = [public_view(v) for v in final]
+            elif fip.get("device_id"):
+                final = with_floating_ips(final, [dict(fip, floating_ip_address=fip["address"], port_details=fip)])
+            out["servers"] = [public_view(v) for v in final]
             out["resources"].update(floating_ip=fip, changes=resources.changes)
         if result["failed"]:
             msg = "%d of %d servers of cluster %s failed: %s" % (
@@ -295,7 +312,8 @@ class NovaServersDriver(ModuleLogic):
 
     def _ensure_resources(self, resources, views):
         """Security group, server groups, the API's load balancer (master_lb_enabled) and floating
-        IP (O(resources)), before the servers.
+        IP (O(resources)), before the servers. ``views()``: the cluster's servers (being read
+        meanwhile; the floating IP needs them).
 
         The load balancer comes first (the floating IP goes on its VIP port); the security group,
         server groups and floating IP do not depend on each other: they are made at once, each
@@ -345,7 +363,7 @@ class NovaServersDriver(ModuleLogic):
                 (
                     "floating_ip",
                     "API floating IP",
-                    lambda r: r.ensure_floating_ip(external, views=views, port=vip_port),
+                    lambda r: r.ensure_floating_ip(external, views=views(), port=vip_port),
                 )
             )
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(parts)) as pool:

@@ -59,9 +59,11 @@ writes.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
-from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view, with_floating_ips
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
     PENDING,
     TRANSITIONAL_SERVER_STATUSES,
@@ -354,23 +356,43 @@ class NovaSynchroniser(StateSynchroniser):
             lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=shape.COMMON_TAG)]
         )
 
+    #: the reads of the last ``observe``; ``replay`` (set by sync_clusters while it observes a
+    #: cluster it has just settled) answers from them instead of reading again
+    _reads = None
+
+    def read(self, clusters):
+        """What ``observe`` reads, made at once: the cluster servers (Neutron's floating IP
+        attachments added), the tagged floating IPs, the API VIPs and load balancers."""
+        if self.replay and self._reads is not None:
+            return self._reads
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            servers = pool.submit(self.list_views)
+            tagged = pool.submit(retry_read, lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG)))
+            lbs = (
+                pool.submit(loadbalancer.cluster_load_balancers, self.conn, retry_read)
+                if any(endpoint.endpoint_kind(r) == endpoint.LOAD_BALANCER for r in clusters)
+                else None
+            )
+            tagged = tagged.result()
+            vips = retry_read(lambda: endpoint.read_vip_addresses(self.conn, clusters, tagged))
+            views = with_floating_ips(servers.result(), tagged)
+            lbs = lbs.result() if lbs is not None else {}
+        self._reads = (views, tagged, vips, lbs)
+        return self._reads
+
     def observe(self, clusters):
         clusters = list(clusters)
         if not clusters:
             return {}
+        views, tagged, vips, lbs = self.read(clusters)
         by_uuid = {}
-        for view in self.list_views():
+        for view in views:
             by_uuid.setdefault(view.get("cluster_uuid"), []).append(view)
         fips = {}
-        tagged = retry_read(lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG)))
         for fip in tagged:
             uuid = shape.uuid_from_tags(getattr(fip, "tags", None) or [])
             if uuid and fip.floating_ip_address:
                 fips.setdefault(uuid, []).append(fip.floating_ip_address)
-        vips = retry_read(lambda: endpoint.read_vip_addresses(self.conn, clusters, tagged))
-        lbs = {}
-        if any(endpoint.endpoint_kind(r) == endpoint.LOAD_BALANCER for r in clusters):
-            lbs = loadbalancer.cluster_load_balancers(self.conn, retry_read)
         return {
             record["uuid"]: Observation(
                 **aggregate(

@@ -240,6 +240,10 @@ class StateSynchroniser:
     #: the template ``driver`` value this synchroniser serves
     driver = None
 
+    #: True while ``sync_clusters`` observes again a cluster it has just settled: a synchroniser
+    #: that keeps its last reads may answer from them (the record changed, not the cloud)
+    replay = False
+
     def __init__(self, conn, clock=None):
         self.conn = conn
         #: the time now (epoch seconds): the grace of a just recorded operation is measured with it
@@ -252,6 +256,12 @@ class StateSynchroniser:
         calls must not grow with ``len(clusters)``. Never writes the store.
         """
         raise NotImplementedError
+
+    def still_working(self, record):
+        """Whether one cheap read shows the cloud still carrying out ``record``'s operation, so that
+        a watch (clusters.watch_operation) need not observe the whole cluster yet. False: no such
+        read, or it does not say so; observe. Reads only."""
+        return False
 
     def check_references(self, cluster, operation):
         """Refuse, naming the field, when the cloud lacks what ``operation`` on ``cluster`` needs.

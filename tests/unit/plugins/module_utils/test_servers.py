@@ -96,3 +96,18 @@ def test_attr_reads_dicts_and_objects_with_a_default_for_none():
     assert servers.attr(types.SimpleNamespace(a=None), "a", 7) == 7
     assert servers.attr(types.SimpleNamespace(a=1), "a") == 1
     assert servers.attr(None, "a", 3) == 3
+
+
+def test_a_floating_ip_neutron_attached_is_added_to_the_servers_view():
+    shown = servers.server_view(nova_dict())
+    bare = servers.server_view(nova_dict(id="id-2", name="demo-worker-0", addresses={}))
+    fips = [
+        dict(floating_ip_address="172.24.4.20", port_id="p1", port_details=dict(device_id="id-1")),  # shown already
+        dict(floating_ip_address="172.24.4.31", port_id="p2", port_details=dict(device_id="id-2")),
+        dict(floating_ip_address="172.24.4.32", port_id=None, port_details=None),  # attached to nothing
+        dict(floating_ip_address="172.24.4.33", port_id="p3"),  # a Neutron without fip-port-details
+    ]
+    out = servers.with_floating_ips([shown, bare], fips)
+    assert out[0] is shown
+    assert out[1]["floating_addresses"] == ["172.24.4.31"] and bare["floating_addresses"] == []
+    assert servers.with_floating_ips([bare], []) == [bare]

@@ -282,3 +282,30 @@ def test_fail_reason_needs_the_lock_and_a_stale_token_writes_nothing(coe, driver
     res = coe("cluster_sync", name="demo", lock_token=token, fail_reason="module error")
     assert res.failed and "stale" in res["msg"]
     assert coe.store().find_cluster("default", "demo")["status"] == "CREATE_IN_PROGRESS"
+
+
+def test_watch_returns_at_the_end_of_the_operation_and_release_frees_the_lock(coe, drivers):
+    c = _cluster(coe)
+    seen = []
+
+    def finishing(record):
+        seen.append(record["status"])
+        status = "CREATE_COMPLETE" if len(seen) > 1 else "CREATE_IN_PROGRESS"
+        return Observation(uuid=c["uuid"], exists=True, status=status)
+
+    drivers["heat"][c["uuid"]] = finishing
+    store = coe.store()
+    lease = LockManager(store).acquire("default", "demo", "create", ttl=120)
+    res = coe("cluster_sync", name="demo", lock_token=lease["token"], watch=30, release=True)
+    assert not res.failed, res.get("msg")
+    assert res["clusters"][0]["status"] == "CREATE_COMPLETE" and res["lock_released"] is True
+    assert LockManager(store).get("default", "demo")["holder"] is None
+    # bad options are refused before anything is read or written
+    generation = store.find_cluster("default", "demo")["generation"]
+    for bad, word in ((dict(watch=30), "name"), (dict(name="demo", watch=50, lock_token=9), "lock_ttl")):
+        res = coe("cluster_sync", **bad)
+        assert res.failed and word in res["msg"], res
+    res = coe("cluster_sync", name="demo", release=True)
+    assert res.failed and "lock_token" in res["msg"]
+    assert store.find_cluster("default", "demo")["generation"] == generation
+    assert len(seen) == 3  # the watch's two observations and the settle; the bad calls observed nothing

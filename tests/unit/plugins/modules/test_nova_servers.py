@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 
 from ansible_collections.coe.openstack.plugins.module_utils import module as module_base
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.modules import nova_resources, nova_servers
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
@@ -321,6 +322,30 @@ def test_resources_and_servers_in_one_run_check_mode_first_then_idempotent(run_m
     assert again["changed"] is False, again.get("resources")
     assert again["resources"]["changes"] == []
     assert len(cloud.writes()) == writes
+
+
+@pytest.mark.parametrize("port_details", [True, False], ids=["neutron-names-the-server", "no-fip-port-details"])
+def test_the_api_floating_ip_is_awaited_in_novas_view_only_when_neutron_cannot_say(
+    run_module, cloud, monkeypatch, port_details
+):
+    """Neutron attaches a floating IP at once and (fip-port-details) names the server it is on:
+    the run returns the master with it and lists no more servers for Nova's view. Without the
+    extension it waits until Nova shows the address, so that what it records is what the next
+    observation reads."""
+    monkeypatch.setenv("COE_SECRET_KEY", "unit-test-secret-key-0123456789abcdef")
+    cloud.fip_port_details = port_details
+    cloud.polls_to_active = 2
+    args = dict(
+        cluster=record(labels={"kube_tag": "v1.31.1"}), resources=True, render_user_data=True, poll_interval=0.01
+    )
+    result = run_module(nova_servers.main, args)
+    assert not result.failed, result.get("msg")
+    address = result["resources"]["floating_ip"]["address"]
+    master = next(v for v in result["servers"] if v["name"] == "k1-master-0")
+    assert master["floating_addresses"] == [address]
+    attach = max(i for i, c in enumerate(cloud.calls) if c[1] in ("update_ip", "create_ip"))
+    lists_after = [c for c in cloud.calls[attach:] if c[1] == "servers" and c[2].get("tags") == shape.cluster_tag(UUID)]
+    assert (len(lists_after) == 0) if port_details else (len(lists_after) >= 1)
 
 
 def test_resources_attach_a_floating_ip_left_unattached_without_touching_servers(run_module, cloud):

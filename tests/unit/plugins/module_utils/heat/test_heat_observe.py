@@ -139,6 +139,10 @@ class FakeClient:
     def failures_and_work(self, stack):
         return self.failures(stack), []
 
+    def status(self, name):
+        self.list_calls.append(name)
+        return next((s for s in self.stacks if s["name"] == name), None)
+
 
 def stack(status, uuid=UUID, name="demo-3f2a9c4e", reason="ok"):
     return dict(id="st-" + uuid[:4], name=name, status=status, status_reason=reason, tags=["coe-cluster-" + uuid])
@@ -520,3 +524,21 @@ def test_an_sdk_server_gives_its_image_id():
 
     server = sdk.Server(id="s-1", name="demo-master-0", status="ACTIVE", image={"id": "img-1"}, metadata={})
     assert server_view(server)["image_id"] == "img-1"
+
+
+@pytest.mark.parametrize(
+    "stacks, working",
+    [
+        ([stack("CREATE_IN_PROGRESS")], True),
+        ([stack("CREATE_COMPLETE")], False),
+        ([stack("CREATE_FAILED")], False),  # failed: observe (the resources still at work are read then)
+        ([stack("CREATE_IN_PROGRESS", name="other-3f2a9c4e")], False),  # not the cluster's stack
+        ([], False),
+    ],
+)
+def test_still_working_is_one_look_at_the_stacks_status(stacks, working):
+    client = FakeClient(stacks)
+    conn = FakeConn([])
+    sync = HeatSynchroniser(conn, client=client)
+    assert sync.still_working(record()) is working
+    assert client.list_calls == ["demo-3f2a9c4e"] and conn.compute.calls == []

@@ -30,8 +30,10 @@ class FakeServer(Obj):
 class FakeCloud:
     """One fake project. ``polls_to_active``: list calls a server stays BUILD."""
 
-    def __init__(self, polls_to_active=1, fail_flavors=("m1.huge",), quota=None):
+    def __init__(self, polls_to_active=1, fail_flavors=("m1.huge",), quota=None, fip_port_details=True):
         self.lock = threading.Lock()
+        #: Neutron's fip-port-details extension: a floating IP names the server its port is on
+        self.fip_port_details = fip_port_details
         self.calls = []
         self.servers = {}
         self.polls_to_active = polls_to_active
@@ -269,6 +271,7 @@ class _Network:
             port_id=port_id,
             description=description,
             tags=[],
+            port_details=self._port_details(port_id),
         )
         self.cloud.fips[fip.id] = fip
         return fip
@@ -276,7 +279,13 @@ class _Network:
     def update_ip(self, fip, port_id=None):
         self.cloud.record("network", "update_ip", port_id=port_id)
         fip.port_id = port_id
+        fip.port_details = self._port_details(port_id)
         return fip
+
+    def _port_details(self, port_id):
+        if not self.cloud.fip_port_details or not port_id:
+            return None
+        return dict(device_id=port_id[len("port-") :] if port_id.startswith("port-") else None)
 
     def delete_ip(self, fip, ignore_missing=True):
         self.cloud.record("network", "delete_ip", id=fip.id)
