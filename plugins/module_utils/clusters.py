@@ -773,7 +773,9 @@ def watch_operation(store, record, synchroniser_for, lock, seconds, actor=None, 
     what the last observation saw (the next poll observes first). ``seconds`` must stay
     well under the lease's TTL (the lease is renewed by each sync, not while looking).
     ``release``: the lease is released when the operation came out ``*_COMPLETE`` (the front
-    door's release, in the same process). Returns sync_clusters' result and ``lock_released``.
+    door's release, in the same process). ``sleep``: the caller's (``CoeModule.keep_lease``: it
+    renews the lease and stops the watch of a run killed meanwhile). Returns sync_clusters'
+    result and ``lock_released``.
     """
     clock = clock or time.monotonic
 

@@ -6,6 +6,8 @@ recorded (clusters.sync_clusters), one cluster watched while its operation is in
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.coe.openstack.plugins.module_utils.census import orphans
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
     DEFAULT_PROJECT,
@@ -52,8 +54,17 @@ class SyncLogic(ModuleLogic):
         what = "synchronise cluster %s" % name if name else "synchronise %d cluster(s)" % len(records)
         with self.action(what):
             if (p["watch"] or p["release"]) and not self.check_mode:
+                # while it watches: the lease kept, and a run killed meanwhile (the holder gone) stops it
+                sleep = self.keep_lease(record, time.sleep)
                 result = watch_operation(
-                    self.store, record, synchroniser_for, lock, p["watch"], actor=p["actor"], release=p["release"]
+                    self.store,
+                    record,
+                    synchroniser_for,
+                    lock,
+                    p["watch"],
+                    actor=p["actor"],
+                    release=p["release"],
+                    sleep=sleep,
                 )
             else:
                 result = sync_clusters(
