@@ -20,7 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import re
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ConflictError, NotFoundError
 from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
 
@@ -90,7 +90,7 @@ def take_census(conn):
             cluster["name"] = cluster_name
 
     # the five list calls at once (they do not depend on each other)
-    conn.compute  # noqa: B018 - the connection made once, before the threads use it
+    poll.authenticated(conn)  # one token, before the threads use the connection
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(KINDS)) as pool:
         reads = [
             pool.submit(_stacks, conn),

@@ -15,6 +15,11 @@ goes past the deadline by more than MIN_SLEEP; the interval may grow (``backoff`
 another try (a dropped connection, a name Heat still holds); the last error is raised as it
 was when the time or the attempts run out.
 
+``authenticated(conn)``: before reads are made at once on threads of one connection, the
+connection is made and authenticated on the calling thread, so that the threads share it and its
+token (a module's connection is built on first use: threads racing to that first use each built
+one, and each asked Keystone for a token).
+
 ``renewing_sleep(renew, ttl)``: the sleep to give the loop when the caller holds a cluster's
 lease (CoeModule.keep_lease builds ``renew`` from the module's lock options): the lease is
 renewed at once, then every third of its TTL, so it never lapses while the caller waits.
@@ -116,6 +121,15 @@ def retry(call, retriable, what, timeout=None, attempts=None, progress=None, **l
         return wait_for(probe, what, timeout, attempts=attempts, progress=progress, **loop)
     except WaitTimeout as e:
         raise e.pending.value from None
+
+
+def authenticated(conn):
+    """``conn`` with its token: ``authorize()`` (openstacksdk's Connection, a LazyConnection of one)
+    on this thread, before threads share it; a connection without it (a test's fake) as it is."""
+    authorize = getattr(conn, "authorize", None)
+    if callable(authorize):
+        authorize()
+    return conn
 
 
 def renewing_sleep(renew, ttl, sleep=time.sleep, clock=time.monotonic, check=None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
@@ -129,6 +129,7 @@ class Preflight:
         self.problems, self.checked = [], []
         self._answers = {}
         if reads:
+            poll.authenticated(self.conn)  # one token, before the threads use the connection
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.CONCURRENCY, len(reads))) as pool:
                 futures = {what: pool.submit(call) for what, call in reads.items()}
             for what, future in futures.items():

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     cluster_tag,
     stack_name,
@@ -218,7 +218,7 @@ class HeatSynchroniser(StateSynchroniser):
             return {}
         tags = [cluster_tag(c["uuid"]) for c in clusters]
         # the stacks and the servers at once (the connection made before the threads use it)
-        self.conn.compute  # noqa: B018
+        poll.authenticated(self.conn)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             stacks, servers = pool.submit(self._stacks, tags), pool.submit(self._servers, tags)
         stacks_by_tag = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
     ModuleLogic,
@@ -117,6 +117,7 @@ class NovaServersDriver(ModuleLogic):
         else:
             resources = ClusterResources(self.conn, uuid, name, check_mode=self.check_mode)
             # the servers are read while the resources are ensured (the floating IP waits for them)
+            poll.authenticated(self.conn)  # one token, before the threads use the connection
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
                 listed = reader.submit(batch.list_views)
                 self.resources_out = self._ensure_resources(resources, listed.result)

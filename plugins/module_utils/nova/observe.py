@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, shape
+from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view, with_floating_ips
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
@@ -365,6 +365,7 @@ class NovaSynchroniser(StateSynchroniser):
         attachments added), the tagged floating IPs, the API VIPs and load balancers."""
         if self.replay and self._reads is not None:
             return self._reads
+        poll.authenticated(self.conn)  # one token, before the threads use the connection
         with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
             servers = pool.submit(self.list_views)
             tagged = pool.submit(retry_read, lambda: list(self.conn.network.ips(tags=shape.COMMON_TAG)))

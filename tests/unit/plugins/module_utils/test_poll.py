@@ -119,3 +119,18 @@ def test_renewing_sleep_renews_now_then_every_third_of_the_ttl():
     assert renewals == [0.0, 10.0, 20.0]
     wait(600)
     assert clock.sleeps[-1] == 10
+
+
+def test_authenticated_gets_the_token_on_this_thread_before_threads_share_the_connection():
+    class Conn:
+        def __init__(self):
+            self.tokens = 0
+
+        def authorize(self):
+            self.tokens += 1
+            return "token"
+
+    conn = Conn()
+    assert poll.authenticated(conn) is conn and conn.tokens == 1
+    bare = object()  # a test's fake connection without authorize
+    assert poll.authenticated(bare) is bare
