@@ -771,7 +771,7 @@ def watch_operation(store, record, synchroniser_for, lock, seconds, actor=None, 
     ``*_IN_PROGRESS``, so the front door's poll sees the end within about a second of the
     cloud instead of waiting out its interval in a sleep of its own; when the time is up, with
     what the last observation saw (the next poll observes first). ``seconds`` must stay
-    well under the lease's TTL (the lease is renewed by each sync, not while looking).
+    well under the lease's TTL (each sync renews the lease; so does the caller's ``sleep``).
     ``release``: the lease is released when the operation came out ``*_COMPLETE`` (the front
     door's release, in the same process). ``sleep``: the caller's (``CoeModule.keep_lease``: it
     renews the lease and stops the watch of a run killed meanwhile). Returns sync_clusters'
