@@ -99,11 +99,37 @@ unit: venv collection-link system-deps
 	@# pytest exits 5 when it collects no test: that is not a failure of the suite
 	$(BIN)/pytest tests/unit --cov=plugins --cov-report=term --cov-report=xml:.build/coverage.xml || [ $$? -eq 5 ]
 
+# The integration tests run as two pytest sessions side by side on the one local cloud
+# (tests/integration/sessions; every test names its clusters, users and stores uniquely): most
+# of a test's time is the cloud's work and the waits for it, so the two take little more than
+# the longer of them (~25 min against ~50 serially). The files of INTEGRATION_A in one, every
+# other file in the other, balanced by the durations of a run (--durations=0, printed at the end
+# of each session). The tests that touch something project-wide stay in one session: the demo
+# project's load-balancer quota (test_api_load_balancer) with the other test making a load
+# balancer (test_minicloud_smoke). Tests marked `alone` need the cloud's hosts to themselves
+# (anti-affine servers that must land on given hosts race with another session's servers on the
+# four fake hosts): they run after both sessions, by themselves.
+INTEGRATION_A := test_cluster_lifecycle.py test_concurrent_runs.py test_adopt.py test_heat_stack.py \
+  test_awx_runner.py
+INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
+INTEGRATION_SET_A := $(filter $(addprefix tests/integration/,$(INTEGRATION_A)),$(INTEGRATION_ALL))
+INTEGRATION_SET_B := $(filter-out $(INTEGRATION_SET_A),$(INTEGRATION_ALL))
+# pytest exits 5 when it collects no test: that is not a failure of the suite
+PYTEST_INTEGRATION := $(BIN)/pytest -p no:cacheprovider --durations=0 --durations-min=20
+INTEGRATION_SESSION_A := $(PYTEST_INTEGRATION) -m 'not alone' $(INTEGRATION_SET_A) || [ \$$? -eq 5 ]
+INTEGRATION_SESSION_B := $(PYTEST_INTEGRATION) -m 'not alone' $(INTEGRATION_SET_B) || [ \$$? -eq 5 ]
+INTEGRATION_ALONE := $(PYTEST_INTEGRATION) -m alone tests/integration || [ $$? -eq 5 ]
+
 .PHONY: integration
 integration: venv collection-link system-deps
-	@# the pytest fixture brings the local cloud up if it is down (and stops it after, unless
-	@# MINICLOUD_KEEP=1); pytest exits 5 when it collects no test
-	$(BIN)/pytest --durations=12 tests/integration || [ $$? -eq 5 ]
+	@# the local cloud is started here if it is down (not by two sessions' fixtures at once),
+	@# and stopped after if this target started it
+	@started=0; \
+	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; $(MINICLOUD) up; fi; \
+	rc=0; MINICLOUD_KEEP=1 tests/integration/sessions "$(INTEGRATION_SESSION_A)" "$(INTEGRATION_SESSION_B)" || rc=$$?; \
+	MINICLOUD_KEEP=1 $(INTEGRATION_ALONE) || rc=1; \
+	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
+	exit $$rc
 
 .PHONY: molecule
 molecule: venv collection-link
