@@ -810,11 +810,20 @@ def watch_operation(store, record, synchroniser_for, lock, seconds, actor=None, 
         except WaitTimeout as e:
             # still at work: what the last observation saw (the next poll observes first)
             result = e.pending.value or result
-    released = False
-    if release and lock is not None and result["clusters"] and result["clusters"][0]["status"].endswith("_COMPLETE"):
-        released = LockManager(store).release(lock["project"], lock["name"], lock["token"])
-    result["lock_released"] = released
+    done = release and lock is not None and result["clusters"]
+    result["lock_released"] = bool(done) and release_when_complete(store, result["clusters"][0], lock)
     return result
+
+
+def release_when_complete(store, view, lock):
+    """Release the lease ``lock`` holds when the cluster ``view`` came out ``*_COMPLETE``.
+
+    The front door's release, made by the process that saw the end; a cluster still in
+    progress or failed keeps its lock (the polls, the failure path). True if released.
+    """
+    if not view["status"].endswith("_COMPLETE"):
+        return False
+    return LockManager(store).release(lock["project"], lock["name"], lock["token"])
 
 
 def finish_operation(store, record, synchroniser, lock, actor=None):
@@ -829,7 +838,4 @@ def finish_operation(store, record, synchroniser, lock, actor=None):
     """
     result = sync_clusters(store, [record], lambda driver: synchroniser, lock=lock, actor=actor)
     view = result["clusters"][0]
-    released = False
-    if view["status"].endswith("_COMPLETE"):
-        released = LockManager(store).release(lock["project"], lock["name"], lock["token"])
-    return dict(cluster=view, lock_token=lock["token"], lock_released=released)
+    return dict(cluster=view, lock_token=lock["token"], lock_released=release_when_complete(store, view, lock))
