@@ -640,11 +640,13 @@ class Bench:
         return elapsed, conn
 
     def raw_add(self, conn, tag, count):
-        """Boot ``count`` more tagged servers and wait for them: (seconds, their ids)."""
+        """Boot ``count`` more tagged servers into the security group ``raw_create`` made (as
+        the driver's new workers go into the cluster's) and wait for them: (seconds, their ids)."""
         started = time.monotonic()
         image = conn.image.find_image("fake-image", ignore_missing=False)
         flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
         network = conn.network.find_network("private", ignore_missing=False)
+        sg = conn.network.find_security_group(tag, ignore_missing=False)
 
         def create(i):
             return conn.compute.create_server(
@@ -652,6 +654,7 @@ class Bench:
                 image_id=image.id,
                 flavor_id=flavor.id,
                 networks=[{"uuid": network.id}],
+                security_groups=[{"name": sg.id}],
                 tags=[tag],
             ).id
 
