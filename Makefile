@@ -108,9 +108,8 @@ unit: venv collection-link system-deps
 # ~49 min serially; with test_adopt in B, their durations add up to ~32 and ~34 min. The tests
 # that touch something project-wide stay in one session: the demo project's load-balancer quota
 # (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
-# Tests marked `alone` need the cloud's hosts to themselves (anti-affine servers that must land
-# on given hosts race with another session's servers on the four fake hosts): they run after
-# both sessions, by themselves.
+# Tests marked `alone` need the cloud's hosts to themselves (three anti-affine servers booted at
+# once on the three good hosts: pytest.ini says why): they run after both sessions, by themselves.
 INTEGRATION_A := test_cluster_lifecycle.py test_concurrent_runs.py test_heat_stack.py test_awx_runner.py
 INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
 INTEGRATION_SET_A := $(filter $(addprefix tests/integration/,$(INTEGRATION_A)),$(INTEGRATION_ALL))
@@ -152,8 +151,25 @@ cloud-tests: venv collection-link system-deps
 	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
 	exit $$rc
 
+# make test: the checks (lint, sanity, unit, publish-check), then the tests on the local cloud.
+# A cloud that is down is started in the background while the checks run (on a fresh machine
+# its first `up` installs it: pip and the databases, ~4 min), and stopped at the end; one that
+# runs already is used and left running. After system-deps, so that two apt-gets never meet.
 .PHONY: test
-test: lint sanity unit publish-check cloud-tests
+test: venv system-deps
+	@mkdir -p .build; started=0; pid=; \
+	if ! $(MINICLOUD) status >/dev/null 2>&1; then \
+	  started=1; echo "==> the local cloud starts in the background (log: .build/minicloud-up.log)"; \
+	  $(MINICLOUD) up </dev/null >.build/minicloud-up.log 2>&1 & pid=$$!; \
+	fi; \
+	rc=0; $(MAKE) --no-print-directory lint sanity unit publish-check || rc=$$?; \
+	if [ -n "$$pid" ]; then \
+	  if wait $$pid; then tail -n 1 .build/minicloud-up.log; \
+	  else echo "==> the local cloud's start failed:"; tail -n 30 .build/minicloud-up.log; rc=1; fi; \
+	fi; \
+	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory cloud-tests || rc=$$?; fi; \
+	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
+	exit $$rc
 
 # Benchmarks (not tests): needs the local cloud up; BENCH_ARGS=--quick for a short smoke run.
 # Writes the results table to the terminal and to docs/benchmarks.md.

@@ -216,6 +216,7 @@ def check_kubeconfig(state, rec, creds, api_address):
     assert "PRIVATE KEY" not in history
 
 
+@pytest.mark.alone  # see pytest.ini
 def test_nova_driver_user_data_and_kubeconfig(conn, admin, state):
     # three masters and no external network: the API is the VIP's fixed IP
     rec = make_record("nova", api_endpoint="vip")

@@ -283,6 +283,7 @@ def test_instances_quota_bites_and_is_restored(minicloud, conn, admin, name):
         admin.identity.delete_project(project)
 
 
+@pytest.mark.alone  # see pytest.ini
 def test_anti_affinity_fourth_member_gets_no_valid_host(conn, admin, base, name):
     group = conn.compute.create_server_group(name=name, policy="anti-affinity")
     servers = []

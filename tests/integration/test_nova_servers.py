@@ -110,6 +110,7 @@ def cluster(conn, tmp_path):
         run_module("nova_resources", dict(cluster_name=rec["name"], cluster_uuid=rec["uuid"], state="absent"), tmp_path)
 
 
+@pytest.mark.alone  # see pytest.ini
 def test_cluster_lifecycle_3_masters_2_workers(conn, admin, cluster, tmp_path):
     rec = cluster()
     name = rec["name"]
@@ -346,9 +347,7 @@ def test_rolling_upgrade_replaces_servers_with_new_indexes(conn, cluster, tmp_pa
     assert {s["image_id"] for s in result["servers"]} == {v2}
 
 
-# alone: its anti-affine masters must find free hosts among the four fake ones; beside another
-# session's servers, Nova's late affinity check rescheduled them until its attempts ran out
-@pytest.mark.alone
+@pytest.mark.alone  # see pytest.ini
 def test_rolling_upgrade_of_three_anti_affine_masters_on_three_hosts(conn, admin, cluster, tmp_path):
     """The 4th member of a full anti-affinity group finds no host: an upgrade's masters go into a new group."""
     rec = cluster(masters=3, workers=0, template_version=1, floating_ip_enabled=False)
