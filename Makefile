@@ -103,10 +103,9 @@ unit: venv collection-link system-deps
 # (tests/integration/sessions; every test names its clusters, users and stores uniquely): most
 # of a test's time is the cloud's work and the waits for it. The files of INTEGRATION_A in one,
 # every other file in the other, balanced by the durations of a run (--durations=0, printed at
-# the end of each session; side by side a Heat lifecycle takes twice its time alone). The
-# fresh-clone run of 2026-12-02 took 37 min (A, then with test_adopt) and 28 min (B) against
-# ~49 min serially; with test_adopt in B, their durations add up to ~32 and ~34 min. The tests
-# that touch something project-wide stay in one session: the demo project's load-balancer quota
+# the end of each session; side by side a Heat lifecycle takes twice its time alone). In the
+# fresh-clone run of 2026-12-02 20:00 both sessions took 16.5 min, the `alone` tests 1.5 min.
+# On a failure the end of the output lists the sessions' FAILED lines again. The tests that touch something project-wide stay in one session: the demo project's load-balancer quota
 # (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
 # Tests marked `alone` need the cloud's hosts to themselves (three anti-affine servers booted at
 # once on the three good hosts: pytest.ini says why): they run after both sessions, by themselves.
@@ -128,6 +127,10 @@ integration: venv collection-link system-deps
 	if ! $(MINICLOUD) status >/dev/null 2>&1; then started=1; $(MINICLOUD) up; fi; \
 	rc=0; MINICLOUD_KEEP=1 tests/integration/sessions "$(INTEGRATION_SESSION_A)" "$(INTEGRATION_SESSION_B)" || rc=$$?; \
 	MINICLOUD_KEEP=1 $(INTEGRATION_ALONE) || rc=1; \
+	if [ $$rc != 0 ]; then \
+	  echo "==> the failures of the side-by-side sessions (their logs: .build/sessions/)"; \
+	  grep -h '^\(FAILED\|ERROR\) ' .build/sessions/*.out 2>/dev/null | cut -c1-400 || true; \
+	fi; \
 	if [ $$started = 1 ]; then $(MINICLOUD) down; fi; \
 	exit $$rc
 
