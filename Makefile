@@ -105,7 +105,8 @@ unit: venv collection-link system-deps
 # every other file in the other, balanced by the durations of a run (--durations=0, printed at
 # the end of each session; side by side a Heat lifecycle takes twice its time alone). In the
 # fresh-clone run of 2026-12-02 20:00 both sessions took 16.5 min, the `alone` tests 1.5 min.
-# On a failure the end of the output lists the sessions' FAILED lines again. The tests that touch something project-wide stay in one session: the demo project's load-balancer quota
+# On a failure the end of the output lists the sessions' FAILED lines again. The tests that
+# touch something project-wide stay in one session: the demo project's load-balancer quota
 # (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
 # Tests marked `alone` need the cloud's hosts to themselves (three anti-affine servers booted at
 # once on the three good hosts: pytest.ini says why): they run after both sessions, by themselves.
