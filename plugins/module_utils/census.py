@@ -12,7 +12,7 @@ reads the ones it may not know, so it filters by what is ours, client-side.
 
 A cluster found is a dict: ``uuid, name, driver ("heat" when a stack carries its tag, else
 "nova"), project_id (the cloud's), resources ({kind: [names]}), servers (server views,
-servers.server_view), stack (the stack list's dict, or None)``.
+servers.server_views), stack (the stack list's dict, or None)``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 
 from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ConflictError, NotFoundError
-from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import server_views
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #: names that carry a cluster's uuid: Nova's server groups (coe-<uuid>-<nodegroup>[-vN]) and security
@@ -105,8 +105,7 @@ def take_census(conn):
         # the stack is <cluster name>-<first 8 of uuid>
         add(uuid, "stacks", stack["name"], stack["name"][:-9] if stack["name"].endswith("-" + uuid[:8]) else None)
         entry(uuid).update(driver="heat", stack=stack)
-    for server in servers:
-        view = server_view(server)
+    for view in server_views(servers):
         if not view["cluster_uuid"]:
             continue
         add(view["cluster_uuid"], "servers", view["name"], view["metadata"].get(shape.META_CLUSTER_NAME))

@@ -17,7 +17,7 @@ import concurrent.futures
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
-from ansible_collections.coe.openstack.plugins.module_utils.servers import server_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import server_views
 
 #: the record field a problem's subject comes from, to name it in the error
 FIELD_OF_KIND = (
@@ -206,8 +206,8 @@ class Preflight:
                 )
                 or []
             )
-        for server in existing_servers or []:
-            nodegroup = server_view(server)["nodegroup"]
+        for view in server_views(existing_servers or []):
+            nodegroup = view["nodegroup"]
             existing[nodegroup] = existing.get(nodegroup, 0) + 1
         add_servers = add_cores = add_ram = 0
         for ng in groups:

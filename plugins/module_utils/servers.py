@@ -2,8 +2,9 @@
 # Apache License 2.0 (see LICENSE)
 """Server views: what both drivers read of a Nova server, in one shape.
 
-``server_view(server)`` takes an openstacksdk Server, or the dict Nova's API
-returns for one, and gives a plain dict:
+``server_views(servers)`` gives the views of the servers a list call returned that still
+exist (``live``: not ``DELETED``); ``server_view(server)`` takes one openstacksdk Server,
+or the dict Nova's API returns for one, and gives a plain dict:
 
 * ``id``, ``name``, ``status``, ``created_at``, ``image_id``, ``flavor_id``,
   ``flavor_name`` (Nova shows a flavor's name, not its id, since microversion 2.47);
@@ -88,6 +89,24 @@ def _index(metadata):
         if value is not None and str(value).isdigit():
             return int(value)
     return None
+
+
+def server_views(servers):
+    """The views of the servers a Nova list returned, without the deleted ones (``live``)."""
+    return live([server_view(s) for s in servers])
+
+
+def live(views):
+    """The views of the servers that still exist.
+
+    Nova lists a server it has deleted for a moment longer, with status ``DELETED``: its
+    compute marks it deleted, then updates its resource tracker and Placement, and only
+    then destroys the record (seconds, on a busy compute). A GET of it already says
+    ``DELETED`` (openstacksdk's ``wait_for_delete`` returns there). Such a server is gone:
+    missing from its nodegroup, never a member in another status. A wait for a deletion
+    still waits until Nova no longer lists it. ``SOFT_DELETED`` servers (restorable) stay.
+    """
+    return [v for v in views if v["status"] != "DELETED"]
 
 
 def server_view(server):

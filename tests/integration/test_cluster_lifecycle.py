@@ -64,7 +64,10 @@ def nodes(record, group=None):
 
 
 def servers(user, record):
-    return {s.name: s for s in user.conn.compute.servers(tags="coe-cluster-%s" % record["uuid"])}
+    """The cluster's servers, as `openstack server list` shows them once Nova has forgotten
+    the deleted ones (it lists one a moment longer with status DELETED: servers.live)."""
+    listed = user.conn.compute.servers(tags="coe-cluster-%s" % record["uuid"])
+    return {s.name: s for s in listed if s.status != "DELETED"}
 
 
 def resource_ids(user, record):

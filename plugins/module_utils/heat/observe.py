@@ -49,7 +49,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.heat.build import (
     stack_name,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.heat.client import HeatClient
-from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, floating_address, server_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, floating_address, server_views
 from ansible_collections.coe.openstack.plugins.module_utils.store.base import parse_iso
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
     GONE,
@@ -201,8 +201,7 @@ class HeatSynchroniser(StateSynchroniser):
     def _servers(self, tags):
         out = []
         for chunk in _chunks(tags):
-            for server in self.conn.compute.servers(details=True, any_tags=",".join(chunk)):
-                out.append(server_view(server))
+            out.extend(server_views(self.conn.compute.servers(details=True, any_tags=",".join(chunk))))
         return out
 
     # -- the interface ---------------------------------------------------------
@@ -269,7 +268,7 @@ class HeatSynchroniser(StateSynchroniser):
     def observation(self, record, stack, servers, failures=(), load_balancer=None, vip=None, now=None, busy=()):
         """The Observation of one cluster from what was read (pure: no API call).
 
-        ``servers``: the cluster's server views (servers.server_view). ``vip``: (fixed IP,
+        ``servers``: the cluster's server views (servers.server_views). ``vip``: (fixed IP,
         floating IP or None) of the cluster's API VIP (endpoint.vip_addresses): the API
         address is then its floating IP, else its fixed IP, never a master's. ``failures``: the
         failed leaf resources of a failed stack; ``busy``: the paths of its resources still in

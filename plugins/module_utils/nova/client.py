@@ -46,7 +46,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 from ansible_collections.coe.openstack.plugins.module_utils.preflight import headroom
-from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, server_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, live, server_view
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
@@ -106,7 +106,16 @@ class NovaBatch:
 
     def list_views(self):
         """Every server of this cluster: one tag-filtered list call (retried if the connection drops)."""
-        return self.read(lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)])
+        return live(self._list_all())
+
+    #: ``{id: name}`` of the servers the last list showed ``DELETED`` (servers.live)
+    dying = {}
+
+    def _list_all(self):
+        """The views of every server Nova lists for this cluster, the ``DELETED`` ones included."""
+        listed = self.read(lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)])
+        self.dying = {v["id"]: v["name"] for v in listed if v["status"] == "DELETED"}
+        return listed
 
     def read(self, fn):
         """Run a read, retrying it on a transient failure (retry_read)."""
@@ -358,7 +367,8 @@ class NovaBatch:
         deleted_ids = set(deleted_ids)
 
         def probe():
-            views = self.list_views()
+            listed = self._list_all()
+            views = live(listed)
             if on_poll is not None:
                 on_poll(views)
             by_id = {v["id"]: v for v in views}
@@ -366,7 +376,8 @@ class NovaBatch:
                 by_id[i]["name"] for i in created_ids if i in by_id and by_id[i]["status"] not in ("ACTIVE", "ERROR")
             )
             vanished = sorted(i for i in created_ids if i not in by_id)
-            deleting = sorted(by_id[i]["name"] for i in deleted_ids if i in by_id)
+            # a deleted server is waited for until Nova lists it no more (servers.live)
+            deleting = sorted(v["name"] for v in listed if v["id"] in deleted_ids)
             if not building and not deleting:
                 if vanished:
                     raise CloudError("Servers vanished while they were being created: %s" % ", ".join(vanished))
@@ -414,6 +425,11 @@ class NovaBatch:
             result["views"] = None
             return result
         deadline = self.clock() + timeout
+        if plan["create"] and self.dying:
+            # a server Nova still lists as DELETED holds its host in its server group (an
+            # anti-affine replacement would find none) and its quota until Nova destroys it
+            self.progress("waiting for Nova to forget %s" % ", ".join(sorted(self.dying.values())))
+            self.wait([], self.dying, timeout, deadline)
         wait_deletes = False
         if check_quota and plan["create"]:
             if batch_size:

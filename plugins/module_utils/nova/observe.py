@@ -3,7 +3,7 @@
 """Aggregate server views into what the Nova synchroniser reports.
 
 Plain Python (no ansible, no openstack): ``aggregate(record, views)`` takes
-one cluster record (docs/internals.md) and the views (servers.server_view) of
+one cluster record (docs/internals.md) and the views (servers.server_views) of
 the servers tagged with its uuid, and returns the fields of a
 ``sync.base.Observation``.
 
@@ -63,7 +63,11 @@ import concurrent.futures
 
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, loadbalancer, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import retry_read
-from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, server_view, with_floating_ips
+from ansible_collections.coe.openstack.plugins.module_utils.servers import (
+    fixed_address,
+    server_views,
+    with_floating_ips,
+)
 from ansible_collections.coe.openstack.plugins.module_utils.sync.base import (
     PENDING,
     TRANSITIONAL_SERVER_STATUSES,
@@ -352,9 +356,7 @@ class NovaSynchroniser(StateSynchroniser):
 
     def list_views(self):
         """Every cluster server of the project: one tag-filtered list."""
-        return retry_read(
-            lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=shape.COMMON_TAG)]
-        )
+        return retry_read(lambda: server_views(self.conn.compute.servers(details=True, tags=shape.COMMON_TAG)))
 
     #: the reads of the last ``observe``; ``replay`` (set by sync_clusters while it observes a
     #: cluster it has just settled) answers from them instead of reading again

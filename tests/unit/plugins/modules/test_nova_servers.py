@@ -416,6 +416,31 @@ def test_a_vip_cluster_gets_a_vip_port_carrying_the_floating_ip_and_masters_that
     assert not again["changed"], again.get("resources")
 
 
+def test_a_master_nova_still_lists_as_deleted_is_made_again_once_nova_forgets_it(run_module, cloud, monkeypatch):
+    """Nova lists a deleted server a moment longer, status DELETED, its host still counted in
+    its server group (servers.live): the driver takes it as missing, waits until Nova lists it
+    no more before it makes the master again (an anti-affine one would find no host), and lets
+    the new one carry the VIP."""
+    rec = record(masters=3, workers=0, api_endpoint="vip")
+    assert not run_module(nova_resources.main, dict(cluster=rec)).failed
+    first = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert first["vip_pairs"] == ["k1-master-0", "k1-master-1", "k1-master-2"]
+    rec["nodegroups"][0].update(nodes=[dict(name="k1-master-%d" % i) for i in (0, 1, 2)], last_index=2)
+    old = next(s for s in cloud.servers.values() if s.name == "k1-master-0")
+    old.status, old.forget_in = "DELETED", 3
+    real_create = cloud.compute.create_server
+
+    def create_server(**body):
+        assert old.id not in cloud.servers, "created while Nova still lists the deleted master"
+        return real_create(**body)
+
+    monkeypatch.setattr(cloud.compute, "create_server", create_server)
+    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    assert not result.failed, result.get("msg")
+    assert result["created"] == ["k1-master-0"] and result["vip_pairs"] == ["k1-master-0"]
+    assert [s["status"] for s in result["servers"] if s["name"] == "k1-master-0"] == ["ACTIVE"]
+
+
 def test_nova_resources_makes_the_vip_and_nova_servers_lets_the_masters_carry_it(run_module, cloud):
     rec = record(masters=3, workers=0, api_endpoint="vip")
     res = run_module(nova_resources.main, dict(cluster=rec))

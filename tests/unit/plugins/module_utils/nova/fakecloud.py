@@ -1,8 +1,9 @@
 """A fake openstacksdk Connection for the Nova driver's unit tests.
 
 Only what plugins/module_utils/nova uses: servers (with tags, metadata,
-faults, a BUILD → ACTIVE/ERROR life), flavors, images, keypairs, networks,
-server groups, security groups, ports, floating IPs and quotas. Every call is
+faults, a BUILD → ACTIVE/ERROR life, listed DELETED for ``forget_in`` more lists),
+flavors, images, keypairs, networks, server groups, security groups, ports, floating
+IPs and quotas. Every call is
 recorded in ``calls`` as ``(service, method, kwargs)`` so that tests can count
 API calls and writes.
 """
@@ -102,6 +103,7 @@ class FakeCloud:
             created_at=created_at or "2026-11-25T08:%02d:00Z" % len(self.servers),
             polls=0,
             deleting=False,
+            forget_in=0,
         )
         self.servers[sid] = server
         return server
@@ -120,6 +122,12 @@ class _Compute:
                 if server.deleting:
                     del cloud.servers[sid]
                     continue
+                if server.status == "DELETED":
+                    # Nova lists a deleted server a moment longer (servers.live): ``forget_in`` lists
+                    if server.forget_in <= 0:
+                        del cloud.servers[sid]
+                        continue
+                    server.forget_in -= 1
                 if server.status == "BUILD":
                     server.polls += 1
                     if server.polls >= cloud.polls_to_active:
@@ -295,8 +303,8 @@ class _Network:
         self.cloud.record("network", "ports", device_id=device_id, tags=tags)
         if device_id:
             server = self.cloud.servers.get(device_id)
-            if server is None:
-                return []
+            if server is None or server.status == "DELETED":
+                return []  # Nova deletes the ports it made before it marks the server deleted
             # a server's own port (Nova made it); it keeps what update_port sets
             ports = self.cloud.__dict__.setdefault("server_ports", {})
             port = ports.setdefault(

@@ -134,11 +134,16 @@ def test_failed_with_novas_fault_when_a_server_is_in_error():
     assert obs.health_status == "UNHEALTHY"
 
 
-def test_a_server_deleted_behind_our_back_is_named_as_missing():
+@pytest.mark.parametrize("listed", [False, True], ids=["gone", "still-listed-deleted"])
+def test_a_server_deleted_behind_our_back_is_named_as_missing(listed):
+    """Also while Nova still lists it with status DELETED (servers.live)."""
     cloud = FakeCloud()
     healthy_cluster(cloud, U1, "k1", workers=3)
     gone = next(s for s in cloud.servers.values() if s.name == "k1-default-worker-2")
-    del cloud.servers[gone.id]
+    if listed:
+        gone.status, gone.forget_in = "DELETED", 5
+    else:
+        del cloud.servers[gone.id]
     obs = NovaSynchroniser(cloud).observe([record(U1, "k1", workers=3, nodes=known("k1", 3))])[U1]
     assert obs.status is None  # a stable cluster keeps its status
     assert obs.health_status == "UNHEALTHY"
