@@ -17,12 +17,12 @@ or the dict Nova's API returns for one, and gives a plain dict:
   ``template_version`` (the cluster template version it was made from, None when not recorded);
 * ``key_name``: the server's keypair.
 
-Plain Python: no ansible and no openstack import.
+Plain Python: no ansible and no openstack import (``wait_until_forgotten`` is given the list call).
 """
 
 from __future__ import annotations
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
+from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
 
 # what a module returns for a server (nova_servers' RETURN)
 PUBLIC_KEYS = (
@@ -107,6 +107,22 @@ def live(views):
     still waits until Nova no longer lists it. ``SOFT_DELETED`` servers (restorable) stay.
     """
     return [v for v in views if v["status"] != "DELETED"]
+
+
+def wait_until_forgotten(list_servers, timeout, sleep=None, interval=1.0):
+    """Wait until ``list_servers()`` (one cluster's servers, as Nova lists them) shows no
+    ``DELETED`` one: until then their hosts still count in their server groups, so a member
+    made again at once may find no host (an anti-affine master). One list when there is none.
+    Returns the live views of the last list."""
+
+    def probe():
+        views = [server_view(s) for s in list_servers()]
+        dying = sorted(v["name"] for v in views if v["status"] == "DELETED")
+        if dying:
+            return poll.Pending("still listed DELETED: %s" % ", ".join(dying), servers=dying)
+        return views
+
+    return poll.wait_for(probe, "Nova to forget the deleted servers", timeout, interval=interval, sleep=sleep)
 
 
 def server_view(server):

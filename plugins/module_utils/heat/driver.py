@@ -24,6 +24,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.module import (
     check_lease_options,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight
+from ansible_collections.coe.openstack.plugins.module_utils.servers import wait_until_forgotten
 
 try:
     import yaml
@@ -260,6 +261,14 @@ class HeatStackDriver(ModuleLogic):
         else:
             template, files, params, tags = p["template"], p["files"] or {}, p["parameters"] or {}, p["tags"] or []
             policy = ()
+        repair = self.repairs(live) if p["cluster"] is not None else ()
+        if repair and not self.check_mode:
+            # a server Nova still lists as DELETED holds its host in its server group (servers.live)
+            tag = heat_template.cluster_tag(p["cluster"]["uuid"])
+            with self.action("wait for Nova to forget the deleted servers of cluster %s" % p["cluster"]["name"]):
+                wait_until_forgotten(
+                    lambda: self.conn.compute.servers(details=True, tags=tag), p["timeout"], client.sleep
+                )
         failures = []
         try:
             with self.action("%s stack %s" % (verb, name)):
@@ -275,7 +284,7 @@ class HeatStackDriver(ModuleLogic):
                     timeout=p["timeout"],
                     check=self.check_mode,
                     live=live,
-                    repair=self.repairs(live) if p["cluster"] is not None else (),
+                    repair=repair,
                 )
         except CloudError as e:
             failures = e.details.get("failed_resources") or []

@@ -2,7 +2,10 @@
 
 import types
 
+import pytest
+
 from ansible_collections.coe.openstack.plugins.module_utils import servers
+from ansible_collections.coe.openstack.plugins.module_utils.errors import WaitTimeout
 
 UUID = "3f2a9c4e-1b7d-4e5f-8a6b-0c1d2e3f4a5b"
 
@@ -111,3 +114,38 @@ def test_a_floating_ip_neutron_attached_is_added_to_the_servers_view():
     assert out[0] is shown
     assert out[1]["floating_addresses"] == ["172.24.4.31"] and bare["floating_addresses"] == []
     assert servers.with_floating_ips([bare], []) == [bare]
+
+
+def test_a_server_listed_deleted_is_gone_and_soft_deleted_stays():
+    listed = [
+        nova_dict(),
+        nova_dict(id="id-2", name="demo-master-1", status="DELETED"),
+        nova_dict(id="id-3", name="demo-master-2", status="SOFT_DELETED"),
+    ]
+    assert [v["name"] for v in servers.server_views(listed)] == ["demo-master-0", "demo-master-2"]
+
+
+def test_wait_until_forgotten_lists_until_nova_lists_no_deleted_server():
+    dying = nova_dict(id="id-2", name="demo-master-1", status="DELETED")
+    lists = [[nova_dict(), dying], [nova_dict(), dying], [nova_dict()]]
+    calls, slept = [], []
+
+    def list_servers():
+        calls.append(1)
+        return lists[len(calls) - 1]
+
+    views = servers.wait_until_forgotten(list_servers, 60, sleep=slept.append, interval=0.5)
+    assert [v["name"] for v in views] == ["demo-master-0"]
+    assert len(calls) == 3 and slept == [0.5, 0.5]
+    # nothing dying: one list, no sleep
+    calls.clear()
+    slept.clear()
+    lists[0] = [nova_dict()]
+    servers.wait_until_forgotten(list_servers, 60, sleep=slept.append)
+    assert len(calls) == 1 and slept == []
+
+
+def test_wait_until_forgotten_names_the_server_on_timeout():
+    dying = [nova_dict(id="id-2", name="demo-master-1", status="DELETED")]
+    with pytest.raises(WaitTimeout, match="still listed DELETED: demo-master-1"):
+        servers.wait_until_forgotten(lambda: dying, 0, sleep=lambda s: None)
