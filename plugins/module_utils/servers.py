@@ -23,6 +23,7 @@ Plain Python: no ansible and no openstack import (``wait_until_forgotten`` is gi
 from __future__ import annotations
 
 from ansible_collections.coe.openstack.plugins.module_utils import poll, shape
+from ansible_collections.coe.openstack.plugins.module_utils.errors import WaitTimeout
 
 # what a module returns for a server (nova_servers' RETURN)
 PUBLIC_KEYS = (
@@ -109,11 +110,16 @@ def live(views):
     return [v for v in views if v["status"] != "DELETED"]
 
 
-def wait_until_forgotten(list_servers, timeout, sleep=None, interval=1.0):
+#: the longest wait for Nova to forget a deleted server; past it the run goes on (a server
+#: Nova failed to destroy stays DELETED until Nova's own cleanup: Nova's answer then tells)
+FORGET_TIMEOUT = 60
+
+
+def wait_until_forgotten(list_servers, timeout=FORGET_TIMEOUT, sleep=None, interval=1.0, progress=None):
     """Wait until ``list_servers()`` (one cluster's servers, as Nova lists them) shows no
     ``DELETED`` one: until then their hosts still count in their server groups, so a member
     made again at once may find no host (an anti-affine master). One list when there is none.
-    Returns the live views of the last list."""
+    Gives up after ``timeout`` seconds (at most FORGET_TIMEOUT), saying so to ``progress``."""
 
     def probe():
         views = [server_view(s) for s in list_servers()]
@@ -122,7 +128,13 @@ def wait_until_forgotten(list_servers, timeout, sleep=None, interval=1.0):
             return poll.Pending("still listed DELETED: %s" % ", ".join(dying), servers=dying)
         return views
 
-    return poll.wait_for(probe, "Nova to forget the deleted servers", timeout, interval=interval, sleep=sleep)
+    try:
+        poll.wait_for(
+            probe, "Nova to forget the deleted servers", min(timeout, FORGET_TIMEOUT), interval=interval, sleep=sleep
+        )
+    except WaitTimeout as e:
+        if progress is not None:
+            progress("going on: %s" % e)
 
 
 def server_view(server):

@@ -267,7 +267,7 @@ class HeatStackDriver(ModuleLogic):
             tag = heat_template.cluster_tag(p["cluster"]["uuid"])
             with self.action("wait for Nova to forget the deleted servers of cluster %s" % p["cluster"]["name"]):
                 wait_until_forgotten(
-                    lambda: self.conn.compute.servers(details=True, tags=tag), p["timeout"], client.sleep
+                    lambda: self.conn.compute.servers(details=True, tags=tag), p["timeout"], sleep=client.sleep
                 )
         failures = []
         try:

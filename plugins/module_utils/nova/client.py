@@ -46,7 +46,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 from ansible_collections.coe.openstack.plugins.module_utils.preflight import headroom
-from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, live, server_view
+from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, live, server_view, wait_until_forgotten
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
@@ -429,7 +429,13 @@ class NovaBatch:
             # a server Nova still lists as DELETED holds its host in its server group (an
             # anti-affine replacement would find none) and its quota until Nova destroys it
             self.progress("waiting for Nova to forget %s" % ", ".join(sorted(self.dying.values())))
-            self.wait([], self.dying, timeout, deadline)
+            wait_until_forgotten(
+                lambda: self.read(lambda: list(self.conn.compute.servers(details=True, tags=self.tag))),
+                timeout,
+                sleep=self.sleep,
+                interval=self.poll_interval,
+                progress=self.progress,
+            )
         wait_deletes = False
         if check_quota and plan["create"]:
             if batch_size:
