@@ -59,6 +59,15 @@ def fault_text(server):
     return "%s (code %s)" % (message, code) if code else message
 
 
+#: how Nova's fault says its scheduler placed the server nowhere (NoValidHost, MaxRetriesExceeded)
+PLACEMENT_FAULTS = ("No valid host was found", "Exceeded maximum number of retries")
+
+
+def is_placement_fault(text):
+    """Does this fault text (``fault_text``) say Nova found no host for the server?"""
+    return bool(text) and any(words in text for words in PLACEMENT_FAULTS)
+
+
 def _is_v4(entry):
     version = entry.get("version")
     if version is not None:

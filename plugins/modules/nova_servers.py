@@ -342,7 +342,9 @@ nodegroups:
   type: dict
   sample: {"default-worker": {"last_index": 3, "node_count": 2}}
 replaced:
-  description: Names of servers in C(ERROR) that were (or would be) deleted and created again.
+  description: Names of servers in C(ERROR) that were (or would be) deleted and created again,
+    and of those made again in this run after they lost Nova's placement race in their server
+    group (docs/nova-driver.md, "Waiting and failures").
   returned: always
   type: list
   elements: str

@@ -46,7 +46,13 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 from ansible_collections.coe.openstack.plugins.module_utils.preflight import headroom
-from ansible_collections.coe.openstack.plugins.module_utils.servers import attr, live, server_view, wait_until_forgotten
+from ansible_collections.coe.openstack.plugins.module_utils.servers import (
+    attr,
+    is_placement_fault,
+    live,
+    server_view,
+    wait_until_forgotten,
+)
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
@@ -419,7 +425,7 @@ class NovaBatch:
         ``before_delete(views, deletes)``: called in a rolling run once a round's new
         servers are ACTIVE, before its old ones go (the API load balancer's members move).
         """
-        result = dict(created=[], deleted=[], failed={}, views=None)
+        result = dict(created=[], deleted=[], failed={}, views=None, replaced=[])
         steps = planner.rounds(plan, batch_size)
         if not steps:
             result["views"] = None
@@ -477,6 +483,7 @@ class NovaBatch:
             if wait:
                 views = self.wait(created.values(), deleted_ids, timeout, deadline, on_poll)
                 self._collect_faults(views, created, result)
+                views = self._retry_lost_races(creates, created, resolved, result, timeout, deadline) or views
         result["views"] = views
         return result
 
@@ -511,6 +518,45 @@ class NovaBatch:
             return None
         views = self.wait(created.values(), [], timeout, deadline, on_poll)
         self._collect_faults(views, created, result)
+        return self._retry_lost_races(creates, created, resolved, result, timeout, deadline) or views
+
+    def _retry_lost_races(self, creates, created, resolved, result, timeout, deadline):
+        """Make again, one at a time, the servers Nova failed to place while other members of
+        their server group were being placed with them (docs/nova-driver.md, "Waiting and
+        failures"). A group's hosts are those its members have claimed on their compute, so
+        members booted at once can be sent to one host; the compute's late check sends the
+        losers back to the scheduler, and with as many hosts as members their alternates can
+        run out (NoValidHost, MaxRetriesExceeded). Once the others hold their hosts, a lone
+        retry is placed right, or fails with Nova's words for a real shortage. Returns the
+        views after the retries, None when there was none."""
+        groups = {}
+        for spec in creates:
+            if spec.get("server_group") and spec["name"] in created:
+                groups.setdefault(spec["server_group"], []).append(spec["name"])
+        lost = [
+            spec
+            for spec in creates
+            if len(groups.get(spec.get("server_group"), ())) > 1
+            and spec["name"] in created
+            and is_placement_fault(result["failed"].get(spec["name"]))
+        ]
+        views = None
+        for spec in lost:
+            name = spec["name"]
+            self.progress("%s: %s; making it again" % (name, result["failed"][name]))
+            old = created[name]
+            errors = self.delete([dict(name=name, id=old)])
+            if errors:
+                break  # it stays in ERROR, with Nova's words
+            self.wait([], [old], timeout, deadline)
+            new, errors = self.create([spec], resolved)
+            del result["failed"][name]
+            result["failed"].update(errors)
+            result["replaced"].append(name)
+            if name in new:
+                created[name] = new[name]
+                views = self.wait([new[name]], [], timeout, deadline)
+                self._collect_faults(views, {name: new[name]}, result)
         return views
 
     def _delete_and_wait(self, deletes, result, timeout, deadline, wait):

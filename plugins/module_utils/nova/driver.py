@@ -248,6 +248,7 @@ class NovaServersDriver(ModuleLogic):
         out.update(
             created=result["created"],
             deleted=sorted(result["deleted"]),
+            replaced=sorted(set(out["replaced"]) | set(result["replaced"])),
             faults={v["name"]: v["fault"] for v in final if v.get("fault")},
             servers=[public_view(v) for v in final],
         )

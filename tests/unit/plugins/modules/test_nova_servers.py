@@ -135,6 +135,33 @@ def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud
     )
     assert result["changed"] is True
     assert result["faults"] == {"k1-default-worker-0": "No valid host was found. (code 500)"}
+    assert cloud.count("create_server") == 2  # a server alone in its round is not made again
+
+
+@pytest.mark.parametrize("losses", [1, 2])
+def test_a_master_that_lost_novas_placement_race_is_made_again_once(run_module, cloud, losses):
+    """Three anti-affine masters booted at once: one lost the race for a host (Nova's late
+    check sent it back, its alternates ran out). It is made again, alone, once; a second
+    failure fails the run with Nova's words."""
+    rec = record(masters=3, workers=0)
+    assert not run_module(nova_resources.main, dict(cluster=rec)).failed
+    cloud.lose_race["k1-master-1"] = losses
+    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
+    creates = [c[2]["name"] for c in cloud.calls if c[1] == "create_server"]
+    assert sorted(creates) == ["k1-master-0", "k1-master-1", "k1-master-1", "k1-master-2"]
+    assert creates[-1] == "k1-master-1"  # after the others were placed
+    assert cloud.count("delete_server") == 1
+    assert sorted(result["created"]) == ["k1-master-0", "k1-master-1", "k1-master-2"]
+    assert result["replaced"] == ["k1-master-1"]
+    masters = sorted(s.name for s in cloud.servers.values() if s.name.startswith("k1-master-"))
+    assert masters == ["k1-master-0", "k1-master-1", "k1-master-2"]  # the lost one is gone
+    if losses == 1:
+        assert not result.failed, result.get("msg")
+        assert {s["status"] for s in result["servers"]} == {"ACTIVE"}
+    else:
+        assert result.failed
+        assert "k1-master-1: Exceeded maximum number of retries" in result["msg"]
+        assert list(result["faults"]) == ["k1-master-1"]
 
 
 def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):

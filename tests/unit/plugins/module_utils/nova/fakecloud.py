@@ -14,6 +14,10 @@ import types
 
 _ids = itertools.count(1)
 
+MAX_RETRIES = (
+    "Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance x."
+)
+
 
 def _id(prefix):
     return "%s-%08d-0000-4000-8000-000000000000" % (prefix[:8].ljust(8, "0"), next(_ids))
@@ -57,6 +61,8 @@ class FakeCloud:
         self.quota = dict(instances=-1, cores=-1, ram=-1, ports=-1)
         self.quota.update(quota or {})
         self.create_errors = {}  # name -> exception raised by create_server
+        #: name -> how many of its next boots lose Nova's placement race (ERROR, MaxRetriesExceeded)
+        self.lose_race = {}
         self.current_project_id = "proj-1"
         self.compute = _Compute(self)
         self.image = _Image(self)
@@ -104,6 +110,7 @@ class FakeCloud:
             polls=0,
             deleting=False,
             forget_in=0,
+            loses=False,
         )
         self.servers[sid] = server
         return server
@@ -131,7 +138,10 @@ class _Compute:
                 if server.status == "BUILD":
                     server.polls += 1
                     if server.polls >= cloud.polls_to_active:
-                        if server.flavor.original_name in cloud.fail_flavors:
+                        if server.loses:
+                            server.status = "ERROR"
+                            server.fault = {"code": 500, "message": MAX_RETRIES}
+                        elif server.flavor.original_name in cloud.fail_flavors:
                             server.status = "ERROR"
                             server.fault = {"code": 500, "message": "No valid host was found. "}
                         else:
@@ -163,6 +173,9 @@ class _Compute:
                 image=image.name,
             )
         server.body = body
+        server.loses = cloud.lose_race.get(body["name"], 0) > 0
+        if server.loses:
+            cloud.lose_race[body["name"]] -= 1
         return Obj(id=server.id, name=server.name)
 
     def delete_server(self, server_id, ignore_missing=True):
