@@ -552,8 +552,8 @@ class NovaBatch:
             new, errors = self.create([spec], resolved)
             del result["failed"][name]
             result["failed"].update(errors)
-            result["replaced"].append(name)
             if name in new:
+                result["replaced"].append(name)
                 created[name] = new[name]
                 views = self.wait([new[name]], [], timeout, deadline)
                 self._collect_faults(views, {name: new[name]}, result)
