@@ -119,6 +119,11 @@ def live(views):
     return [v for v in views if v["status"] != "DELETED"]
 
 
+def listed_deleted(views):
+    """The views ``live`` leaves out: the servers Nova still lists as ``DELETED``."""
+    return [v for v in views if v["status"] == "DELETED"]
+
+
 #: the longest wait for Nova to forget a deleted server; past it the run goes on (a server
 #: Nova failed to destroy stays DELETED until Nova's own cleanup: Nova's answer then tells)
 FORGET_TIMEOUT = 60
@@ -132,7 +137,7 @@ def wait_until_forgotten(list_servers, timeout=FORGET_TIMEOUT, sleep=None, inter
 
     def probe():
         views = [server_view(s) for s in list_servers()]
-        dying = sorted(v["name"] for v in views if v["status"] == "DELETED")
+        dying = sorted(v["name"] for v in listed_deleted(views))
         if dying:
             return poll.Pending("still listed DELETED: %s" % ", ".join(dying), servers=dying)
         return views

@@ -365,7 +365,7 @@ def make_plan(specs, views, prune=True, delete=(), replace_errored=True):
         best = found[0] if found else None
         for dup in found[1:]:
             plan["delete"].append(dict(dup, reason="duplicate of %s (%s)" % (spec["name"], best["id"])))
-        if best is None or best.get("status") in ("DELETED", "SOFT_DELETED"):
+        if best is None or best.get("status") == "SOFT_DELETED":  # DELETED ones: servers.live
             plan["create"].append(spec)
         elif best.get("status") == "ERROR" and replace_errored:
             plan["replace"].append(best)

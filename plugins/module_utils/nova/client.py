@@ -49,6 +49,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.preflight import hea
 from ansible_collections.coe.openstack.plugins.module_utils.servers import (
     attr,
     is_placement_fault,
+    listed_deleted,
     live,
     server_view,
     wait_until_forgotten,
@@ -120,7 +121,7 @@ class NovaBatch:
     def _list_all(self):
         """The views of every server Nova lists for this cluster, the ``DELETED`` ones included."""
         listed = self.read(lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag)])
-        self.dying = {v["id"]: v["name"] for v in listed if v["status"] == "DELETED"}
+        self.dying = {v["id"]: v["name"] for v in listed_deleted(listed)}
         return listed
 
     def read(self, fn):
