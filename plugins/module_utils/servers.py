@@ -8,6 +8,7 @@ or the dict Nova's API returns for one, and gives a plain dict:
 
 * ``id``, ``name``, ``status``, ``created_at``, ``image_id``, ``flavor_id``,
   ``flavor_name`` (Nova shows a flavor's name, not its id, since microversion 2.47);
+* ``task_state``: Nova's (``scheduling``, ``spawning``...), None when idle or hidden by policy;
 * ``fault``: Nova's fault text, ``"<message> (code <code>)"``, None without a fault;
 * ``fixed_addresses``, ``floating_addresses``: every address of the kind, networks in
   the order the cloud lists them (the first is the first port's), IPv4 before IPv6;
@@ -57,15 +58,6 @@ def fault_text(server):
     message = str(attr(fault, "message") or "").strip() or "unknown fault"
     code = attr(fault, "code")
     return "%s (code %s)" % (message, code) if code else message
-
-
-#: how Nova's fault says its scheduler placed the server nowhere (NoValidHost, MaxRetriesExceeded)
-PLACEMENT_FAULTS = ("No valid host was found", "Exceeded maximum number of retries")
-
-
-def is_placement_fault(text):
-    """Does this fault text (``fault_text``) say Nova found no host for the server?"""
-    return bool(text) and any(words in text for words in PLACEMENT_FAULTS)
 
 
 def _is_v4(entry):
@@ -162,6 +154,7 @@ def server_view(server):
         id=attr(server, "id"),
         name=attr(server, "name"),
         status=attr(server, "status"),
+        task_state=attr(server, "task_state") or None,
         cluster_uuid=metadata.get(shape.META_CLUSTER_UUID) or shape.uuid_from_tags(tags),
         nodegroup=metadata.get(shape.META_NODEGROUP),
         role=metadata.get(shape.META_ROLE),

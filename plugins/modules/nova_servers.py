@@ -15,6 +15,9 @@ description:
   - Missing servers are created concurrently (at most O(concurrency) API calls at once); servers
     that are not desired (or named in O(nodes_to_remove)) are deleted; with O(replace_errored),
     servers in C(ERROR) are deleted and created again (repair).
+  - The members of an C(anti-affinity) server group are created one after another, each once
+    Nova has placed the one before; those of an C(affinity) group once their first is placed
+    (Nova would otherwise race with itself for the hosts; docs/nova-driver.md).
   - Idempotent by server name and cluster uuid. Every server carries the tags C(coe-cluster) and
     C(coe-cluster-<uuid>) and the metadata C(coe_cluster_uuid), C(coe_cluster_name),
     C(coe_nodegroup), C(coe_role), C(coe_index). An existing server is never modified; a server
@@ -342,9 +345,7 @@ nodegroups:
   type: dict
   sample: {"default-worker": {"last_index": 3, "node_count": 2}}
 replaced:
-  description: Names of servers in C(ERROR) that were (or would be) deleted and created again,
-    and of those made again in this run after they lost Nova's placement race in their server
-    group (docs/nova-driver.md, "Waiting and failures").
+  description: Names of servers in C(ERROR) that were (or would be) deleted and created again.
   returned: always
   type: list
   elements: str

@@ -48,7 +48,6 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova import build as
 from ansible_collections.coe.openstack.plugins.module_utils.preflight import headroom
 from ansible_collections.coe.openstack.plugins.module_utils.servers import (
     attr,
-    is_placement_fault,
     listed_deleted,
     live,
     server_view,
@@ -65,6 +64,11 @@ DEFAULT_POLL_INTERVAL = 1.0
 # reads (lists) are retried on a dropped connection or a 502/503/504, after 1, 2 and 4 s;
 # writes never are
 READ_ATTEMPTS = 4
+#: server group policies whose members are created in waves (NovaBatch.waves): Nova checks a
+#: strict policy against the hosts the members have claimed, so members placed at once race
+STAGGERED = ("anti-affinity", "affinity")
+#: Nova's task states of a BUILD server whose compute has claimed its host
+PLACED_TASK_STATES = ("networking", "block_device_mapping", "spawning")
 
 
 def is_transient(error):
@@ -108,6 +112,9 @@ class NovaBatch:
         self.progress = progress or (lambda msg: None)
         self._cache = {}
         self.flavors = {}
+        #: ``{server group id: policy}`` of the groups the specs use (``resolve``, or the driver
+        #: for the groups it has just ensured); the members of a STAGGERED one go in waves
+        self.group_policies = {}
 
     # -- reading ----------------------------------------------------------
 
@@ -151,7 +158,7 @@ class NovaBatch:
             flavor=("Flavor", "flavor", compute.find_flavor, self._flavor_ref),
             keypair=("Keypair", "keypair", compute.find_keypair, lambda found: found.name),
             network=("Network", "networks", network.find_network, lambda found: found.id),
-            server_group=("Server group", "server_group", self._find_server_group, lambda found: found.id),
+            server_group=("Server group", "server_group", self._find_server_group, self._group_ref),
             security_group=("Security group", "security_groups", network.find_security_group, lambda found: found.id),
         )
         resolved = dict(known or {})
@@ -192,6 +199,10 @@ class NovaBatch:
                 raise NotFoundError("%s %s (for %s) not found" % (what, value, label), field=field)
             resolved[(kind, value)] = use(answer)
         return resolved
+
+    def _group_ref(self, group):
+        self.group_policies[group.id] = group_policy(group)
+        return group.id
 
     def _flavor_ref(self, flavor):
         self.flavors[flavor.id] = flavor
@@ -312,22 +323,103 @@ class NovaBatch:
                     results[key] = (None, e)
         return results
 
-    def create(self, specs, resolved):
-        """Create servers concurrently. Returns ``({name: id}, {name: error text})``."""
+    def create(self, specs, resolved, deadline):
+        """Create servers concurrently. Returns ``({name: id}, {name: error text})``.
+
+        The members of a server group whose policy is strict (STAGGERED) go in waves
+        (``waves``): a wave is posted once Nova has placed the members of the one before
+        (``wait_placed``). Nova learns where a member is only when its compute has claimed
+        the host; members scheduled before that can be sent to one host, and with as many
+        hosts as members the losers' alternates run out (docs/nova-driver.md). ``deadline``:
+        the run's ``clock()`` value, which the waits between waves keep to.
+        """
         compute = self.conn.compute
-        jobs = []
-        for spec in specs:
-            body = self.server_body(spec, resolved)
-            jobs.append((spec["name"], lambda body=body: compute.create_server(**body)))
-        self.progress("creating %d servers" % len(jobs))
+        waves = self.waves(specs, resolved)
+        self.progress("creating %d servers" % len(specs))
         created = {}
         errors = {}
-        for name, (server, error) in self._pool(jobs).items():
-            if error is not None:
-                errors[name] = error_text(error)
-            else:
-                created[name] = server.id
+        for number, wave in enumerate(waves):
+            if number:
+                self.wait_placed(waves[number - 1], created, resolved, deadline)
+            jobs = []
+            for spec in wave:
+                body = self.server_body(spec, resolved)
+                jobs.append((spec["name"], lambda body=body: compute.create_server(**body)))
+            for name, (server, error) in self._pool(jobs).items():
+                if error is not None:
+                    errors[name] = error_text(error)
+                else:
+                    created[name] = server.id
         return created, errors
+
+    def _strict_group(self, spec, resolved):
+        """``(group id, policy)`` of the spec's server group when its policy is STAGGERED."""
+        if not spec.get("server_group"):
+            return None
+        group = resolved.get(("server_group", spec["server_group"]))
+        policy = self.group_policies.get(group)
+        return (group, policy) if policy in STAGGERED else None
+
+    def waves(self, specs, resolved):
+        """The specs in the order they are posted: a list of waves, each created at once.
+
+        An ``anti-affinity`` group's members go one per wave (each must see the hosts of
+        those before it); an ``affinity`` group's first member goes first and the others
+        together after it (they follow its host). Every other spec is in the first wave.
+        """
+        waves = [[]]
+        seen = {}
+        for spec in specs:
+            strict = self._strict_group(spec, resolved)
+            number = 0
+            if strict is not None:
+                group, policy = strict
+                before = seen.get(group, 0)
+                seen[group] = before + 1
+                number = before if policy == "anti-affinity" else min(before, 1)
+            while len(waves) <= number:
+                waves.append([])
+            waves[number].append(spec)
+        return [wave for wave in waves if wave]
+
+    def wait_placed(self, wave, created, resolved, deadline):
+        """Wait until Nova has placed the strict group members of ``wave`` that were created.
+
+        Placed: out of BUILD, or BUILD with a task state past the host claim (PLACED_TASK_STATES);
+        a member that is gone or in ERROR lets the next go (the final wait reports it). One
+        tag-filtered list per poll interval. Where the cloud hides the task state, a member
+        counts as placed once it is ACTIVE or ERROR.
+        """
+        ids = {created[s["name"]]: s["name"] for s in wave if s["name"] in created and self._strict_group(s, resolved)}
+        if not ids:
+            return
+
+        def probe():
+            by_id = {v["id"]: v for v in self.list_views()}
+            waiting = sorted(
+                name
+                for sid, name in ids.items()
+                if sid in by_id
+                and by_id[sid]["status"] == "BUILD"
+                and by_id[sid].get("task_state") not in PLACED_TASK_STATES
+            )
+            if waiting:
+                return poll.Pending(
+                    "not placed yet: %s" % ", ".join(waiting),
+                    progress="waiting for Nova to place %s before the next of its server group" % ", ".join(waiting),
+                )
+            return True
+
+        poll.wait_for(
+            probe,
+            "Nova to place %s" % ", ".join(sorted(ids.values())),
+            max(0.0, deadline - self.clock()),
+            interval=self.poll_interval,
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.sleep,
+            progress=self.progress,
+        )
 
     def delete(self, views):
         """Delete servers by id, concurrently. Returns ``{name: error text}``."""
@@ -426,7 +518,7 @@ class NovaBatch:
         ``before_delete(views, deletes)``: called in a rolling run once a round's new
         servers are ACTIVE, before its old ones go (the API load balancer's members move).
         """
-        result = dict(created=[], deleted=[], failed={}, views=None, replaced=[])
+        result = dict(created=[], deleted=[], failed={}, views=None)
         steps = planner.rounds(plan, batch_size)
         if not steps:
             result["views"] = None
@@ -480,11 +572,10 @@ class NovaBatch:
             if wait_deletes and creates and deleted_ids:
                 views = self.wait([], deleted_ids, timeout, deadline)
                 deleted_ids = []
-            created = self._create(creates, resolved, result)
+            created = self._create(creates, resolved, result, deadline)
             if wait:
                 views = self.wait(created.values(), deleted_ids, timeout, deadline, on_poll)
                 self._collect_faults(views, created, result)
-                views = self._retry_lost_races(creates, created, resolved, result, timeout, deadline) or views
         result["views"] = views
         return result
 
@@ -499,8 +590,8 @@ class NovaBatch:
             deleted = deleted + list(deletes)
         return best
 
-    def _create(self, creates, resolved, result):
-        created, errors = self.create(creates, resolved)
+    def _create(self, creates, resolved, result, deadline):
+        created, errors = self.create(creates, resolved, deadline)
         result["created"].extend(sorted(created))
         result["failed"].update(errors)
         return created
@@ -514,50 +605,11 @@ class NovaBatch:
     def _create_and_wait(self, creates, resolved, result, timeout, deadline, wait, on_poll=None):
         if not creates:
             return None
-        created = self._create(creates, resolved, result)
+        created = self._create(creates, resolved, result, deadline)
         if not wait:
             return None
         views = self.wait(created.values(), [], timeout, deadline, on_poll)
         self._collect_faults(views, created, result)
-        return self._retry_lost_races(creates, created, resolved, result, timeout, deadline) or views
-
-    def _retry_lost_races(self, creates, created, resolved, result, timeout, deadline):
-        """Make again, one at a time, the servers Nova failed to place while other members of
-        their server group were being placed with them (docs/nova-driver.md, "Waiting and
-        failures"). A group's hosts are those its members have claimed on their compute, so
-        members booted at once can be sent to one host; the compute's late check sends the
-        losers back to the scheduler, and with as many hosts as members their alternates can
-        run out (NoValidHost, MaxRetriesExceeded). Once the others hold their hosts, a lone
-        retry is placed right, or fails with Nova's words for a real shortage. Returns the
-        views after the retries, None when there was none."""
-        groups = {}
-        for spec in creates:
-            if spec.get("server_group") and spec["name"] in created:
-                groups.setdefault(spec["server_group"], []).append(spec["name"])
-        lost = [
-            spec
-            for spec in creates
-            if len(groups.get(spec.get("server_group"), ())) > 1
-            and spec["name"] in created
-            and is_placement_fault(result["failed"].get(spec["name"]))
-        ]
-        views = None
-        for spec in lost:
-            name = spec["name"]
-            self.progress("%s: %s; making it again" % (name, result["failed"][name]))
-            old = created[name]
-            errors = self.delete([dict(name=name, id=old)])
-            if errors:
-                break  # it stays in ERROR, with Nova's words
-            self.wait([], [old], timeout, deadline)
-            new, errors = self.create([spec], resolved)
-            del result["failed"][name]
-            result["failed"].update(errors)
-            if name in new:
-                result["replaced"].append(name)
-                created[name] = new[name]
-                views = self.wait([new[name]], [], timeout, deadline)
-                self._collect_faults(views, {name: new[name]}, result)
         return views
 
     def _delete_and_wait(self, deletes, result, timeout, deadline, wait):
@@ -578,6 +630,12 @@ class NovaBatch:
 # Kubernetes API, the kubelet); traffic between members is always allowed
 DEFAULT_PORTS = (22, 6443, 10250)
 SERVER_GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+
+
+def group_policy(group):
+    """The policy of an openstacksdk server group (``policy`` since microversion 2.64, else the
+    first of ``policies``)."""
+    return getattr(group, "policy", None) or (getattr(group, "policies", None) or [None])[0]
 
 
 class ClusterResources:
@@ -672,7 +730,7 @@ class ClusterResources:
             name = shape.server_group_name(self.uuid, nodegroup, version)
             group = existing.get(name)
             if group is not None:
-                have = getattr(group, "policy", None) or (group.policies or [None])[0]
+                have = group_policy(group)
                 if have != policy:
                     raise CloudError(
                         "Server group %s has policy %s, not %s: a server group's policy cannot change"

@@ -18,6 +18,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova import build as
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
     ClusterResources,
     NovaBatch,
+    group_policy,
     resource_settings,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, public_view, with_floating_ips
@@ -248,7 +249,6 @@ class NovaServersDriver(ModuleLogic):
         out.update(
             created=result["created"],
             deleted=sorted(result["deleted"]),
-            replaced=sorted(set(out["replaced"]) | set(result["replaced"])),
             faults={v["name"]: v["fault"] for v in final if v.get("fault")},
             servers=[public_view(v) for v in final],
         )
@@ -398,6 +398,7 @@ class NovaServersDriver(ModuleLogic):
                 if server_group.get("id"):
                     group["server_group"] = server_group["id"]
                     known[("server_group", server_group["id"])] = server_group["id"]
+                    batch.group_policies[server_group["id"]] = server_group["policy"]
             return known
         conn = self.conn
         sg_name = shape.security_group_name(self.params["cluster"]["name"], uuid)
@@ -412,6 +413,7 @@ class NovaServersDriver(ModuleLogic):
             )
             if sg is not None:
                 group["server_group"] = sg.id
+                batch.group_policies[sg.id] = group_policy(sg)
         return {}
 
     def _render_user_data(self, plan, views):

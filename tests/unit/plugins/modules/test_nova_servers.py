@@ -135,33 +135,96 @@ def test_no_valid_host_fails_naming_the_server_and_novas_fault(run_module, cloud
     )
     assert result["changed"] is True
     assert result["faults"] == {"k1-default-worker-0": "No valid host was found. (code 500)"}
-    assert cloud.count("create_server") == 2  # a server alone in its round is not made again
 
 
-@pytest.mark.parametrize("losses", [1, 2])
-def test_a_master_that_lost_novas_placement_race_is_made_again_once(run_module, cloud, losses):
-    """Three anti-affine masters booted at once: one lost the race for a host (Nova's late
-    check sent it back, its alternates ran out). It is made again, alone, once; a second
-    failure fails the run with Nova's words."""
+def waves(cloud):
+    """The names of the servers posted together: the create_server calls between two lists."""
+    out = [[]]
+    for _service, method, kwargs in cloud.calls:
+        if method == "create_server":
+            out[-1].append(kwargs["name"])
+        elif method == "servers" and out[-1]:
+            out.append([])
+    return [sorted(wave) for wave in out if wave]
+
+
+MASTERS = ["k1-master-0", "k1-master-1", "k1-master-2"]
+
+
+@pytest.mark.parametrize("resources", [True, False])
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("anti-affinity", [[m] for m in MASTERS]),
+        ("affinity", [MASTERS[:1], MASTERS[1:]]),
+        ("soft-anti-affinity", [MASTERS]),
+        ("soft-affinity", [MASTERS]),
+    ],
+)
+def test_the_members_of_a_strict_server_group_are_posted_once_those_before_are_placed(
+    run_module, cloud, resources, policy, expected
+):
+    """Nova learns where a member is only when its compute has claimed the host: anti-affine
+    masters posted at once race for one host, and the losers end in ERROR (MaxRetriesExceeded)
+    where there are as many hosts as masters. Each goes once the one before has left
+    ``scheduling``; an affine group's others follow its first; a soft policy goes at once."""
+    rec = record(masters=3, workers=2, master_server_group_policy=policy)
+    if not resources:
+        assert not run_module(nova_resources.main, dict(cluster=rec)).failed
+        del cloud.calls[:]
+    result = run_module(nova_servers.main, dict(cluster=rec, resources=resources, poll_interval=0.01))
+    assert not result.failed, result.get("msg")
+    assert {s["name"]: s["status"] for s in result["servers"]} == dict.fromkeys(result["created"], "ACTIVE")
+    assert cloud.count("create_server") == 5
+    workers = ["k1-default-worker-0", "k1-default-worker-1"]
+    assert waves(cloud) == [sorted(expected[0] + workers), *expected[1:]]  # the workers go with the first
+
+
+def test_where_the_task_state_is_hidden_the_next_member_waits_for_the_one_before_to_be_active(run_module, cloud):
+    cloud.hide_task_state = True
+    cloud.polls_to_active = 3
+    statuses = {}
+    create = cloud.compute.create_server
+
+    def spy(**body):
+        statuses[body["name"]] = {s.name: s.status for s in cloud.servers.values()}
+        return create(**body)
+
+    cloud.compute.create_server = spy
     rec = record(masters=3, workers=0)
-    assert not run_module(nova_resources.main, dict(cluster=rec)).failed
-    cloud.lose_race["k1-master-1"] = losses
-    result = run_module(nova_servers.main, dict(cluster=rec, poll_interval=0.01))
-    creates = [c[2]["name"] for c in cloud.calls if c[1] == "create_server"]
-    assert sorted(creates) == ["k1-master-0", "k1-master-1", "k1-master-1", "k1-master-2"]
-    assert creates[-1] == "k1-master-1"  # after the others were placed
-    assert cloud.count("delete_server") == 1
-    assert sorted(result["created"]) == ["k1-master-0", "k1-master-1", "k1-master-2"]
-    assert result["replaced"] == ["k1-master-1"]
-    masters = sorted(s.name for s in cloud.servers.values() if s.name.startswith("k1-master-"))
-    assert masters == ["k1-master-0", "k1-master-1", "k1-master-2"]  # the lost one is gone
-    if losses == 1:
-        assert not result.failed, result.get("msg")
-        assert {s["status"] for s in result["servers"]} == {"ACTIVE"}
-    else:
-        assert result.failed
-        assert "k1-master-1: Exceeded maximum number of retries" in result["msg"]
-        assert list(result["faults"]) == ["k1-master-1"]
+    result = run_module(nova_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
+    assert not result.failed, result.get("msg")
+    assert waves(cloud) == [[m] for m in MASTERS]
+    assert statuses == {
+        "k1-master-0": {},
+        "k1-master-1": {"k1-master-0": "ACTIVE"},
+        "k1-master-2": {"k1-master-0": "ACTIVE", "k1-master-1": "ACTIVE"},
+    }
+
+
+def test_a_member_nova_placed_nowhere_lets_the_next_go_and_fails_the_run_with_novas_words(run_module, cloud):
+    rec = record(masters=3, workers=0, master_flavor_id="m1.huge")
+    result = run_module(nova_servers.main, dict(cluster=rec, resources=True, poll_interval=0.01))
+    assert result.failed
+    assert waves(cloud) == [[m] for m in MASTERS]
+    assert result["faults"] == dict.fromkeys(MASTERS, "No valid host was found. (code 500)")
+    assert result["msg"].startswith("3 of 3 servers of cluster k1 failed: k1-master-0: No valid host was found.")
+
+
+def test_a_server_group_named_in_a_spec_is_looked_up_with_its_policy(run_module, cloud):
+    group = cloud.compute.create_server_group(name="my-masters", policy="anti-affinity")
+    specs = [
+        dict(
+            name="m%d" % i, nodegroup="m", role="master", flavor="m1.small", image="fake-image", server_group=group.name
+        )
+        for i in range(3)
+    ]
+    result = run_module(
+        nova_servers.main, dict(cluster_uuid=UUID, cluster_name="k1", servers=specs, poll_interval=0.01)
+    )
+    assert not result.failed, result.get("msg")
+    assert waves(cloud) == [["m0"], ["m1"], ["m2"]]
+    assert {s["status"] for s in result["servers"]} == {"ACTIVE"}
 
 
 def test_quota_too_small_names_the_quota_also_in_check_mode(run_module, cloud):

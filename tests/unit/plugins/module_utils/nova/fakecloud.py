@@ -2,6 +2,8 @@
 
 Only what plugins/module_utils/nova uses: servers (with tags, metadata,
 faults, a BUILD → ACTIVE/ERROR life, listed DELETED for ``forget_in`` more lists),
+Nova's task state of a building server (``scheduling`` until the first list, ``spawning``
+until ACTIVE) and the placement race of a strict server group (``create_server``),
 flavors, images, keypairs, networks, server groups, security groups, ports, floating
 IPs and quotas. Every call is
 recorded in ``calls`` as ``(service, method, kwargs)`` so that tests can count
@@ -29,7 +31,10 @@ class Obj(types.SimpleNamespace):
 
 
 class FakeServer(Obj):
-    pass
+    @property
+    def task_state(self):
+        """Nova's task state (``task``), None where the cloud's policy hides it."""
+        return None if self.hide_task_state else self.task
 
 
 class FakeCloud:
@@ -61,8 +66,8 @@ class FakeCloud:
         self.quota = dict(instances=-1, cores=-1, ram=-1, ports=-1)
         self.quota.update(quota or {})
         self.create_errors = {}  # name -> exception raised by create_server
-        #: name -> how many of its next boots lose Nova's placement race (ERROR, MaxRetriesExceeded)
-        self.lose_race = {}
+        #: a policy that hides ``OS-EXT-STS:task_state`` from the project's users
+        self.hide_task_state = False
         self.current_project_id = "proj-1"
         self.compute = _Compute(self)
         self.image = _Image(self)
@@ -110,6 +115,8 @@ class FakeCloud:
             polls=0,
             deleting=False,
             forget_in=0,
+            task=None,
+            hide_task_state=self.hide_task_state,
             loses=False,
         )
         self.servers[sid] = server
@@ -137,7 +144,9 @@ class _Compute:
                     server.forget_in -= 1
                 if server.status == "BUILD":
                     server.polls += 1
+                    server.task = "spawning"
                     if server.polls >= cloud.polls_to_active:
+                        server.task = None
                         if server.loses:
                             server.status = "ERROR"
                             server.fault = {"code": 500, "message": MAX_RETRIES}
@@ -163,7 +172,22 @@ class _Compute:
             raise cloud.create_errors[body["name"]]
         flavor = next(f for f in cloud.flavors.values() if f.id == body["flavor_id"])
         image = next(i for i in cloud.images.values() if i.id == body["image_id"])
+        group = cloud.server_groups.get((body.get("scheduler_hints") or {}).get("group"))
         with cloud.lock:
+            # Nova learns a member's host only once its compute has claimed it: a member of a
+            # strict group scheduled while another is still being scheduled races it and loses
+            # (an affine one not once a member holds a host: the others follow it there)
+            members = [
+                other
+                for other in cloud.servers.values()
+                if group is not None
+                and (getattr(other, "body", {}).get("scheduler_hints") or {}).get("group") == group.id
+            ]
+            racing = any(other.task == "scheduling" for other in members)
+            placed = any(other.task != "scheduling" and other.status in ("BUILD", "ACTIVE") for other in members)
+            loses = group is not None and (
+                (group.policy == "anti-affinity" and racing) or (group.policy == "affinity" and racing and not placed)
+            )
             server = cloud.add_server(
                 body["name"],
                 status="BUILD",
@@ -172,10 +196,9 @@ class _Compute:
                 flavor=flavor.name,
                 image=image.name,
             )
-        server.body = body
-        server.loses = cloud.lose_race.get(body["name"], 0) > 0
-        if server.loses:
-            cloud.lose_race[body["name"]] -= 1
+            server.body = body
+            server.task = "scheduling"
+            server.loses = loses
         return Obj(id=server.id, name=server.name)
 
     def delete_server(self, server_id, ignore_missing=True):
