@@ -132,6 +132,28 @@ def server_group_prefix(uuid):
     return "coe-%s-" % uuid
 
 
+#: Nova's server group policies (the strict ones first)
+SERVER_GROUP_POLICIES = ("anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity")
+
+
+def check_server_group_policy(field, policy):
+    """``policy``, or ValidationError naming ``field`` when Nova has no such policy."""
+    if policy not in SERVER_GROUP_POLICIES:
+        raise ValidationError(field, "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy))
+    return policy
+
+
+def master_server_group_policy(cluster):
+    """The masters' server group policy a cluster's template asks for, on both drivers: the
+    record's (or its template spec's) ``master_server_group_policy``, else the label of that
+    name, else ``anti-affinity``."""
+    policy = record_field(cluster, "master_server_group_policy")
+    labels = cluster.get("labels") or {}
+    if policy is None and isinstance(labels, dict) and labels.get("master_server_group_policy") not in (None, ""):
+        policy = labels["master_server_group_policy"]
+    return "anti-affinity" if policy is None else str(policy)
+
+
 # -- a record's nodegroups ----------------------------------------------------------
 
 

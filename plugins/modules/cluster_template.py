@@ -239,8 +239,9 @@ versions:
   sample: [1, 2]
 """
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.clusters import ensure_template
-from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import SERVER_GROUP_POLICIES, TEMPLATE_FIELDS
+from ansible_collections.coe.openstack.plugins.module_utils.lifecycle import TEMPLATE_FIELDS
 from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 
 SPEC_OPTIONS = dict(
@@ -265,14 +266,14 @@ SPEC_OPTIONS = dict(
     labels=dict(type="dict"),
     master_flavor_id=dict(),
     master_lb_enabled=dict(type="bool"),
-    master_server_group_policy=dict(choices=list(SERVER_GROUP_POLICIES)),
+    master_server_group_policy=dict(choices=list(shape.SERVER_GROUP_POLICIES)),
     network_driver=dict(choices=["flannel", "calico"]),
     no_proxy=dict(),
     registry_enabled=dict(type="bool"),
     server_type=dict(choices=["vm"]),
     tls_disabled=dict(type="bool"),
     volume_driver=dict(choices=["cinder"]),
-    worker_server_group_policy=dict(choices=list(SERVER_GROUP_POLICIES)),
+    worker_server_group_policy=dict(choices=list(shape.SERVER_GROUP_POLICIES)),
 )
 
 

@@ -313,6 +313,7 @@ stack:
   sample: {"id": "5f1e...", "name": "c1-0123abcd", "status": "CREATE_COMPLETE"}
 """
 
+from ansible_collections.coe.openstack.plugins.module_utils import shape
 from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import HeatStackDriver
 from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule
 
@@ -335,7 +336,7 @@ class HeatStackModule(CoeModule):
         pause_time=dict(type="int", default=0),
         render_user_data=dict(type="bool", default=False),
         secret_key=dict(no_log=True),
-        server_group_policy=dict(choices=["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]),
+        server_group_policy=dict(choices=list(shape.SERVER_GROUP_POLICIES)),
         state=dict(default="present", choices=["absent", "present"]),
         tags=dict(type="list", elements="str"),
         template=dict(type="raw"),

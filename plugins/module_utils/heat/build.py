@@ -578,7 +578,6 @@ VIP_NODE_TEMPLATE = vip_node_template()
 
 MASTER_NODEGROUP = shape.MASTER_NODEGROUP
 DEFAULT_WORKER_NODEGROUP = shape.WORKER_NODEGROUP
-SERVER_GROUP_POLICIES = ("anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity")
 IMAGE_UPDATE_POLICIES = ("REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL")
 
 # Parameters that only steer *how* Heat applies an update: a difference in
@@ -768,12 +767,9 @@ def build_cluster_stack(
         floating_ip_enabled = endpoint.as_bool(live["floating_ip_enabled"])
     fip, external = endpoint.api_floating_ip(cluster, floating_ip_enabled, external_network, field="external_network")
     external = external or ""
-    policy = server_group_policy or shape.record_field(cluster, "master_server_group_policy")
-    policy = policy or labels.get("master_server_group_policy") or "anti-affinity"
-    if policy not in SERVER_GROUP_POLICIES:
-        raise ValidationError(
-            "server_group_policy", "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy)
-        )
+    policy = shape.check_server_group_policy(
+        "server_group_policy", server_group_policy or shape.master_server_group_policy(cluster)
+    )
     image_policy = image_update_policy or labels.get("image_update_policy") or "REPLACE"
     master_image_policy = master_image_update_policy or labels.get("master_image_update_policy") or "REBUILD"
     for field, value in (

@@ -44,7 +44,6 @@ from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.states imp
     check_transition,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.lifecycle.validate import (
-    SERVER_GROUP_POLICIES,
     TEMPLATE_FIELDS,
     check_template_version,
     coe_version_of,
@@ -63,7 +62,6 @@ __all__ = [
     "MAX_REASON",
     "RESUME",
     "RETRY_UPGRADE",
-    "SERVER_GROUP_POLICIES",
     "STATUSES",
     "TABLE",
     "TEMPLATE_FIELDS",

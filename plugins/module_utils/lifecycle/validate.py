@@ -176,15 +176,14 @@ TEMPLATE_FIELDS = dict(
     volume_driver=str,
     worker_server_group_policy=str,
 )
-SERVER_GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 TEMPLATE_CHOICES = dict(
     coe=("kubernetes",),
     driver=DRIVERS,
     server_type=("vm",),
     network_driver=("flannel", "calico"),
     volume_driver=("cinder",),
-    master_server_group_policy=SERVER_GROUP_POLICIES,
-    worker_server_group_policy=SERVER_GROUP_POLICIES,
+    master_server_group_policy=shape.SERVER_GROUP_POLICIES,
+    worker_server_group_policy=shape.SERVER_GROUP_POLICIES,
 )
 TEMPLATE_REQUIRED = ("driver", "image_id")
 

@@ -629,7 +629,6 @@ class NovaBatch:
 # ingress opened to the world on the cluster security group (ssh, the
 # Kubernetes API, the kubelet); traffic between members is always allowed
 DEFAULT_PORTS = (22, 6443, 10250)
-SERVER_GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
 
 def group_policy(group):
@@ -1132,30 +1131,11 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
         masters = [g for g in planner.nodegroups_from_record(record) if g["role"] == "master"]
         if masters and masters[0]["name"] not in groups:
             # the masters always have a group; the template says which policy
-            policy = master_server_group_policy(record)
-            validate_policy("master_server_group_policy", policy)
-            groups[masters[0]["name"]] = policy
+            policy = shape.master_server_group_policy(record)
+            groups[masters[0]["name"]] = shape.check_server_group_policy("master_server_group_policy", policy)
     for nodegroup, policy in groups.items():
         if not shape.is_label(nodegroup):
             raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)
-        validate_policy("server_groups.%s" % nodegroup, policy)
+        shape.check_server_group_policy("server_groups.%s" % nodegroup, policy)
     floating, external = endpoint.api_floating_ip(record, floating_ip, external_network, field="external_network")
     return groups, floating, external
-
-
-def master_server_group_policy(record):
-    """The masters' server group policy the cluster's template asks for, read as the Heat
-    driver reads it: the record's (or its template spec's) ``master_server_group_policy``,
-    else the label of that name, else ``anti-affinity``."""
-    for source in (record, record.get("template") or {}):
-        if source.get("master_server_group_policy") not in (None, ""):
-            return source["master_server_group_policy"]
-    labels = record.get("labels") or {}
-    if isinstance(labels, dict) and labels.get("master_server_group_policy") not in (None, ""):
-        return str(labels["master_server_group_policy"])
-    return "anti-affinity"
-
-
-def validate_policy(field, policy):
-    if policy not in SERVER_GROUP_POLICIES:
-        raise ValidationError(field, "must be one of %s, got %r" % (", ".join(SERVER_GROUP_POLICIES), policy))
