@@ -108,8 +108,8 @@ unit: venv collection-link system-deps
 # On a failure the end of the output lists the sessions' FAILED lines again. The tests that
 # touch something project-wide stay in one session: the demo project's load-balancer quota
 # (test_api_load_balancer) with the other test making a load balancer (test_minicloud_smoke).
-# Tests marked `alone` need the cloud's hosts to themselves (three anti-affine servers booted at
-# once on the three good hosts: pytest.ini says why): they run after both sessions, by themselves.
+# Tests marked `alone` need the cloud's hosts to themselves (three anti-affine servers on the three
+# good hosts: pytest.ini says why): they run after both sessions, by themselves.
 INTEGRATION_A := test_cluster_lifecycle.py test_concurrent_runs.py test_heat_stack.py test_awx_runner.py
 INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
 INTEGRATION_SET_A := $(filter $(addprefix tests/integration/,$(INTEGRATION_A)),$(INTEGRATION_ALL))

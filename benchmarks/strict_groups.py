@@ -77,7 +77,7 @@ def one_phase(conn, args, staggered):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cloud", default="minicloud")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--masters", type=int, default=3)
