@@ -387,21 +387,19 @@ class NovaBatch:
 
         Placed: out of BUILD, or BUILD with a task state past the host claim (PLACED_TASK_STATES);
         a member that is gone or in ERROR lets the next go (the final wait reports it). One
-        tag-filtered list per poll interval. Where the cloud hides the task state, a member
-        counts as placed once it is ACTIVE or ERROR.
+        list of the cluster's servers in BUILD per poll interval (``building_views``). Where
+        the cloud hides the task state, a member counts as placed once it is ACTIVE or ERROR.
         """
         ids = {created[s["name"]]: s["name"] for s in wave if s["name"] in created and self._strict_group(s, resolved)}
         if not ids:
             return
 
         def probe():
-            by_id = {v["id"]: v for v in self.list_views()}
+            building = {v["id"]: v for v in self.building_views()}
             waiting = sorted(
                 name
                 for sid, name in ids.items()
-                if sid in by_id
-                and by_id[sid]["status"] == "BUILD"
-                and by_id[sid].get("task_state") not in PLACED_TASK_STATES
+                if sid in building and building[sid].get("task_state") not in PLACED_TASK_STATES
             )
             if waiting:
                 return poll.Pending(
@@ -455,29 +453,61 @@ class NovaBatch:
         except WaitTimeout as e:
             return e.pending.value
 
+    def building_views(self):
+        """The views of the cluster's servers in ``BUILD``: one list, filtered by tag and status.
+
+        What a wait for creates needs of each poll: Nova shows a server that is ACTIVE, in
+        ERROR or gone no more here, and the list costs Nova little once most servers are up
+        (its details list of every server grows with the cluster: ~0.5 s for 30 servers on
+        the local cloud, against ~0.03 s for none in BUILD).
+        """
+        return self.read(
+            lambda: [server_view(s) for s in self.conn.compute.servers(details=True, tags=self.tag, status="BUILD")]
+        )
+
+    def listed_ids(self):
+        """``{id: name}`` of every server Nova lists for this cluster (``DELETED`` ones included):
+        one summary list, what a wait for deletes needs of each poll."""
+        return self.read(lambda: {s.id: s.name for s in self.conn.compute.servers(details=False, tags=self.tag)})
+
     def wait(self, created_ids, deleted_ids, timeout, deadline=None, on_poll=None):
         """Wait until created servers are ACTIVE or ERROR and deleted ones are gone.
 
-        One tag-filtered list per poll interval; ``on_poll(views)``, if given, is
-        called with each list (work that can start while others build). Returns
-        the last list of views. Raises WaitTimeout naming the servers still awaited.
+        One tag-filtered list per poll interval, as light as what is awaited allows: the
+        servers in BUILD while only creates are awaited (``building_views``), the servers'
+        ids while only deletes are (``listed_ids``), every server's details while both are,
+        or while ``on_poll(views)`` (work that can start while others build) still wants the
+        views: it returns True once it has what it waited for. Then one full list, whose views
+        are returned. Raises WaitTimeout naming the servers still awaited.
         """
         created_ids = set(created_ids)
         deleted_ids = set(deleted_ids)
+        wants_views = [on_poll is not None]
 
         def probe():
-            listed = self._list_all()
-            views = live(listed)
-            if on_poll is not None:
-                on_poll(views)
-            by_id = {v["id"]: v for v in views}
-            building = sorted(
-                by_id[i]["name"] for i in created_ids if i in by_id and by_id[i]["status"] not in ("ACTIVE", "ERROR")
-            )
-            vanished = sorted(i for i in created_ids if i not in by_id)
-            # a deleted server is waited for until Nova lists it no more (servers.live)
-            deleting = sorted(v["name"] for v in listed if v["id"] in deleted_ids)
+            views = None
+            if created_ids and not deleted_ids and not wants_views[0]:
+                building = sorted(v["name"] for v in self.building_views() if v["id"] in created_ids)
+                deleting = []
+            elif deleted_ids and not created_ids and not wants_views[0]:
+                building = []
+                deleting = sorted(name for i, name in self.listed_ids().items() if i in deleted_ids)
+            else:
+                listed = self._list_all()
+                views = live(listed)
+                if on_poll is not None and wants_views[0] and on_poll(views):
+                    wants_views[0] = False
+                by_id = {v["id"]: v for v in views}
+                building = sorted(
+                    by_id[i]["name"]
+                    for i in created_ids
+                    if i in by_id and by_id[i]["status"] not in ("ACTIVE", "ERROR")
+                )
+                # a deleted server is waited for until Nova lists it no more (servers.live)
+                deleting = sorted(v["name"] for v in listed if v["id"] in deleted_ids)
             if not building and not deleting:
+                views = views if views is not None else self.list_views()
+                vanished = sorted(i for i in created_ids if i not in {v["id"] for v in views})
                 if vanished:
                     raise CloudError("Servers vanished while they were being created: %s" % ", ".join(vanished))
                 return views
@@ -511,7 +541,8 @@ class NovaBatch:
     ):
         """Carry out a plan. Returns a result dict (see the module's RETURN).
 
-        ``on_poll``: called with every list of the cluster's servers while waiting.
+        ``on_poll``: called with each list of the cluster's servers while waiting, until it
+        returns True (``wait``).
         Quota is checked before the first write. Creates that the cloud
         refuses (e.g. a 403 quota) and servers that end in ERROR are listed in
         ``failed`` with the cloud's words; the caller decides to fail.

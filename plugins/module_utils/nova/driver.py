@@ -227,6 +227,7 @@ class NovaServersDriver(ModuleLogic):
         def on_poll(views):
             if not attached and api_master_ready(views):
                 attached["fip"] = attaching.submit(resources.ensure_floating_ip, self.resource_options[2], views=views)
+            return bool(attached)  # the wait needs to show it no more views
 
         try:
             with self.action("change the servers of cluster %s" % name):

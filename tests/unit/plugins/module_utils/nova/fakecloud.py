@@ -163,7 +163,12 @@ class _Compute:
                     if fip.port_id == "port-" + sid and entry not in shown:
                         shown.append(entry)
             wanted = set((tags or "").split(",")) - {""}
-            return [s for s in cloud.servers.values() if wanted <= set(s.tags)]
+            status = query.get("status")
+            return [
+                s if details else Obj(id=s.id, name=s.name)
+                for s in cloud.servers.values()
+                if wanted <= set(s.tags) and (status is None or s.status == status)
+            ]
 
     def create_server(self, **body):
         cloud = self.cloud

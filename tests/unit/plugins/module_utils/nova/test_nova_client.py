@@ -84,10 +84,40 @@ def test_waiting_uses_one_tag_filtered_list_per_poll_never_a_get_per_server():
     specs = [spec("k1-default-worker-%d" % i) for i in range(1, 21)]
     run(cloud, specs)
     lists = [c for c in cloud.calls if c[1] == "servers"]
-    # one list before, then one per poll until the 3rd poll sees all ACTIVE
-    assert len(lists) == 1 + 3
-    assert all(c[2]["tags"] == shape.cluster_tag(UUID) for c in lists)
+    # one list before; one per poll, of the servers in BUILD only, until the 3rd poll finds
+    # none; then the one full list of the views returned
+    assert [c[2].get("status") for c in lists] == [None, "BUILD", "BUILD", "BUILD", None]
+    assert all(c[2]["tags"] == shape.cluster_tag(UUID) and c[2]["details"] for c in lists)
     assert not [c for c in cloud.calls if c[1] in ("get_server", "find_server")]
+
+
+def test_waiting_for_deletes_polls_the_ids_only_and_lists_the_details_once_at_the_end():
+    cloud = FakeCloud()
+    specs = [spec("k1-default-worker-%d" % i) for i in range(1, 6)]
+    run(cloud, specs)
+    del cloud.calls[:]
+    _plan, result = run(cloud, specs[:2], prune=True)
+    assert sorted(result["deleted"]) == ["k1-default-worker-%d" % i for i in range(3, 6)]
+    # the list the plan is made from, a summary list per poll, the full list of the views returned
+    assert [c[2]["details"] for c in cloud.calls if c[1] == "servers"] == [True, False, True]
+    assert sorted(v["name"] for v in result["views"]) == ["k1-default-worker-1", "k1-default-worker-2"]
+
+
+def test_a_wait_lists_every_servers_details_until_on_poll_has_what_it_waited_for():
+    cloud = FakeCloud(polls_to_active=4)
+    batch = NovaBatch(cloud, UUID, "k1", poll_interval=0, sleep=lambda s: None)
+    specs = [spec("k1-default-worker-%d" % i) for i in range(1, 4)]
+    resolved = batch.resolve(specs)
+    seen = []
+
+    def on_poll(views):
+        seen.append(sorted(v["status"] for v in views))
+        return len(seen) == 2
+
+    result = batch.apply(planner.make_plan(specs, batch.list_views()), resolved, on_poll=on_poll)
+    assert seen == [["BUILD"] * 3] * 2
+    assert [c[2].get("status") for c in cloud.calls if c[1] == "servers"][-4:] == [None, "BUILD", "BUILD", None]
+    assert {v["status"] for v in result["views"]} == {"ACTIVE"}
 
 
 def test_references_are_resolved_once_per_distinct_value():
