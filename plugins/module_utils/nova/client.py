@@ -69,6 +69,8 @@ READ_ATTEMPTS = 4
 STAGGERED = ("anti-affinity", "affinity")
 #: Nova's task states of a BUILD server whose compute has claimed its host
 PLACED_TASK_STATES = ("networking", "block_device_mapping", "spawning")
+#: the longest interval between two looks at whether Nova has placed a server (wait_placed)
+PLACEMENT_POLL = 0.25
 
 
 def is_transient(error):
@@ -387,8 +389,10 @@ class NovaBatch:
 
         Placed: out of BUILD, or BUILD with a task state past the host claim (PLACED_TASK_STATES);
         a member that is gone or in ERROR lets the next go (the final wait reports it). One
-        list of the cluster's servers in BUILD per poll interval (``building_views``). Where
-        the cloud hides the task state, a member counts as placed once it is ACTIVE or ERROR.
+        list of the cluster's servers in BUILD (``building_views``, a light one) per
+        PLACEMENT_POLL seconds at most: Nova places a server within about a second, and the
+        next member waits for it. Where the cloud hides the task state, a member counts as
+        placed once it is ACTIVE or ERROR.
         """
         ids = {created[s["name"]]: s["name"] for s in wave if s["name"] in created and self._strict_group(s, resolved)}
         if not ids:
@@ -412,7 +416,7 @@ class NovaBatch:
             probe,
             "Nova to place %s" % ", ".join(sorted(ids.values())),
             max(0.0, deadline - self.clock()),
-            interval=self.poll_interval,
+            interval=min(self.poll_interval, PLACEMENT_POLL),
             deadline=deadline,
             clock=self.clock,
             sleep=self.sleep,
