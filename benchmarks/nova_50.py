@@ -54,6 +54,19 @@ def cleanup(conn, tag, timeout=300):
         time.sleep(1)
 
 
+def nodegroup(args, name, role, count, **extra):
+    """A nodegroup as the Nova driver reads it, of the image, flavor and network in ``args``."""
+    return dict(
+        name=name,
+        role=role,
+        count=count,
+        flavor=args.flavor,
+        image=args.image,
+        networks=[{"network": args.network}],
+        **extra,
+    )
+
+
 def run_driver(args, cluster_uuid, name):
     from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
     from ansible_collections.coe.openstack.plugins.module_utils.nova.client import NovaBatch
@@ -62,14 +75,7 @@ def run_driver(args, cluster_uuid, name):
     conn = openstack.connect(cloud=args.cloud)
     conn.authorize()
     batch = NovaBatch(conn, cluster_uuid, name, concurrency=args.concurrency, poll_interval=1.0)
-    group = dict(
-        name="default-worker",
-        role="worker",
-        count=args.count,
-        flavor=args.flavor,
-        image=args.image,
-        networks=[{"network": args.network}],
-    )
+    group = nodegroup(args, "default-worker", "worker", args.count)
     views = batch.list_views()
     resolved = batch.resolve([group])
     specs, _last, _removed = planner.desired_from_nodegroups(name, [group], views, resolved=resolved)

@@ -36,43 +36,35 @@ import openstack
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from nova_50 import cleanup  # noqa: E402  (nova_50 also links the collection for the imports)
+from nova_50 import cleanup, nodegroup  # noqa: E402  (nova_50 also links the collection for the imports)
 
 
 def one_phase(conn, args, staggered):
     from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
     from ansible_collections.coe.openstack.plugins.module_utils.nova.client import NovaBatch
+    from ansible_collections.coe.openstack.plugins.module_utils.servers import wait_until_forgotten
 
     cluster_uuid = str(uuidlib.uuid4())
     name = "bench-sg-%s" % cluster_uuid[:6]
     group = conn.compute.create_server_group(name="coe-%s-default-master" % cluster_uuid, policy="anti-affinity")
     batch = NovaBatch(conn, cluster_uuid, name, poll_interval=1.0)
-    nodegroup = dict(
-        name="default-master",
-        role="master",
-        count=args.masters,
-        flavor=args.flavor,
-        image=args.image,
-        networks=[{"network": args.network}],
-        server_group=group.id,
-    )
+    masters = nodegroup(args, "default-master", "master", args.masters, server_group=group.id)
     try:
         views = batch.list_views()
-        resolved = batch.resolve([nodegroup])
+        resolved = batch.resolve([masters])
         if not staggered:
             batch.group_policies.clear()
-        specs, _last, _removed = planner.desired_from_nodegroups(name, [nodegroup], views, resolved=resolved)
+        specs, _last, _removed = planner.desired_from_nodegroups(name, [masters], views, resolved=resolved)
         plan = planner.make_plan(specs, views)
         started = time.monotonic()
         result = batch.apply(plan, resolved, wait=True, timeout=600, check_quota=False)
         elapsed = time.monotonic() - started
         return elapsed, dict(result["failed"])
     finally:
-        cleanup(conn, "coe-cluster-%s" % cluster_uuid)
-        while any(
-            s.status == "DELETED" for s in conn.compute.servers(details=True, tags="coe-cluster-%s" % cluster_uuid)
-        ):
-            time.sleep(1)
+        tag = "coe-cluster-%s" % cluster_uuid
+        cleanup(conn, tag)
+        # the next phase's group is a new one, but its hosts must not still hold these servers
+        wait_until_forgotten(lambda: list(conn.compute.servers(details=True, tags=tag)))
         conn.compute.delete_server_group(group, ignore_missing=True)
 
 
