@@ -23,10 +23,30 @@ from ansible_collections.coe.openstack.plugins.module_utils.clusters import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.locks import LockManager, check_ttl
-from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic
+from ansible_collections.coe.openstack.plugins.module_utils.module import ModuleLogic, failure
 from ansible_collections.coe.openstack.plugins.module_utils.pki import PkiSettings, ensure_cluster_credentials
 from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, resolve_secret_key
 from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser, take_census
+
+#: the drivers whose converge the front door can run in its own process (``converge``)
+INLINE_DRIVERS = ("nova",)
+
+
+def check_driver_options(given):
+    """``driver_options`` checked before anything else: driver name -> its options."""
+    out = {}
+    for driver, options in (given or {}).items():
+        if driver not in INLINE_DRIVERS:
+            raise ValidationError(
+                "driver_options",
+                "%r: only the %s driver converges in this module" % (driver, ", ".join(INLINE_DRIVERS)),
+            )
+        if not isinstance(options, dict):
+            raise ValidationError("driver_options.%s" % driver, "must be a dict of options")
+        from ansible_collections.coe.openstack.plugins.module_utils.nova import driver as nova_driver
+
+        out[driver] = nova_driver.check_front_door_options(options, field="driver_options.%s" % driver)
+    return out
 
 
 def desired_cluster(p):
@@ -72,6 +92,7 @@ class ClusterLogic(ModuleLogic):
             raise ValidationError("lock_timeout", "must be >= 0 seconds, got %d" % p["lock_timeout"])
         if p["lock"]:
             check_ttl(p["lock_ttl"])
+        driver_options = check_driver_options(p["driver_options"])
         options = dict(
             actor=p["actor"],
             force=p["force"],
@@ -91,10 +112,26 @@ class ClusterLogic(ModuleLogic):
             self._ensure_credentials(result, box, desired["project_id"], p["name"])
         if (result["lock"] or {}).get("taken_over"):
             self.warn("Cluster %s: %s" % (p["name"], result["lock"]["taken_over"]))
+        result.update(converged=None, converge_failed=None)
+        driver = (result["cluster"] or {}).get("driver")
+        if p["converge"] and result["lock"] and not self.check_mode and driver in INLINE_DRIVERS:
+            result.update(self._converge(result, driver_options.get(driver) or {}))
         diff = result.pop("diff")
         if self.diff_mode:
             result["diff"] = diff
         self.exit(**result)
+
+    def _converge(self, result, options):
+        """The recorded operation, carried out by the driver in this process (``converge``):
+        dict(converged=what its module returns) or, when it fails, dict(converge_failed=
+        dict(msg, ...)): the front door's failure path records it and releases the lock."""
+        from ansible_collections.coe.openstack.plugins.module_utils.nova import driver as nova_driver
+
+        try:
+            out = nova_driver.converge(self.module, result["cluster"], result["operation"], result["lock"], options)
+        except Exception as e:  # pylint: disable=broad-exception-caught
+            return dict(converge_failed=failure(e))
+        return dict(converged=out)
 
     def _ensure_credentials(self, result, box, project, name):
         """The cluster's CAs exist before the driver renders any user-data; on failure the

@@ -226,6 +226,16 @@ def build_connection(params):
     return conn
 
 
+def failure(error):
+    """What a module fails with for ``error``: dict(msg, **details): a CoeError's message and
+    details, an SDK error's words, else the exception's type and text (with its traceback)."""
+    if isinstance(error, CoeError):
+        return dict(error.details, msg=error.msg)
+    if is_cloud_error(error):
+        return dict(msg=error_text(error), exception=traceback.format_exc())
+    return dict(msg="%s: %s" % (type(error).__name__, error), exception=traceback.format_exc())
+
+
 class CoeModule:
     """Base class: subclass, set the class attributes, implement ``run()``."""
 
@@ -337,12 +347,8 @@ class CoeModule:
     def __call__(self):
         try:
             self.run()
-        except CoeError as e:
-            self.fail(e.msg, **e.details)
         except Exception as e:
-            if is_cloud_error(e):
-                self.fail(error_text(e), exception=traceback.format_exc())
-            self.fail("%s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
+            self.fail(**failure(e))
         # run() normally exits; a run() that returns reports no change
         self.exit(changed=False)
 
@@ -413,6 +419,70 @@ class ModuleLogic:
                     self.store, current, get_synchroniser(current["driver"], self.conn), lock, actor=p.get("actor")
                 )
         self.exit(**out)
+
+
+class Exited(Exception):
+    """What an InlineModule's logic exited with (its ``exit()`` keywords)."""
+
+    def __init__(self, result):
+        super().__init__("exited")
+        self.result = result
+
+
+class InlineModule(CoeModule):
+    """Another module's logic run inside this module's process, on its own options.
+
+    ``InlineModule(parent, argument_spec, params).run_logic(Logic)`` checks ``params``
+    against ``argument_spec`` (plus the connection and store options) the way AnsibleModule
+    would (an error is a ValidationError naming ``field``), fills in the defaults, and runs
+    ``Logic(self).run()`` with the parent's connection, store and check/diff mode. The
+    logic's ``exit()`` returns its keywords; an error propagates as it is. The front door
+    runs the Nova driver this way: a module process, its start-up and its imports saved
+    (docs/internals.md).
+    """
+
+    def __init__(self, parent, argument_spec, params, field="options"):  # pylint: disable=super-init-not-called
+        from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+        from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+        spec = copy.deepcopy(OPENSTACK_ARGUMENT_SPEC)
+        spec.update(copy.deepcopy(STORE_ARGUMENT_SPEC))
+        spec.update(copy.deepcopy(argument_spec))
+        checked = ArgumentSpecValidator(spec).validate(params)
+        if checked.error_messages:
+            raise ValidationError(field, checked.error_messages[0])
+        self.parent = parent
+        self.ansible = parent.ansible
+        self.params = checked.validated_parameters
+        self.check_mode = parent.check_mode
+        self.diff_mode = parent.diff_mode
+        self._conn = None
+        self._store = None
+
+    @property
+    def conn(self):
+        return self.parent.conn
+
+    @property
+    def store(self):
+        return self.parent.store
+
+    def exit(self, changed=False, **kwargs):
+        raise Exited(dict(changed=changed, **kwargs))
+
+    def fail(self, msg, **kwargs):
+        raise CoeError(msg, **kwargs)
+
+    def warn(self, msg):
+        self.parent.warn(msg)
+
+    def run_logic(self, logic):
+        try:
+            logic(self).run()
+        except Exited as done:
+            return done.result
+        return dict(changed=False)
 
 
 def _rewrap(error, msg):

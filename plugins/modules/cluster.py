@@ -65,6 +65,28 @@ options:
       - Template version. When creating, the latest; on an existing cluster, the recorded one.
       - Another version than the recorded one is an upgrade, which must change nothing else.
     type: int
+  converge:
+    description:
+      - With O(lock), carry out the recorded operation in this same module process when the
+        cluster's driver can - the Nova driver's create, update, upgrade and delete, as
+        M(coe.openstack.nova_servers) (or M(coe.openstack.nova_resources) to delete) would in
+        the C(coe.openstack.nova_driver) role, waiting (O(wait)) and, once the operation is
+        complete, observing and recording the cluster and releasing the lock. It saves a module
+        process, its start-up and its reads. What the driver returned is in RV(converged); a
+        failure of the driver is in RV(converge_failed) and does not fail this task, so that
+        the caller's failure path records it and releases the lock (what roles/cluster does).
+      - Other drivers (Heat) are left to their role, as without it. Ignored in check mode.
+    type: bool
+    default: false
+  driver_options:
+    description:
+      - With O(converge), options of the driver's module given by the caller, by driver name
+        (C(nova) - C(concurrency), C(poll_interval), C(fixed_network), C(external_network),
+        C(floating_ip), C(master_server_group_policy), C(worker_server_group_policy), which are
+        the C(nova_driver_*) variables); the rest comes from the recorded operation. Checked
+        before anything is written.
+    type: dict
+    default: {}
   flavor_id:
     description:
       - Flavor of the default workers, over the template's. Fixed once the cluster exists.
@@ -214,8 +236,8 @@ options:
     type: int
   wait:
     description:
-      - Not used by this module, which records the operation and returns; the driver roles wait
-        (with M(coe.openstack.cluster_sync)).
+      - With O(converge), whether the driver waits for the cloud to finish the operation;
+        otherwise not used (the driver roles wait, with M(coe.openstack.cluster_sync)).
     type: bool
     default: true
 seealso:
@@ -501,6 +523,23 @@ cluster:
       description: C(template_version) again.
       type: int
       sample: 1
+converged:
+  description:
+    - With O(converge), what the driver returned (M(coe.openstack.nova_servers)' return, or
+      M(coe.openstack.nova_resources)' for a delete), with C(finished) (the cluster observed
+      and recorded after the operation, and whether the lock was released). None when the
+      driver did not run in this process.
+  returned: always
+  type: dict
+  sample: {changed: true, created: [demo-default-worker-3], deleted: [],
+           finished: {lock_token: 7, lock_released: true, cluster: {status: UPDATE_COMPLETE}}}
+converge_failed:
+  description:
+    - With O(converge), why the driver failed (C(msg), with the cloud's reasons, such as
+      C(faults)); the task itself does not fail, the lock is still held. None otherwise.
+  returned: always
+  type: dict
+  sample: {msg: "server demo-default-worker-3 went into ERROR: No valid host was found."}
 lock:
   description:
     - With O(lock), the lease this call took and the caller now holds (C(token), C(holder),
@@ -582,6 +621,8 @@ class ClusterModule(CoeModule):
         actor=dict(type="dict"),
         cluster_template=dict(),
         cluster_template_version=dict(type="int"),
+        converge=dict(type="bool", default=False),
+        driver_options=dict(type="dict", default={}),
         flavor_id=dict(aliases=["flavor"]),
         force=dict(type="bool", default=False),
         keypair=dict(no_log=False),

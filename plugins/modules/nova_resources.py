@@ -172,32 +172,17 @@ vip:
   sample: {"id": "7d2c...", "name": "k1-api-vip", "fixed_ip": "10.0.0.5"}
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import NovaResourcesDriver
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import (
+    RESOURCES_ARGUMENT_SPEC,
+    RESOURCES_MODULE_KWARGS,
+    NovaResourcesDriver,
+)
 
 
 class NovaResourcesModule(CoeModule):
-    argument_spec = dict(
-        cluster=dict(type="dict"),
-        cluster_name=dict(),
-        cluster_uuid=dict(),
-        external_network=dict(),
-        floating_ip=dict(type="bool"),
-        floating_ip_server=dict(),
-        security_group=dict(type="bool", default=True),
-        security_group_ports=dict(type="list", elements="int", default=[22, 6443, 10250]),
-        server_groups=dict(type="dict"),
-        state=dict(default="present", choices=["absent", "present"]),
-        **LEASE_ARGUMENT_SPEC,
-    )
-
-    module_kwargs = dict(
-        supports_check_mode=True,
-        mutually_exclusive=[("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
-        required_one_of=[("cluster", "cluster_uuid")],
-        required_together=[("cluster_uuid", "cluster_name")],
-    )
-
+    argument_spec = RESOURCES_ARGUMENT_SPEC
+    module_kwargs = RESOURCES_MODULE_KWARGS
     uses_store = True
 
     def run(self):

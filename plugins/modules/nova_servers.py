@@ -98,6 +98,11 @@ options:
         C(floating_ip_enabled) (or its template's), else to true when an external network is
         known (Magnum's default; the rule both drivers share).
     type: bool
+  master_server_group_policy:
+    description:
+      - With O(resources) and O(cluster), the policy of the masters' server group, over the
+        template's (what the role variable C(nova_driver_master_server_group_policy) sets).
+    type: str
   nodes_to_remove:
     description:
       - Names of servers to delete. With O(cluster), nodes taken out when scaling in (each
@@ -171,6 +176,8 @@ options:
         M(coe.openstack.nova_resources). The masters' nodegroup always has a group; when not given
         here, with the template's C(master_server_group_policy) (the record's or its template's field,
         else the label of that name, else C(anti-affinity)).
+      - A nodegroup named here takes this policy over O(master_server_group_policy) and
+        O(worker_server_group_policy).
     type: dict
   servers:
     description:
@@ -245,6 +252,12 @@ options:
     description:
       - User-data text per node name (for nodes created by this run). Never logged or returned.
     type: dict
+  worker_server_group_policy:
+    description:
+      - With O(resources) and O(cluster), a server group with this policy for every worker
+        nodegroup of the record (C(nova_driver_worker_server_group_policy)); without it, workers
+        have no server group.
+    type: str
 notes:
   - Servers are created with Nova-made ports on the given networks, with the cluster's security
     group; Nova deletes those ports with the server.
@@ -453,66 +466,17 @@ vip_pairs:
   sample: [k1-master-3]
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule
-from ansible_collections.coe.openstack.plugins.module_utils.nova.client import DEFAULT_PORTS
-from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import NovaServersDriver
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.nova.driver import (
+    SERVERS_ARGUMENT_SPEC,
+    SERVERS_MODULE_KWARGS,
+    NovaServersDriver,
+)
 
 
 class NovaServersModule(CoeModule):
-    argument_spec = dict(
-        batch_size=dict(type="int", default=0),
-        cluster=dict(type="dict"),
-        cluster_name=dict(),
-        cluster_uuid=dict(),
-        concurrency=dict(type="int", default=10),
-        external_network=dict(),
-        fixed_network=dict(),
-        floating_ip=dict(type="bool"),
-        nodes_to_remove=dict(type="list", elements="str", default=[]),
-        poll_interval=dict(type="float", default=1.0),
-        prune=dict(type="bool", default=True),
-        render_user_data=dict(type="bool", default=False),
-        replace_errored=dict(type="bool", default=True),
-        replace_outdated=dict(type="bool", default=False),
-        resources=dict(type="bool", default=False),
-        secret_key=dict(no_log=True),
-        security_group_ports=dict(type="list", elements="int", default=list(DEFAULT_PORTS)),
-        server_groups=dict(type="dict"),
-        servers=dict(
-            type="list",
-            elements="dict",
-            options=dict(
-                availability_zone=dict(),
-                flavor=dict(required=True),
-                image=dict(required=True),
-                index=dict(type="int"),
-                keypair=dict(no_log=False),
-                metadata=dict(type="dict"),
-                name=dict(required=True),
-                networks=dict(
-                    type="list",
-                    elements="dict",
-                    options=dict(fixed_ip=dict(), network=dict(), port=dict()),
-                ),
-                nodegroup=dict(required=True),
-                role=dict(required=True, choices=["master", "worker"]),
-                security_groups=dict(type="list", elements="str"),
-                server_group=dict(),
-                user_data=dict(no_log=True),
-            ),
-        ),
-        state=dict(default="present", choices=["absent", "present"]),
-        user_data=dict(type="dict", no_log=True),
-        **LEASE_ARGUMENT_SPEC,
-    )
-
-    module_kwargs = dict(
-        supports_check_mode=True,
-        mutually_exclusive=[("cluster", "servers"), ("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
-        required_one_of=[("cluster", "cluster_uuid")],
-        required_together=[("cluster_uuid", "cluster_name")],
-    )
-
+    argument_spec = SERVERS_ARGUMENT_SPEC
+    module_kwargs = SERVERS_MODULE_KWARGS
     uses_store = True
 
     def run(self):

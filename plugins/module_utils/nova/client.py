@@ -1147,14 +1147,24 @@ class ClusterResources:
         return deleted
 
 
-def resource_settings(record=None, external_network=None, floating_ip=None, server_groups=None, ports=DEFAULT_PORTS):
+def resource_settings(
+    record=None,
+    external_network=None,
+    floating_ip=None,
+    server_groups=None,
+    ports=DEFAULT_PORTS,
+    master_policy=None,
+    worker_policy=None,
+):
     """Check the resource options of a cluster, before any cloud call.
 
     ``record`` is the cluster record (or None). With a record, the masters' nodegroup
-    always gets a group: the policy ``server_groups`` gives it, else the template's
-    (``master_server_group_policy``). ``floating_ip`` and ``external_network``
-    override the record's: ``endpoint.api_floating_ip`` (the rule both drivers
-    share) says whether the API gets a floating IP, and from which network.
+    always gets a group: the policy ``server_groups`` gives it, else ``master_policy``,
+    else the template's (``master_server_group_policy``); with ``worker_policy``, every
+    other nodegroup of the record gets one too (``server_groups`` wins for a nodegroup it
+    names). ``floating_ip`` and ``external_network`` override the record's:
+    ``endpoint.api_floating_ip`` (the rule both drivers share) says whether the API gets
+    a floating IP, and from which network.
     Returns ``(server_groups, floating_ip, external_network)``; raises
     ValidationError naming the option.
     """
@@ -1163,11 +1173,17 @@ def resource_settings(record=None, external_network=None, floating_ip=None, serv
             raise ValidationError("security_group_ports", "%d is not a TCP port" % port)
     groups = dict(server_groups or {})
     if record is not None:
-        masters = [g for g in planner.nodegroups_from_record(record) if g["role"] == "master"]
+        nodegroups = planner.nodegroups_from_record(record)
+        masters = [g for g in nodegroups if g["role"] == "master"]
         if masters and masters[0]["name"] not in groups:
-            # the masters always have a group; the template says which policy
-            policy = shape.master_server_group_policy(record)
+            # the masters always have a group; the option, else the template, says which policy
+            policy = master_policy or shape.master_server_group_policy(record)
             groups[masters[0]["name"]] = shape.check_server_group_policy("master_server_group_policy", policy)
+        if worker_policy:
+            shape.check_server_group_policy("worker_server_group_policy", worker_policy)
+            for group in nodegroups:
+                if group["role"] != "master":
+                    groups.setdefault(group["name"], worker_policy)
     for nodegroup, policy in groups.items():
         if not shape.is_label(nodegroup):
             raise ValidationError("server_groups", "%r is not a nodegroup name" % nodegroup)

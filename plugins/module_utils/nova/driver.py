@@ -10,12 +10,15 @@ import time
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError, ValidationError
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    LEASE_ARGUMENT_SPEC,
+    InlineModule,
     ModuleLogic,
     check_lease_options,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
 from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
+    DEFAULT_PORTS,
     ClusterResources,
     NovaBatch,
     group_policy,
@@ -23,7 +26,64 @@ from ansible_collections.coe.openstack.plugins.module_utils.nova.client import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.servers import fixed_address, public_view, with_floating_ips
 
-# --- from plugins/modules/nova_servers.py
+# --- nova_servers
+
+# The options of coe.openstack.nova_servers (documented in plugins/modules/nova_servers.py)
+SERVERS_ARGUMENT_SPEC = dict(
+    batch_size=dict(type="int", default=0),
+    cluster=dict(type="dict"),
+    cluster_name=dict(),
+    cluster_uuid=dict(),
+    concurrency=dict(type="int", default=10),
+    external_network=dict(),
+    fixed_network=dict(),
+    floating_ip=dict(type="bool"),
+    master_server_group_policy=dict(),
+    nodes_to_remove=dict(type="list", elements="str", default=[]),
+    poll_interval=dict(type="float", default=1.0),
+    prune=dict(type="bool", default=True),
+    render_user_data=dict(type="bool", default=False),
+    replace_errored=dict(type="bool", default=True),
+    replace_outdated=dict(type="bool", default=False),
+    resources=dict(type="bool", default=False),
+    secret_key=dict(no_log=True),
+    security_group_ports=dict(type="list", elements="int", default=list(DEFAULT_PORTS)),
+    server_groups=dict(type="dict"),
+    servers=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            availability_zone=dict(),
+            flavor=dict(required=True),
+            image=dict(required=True),
+            index=dict(type="int"),
+            keypair=dict(no_log=False),
+            metadata=dict(type="dict"),
+            name=dict(required=True),
+            networks=dict(
+                type="list",
+                elements="dict",
+                options=dict(fixed_ip=dict(), network=dict(), port=dict()),
+            ),
+            nodegroup=dict(required=True),
+            role=dict(required=True, choices=["master", "worker"]),
+            security_groups=dict(type="list", elements="str"),
+            server_group=dict(),
+            user_data=dict(no_log=True),
+        ),
+    ),
+    state=dict(default="present", choices=["absent", "present"]),
+    user_data=dict(type="dict", no_log=True),
+    worker_server_group_policy=dict(),
+    **LEASE_ARGUMENT_SPEC,
+)
+
+SERVERS_MODULE_KWARGS = dict(
+    supports_check_mode=True,
+    mutually_exclusive=[("cluster", "servers"), ("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
+    required_one_of=[("cluster", "cluster_uuid")],
+    required_together=[("cluster_uuid", "cluster_name")],
+)
 
 
 def api_master_ready(views):
@@ -65,7 +125,13 @@ class NovaServersDriver(ModuleLogic):
                 planner.validate_nodegroups(groups, field="cluster.nodegroups")
             if p["resources"]:
                 self.resource_options = resource_settings(
-                    p["cluster"], p["external_network"], p["floating_ip"], p["server_groups"], p["security_group_ports"]
+                    p["cluster"],
+                    p["external_network"],
+                    p["floating_ip"],
+                    p["server_groups"],
+                    p["security_group_ports"],
+                    master_policy=p["master_server_group_policy"],
+                    worker_policy=p["worker_server_group_policy"],
                 )
                 self.load_balancer = endpoint.endpoint_kind(p["cluster"]) == endpoint.LOAD_BALANCER
                 self.allowed_cidrs = endpoint.lb_allowed_cidrs(p["cluster"]) if self.load_balancer else []
@@ -447,7 +513,29 @@ class NovaServersDriver(ModuleLogic):
             spec["user_data"] = bootstrap.encode_user_data(bootstrap.render_user_data(record, node, credentials))
 
 
-# --- from plugins/modules/nova_resources.py
+# --- nova_resources
+
+# The options of coe.openstack.nova_resources (documented in plugins/modules/nova_resources.py)
+RESOURCES_ARGUMENT_SPEC = dict(
+    cluster=dict(type="dict"),
+    cluster_name=dict(),
+    cluster_uuid=dict(),
+    external_network=dict(),
+    floating_ip=dict(type="bool"),
+    floating_ip_server=dict(),
+    security_group=dict(type="bool", default=True),
+    security_group_ports=dict(type="list", elements="int", default=list(DEFAULT_PORTS)),
+    server_groups=dict(type="dict"),
+    state=dict(default="present", choices=["absent", "present"]),
+    **LEASE_ARGUMENT_SPEC,
+)
+
+RESOURCES_MODULE_KWARGS = dict(
+    supports_check_mode=True,
+    mutually_exclusive=[("cluster", "cluster_uuid"), ("cluster", "cluster_name")],
+    required_one_of=[("cluster", "cluster_uuid")],
+    required_together=[("cluster_uuid", "cluster_name")],
+)
 
 
 class NovaResourcesDriver(ModuleLogic):
@@ -510,3 +598,78 @@ class NovaResourcesDriver(ModuleLogic):
         if self.diff_mode:
             out["diff"] = dict(before="", after="\n".join(res.changes) + ("\n" if res.changes else ""))
         self.exit_finished(p["cluster"], changed=bool(res.changes), **out)
+
+
+# --- the front door's converge, in its own process
+
+#: what the front door may hand the Nova driver (its nova_driver_* variables): options of
+#: nova_servers; the rest of its options come from the recorded operation
+FRONT_DOOR_OPTIONS = (
+    "concurrency",
+    "external_network",
+    "fixed_network",
+    "floating_ip",
+    "master_server_group_policy",
+    "poll_interval",
+    "worker_server_group_policy",
+)
+
+
+def check_front_door_options(options, field="driver_options.nova"):
+    """ValidationError naming ``field`` and the option when ``options`` are not options
+    the front door may give the Nova driver, or not of their type (no cloud call)."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    for key in options:
+        if key not in FRONT_DOOR_OPTIONS:
+            raise ValidationError(field, "%r is not one of %s" % (key, ", ".join(FRONT_DOOR_OPTIONS)))
+    spec = {key: dict(SERVERS_ARGUMENT_SPEC[key], default=None) for key in FRONT_DOOR_OPTIONS}
+    checked = ArgumentSpecValidator(spec).validate(dict(options))
+    if checked.error_messages:
+        raise ValidationError(field, checked.error_messages[0])
+    values = checked.validated_parameters
+    if values.get("concurrency") is not None and values["concurrency"] < 1:
+        raise ValidationError("%s.concurrency" % field, "must be >= 1, got %d" % values["concurrency"])
+    if values.get("poll_interval") is not None and values["poll_interval"] <= 0:
+        raise ValidationError("%s.poll_interval" % field, "must be > 0")
+    for key in ("master_server_group_policy", "worker_server_group_policy"):
+        if values.get(key):
+            shape.check_server_group_policy("%s.%s" % (field, key), values[key])
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def converge(module, record, operation, lock, options=None):
+    """The recorded ``operation`` of ``record``, carried out in ``module``'s process (the
+    front door's first module): what roles/nova_driver's task files do with nova_servers
+    (create, update, upgrade: resources, servers, wait) or nova_resources (delete), on the
+    same options and with the same ``finish`` (observed, recorded, released when complete).
+
+    ``lock``: the lease the front door took (``token``); ``options``: its nova_driver_*
+    variables (``check_front_door_options``). Returns what the driver module would have
+    returned; an error propagates (the front door's failure path records it).
+    """
+    p = module.params
+    common = dict(
+        cluster=record,
+        lock_token=lock["token"],
+        lock_ttl=p["lock_ttl"],
+        finish=True,
+        wait=p["wait"],
+        timeout=p["timeout"],
+        actor=p.get("actor"),
+        state_url=p.get("state_url"),
+    )
+    if operation == "delete":
+        inline = InlineModule(module, RESOURCES_ARGUMENT_SPEC, dict(common, state="absent"))
+        return inline.run_logic(NovaResourcesDriver)
+    params = dict(
+        common,
+        resources=True,
+        render_user_data=True,
+        secret_key=p.get("secret_key"),
+        nodes_to_remove=list((record.get("plan") or {}).get("nodes_to_remove") or []),
+        replace_outdated=operation == "upgrade",
+        batch_size=(record.get("upgrade_batch_size") or 1) if operation == "upgrade" else 0,
+        **check_front_door_options(options or {}),
+    )
+    return InlineModule(module, SERVERS_ARGUMENT_SPEC, params).run_logic(NovaServersDriver)

@@ -554,3 +554,85 @@ def test_nova_resources_makes_the_vip_and_nova_servers_lets_the_masters_carry_it
     gone = run_module(nova_resources.main, dict(cluster_name="k1", cluster_uuid=UUID, state="absent"))
     assert "k1-api-vip" in gone["deleted"]["ports"] and gone["deleted"]["floating_ips"]
     assert not cloud.ports and not cloud.fips
+
+
+# -- the front door's converge: the cluster module runs the Nova driver in its own process ----
+
+
+@pytest.fixture
+def front_door(cloud, monkeypatch, tmp_path):
+    from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+
+    monkeypatch.setenv("COE_SECRET_KEY", "unit-test-key-0123456789")
+    with open_store(os.environ["COE_STATE_URL"]) as store:
+        store.put_template(
+            "k8s-nova",
+            dict(
+                driver="nova",
+                image_id="fake-image",
+                flavor_id="m1.small",
+                master_flavor_id="m1.small",
+                keypair_id="demo-key",
+                fixed_network="private",
+                external_network_id="public",
+                coe_version="v1.31.2",
+            ),
+        )
+    return cloud
+
+
+def front_door_args(**over):
+    args = dict(name="k1", cluster_template="k8s-nova", master_count=1, node_count=2, lock=True, converge=True)
+    args.update(over)
+    return args
+
+
+def test_the_cluster_module_converges_a_nova_cluster_in_its_own_process(run_module, front_door):
+    from ansible_collections.coe.openstack.plugins.modules import cluster
+
+    created = run_module(cluster.main, front_door_args(driver_options=dict(nova=dict(concurrency=2))))
+    assert not created.failed, created.get("msg", created)
+    assert created["converge_failed"] is None
+    converged = created["converged"]
+    assert sorted(converged["created"]) == ["k1-default-worker-0", "k1-default-worker-1", "k1-master-0"]
+    assert converged["finished"]["lock_released"] is True
+    assert converged["finished"]["cluster"]["status"] == "CREATE_COMPLETE"
+    assert sorted(s.name for s in front_door.servers.values()) == sorted(converged["created"])
+
+    again = run_module(cluster.main, front_door_args())
+    assert again["operation"] == "none" and again["converged"] is None and not again["changed"]
+
+
+def test_a_failing_nova_driver_is_returned_with_its_reason_and_the_lock_still_held(run_module, front_door):
+    from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+    from ansible_collections.coe.openstack.plugins.modules import cluster
+
+    result = run_module(cluster.main, front_door_args(node_count=0, master_flavor_id="m1.huge"))
+    assert not result.failed
+    assert "No valid host was found" in result["converge_failed"]["msg"], result["converge_failed"]
+    assert "k1-master-0" in result["converge_failed"]["msg"], result["converge_failed"]
+    assert result["converged"] is None
+    with open_store(os.environ["COE_STATE_URL"]) as store:
+        lock = store.get_lock("default", "k1")
+    assert lock["token"] == result["lock"]["token"] and lock["holder"], lock  # the role's rescue releases it
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        (dict(nova=dict(concurrency=0)), "driver_options.nova.concurrency"),
+        (dict(nova=dict(poll_interval="soon")), "driver_options.nova"),
+        (dict(nova=dict(wait=False)), "driver_options.nova"),
+        (dict(nova=dict(worker_server_group_policy="together")), "driver_options.nova.worker_server_group_policy"),
+        (dict(heat=dict()), "driver_options"),
+    ],
+)
+def test_bad_driver_options_are_named_before_anything_is_written(run_module, front_door, options, field):
+    from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+    from ansible_collections.coe.openstack.plugins.modules import cluster
+
+    result = run_module(cluster.main, front_door_args(driver_options=options))
+    assert result.failed and result["field"] == field, result["msg"]
+    with open_store(os.environ["COE_STATE_URL"]) as store:
+        assert store.list_clusters() == []
+    assert front_door.writes() == []

@@ -72,6 +72,8 @@ class FakeCloud:
         self.compute = _Compute(self)
         self.image = _Image(self)
         self.network = _Network(self)
+        #: a cloud whose Heat has no stack (the census of a create lists them)
+        self.orchestration = types.SimpleNamespace(stacks=lambda **query: iter(()))
 
     def record(self, service, method, **kwargs):
         with self.lock:

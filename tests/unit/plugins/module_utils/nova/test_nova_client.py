@@ -335,3 +335,54 @@ def test_waiting_for_novas_view_of_a_floating_ip_gives_up_quietly():
     server.addresses["private"].append({"addr": "172.24.4.9", "OS-EXT-IPS:type": "floating"})
     views = batch.wait_for_floating_address("k1-master-1", "172.24.4.9", 5)
     assert views[0]["floating_addresses"] == ["172.24.4.9"] and now[0] == 5.0
+
+
+# -- server group policies: the options (the nova_driver_* variables) over the template ----
+
+POLICY_RECORD = dict(
+    uuid=UUID,
+    name="k1",
+    image_id="fake-image",
+    flavor_id="m1.small",
+    master_flavor_id="m1.medium",
+    fixed_network="private",
+    nodegroups=[
+        dict(name="default-master", role="master", node_count=1),
+        dict(name="default-worker", role="worker", node_count=1),
+        dict(name="gpu", role="worker", node_count=1),
+    ],
+    template=dict(master_server_group_policy="soft-anti-affinity"),
+)
+
+
+@pytest.mark.parametrize(
+    "options, groups",
+    [
+        # not set: the masters take the template's policy, the workers have no group
+        (dict(), {"default-master": "soft-anti-affinity"}),
+        (dict(master_policy="affinity"), {"default-master": "affinity"}),
+        (
+            dict(worker_policy="soft-affinity"),
+            {"default-master": "soft-anti-affinity", "default-worker": "soft-affinity", "gpu": "soft-affinity"},
+        ),
+        # a nodegroup named in server_groups keeps that policy
+        (
+            dict(worker_policy="soft-affinity", server_groups={"gpu": "anti-affinity"}),
+            {"default-master": "soft-anti-affinity", "default-worker": "soft-affinity", "gpu": "anti-affinity"},
+        ),
+    ],
+)
+def test_server_group_policies_come_from_the_options_else_the_template(options, groups):
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.client import resource_settings
+
+    assert resource_settings(POLICY_RECORD, **options)[0] == groups
+
+
+@pytest.mark.parametrize("option", ["master_policy", "worker_policy"])
+def test_a_bad_server_group_policy_option_is_named(option):
+    from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+    from ansible_collections.coe.openstack.plugins.module_utils.nova.client import resource_settings
+
+    with pytest.raises(ValidationError) as err:
+        resource_settings(POLICY_RECORD, **{option: "together"})
+    assert err.value.field == option.replace("_policy", "_server_group_policy")
