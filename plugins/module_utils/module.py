@@ -421,6 +421,20 @@ class ModuleLogic:
         self.exit(**out)
 
 
+def checked_options(spec, params, field):
+    """``params`` checked against the argument ``spec`` as AnsibleModule checks a module's
+    (types, choices, unknown keys) and with its defaults filled in; ValidationError naming
+    ``field`` with Ansible's words for the first problem."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+    checked = ArgumentSpecValidator(spec).validate(params)
+    if checked.error_messages:
+        raise ValidationError(field, checked.error_messages[0])
+    return checked.validated_parameters
+
+
 class Exited(Exception):
     """What an InlineModule's logic exited with (its ``exit()`` keywords)."""
 
@@ -442,19 +456,12 @@ class InlineModule(CoeModule):
     """
 
     def __init__(self, parent, argument_spec, params, field="options"):  # pylint: disable=super-init-not-called
-        from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-        from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
-
         spec = copy.deepcopy(OPENSTACK_ARGUMENT_SPEC)
         spec.update(copy.deepcopy(STORE_ARGUMENT_SPEC))
         spec.update(copy.deepcopy(argument_spec))
-        checked = ArgumentSpecValidator(spec).validate(params)
-        if checked.error_messages:
-            raise ValidationError(field, checked.error_messages[0])
         self.parent = parent
         self.ansible = parent.ansible
-        self.params = checked.validated_parameters
+        self.params = checked_options(spec, params, field)
         self.check_mode = parent.check_mode
         self.diff_mode = parent.diff_mode
         self._conn = None

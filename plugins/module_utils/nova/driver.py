@@ -14,6 +14,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.module import (
     InlineModule,
     ModuleLogic,
     check_lease_options,
+    checked_options,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
@@ -86,6 +87,16 @@ SERVERS_MODULE_KWARGS = dict(
 )
 
 
+def check_batch_settings(values, prefix=""):
+    """ValidationError naming the option (after ``prefix``) when ``batch_size``,
+    ``concurrency`` or ``poll_interval`` is out of range; options not given pass."""
+    for key, low in (("batch_size", 0), ("concurrency", 1)):
+        if values.get(key) is not None and values[key] < low:
+            raise ValidationError(prefix + key, "must be >= %d, got %d" % (low, values[key]))
+    if values.get("poll_interval") is not None and values["poll_interval"] <= 0:
+        raise ValidationError(prefix + "poll_interval", "must be > 0")
+
+
 def api_master_ready(views):
     """Whether the master that takes the API floating IP (the lowest index) is ACTIVE."""
     masters = [v for v in views if v.get("role") == "master"]
@@ -97,11 +108,7 @@ def api_master_ready(views):
 class NovaServersDriver(ModuleLogic):
     def validate(self):
         p = self.params
-        for key in ("batch_size", "concurrency"):
-            if p[key] < (0 if key == "batch_size" else 1):
-                raise ValidationError(key, "must be %s, got %d" % (">= 0" if key == "batch_size" else ">= 1", p[key]))
-        if p["poll_interval"] <= 0:
-            raise ValidationError("poll_interval", "must be > 0")
+        check_batch_settings(p)
         if p["lock_token"] is not None and p["cluster"] is None:
             raise ValidationError("lock_token", "needs cluster (a lock covers one cluster record)")
         check_lease_options(p)
@@ -618,20 +625,12 @@ FRONT_DOOR_OPTIONS = (
 def check_front_door_options(options, field="driver_options.nova"):
     """ValidationError naming ``field`` and the option when ``options`` are not options
     the front door may give the Nova driver, or not of their type (no cloud call)."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
     for key in options:
         if key not in FRONT_DOOR_OPTIONS:
             raise ValidationError(field, "%r is not one of %s" % (key, ", ".join(FRONT_DOOR_OPTIONS)))
     spec = {key: dict(SERVERS_ARGUMENT_SPEC[key], default=None) for key in FRONT_DOOR_OPTIONS}
-    checked = ArgumentSpecValidator(spec).validate(dict(options))
-    if checked.error_messages:
-        raise ValidationError(field, checked.error_messages[0])
-    values = checked.validated_parameters
-    if values.get("concurrency") is not None and values["concurrency"] < 1:
-        raise ValidationError("%s.concurrency" % field, "must be >= 1, got %d" % values["concurrency"])
-    if values.get("poll_interval") is not None and values["poll_interval"] <= 0:
-        raise ValidationError("%s.poll_interval" % field, "must be > 0")
+    values = checked_options(spec, dict(options), field)
+    check_batch_settings(values, prefix=field + ".")
     for key in ("master_server_group_policy", "worker_server_group_policy"):
         if values.get(key):
             shape.check_server_group_policy("%s.%s" % (field, key), values[key])
