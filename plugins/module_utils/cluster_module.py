@@ -28,8 +28,17 @@ from ansible_collections.coe.openstack.plugins.module_utils.pki import PkiSettin
 from ansible_collections.coe.openstack.plugins.module_utils.secrets import check_secret_key, resolve_secret_key
 from ansible_collections.coe.openstack.plugins.module_utils.sync import get_synchroniser, take_census
 
-#: the drivers whose converge the front door can run in its own process (``converge``)
-INLINE_DRIVERS = ("nova",)
+#: the drivers whose converge the front door runs in its own process (``converge``)
+INLINE_DRIVERS = ("heat", "nova")
+
+
+def driver_package(driver):
+    """The ``driver.py`` of a driver's package (its ``converge`` and ``check_front_door_options``)."""
+    if driver == "heat":
+        from ansible_collections.coe.openstack.plugins.module_utils.heat import driver as package
+    else:
+        from ansible_collections.coe.openstack.plugins.module_utils.nova import driver as package
+    return package
 
 
 def check_driver_options(given):
@@ -37,15 +46,10 @@ def check_driver_options(given):
     out = {}
     for driver, options in (given or {}).items():
         if driver not in INLINE_DRIVERS:
-            raise ValidationError(
-                "driver_options",
-                "%r: only the %s driver converges in this module" % (driver, ", ".join(INLINE_DRIVERS)),
-            )
+            raise ValidationError("driver_options", "%r is not one of %s" % (driver, ", ".join(INLINE_DRIVERS)))
         if not isinstance(options, dict):
             raise ValidationError("driver_options.%s" % driver, "must be a dict of options")
-        from ansible_collections.coe.openstack.plugins.module_utils.nova import driver as nova_driver
-
-        out[driver] = nova_driver.check_front_door_options(options, field="driver_options.%s" % driver)
+        out[driver] = driver_package(driver).check_front_door_options(options, field="driver_options.%s" % driver)
     return out
 
 
@@ -125,10 +129,11 @@ class ClusterLogic(ModuleLogic):
         """The recorded operation, carried out by the driver in this process (``converge``):
         dict(converged=what its module returns) or, when it fails, dict(converge_failed=
         dict(msg, ...)): the front door's failure path records it and releases the lock."""
-        from ansible_collections.coe.openstack.plugins.module_utils.nova import driver as nova_driver
-
+        cluster = result["cluster"]
         try:
-            out = nova_driver.converge(self.module, result["cluster"], result["operation"], result["lock"], options)
+            out = driver_package(cluster["driver"]).converge(
+                self.module, cluster, result["operation"], result["lock"], options
+            )
         except Exception as e:  # pylint: disable=broad-exception-caught
             return dict(converge_failed=failure(e))
         return dict(converged=out)

@@ -492,6 +492,35 @@ class InlineModule(CoeModule):
         return dict(changed=False)
 
 
+def driver_options(options, argument_spec, allowed, field):
+    """The options a caller hands a driver's converge (``allowed``, a subset of the driver
+    module's ``argument_spec``) checked as the module would check them, with no defaults:
+    ValidationError naming ``field`` for an unknown key or a wrong type."""
+    from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError
+
+    for key in options:
+        if key not in allowed:
+            raise ValidationError(field, "%r is not one of %s" % (key, ", ".join(allowed)))
+    spec = {key: dict(argument_spec[key], default=None) for key in allowed}
+    return checked_options(spec, dict(options), field)
+
+
+def converge_params(parent, record, lock):
+    """The options a driver's converge run in the front door's process (``InlineModule``)
+    shares with its parent ``cluster`` module: the recorded cluster, the lease it took, its
+    timeout, actor and store; ``finish``: a driver that waits observes, records, releases."""
+    p = parent.params
+    return dict(
+        cluster=record,
+        lock_token=lock["token"],
+        lock_ttl=p["lock_ttl"],
+        finish=True,
+        timeout=p["timeout"],
+        actor=p.get("actor"),
+        state_url=p.get("state_url"),
+    )
+
+
 def _rewrap(error, msg):
     """A copy of a CoeError with a new message and the same details."""
     new = CoeError.__new__(type(error))

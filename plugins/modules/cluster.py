@@ -67,24 +67,29 @@ options:
     type: int
   converge:
     description:
-      - With O(lock), carry out the recorded operation in this same module process when the
-        cluster's driver can - the Nova driver's create, update, upgrade and delete, as
+      - With O(lock), carry out the recorded operation in this same module process, as the
+        cluster's driver role would - the Nova driver's create, update, upgrade and delete, as
         M(coe.openstack.nova_servers) (or M(coe.openstack.nova_resources) to delete) would in
-        the C(coe.openstack.nova_driver) role, waiting (O(wait)) and, once the operation is
-        complete, observing and recording the cluster and releasing the lock. It saves a module
-        process, its start-up and its reads. What the driver returned is in RV(converged); a
-        failure of the driver is in RV(converge_failed) and does not fail this task, so that
-        the caller's failure path records it and releases the lock (what roles/cluster does).
-      - Other drivers (Heat) are left to their role, as without it. Ignored in check mode.
+        the C(coe.openstack.nova_driver) role, waiting (O(wait)); the Heat driver's, as
+        M(coe.openstack.heat_stack) would in the C(coe.openstack.heat_driver) role (with the
+        user-data rendered), returning once Heat has the stack operation (the caller watches
+        it with M(coe.openstack.cluster_sync)), except a delete, which waits for its clean-up.
+        A driver that waited observes and records the cluster and, once the operation is
+        complete, releases the lock. It saves a module process, its start-up and its reads.
+      - What the driver returned is in RV(converged); a failure of the driver is in
+        RV(converge_failed) and does not fail this task, so that the caller's failure path
+        records it and releases the lock (what roles/cluster does). Ignored in check mode.
     type: bool
     default: false
   driver_options:
     description:
-      - With O(converge), options of the driver's module given by the caller, by driver name
-        (C(nova) - C(concurrency), C(poll_interval), C(fixed_network), C(external_network),
-        C(floating_ip), C(master_server_group_policy), C(worker_server_group_policy), which are
-        the C(nova_driver_*) variables); the rest comes from the recorded operation. Checked
-        before anything is written.
+      - With O(converge), options of the driver's module given by the caller, by driver name;
+        the rest comes from the recorded operation. Checked before anything is written.
+      - C(nova) - C(concurrency), C(poll_interval), C(fixed_network), C(external_network),
+        C(floating_ip), C(master_server_group_policy), C(worker_server_group_policy) (the
+        C(nova_driver_*) variables).
+      - C(heat) - C(image_update_policy), C(master_image_update_policy), C(pause_time),
+        C(server_group_policy) (the C(heat_*) variables of the C(coe.openstack.heat_driver) role).
     type: dict
     default: {}
   flavor_id:
@@ -526,9 +531,10 @@ cluster:
 converged:
   description:
     - With O(converge), what the driver returned (M(coe.openstack.nova_servers)' return, or
-      M(coe.openstack.nova_resources)' for a delete), with C(finished) (the cluster observed
-      and recorded after the operation, and whether the lock was released). None when the
-      driver did not run in this process.
+      M(coe.openstack.nova_resources)' for a delete; M(coe.openstack.heat_stack)'s), with
+      C(finished) when the driver waited (the cluster observed and recorded after the
+      operation, and whether the lock was released). None when the driver did not run in
+      this process.
   returned: always
   type: dict
   sample: {changed: true, created: [demo-default-worker-3], deleted: [],

@@ -313,50 +313,18 @@ stack:
   sample: {"id": "5f1e...", "name": "c1-0123abcd", "status": "CREATE_COMPLETE"}
 """
 
-from ansible_collections.coe.openstack.plugins.module_utils import shape
-from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import HeatStackDriver
-from ansible_collections.coe.openstack.plugins.module_utils.module import LEASE_ARGUMENT_SPEC, CoeModule
+from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import (
+    STACK_ARGUMENT_SPEC,
+    STACK_MODULE_KWARGS,
+    HeatStackDriver,
+)
+from ansible_collections.coe.openstack.plugins.module_utils.module import CoeModule
 
 
 class HeatStackModule(CoeModule):
-    argument_spec = dict(
-        batch_size=dict(type="int"),
-        cleanup=dict(type="bool", default=True),
-        cluster=dict(type="dict"),
-        external_network=dict(),
-        files=dict(type="dict"),
-        fixed_network=dict(),
-        fixed_subnet=dict(),
-        floating_ip_enabled=dict(type="bool"),
-        image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
-        master_image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
-        name=dict(),
-        nodes_to_remove=dict(type="list", elements="str", default=[]),
-        parameters=dict(type="dict"),
-        pause_time=dict(type="int", default=0),
-        render_user_data=dict(type="bool", default=False),
-        secret_key=dict(no_log=True),
-        server_group_policy=dict(choices=list(shape.SERVER_GROUP_POLICIES)),
-        state=dict(default="present", choices=["absent", "present"]),
-        tags=dict(type="list", elements="str"),
-        template=dict(type="raw"),
-        user_data=dict(type="dict", no_log=True),
-        **LEASE_ARGUMENT_SPEC,
-    )
-
+    argument_spec = STACK_ARGUMENT_SPEC
+    module_kwargs = STACK_MODULE_KWARGS
     uses_store = True
-
-    module_kwargs = dict(
-        supports_check_mode=True,
-        required_one_of=[("name", "cluster")],
-        mutually_exclusive=[
-            ("cluster", "name"),
-            ("cluster", "template"),
-            ("cluster", "files"),
-            ("cluster", "parameters"),
-            ("cluster", "tags"),
-        ],
-    )
 
     def run(self):
         HeatStackDriver(self).run()

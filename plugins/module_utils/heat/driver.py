@@ -1,11 +1,8 @@
 # Copyright: coe.openstack contributors
 # Apache License 2.0 (see LICENSE)
-"""Checks the Heat driver runs before any write: does the cloud have what the cluster needs?
-
-Read-only: the orchestration endpoint answers; the images, flavors, keypair and
-networks exist; the project's quota leaves room for the servers, cores, RAM,
-ports and floating IPs the operation adds. Every problem is collected, so one
-run names them all.
+"""The Heat driver's converge: heat_stack's logic (the cluster's stack built, its user-data
+rendered, applied, waited for, what is left cleaned up), heat_preflight's checks, and the
+front door's converge of a recorded operation in the cluster module's own process.
 """
 
 from __future__ import annotations
@@ -20,8 +17,12 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as heat_template
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.module import (
+    LEASE_ARGUMENT_SPEC,
+    InlineModule,
     ModuleLogic,
     check_lease_options,
+    converge_params,
+    driver_options,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight
 from ansible_collections.coe.openstack.plugins.module_utils.servers import wait_until_forgotten
@@ -33,6 +34,47 @@ try:
 except ImportError:
     yaml = None
     HAS_YAML = False
+
+# --- heat_stack
+
+# The options of coe.openstack.heat_stack (documented in plugins/modules/heat_stack.py)
+STACK_ARGUMENT_SPEC = dict(
+    batch_size=dict(type="int"),
+    cleanup=dict(type="bool", default=True),
+    cluster=dict(type="dict"),
+    external_network=dict(),
+    files=dict(type="dict"),
+    fixed_network=dict(),
+    fixed_subnet=dict(),
+    floating_ip_enabled=dict(type="bool"),
+    image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
+    master_image_update_policy=dict(choices=["REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL"]),
+    name=dict(),
+    nodes_to_remove=dict(type="list", elements="str", default=[]),
+    parameters=dict(type="dict"),
+    pause_time=dict(type="int", default=0),
+    render_user_data=dict(type="bool", default=False),
+    secret_key=dict(no_log=True),
+    server_group_policy=dict(choices=list(shape.SERVER_GROUP_POLICIES)),
+    state=dict(default="present", choices=["absent", "present"]),
+    tags=dict(type="list", elements="str"),
+    template=dict(type="raw"),
+    user_data=dict(type="dict", no_log=True),
+    **LEASE_ARGUMENT_SPEC,
+)
+
+STACK_MODULE_KWARGS = dict(
+    supports_check_mode=True,
+    required_one_of=[("name", "cluster")],
+    mutually_exclusive=[
+        ("cluster", "name"),
+        ("cluster", "template"),
+        ("cluster", "files"),
+        ("cluster", "parameters"),
+        ("cluster", "tags"),
+    ],
+)
+
 
 CLUSTER_ONLY = (
     "batch_size",
@@ -62,6 +104,12 @@ STACK_OPTIONS = (
 )
 
 
+def check_pause_time(value, field="pause_time"):
+    """The rolling upgrade's pause between batches: 0 or more seconds."""
+    if value < 0:
+        raise ValidationError(field, "must be 0 or more")
+
+
 def _dump(data):
     if HAS_YAML:
         return yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
@@ -88,8 +136,7 @@ class HeatStackDriver(ModuleLogic):
             raise ValidationError("timeout", "must be 1 or more seconds")
         if p["batch_size"] is not None and p["batch_size"] < 1:
             raise ValidationError("batch_size", "must be 1 or more")
-        if p["pause_time"] < 0:
-            raise ValidationError("pause_time", "must be 0 or more")
+        check_pause_time(p["pause_time"])
         for key, value in (p["files"] or {}).items():
             if not isinstance(value, str):
                 raise ValidationError("files", "the content of %s must be a string" % key)
@@ -486,3 +533,57 @@ class HeatPreflightDriver(ModuleLogic):
                 **out,
             )
         self.exit(changed=False, **out)
+
+
+# --- the front door's converge, in its own process
+
+#: what the front door may hand the Heat driver (its heat_driver_* variables): options of
+#: heat_stack; the rest of its options come from the recorded operation
+FRONT_DOOR_OPTIONS = (
+    "image_update_policy",
+    "master_image_update_policy",
+    "pause_time",
+    "server_group_policy",
+)
+
+#: the heat_driver role's defaults of those
+FRONT_DOOR_DEFAULTS = dict(image_update_policy="REPLACE", master_image_update_policy="REBUILD", pause_time=0)
+
+
+def check_front_door_options(options, field="driver_options.heat"):
+    """ValidationError naming ``field`` and the option when ``options`` are not options
+    the front door may give the Heat driver, or not of their type (no cloud call)."""
+    values = driver_options(options, STACK_ARGUMENT_SPEC, FRONT_DOOR_OPTIONS, field)
+    if values.get("pause_time") is not None:
+        check_pause_time(values["pause_time"], "%s.pause_time" % field)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def converge(module, record, operation, lock, options=None):
+    """The recorded ``operation`` of ``record``, carried out in ``module``'s process (the
+    front door's first module): what roles/heat_driver's task files do with heat_stack, on
+    the same options. Heat carries out a stack operation on its own once asked, so only a
+    delete waits here (its clean-up follows the stack's deletion, and ``finish`` observes,
+    records and releases); a create, update or upgrade returns once Heat has it and the
+    front door's polls watch it (progress lines).
+
+    ``lock``: the lease the front door took (``token``); ``options``: its heat_driver_*
+    variables (``check_front_door_options``). Returns what heat_stack would have returned;
+    an error propagates (the front door's failure path records it).
+    """
+    p = module.params
+    params = converge_params(module, record, lock)
+    if operation == "delete":
+        params.update(state="absent", cleanup=True, wait=p["wait"])
+    else:
+        params.update(
+            FRONT_DOOR_DEFAULTS,
+            wait=False,
+            render_user_data=True,
+            secret_key=p.get("secret_key"),
+            nodes_to_remove=list((record.get("plan") or {}).get("nodes_to_remove") or []),
+            **check_front_door_options(options or {}),
+        )
+        if operation == "upgrade":
+            params["batch_size"] = record.get("upgrade_batch_size") or 1
+    return InlineModule(module, STACK_ARGUMENT_SPEC, params).run_logic(HeatStackDriver)

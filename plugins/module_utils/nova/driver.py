@@ -14,7 +14,8 @@ from ansible_collections.coe.openstack.plugins.module_utils.module import (
     InlineModule,
     ModuleLogic,
     check_lease_options,
-    checked_options,
+    converge_params,
+    driver_options,
 )
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as cluster_utils
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
@@ -625,11 +626,7 @@ FRONT_DOOR_OPTIONS = (
 def check_front_door_options(options, field="driver_options.nova"):
     """ValidationError naming ``field`` and the option when ``options`` are not options
     the front door may give the Nova driver, or not of their type (no cloud call)."""
-    for key in options:
-        if key not in FRONT_DOOR_OPTIONS:
-            raise ValidationError(field, "%r is not one of %s" % (key, ", ".join(FRONT_DOOR_OPTIONS)))
-    spec = {key: dict(SERVERS_ARGUMENT_SPEC[key], default=None) for key in FRONT_DOOR_OPTIONS}
-    values = checked_options(spec, dict(options), field)
+    values = driver_options(options, SERVERS_ARGUMENT_SPEC, FRONT_DOOR_OPTIONS, field)
     check_batch_settings(values, prefix=field + ".")
     for key in ("master_server_group_policy", "worker_server_group_policy"):
         if values.get(key):
@@ -648,16 +645,7 @@ def converge(module, record, operation, lock, options=None):
     returned; an error propagates (the front door's failure path records it).
     """
     p = module.params
-    common = dict(
-        cluster=record,
-        lock_token=lock["token"],
-        lock_ttl=p["lock_ttl"],
-        finish=True,
-        wait=p["wait"],
-        timeout=p["timeout"],
-        actor=p.get("actor"),
-        state_url=p.get("state_url"),
-    )
+    common = dict(converge_params(module, record, lock), wait=p["wait"])
     if operation == "delete":
         inline = InlineModule(module, RESOURCES_ARGUMENT_SPEC, dict(common, state="absent"))
         return inline.run_logic(NovaResourcesDriver)

@@ -624,7 +624,10 @@ def test_a_failing_nova_driver_is_returned_with_its_reason_and_the_lock_still_he
         (dict(nova=dict(poll_interval="soon")), "driver_options.nova"),
         (dict(nova=dict(wait=False)), "driver_options.nova"),
         (dict(nova=dict(worker_server_group_policy="together")), "driver_options.nova.worker_server_group_policy"),
-        (dict(heat=dict()), "driver_options"),
+        (dict(magnum=dict()), "driver_options"),
+        (dict(heat=dict(pause_time=-1)), "driver_options.heat.pause_time"),
+        (dict(heat=dict(image_update_policy="SWAP")), "driver_options.heat"),
+        (dict(heat=dict(batch_size=2)), "driver_options.heat"),
     ],
 )
 def test_bad_driver_options_are_named_before_anything_is_written(run_module, front_door, options, field):
@@ -636,3 +639,43 @@ def test_bad_driver_options_are_named_before_anything_is_written(run_module, fro
     with open_store(os.environ["COE_STATE_URL"]) as store:
         assert store.list_clusters() == []
     assert front_door.writes() == []
+
+
+def test_the_cluster_module_hands_a_heat_cluster_its_recorded_operation(run_module, front_door, monkeypatch):
+    """The Heat driver's converge runs heat_stack's logic in the cluster module's process on
+    the recorded operation and the caller's heat options; Heat carries out the stack
+    operation on its own, so a create does not wait (the front door polls); a failure of
+    the driver comes back in converge_failed with the lock still held."""
+    from ansible_collections.coe.openstack.plugins.module_utils.errors import CloudError
+    from ansible_collections.coe.openstack.plugins.module_utils.heat import driver as heat_driver
+    from ansible_collections.coe.openstack.plugins.module_utils.store import open_store
+    from ansible_collections.coe.openstack.plugins.modules import cluster
+
+    with open_store(os.environ["COE_STATE_URL"]) as store:
+        template = store.get_template("k8s-nova")
+        store.put_template("k8s-heat", dict(template["spec"], driver="heat"))
+    seen = []
+
+    def run(self):
+        seen.append(dict(self.params, cluster=self.recorded_cluster()))
+        if len(seen) > 1:
+            raise CloudError("stack k1 failed: Resource CREATE failed: No valid host was found.")
+        self.exit(changed=True, action="create", stack=dict(status="CREATE_IN_PROGRESS"))
+
+    monkeypatch.setattr(heat_driver.HeatStackDriver, "run", run)
+    args = front_door_args(cluster_template="k8s-heat", driver_options=dict(heat=dict(pause_time=5)))
+    created = run_module(cluster.main, args)
+    assert not created.failed, created.get("msg", created)
+    assert created["converged"]["action"] == "create" and created["converge_failed"] is None
+    params = seen[0]
+    assert params["wait"] is False and params["render_user_data"] is True and params["finish"] is True
+    assert params["lock_token"] == created["lock"]["token"]
+    assert params["cluster"]["uuid"] == created["cluster"]["uuid"] and params["state"] == "present"
+    assert (params["image_update_policy"], params["master_image_update_policy"]) == ("REPLACE", "REBUILD")
+    assert params["batch_size"] is None  # only an upgrade rolls
+
+    failed = run_module(cluster.main, dict(args, name="k2"))
+    assert not failed.failed and failed["converged"] is None
+    assert "No valid host was found" in failed["converge_failed"]["msg"], failed
+    with open_store(os.environ["COE_STATE_URL"]) as store:
+        assert store.get_lock("default", "k2")["token"] == failed["lock"]["token"]  # the rescue releases it

@@ -73,7 +73,11 @@ class FakeCloud:
         self.image = _Image(self)
         self.network = _Network(self)
         #: a cloud whose Heat has no stack (the census of a create lists them)
-        self.orchestration = types.SimpleNamespace(stacks=lambda **query: iter(()))
+        # no stack; Heat answers (the Heat driver's reference check asks its build_info)
+        self.orchestration = types.SimpleNamespace(
+            stacks=lambda **query: iter(()),
+            get=lambda path, **kw: types.SimpleNamespace(status_code=200, json=lambda: {}),
+        )
 
     def record(self, service, method, **kwargs):
         with self.lock:
