@@ -49,7 +49,8 @@ def check_driver_options(given):
             raise ValidationError("driver_options", "%r is not one of %s" % (driver, ", ".join(INLINE_DRIVERS)))
         if not isinstance(options, dict):
             raise ValidationError("driver_options.%s" % driver, "must be a dict of options")
-        out[driver] = driver_package(driver).check_front_door_options(options, field="driver_options.%s" % driver)
+        if options:  # (a driver's package is imported only when it has options to check)
+            out[driver] = driver_package(driver).check_front_door_options(options, field="driver_options.%s" % driver)
     return out
 
 

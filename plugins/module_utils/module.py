@@ -272,6 +272,9 @@ class CoeModule:
             except ImportError:
                 self.ansible.fail_json(msg=missing_required_lib("openstacksdk"), exception=traceback.format_exc())
             self._conn = build_connection(self.params)
+            from ansible_collections.coe.openstack.plugins.module_utils.preflight import remember_references
+
+            remember_references(self._conn)
         return self._conn
 
     @property

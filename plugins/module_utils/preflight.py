@@ -13,6 +13,7 @@ it writes a record, an event or a secret); ``Preflight`` is also the ``heat_pref
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 
 from ansible_collections.coe.openstack.plugins.module_utils import endpoint, poll, shape
 from ansible_collections.coe.openstack.plugins.module_utils.errors import ValidationError, error_text
@@ -33,6 +34,40 @@ FIELD_OF_KIND = (
     ("floating_ip_enabled", "floating_ip_enabled"),
     ("master_lb_enabled", "master_lb_enabled"),
 )
+
+
+#: what ``find_reference`` finds, by kind: the connection's proxy and its finder
+REFERENCE_FINDERS = dict(
+    flavor=("compute", "find_flavor"),
+    image=("image", "find_image"),
+    keypair=("compute", "find_keypair"),
+    network=("network", "find_network"),
+    subnet=("network", "find_subnet"),
+)
+
+
+def remember_references(conn):
+    """Give ``conn`` (a module's connection, new) an empty memo of the references found."""
+    with contextlib.suppress(AttributeError):  # a connection that takes no attribute remembers nothing
+        conn.coe_references = {}
+
+
+def find_reference(conn, kind, name):
+    """The ``kind`` (REFERENCE_FINDERS) called or numbered ``name`` as the cloud has it, or None.
+
+    Each one is read once a module process: the plan step's reference check finds it, and
+    the driver run in the same process (``converge``) is handed the same object. What is
+    not found is not remembered (it may be made meanwhile).
+    """
+    memo = getattr(conn, "coe_references", None)
+    memo = memo if isinstance(memo, dict) else None
+    if memo is not None and (kind, name) in memo:
+        return memo[(kind, name)]
+    proxy, finder = REFERENCE_FINDERS[kind]
+    found = getattr(getattr(conn, proxy), finder)(name, ignore_missing=True)
+    if found is not None and memo is not None:
+        memo[(kind, name)] = found
+    return found
 
 
 def _limit(value):
@@ -105,10 +140,11 @@ class Preflight:
                 "load-balancer service"
             )
 
-    def find(self, kind, name, finder):
+    def find(self, kind, name, reference=None):
+        """``find_reference`` of ``reference`` (default: ``kind``) ``name``; a problem when missing."""
         if not name:
             return None
-        found = self._try("%s %s" % (kind, name), lambda: finder(name, ignore_missing=True))
+        found = self._try("%s %s" % (kind, name), lambda: find_reference(self.conn, reference or kind, name))
         if found is None and ("%s %s" % (kind, name)) in self.checked:
             self.checked.remove("%s %s" % (kind, name))
             self.problems.append("%s %s does not exist" % (kind, name))
@@ -163,33 +199,33 @@ class Preflight:
         flavors = {}
         for ng in groups:
             if ng["flavor"] not in flavors:
-                flavors[ng["flavor"]] = self.find("flavor", ng["flavor"], conn.compute.find_flavor)
+                flavors[ng["flavor"]] = self.find("flavor", ng["flavor"])
         images = set()
         for ng in groups:
             if ng["image"] not in images:
                 images.add(ng["image"])
-                image = self.find("image", ng["image"], conn.image.find_image)
+                image = self.find("image", ng["image"])
                 status = getattr(image, "status", None) if image is not None else None
                 if status and status != "active":
                     self.problems.append("image %s is %s, not active" % (ng["image"], status))
         keypair = shape.record_field(cluster, "keypair", "keypair_id")
         if keypair:
-            self.find("keypair", keypair, conn.compute.find_keypair)
+            self.find("keypair", keypair)
         network = fixed_network or shape.record_field(cluster, "fixed_network")
         if not network:
             self.problems.append("no cluster network (fixed_network) given")
         else:
-            self.find("network", network, conn.network.find_network)
+            self.find("network", network)
         subnet = fixed_subnet if fixed_subnet is not None else cluster.get("fixed_subnet")
         if subnet:
-            self.find("subnet", subnet, conn.network.find_subnet)
+            self.find("subnet", subnet)
         try:
             fip, external = endpoint.api_floating_ip(cluster, floating_ip_enabled, external_network)
         except ValidationError as e:
             fip, external = False, None
             self.problems.append(e.reason)  # "floating_ip_enabled needs an external network ..."
         if fip:  # the rule gives a floating IP only with an external network
-            net = self.find("external network", external, conn.network.find_network)
+            net = self.find("external network", external, "network")
             if net is not None and getattr(net, "is_router_external", True) is False:
                 self.problems.append("network %s is not external" % external)
 

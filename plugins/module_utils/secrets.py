@@ -100,6 +100,10 @@ def require_cryptography(purpose="to encrypt cluster secrets", error=SecretError
         raise error("The Python library 'cryptography' is required %s: %s" % (purpose, CRYPTOGRAPHY_IMPORT_ERROR))
 
 
+#: (key, salt) -> the derived AES key, for this process
+_DERIVED = {}
+
+
 class SecretBox:
     """Seals and opens blobs with one user key. ``source`` says where the key came from."""
 
@@ -125,8 +129,13 @@ class SecretBox:
 
     def _aes(self, salt):
         if salt not in self._derived:
-            kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-            self._derived[salt] = AESGCM(kdf.derive(self._key))
+            # one derivation per key and salt in a process: the boxes a module run makes of one
+            # key (the plan's, then a driver's run in the same process) share it
+            derived = _DERIVED.get((self._key, salt))
+            if derived is None:
+                kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+                derived = _DERIVED[(self._key, salt)] = kdf.derive(self._key)
+            self._derived[salt] = AESGCM(derived)
         return self._derived[salt]
 
     @staticmethod

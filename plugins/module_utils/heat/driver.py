@@ -24,7 +24,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.module import (
     converge_params,
     driver_options,
 )
-from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight
+from ansible_collections.coe.openstack.plugins.module_utils.preflight import Preflight, find_reference
 from ansible_collections.coe.openstack.plugins.module_utils.servers import wait_until_forgotten
 
 try:
@@ -175,22 +175,20 @@ class HeatStackDriver(ModuleLogic):
             return self._ids
         p = self.params
         cluster = p["cluster"]
-        conn = self.conn
-        finders = []
+        wanted = []
         for ng in shape.read_nodegroups(cluster):
-            finders.append((ng["flavor"], conn.compute.find_flavor))
-            finders.append((ng["image"], conn.image.find_image))
-        network = p["fixed_network"] or shape.record_field(cluster, "fixed_network")
+            wanted += [("flavor", ng["flavor"]), ("image", ng["image"])]
+        wanted.append(("network", p["fixed_network"] or shape.record_field(cluster, "fixed_network")))
         subnet = p["fixed_subnet"] or shape.record_field(cluster, "fixed_subnet")
-        finders.append((network, conn.network.find_network))
         if subnet:
-            finders.append((subnet, conn.network.find_subnet))
+            wanted.append(("subnet", subnet))
         self._ids = {}
-        for value, finder in finders:
+        for kind, value in wanted:
             if value in self._ids:
                 continue
             with self.action("look up %s" % value):
-                found = finder(value, ignore_missing=True)
+                # what the plan step's reference check found in this process is not read again
+                found = find_reference(self.conn, kind, value)
             self._ids[value] = found.id if found is not None else value
         return self._ids
 

@@ -45,7 +45,7 @@ from ansible_collections.coe.openstack.plugins.module_utils.errors import (
 )
 from ansible_collections.coe.openstack.plugins.module_utils.loadbalancer import has_load_balancer_service
 from ansible_collections.coe.openstack.plugins.module_utils.nova import build as planner
-from ansible_collections.coe.openstack.plugins.module_utils.preflight import headroom
+from ansible_collections.coe.openstack.plugins.module_utils.preflight import find_reference, headroom
 from ansible_collections.coe.openstack.plugins.module_utils.servers import (
     attr,
     listed_deleted,
@@ -137,6 +137,10 @@ class NovaBatch:
         """Run a read, retrying it on a transient failure (retry_read)."""
         return retry_read(fn, self.sleep, progress=self.progress)
 
+    def _reference(self, kind):
+        """A finder of ``kind`` through ``preflight.find_reference`` (one read a process)."""
+        return lambda value, ignore_missing=True: find_reference(self.conn, kind, value)
+
     def _cached(self, key, fetch):
         if key not in self._cache:
             self._cache[key] = fetch()
@@ -152,14 +156,14 @@ class NovaBatch:
         this order: the first reference missing is the one named). ``known``: references
         already resolved (the server and security groups the driver has just made).
         """
-        compute = self.conn.compute
         network = self.conn.network
         # kind: (what the error calls it, the field, the finder, what ``create`` needs of it)
         kinds = dict(
-            image=("Image", "image", self.conn.image.find_image, lambda found: found.id),
-            flavor=("Flavor", "flavor", compute.find_flavor, self._flavor_ref),
-            keypair=("Keypair", "keypair", compute.find_keypair, lambda found: found.name),
-            network=("Network", "networks", network.find_network, lambda found: found.id),
+            # (what the plan step's reference check found in this process is not read again)
+            image=("Image", "image", self._reference("image"), lambda found: found.id),
+            flavor=("Flavor", "flavor", self._reference("flavor"), self._flavor_ref),
+            keypair=("Keypair", "keypair", self._reference("keypair"), lambda found: found.name),
+            network=("Network", "networks", self._reference("network"), lambda found: found.id),
             server_group=("Server group", "server_group", self._find_server_group, self._group_ref),
             security_group=("Security group", "security_groups", network.find_security_group, lambda found: found.id),
         )
@@ -805,12 +809,12 @@ class ClusterResources:
         if found:
             port = found[0]
         else:
-            net = self.conn.network.find_network(network, ignore_missing=True)
+            net = find_reference(self.conn, "network", network)
             if net is None:
                 raise NotFoundError("Network %s not found (for the API VIP port)" % network, field="fixed_network")
             body = dict(name=name, network_id=net.id, description="coe.openstack API VIP of cluster %s" % self.uuid)
             if subnet:
-                sub = self.conn.network.find_subnet(subnet, ignore_missing=True)
+                sub = find_reference(self.conn, "subnet", subnet)
                 if sub is None:
                     raise NotFoundError("Subnet %s not found (for the API VIP port)" % subnet, field="fixed_subnet")
                 body["fixed_ips"] = [{"subnet_id": sub.id}]
@@ -893,7 +897,7 @@ class ClusterResources:
         API instead of a master's (the load balancer's VIP port, the API VIP's port): the
         floating IP goes there.
         """
-        network = self.conn.network.find_network(external_network, ignore_missing=True)
+        network = find_reference(self.conn, "network", external_network)
         if network is None:
             raise NotFoundError("External network %s not found" % external_network, field="external_network")
         fips = self.find_floating_ips()

@@ -598,6 +598,10 @@ def test_the_cluster_module_converges_a_nova_cluster_in_its_own_process(run_modu
     assert converged["finished"]["lock_released"] is True
     assert converged["finished"]["cluster"]["status"] == "CREATE_COMPLETE"
     assert sorted(s.name for s in front_door.servers.values()) == sorted(converged["created"])
+    # the references the plan step checked are what the driver uses: each one read once
+    for method, ref in (("find_flavor", "m1.small"), ("find_image", "fake-image"), ("find_keypair", "demo-key")):
+        assert len([c for c in front_door.calls if c[1] == method and c[2]["ref"] == ref]) == 1, method
+    assert len([c for c in front_door.calls if c[1] == "find_network" and c[2]["ref"] == "private"]) == 1
 
     again = run_module(cluster.main, front_door_args())
     assert again["operation"] == "none" and again["converged"] is None and not again["changed"]
