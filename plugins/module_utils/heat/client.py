@@ -532,11 +532,13 @@ def wait_for_ack(client, name, verb, before, timeout, interval=0.5, clock=time.m
 
     Without it, a caller that does not wait could read the stack's previous
     status (say the CREATE_COMPLETE before an update) and take it for the result.
+    Looks with the cheap status (a stack list, no outputs: Heat is busy with the very
+    members they would make it read).
     """
     old = (before or {}).get("updated_at"), (before or {}).get("status")
 
     def probe():
-        stack = client.find(name)
+        stack = client.status(name)
         if stack is None or (
             str(stack.get("status", "")).startswith(verb + "_")
             and (stack.get("updated_at"), stack.get("status")) != old
