@@ -89,6 +89,9 @@ def clusters(env):
         ("c1", {"coe_node_count": 2}, "Invalid value for 'coe_cluster_template'"),
         ("c1", {"coe_cluster_template": "k8s", "coe_labels": {"a": 1}}, "labels"),
         ("c1", {"coe_cluster_template": "k8s", "coe_master_count": "three"}, "coe_master_count"),
+        # the heat_* variables reach the driver the front door converges, checked before any write
+        ("c1", {"coe_cluster_template": "k8s", "heat_upgrade_pause_time": -1}, "driver_options.heat.pause_time"),
+        ("c1", {"coe_cluster_template": "k8s", "heat_image_update_policy": "SWAP"}, "driver_options.heat"),
     ],
 )
 def test_bad_input_is_named_and_nothing_is_written(env, tmp_path, host, spec, field):
