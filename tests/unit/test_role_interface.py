@@ -131,3 +131,20 @@ def test_contract_detects_drift():
     groups = dict(front["coe_nodegroups"])
     groups["options"] = dict(groups["options"], node_count=dict(groups["options"]["node_count"], default=2))
     assert contract(dict(front, coe_nodegroups=groups)) != base
+
+
+def test_the_front_doors_heat_converge_has_the_heat_driver_roles_defaults():
+    """The front door converges a Heat cluster in its own module call with the heat_driver
+    role's defaults (heat.driver.FRONT_DOOR_DEFAULTS) where the caller set no heat_* variable."""
+    from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import FRONT_DOOR_DEFAULTS
+
+    with open(os.path.join(REPO, "roles", "heat_driver", "defaults", "main.yml")) as f:
+        defaults = yaml.safe_load(f)
+    assert (
+        dict(
+            image_update_policy=defaults["heat_image_update_policy"],
+            master_image_update_policy=defaults["heat_master_image_update_policy"],
+            pause_time=defaults["heat_upgrade_pause_time"],
+        )
+        == FRONT_DOOR_DEFAULTS
+    )
