@@ -92,6 +92,7 @@ def clusters(env):
         # the heat_* variables reach the driver the front door converges, checked before any write
         ("c1", {"coe_cluster_template": "k8s", "heat_upgrade_pause_time": -1}, "driver_options.heat.pause_time"),
         ("c1", {"coe_cluster_template": "k8s", "heat_image_update_policy": "SWAP"}, "driver_options.heat"),
+        ("c1", {"coe_cluster_template": "k8s", "nova_driver_concurrency": 0}, "driver_options.nova.concurrency"),
     ],
 )
 def test_bad_input_is_named_and_nothing_is_written(env, tmp_path, host, spec, field):
