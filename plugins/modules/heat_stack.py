@@ -121,9 +121,10 @@ options:
       - With O(cluster), render each node's cloud-init user-data with the collection's bootstrap
         renderer (kubeadm configuration, the node's own client certificate signed by the cluster CA),
         from the cluster's credentials in the store (O(state_url), O(secret_key)).
-      - The API address the user-data names must exist before any node boots, so a new cluster's
-        stack is first created with no nodes (security group, server group, the API's port and
-        floating IP), then updated to its nodes.
+      - The user-data names the API's addresses. With a floating IP it names them by stand-ins
+        that Heat replaces as it makes each server, so a create is one stack create; without
+        one a new cluster's stack is first created with no nodes (security group, server group,
+        the API's port), then updated to its nodes.
       - User-data given in O(user_data) for a node wins.
     type: bool
     default: false

@@ -246,13 +246,16 @@ resources:
           coe_version: {get_param: coe_version}
           cluster_template: {get_param: cluster_template}
           cluster_template_version: {get_param: cluster_template_version}
+          # what the user-data's stand-ins stand for (API_IP_STANDIN, API_FIXED_IP_STANDIN)
+          api_ip: {{ api_ip }}
+          api_fixed_ip: {{ api_fixed_ip }}
 {% endfor %}
 {%- if vip %}
   # The API's VIP exists before any node: no server uses this port; every master's
   # port may carry its address (allowed_address_pairs) and keepalived on the masters
   # holds it. The floating IP (when enabled) is attached to it. So the user-data of
-  # every node names the API endpoint (a stack is first created with no nodes), and
-  # no master is special: replacing any of them keeps the address.
+  # every node names the API endpoint (API_IP_STANDIN, or a stack created with no nodes
+  # first), and no master is special: replacing any of them keeps the address.
   api_port:
     type: OS::Neutron::Port
     properties:
@@ -260,8 +263,8 @@ resources:
         list_join: ["-", [{get_param: cluster_name}, {{ vip_suffix | tojson }}]]
 {%- else %}
   # The API's address exists before any node: master 0 uses this port, and the
-  # floating IP (when enabled) is attached to it. So the user-data of every
-  # node can name the API endpoint (a stack is first created with no nodes).
+  # floating IP (when enabled) is attached to it. So the user-data of every node
+  # can name the API endpoint (API_IP_STANDIN, or a stack created with no nodes first).
   api_port:
     type: OS::Neutron::Port
     properties:
@@ -352,24 +355,16 @@ outputs:
     description: >-
       The bare address of the Kubernetes API (the floating IP when enabled, else the load
       balancer's VIP or master 0's port); the cluster's api_address is https://<api_ip>:6443
-    value:
-      if:
-        - api_floating_ip
-        - {get_attr: [api_floating_ip, floating_ip_address]}
-{%- if load_balancer %}
-        - {get_attr: [api_lb, vip_address]}
-{%- else %}
-        - {get_attr: [api_port, fixed_ips, 0, ip_address]}
-{%- endif %}
+    value: {{ api_ip }}
 {%- if vip %}
   api_fixed_ip:
     description: The API VIP's fixed IP, the address the nodes join through
-    value: {get_attr: [api_port, fixed_ips, 0, ip_address]}
+    value: {{ api_fixed_ip }}
 {%- endif %}
 {%- if load_balancer %}
   api_fixed_ip:
     description: The load balancer's VIP (the nodes join through it; the API certificate names it)
-    value: {get_attr: [api_lb, vip_address]}
+    value: {{ api_fixed_ip }}
   api_load_balancer:
     description: The id of the API's load balancer
     value: {get_resource: api_lb}
@@ -398,6 +393,16 @@ outputs:
     description: The Kubernetes version the cluster was built for
     value: {get_param: coe_version}
 """
+
+# The user-data of a cluster whose API has a floating IP names the API's addresses by these
+# stand-ins, and Heat writes the real ones in when it makes each server (NODE_TEMPLATE's
+# str_replace, from the cluster stack's api_ip and api_fixed_ip): a create is one stack
+# create, with no empty stack first to learn the address. Neutron's floating IPs are IPv4,
+# so is the address they stand for (its form, brackets or not, is the stand-in's). Reserved
+# addresses (240.0.0.0/4, never assigned) of the longest form: no other address in a text
+# contains them, and no real address makes a user-data longer than Nova's limit checked.
+API_IP_STANDIN = "240.255.255.251"
+API_FIXED_IP_STANDIN = "240.255.255.252"
 
 NODE_TEMPLATE = """\
 heat_template_version: "2021-04-16"
@@ -456,6 +461,14 @@ parameters:
   cluster_template_version:
     type: string
     default: ""
+  api_ip:
+    type: string
+    default: ""
+    description: the API's address (the cluster stack's api_ip output), in place of its stand-in
+  api_fixed_ip:
+    type: string
+    default: ""
+    description: the API endpoint's fixed IP (VIP or load balancer), in place of its stand-in
 
 conditions:
   has_keypair:
@@ -527,8 +540,13 @@ resources:
         - list_join: ["", ["coe-cluster-", {get_param: cluster_uuid}]]
       user_data_format: RAW
       user_data:
-        get_file:
-          list_join: ["/", ["coe-user-data", {get_param: nodegroup}, {get_param: index}]]
+        str_replace:
+          template:
+            get_file:
+              list_join: ["/", ["coe-user-data", {get_param: nodegroup}, {get_param: index}]]
+          params:
+            "@API_IP_STANDIN@": {get_param: api_ip}
+            "@API_FIXED_IP_STANDIN@": {get_param: api_fixed_ip}
       # user-data only matters at first boot: never replace a node because it changed
       user_data_update_policy: IGNORE
       image_update_policy: {get_param: image_update_policy}
@@ -547,7 +565,7 @@ outputs:
       fixed_ip: {if: [own_port, {get_attr: [port, fixed_ips, 0, ip_address]}, {get_param: first_port_ip}]}
       port_id: {if: [own_port, {get_resource: port}, {get_param: first_port}]}
       image: {get_param: image}
-"""
+""".replace("@API_IP_STANDIN@", API_IP_STANDIN).replace("@API_FIXED_IP_STANDIN@", API_FIXED_IP_STANDIN)
 
 
 def vip_node_template():
@@ -660,8 +678,10 @@ def parse_node_name(cluster_name, nodegroups, name):
 class StackSpec:
     """What one ``create``/``update`` call sends, plus what the comparison must know."""
 
-    def __init__(self, name, template, files, parameters, tags, policy=(), nodes=None):
+    def __init__(self, name, template, files, parameters, tags, policy=(), nodes=None, standins=False):
         self.name = name
+        # the user-data names the API by API_IP_STANDIN / API_FIXED_IP_STANDIN (uses_standins)
+        self.standins = standins
         self.template = template  # text
         self.files = files  # {name: text}; the nodes' user-data among them (is_user_data_file)
         self.parameters = parameters  # {name: python value}
@@ -679,7 +699,16 @@ def render_cluster_template(nodegroups, kind=endpoint.MASTER):
     for ng in nodegroups:
         shape.check_label("nodegroups", ng["name"])  # shape.read_nodegroups checked them first
     master = next(ng for ng in nodegroups if ng["role"] == "master")
+    fixed = {
+        endpoint.LOAD_BALANCER: "{get_attr: [api_lb, vip_address]}",
+        endpoint.VIP: "{get_attr: [api_port, fixed_ips, 0, ip_address]}",
+    }
     return env.from_string(CLUSTER_TEMPLATE).render(
+        # the API's address (the floating IP when enabled, else the endpoint's fixed IP) and
+        # the endpoint's fixed IP: the stack's outputs, and what the nodes' stand-ins stand for
+        api_ip="{if: [api_floating_ip, {get_attr: [api_floating_ip, floating_ip_address]}, %s]}"
+        % fixed.get(kind, "{get_attr: [api_port, fixed_ips, 0, ip_address]}"),
+        api_fixed_ip=fixed.get(kind, '""'),
         version=TEMPLATE_VERSION,
         nodegroups=nodegroups,
         workers=[ng for ng in nodegroups if ng["role"] != "master"],
@@ -840,4 +869,16 @@ def build_cluster_stack(
         tags=[cluster_tag(uuid)],
         policy=policy_params,
         nodes=nodes,
+        standins=uses_standins(cluster, fip),
     )
+
+
+def uses_standins(cluster, floating_ip):
+    """True when the nodes' user-data names the API by its stand-ins (API_IP_STANDIN): the
+    API has a floating IP (an IPv4 address) and no text of the record holds a stand-in
+    (Heat would replace it too). Else the address is learnt from the stack's outputs (a new
+    cluster's stack is created with no nodes first)."""
+    if not floating_ip:
+        return False
+    text = json.dumps(cluster, sort_keys=True, default=str)
+    return API_IP_STANDIN not in text and API_FIXED_IP_STANDIN not in text

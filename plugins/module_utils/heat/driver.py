@@ -205,9 +205,9 @@ class HeatStackDriver(ModuleLogic):
             from ansible_collections.coe.openstack.plugins.module_utils import bootstrap
 
             record = dict(p["cluster"])
-            # the API address is only known once the stack exists; any valid one checks the rest
-            record["api_address"] = record.get("api_address") or "192.0.2.1"
-            record["api_fixed_ip"] = record.get("api_fixed_ip") or "192.0.2.2"
+            # the API address is only known once the stack exists; its stand-ins check the rest
+            record["api_address"] = record.get("api_address") or heat_template.API_IP_STANDIN
+            record["api_fixed_ip"] = record.get("api_fixed_ip") or heat_template.API_FIXED_IP_STANDIN
             bootstrap.check_bootstrap_inputs(record)
         return spec.name
 
@@ -383,8 +383,10 @@ class HeatStackDriver(ModuleLogic):
     def prepare_user_data(self, client, name, live, spec):
         """Render the user-data when an update or create is due; (live, spec) to apply.
 
-        A new cluster's stack is created with no nodes first, so that the API's
-        address (an output) exists when the user-data is written.
+        The user-data names the API's addresses by their stand-ins when the API has a
+        floating IP (``spec.standins``): Heat writes the addresses in as it makes each server.
+        Else a new cluster's stack is created with no nodes first, so that the API's address
+        (an output) exists when the user-data is written.
         """
         p = self.params
         desired = heat_stack.load_template(spec.template)
@@ -392,6 +394,18 @@ class HeatStackDriver(ModuleLogic):
         if action == "none":
             return live, spec
         first_master = live is None
+        if spec.standins:
+            if live is not None:
+                first_master = not (live.get("outputs") or {}).get("master_addresses")
+            fixed = heat_template.API_FIXED_IP_STANDIN if endpoint.has_own_endpoint(p["cluster"]) else None
+            user_data = self.render_user_data(
+                spec,
+                endpoint.api_url(heat_template.API_IP_STANDIN),
+                first_master,
+                (live or {}).get("files"),
+                api_fixed_ip=fixed,
+            )
+            return live, self.cluster_spec(live, user_data=user_data)
         if live is None:
             empty = self.cluster_spec(None, empty=True)
             with self.action("create stack %s" % name):

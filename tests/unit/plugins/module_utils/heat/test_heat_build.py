@@ -99,8 +99,14 @@ def test_node_template_references_resolve_and_picks_its_own_user_data():
     assert_references_resolve(node)
     server = node["resources"]["server"]["properties"]
     # the member reads its own stack file: <dir>/<nodegroup>/<index>, as user_data_file() names it
-    path = server["user_data"]["get_file"]["list_join"]
+    replace = server["user_data"]["str_replace"]
+    path = replace["template"]["get_file"]["list_join"]
     assert path == ["/", [hot.USER_DATA_DIR, {"get_param": "nodegroup"}, {"get_param": "index"}]]
+    # Heat writes the API's addresses in place of their stand-ins
+    assert replace["params"] == {
+        hot.API_IP_STANDIN: {"get_param": "api_ip"},
+        hot.API_FIXED_IP_STANDIN: {"get_param": "api_fixed_ip"},
+    }
     assert t.user_data_file("pool-a", 7) == "/".join([hot.USER_DATA_DIR, "pool-a", "7"])
     assert server["user_data_update_policy"] == "IGNORE"
     assert set(server["metadata"]) >= {"coe_cluster_uuid", "coe_nodegroup", "coe_role", "coe_cluster_name"}
@@ -512,3 +518,32 @@ def test_no_load_balancer_without_master_lb_enabled():
     assert not [r for r in tmpl["resources"].values() if r["type"].startswith("OS::Octavia::")]
     assert "lb_allowed_cidrs" not in spec.parameters
     assert tmpl["resources"]["api_floating_ip"]["properties"]["port_id"] == {"get_resource": "api_port"}
+
+
+@pytest.mark.parametrize(
+    "rec, fixed",
+    [
+        (dict(master_count=1), None),
+        (dict(master_count=3), {"get_attr": ["api_port", "fixed_ips", 0, "ip_address"]}),
+        (dict(master_count=3, master_lb_enabled=True), {"get_attr": ["api_lb", "vip_address"]}),
+    ],
+    ids=["single-master", "vip", "load-balancer"],
+)
+def test_every_member_gets_what_the_user_data_stand_ins_stand_for(rec, fixed):
+    spec, tmpl = render(rec=dict(rec, external_network_id="public"))
+    assert spec.standins  # a floating IP: the user-data names the API by the stand-ins
+    for ng in ("default-master", "default-worker"):
+        props = tmpl["resources"][ng]["properties"]["resource_def"]["properties"]
+        # the same address as the stack's api_ip output, which the record's api_address is read from
+        assert props["api_ip"] == tmpl["outputs"]["api_ip"]["value"]
+        assert props["api_fixed_ip"] == (fixed if fixed else "")
+    if fixed:
+        assert tmpl["outputs"]["api_fixed_ip"]["value"] == fixed
+    assert_references_resolve(tmpl)
+
+
+def test_no_stand_ins_without_a_floating_ip():
+    spec, _tmpl = render(rec=dict(external_network_id=None))
+    assert not spec.standins
+    spec, _tmpl = render(rec=dict(external_network_id="public"), floating_ip_enabled=False)
+    assert not spec.standins
