@@ -211,8 +211,12 @@ class HeatStackDriver(ModuleLogic):
             bootstrap.check_bootstrap_inputs(record)
         return spec.name
 
-    def render_user_data(self, spec, api_address, first_master, live_files=None, api_fixed_ip=None):
-        """{node name: cloud-config} for every node of ``spec`` (given user-data wins).
+    def render_user_data(self, spec, api_address, first_master, live_files=None, api_fixed_ip=None, live=None):
+        """{node name: cloud-config} for the nodes of ``spec`` that need it (given user-data
+        wins): every node of a create or an upgrade (a node made again boots with fresh
+        user-data); else the new nodes and those Heat makes again (``repairs``). The others
+        keep their file (Heat ignores a new one: ``user_data_update_policy`` IGNORE), so a
+        scale signs no certificate for a node that has one.
 
         A cluster adopted without its credentials (clusters.lacks_credentials) keeps the live
         stack's user-data for its nodes (``live_files``); the plan step refused anything that
@@ -244,11 +248,22 @@ class HeatStackDriver(ModuleLogic):
             )
         given = p["user_data"] or {}
         roles = {ng["name"]: ng["role"] for ng in shape.read_nodegroups(record)}
+        kept = set()
+        if live is not None and p["batch_size"] is None:
+            again = {item[0] for item in self.repairs(live)}
+            kept = {
+                n
+                for ng, names in spec.nodes.items()
+                for n in names
+                if n not in again and (live_files or {}).get(heat_template.user_data_file(ng, n.rsplit("-", 1)[1]))
+            }
         out = {}
         for ng, names in spec.nodes.items():
             for name in names:
                 if name in given:
                     out[name] = given[name]
+                    continue
+                if name in kept:
                     continue
                 index = int(name.rsplit("-", 1)[1])
                 node = dict(
@@ -404,6 +419,7 @@ class HeatStackDriver(ModuleLogic):
                 first_master,
                 (live or {}).get("files"),
                 api_fixed_ip=fixed,
+                live=live,
             )
             return live, self.cluster_spec(live, user_data=user_data)
         if live is None:
@@ -430,7 +446,7 @@ class HeatStackDriver(ModuleLogic):
         api_address = endpoint.api_url(outputs.get("api_ip") or outputs.get("api_address"))
         # the endpoint's fixed IP (the load balancer's VIP): the nodes join through it
         user_data = self.render_user_data(
-            spec, api_address, first_master, live.get("files"), api_fixed_ip=outputs.get("api_fixed_ip")
+            spec, api_address, first_master, live.get("files"), api_fixed_ip=outputs.get("api_fixed_ip"), live=live
         )
         return live, self.cluster_spec(live, user_data=user_data)
 

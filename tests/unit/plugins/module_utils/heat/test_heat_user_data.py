@@ -9,7 +9,7 @@ from types import SimpleNamespace as NS
 import pytest
 from test_heat_build import record as heat_record
 
-from ansible_collections.coe.openstack.plugins.module_utils import endpoint
+from ansible_collections.coe.openstack.plugins.module_utils import bootstrap, endpoint, pki, secrets
 from ansible_collections.coe.openstack.plugins.module_utils.heat import build as hot
 from ansible_collections.coe.openstack.plugins.module_utils.heat import client as heat_stack
 from ansible_collections.coe.openstack.plugins.module_utils.heat.driver import STACK_OPTIONS, HeatStackDriver
@@ -25,13 +25,21 @@ class Driver(HeatStackDriver):
 
     def __init__(self, cluster):
         params = dict.fromkeys(STACK_OPTIONS)
-        params.update(cluster=cluster, user_data=None, nodes_to_remove=[], batch_size=None, pause_time=0, timeout=60)
+        params.update(
+            cluster=cluster,
+            user_data=None,
+            nodes_to_remove=[],
+            batch_size=None,
+            pause_time=0,
+            timeout=60,
+            secret_key=None,
+        )
         module = NS(conn=None, check_mode=False, params=params, action=lambda what: contextlib.nullcontext())
         super().__init__(module)
         self._ids = {}
         self.rendered = []
 
-    def render_user_data(self, spec, api_address, first_master, live_files=None, api_fixed_ip=None):
+    def render_user_data(self, spec, api_address, first_master, live_files=None, api_fixed_ip=None, live=None):
         self.rendered.append((api_address, first_master, api_fixed_ip))
         return {n: "join %s %s" % (api_address, api_fixed_ip) for names in spec.nodes.values() for n in names}
 
@@ -97,3 +105,77 @@ def test_a_record_holding_a_stand_in_text_learns_the_address_from_the_stack(crea
     driver.prepare_user_data(client, "demo-3f2a9c4e", None, spec)
     assert [name for name, _params in created] == ["demo-3f2a9c4e"]
     assert driver.rendered == [("https://172.24.4.9:6443", True, None)]
+
+
+@pytest.fixture
+def renderer(monkeypatch):
+    """The real render_user_data with the store and the bootstrap renderer left out: the nodes rendered."""
+    rendered = []
+    monkeypatch.setattr(secrets, "resolve_secret_key", lambda key, url: None)
+    monkeypatch.setattr(pki, "load_cluster_credentials", lambda store, uuid, box: {"ca": "x"})
+    monkeypatch.setattr(
+        bootstrap, "render_user_data", lambda rec, node, creds: rendered.append(node["name"]) or "new " + node["name"]
+    )
+    return rendered
+
+
+class Rendering(Driver):
+    """The driver with its own render_user_data."""
+
+    render_user_data = HeatStackDriver.render_user_data
+    store = None
+
+
+def member(name):
+    return dict(name=name)
+
+
+def scaled(driver, workers, again=()):
+    """The live stack of ``driver``'s cluster with master 0 and ``workers`` workers, their files set."""
+    files = {"coe-user-data/default-master/0": "old demo-master-0"}
+    files.update({"coe-user-data/default-worker/%d" % i: "old demo-default-worker-%d" % i for i in range(workers)})
+    driver.params["cluster"]["nodegroups"] = [
+        dict(name="default-master", role="master", node_count=1, nodes=[dict(name="demo-master-0", status="ACTIVE")]),
+        dict(
+            name="default-worker",
+            role="worker",
+            node_count=driver.params["cluster"]["node_count"],
+            nodes=[
+                dict(name="demo-default-worker-%d" % i, status="MISSING" if i in again else "ACTIVE")
+                for i in range(workers)
+            ],
+        ),
+    ]
+    outputs = dict(
+        api_ip="172.24.4.9",
+        master_addresses=["10.0.0.5"],
+        nodegroups={
+            "default-master": {"0": member("demo-master-0")},
+            "default-worker": {str(i): member("demo-default-worker-%d" % i) for i in range(workers)},
+        },
+    )
+    return dict(outputs=outputs, parameters={}, files=files)
+
+
+def test_a_scale_out_renders_the_new_nodes_only(created, renderer):
+    driver = Rendering(record(node_count=4))
+    live = scaled(driver, 2)
+    _live, spec = driver.prepare_user_data(NS(), "demo-3f2a9c4e", live, driver.cluster_spec(live))
+    assert renderer == ["demo-default-worker-2", "demo-default-worker-3"]
+    # the members there keep their file: Heat has no member to update for a new text
+    assert spec.files["coe-user-data/default-worker/0"] == "old demo-default-worker-0"
+    assert spec.files["coe-user-data/default-master/0"] == "old demo-master-0"
+    assert spec.files["coe-user-data/default-worker/3"] == "new demo-default-worker-3"
+
+
+def test_a_node_heat_makes_again_and_an_upgrade_get_fresh_user_data(created, renderer):
+    driver = Rendering(record(node_count=3))
+    live = scaled(driver, 2, again=(1,))
+    driver.prepare_user_data(NS(), "demo-3f2a9c4e", live, driver.cluster_spec(live))
+    assert renderer == ["demo-default-worker-1", "demo-default-worker-2"]
+    renderer.clear()
+    driver.params["batch_size"] = 1  # an upgrade: every node may be made again
+    driver.params["cluster"]["image_id"] = "new-image"
+    driver.params["cluster"]["master_image_id"] = "new-image"
+    driver.prepare_user_data(NS(), "demo-3f2a9c4e", live, driver.cluster_spec(live))
+    assert renderer == ["demo-master-0", "demo-default-worker-0", "demo-default-worker-1", "demo-default-worker-2"]
