@@ -37,10 +37,10 @@ class HeatAlone:
     (``heat_builder()``) for a record of the same template and counts; every node's
     user-data is a placeholder of about the driver's size. Plain openstacksdk calls
     (the orchestration proxy's REST methods: openstacksdk's Stack resource sends tags
-    as a list, which Heat refuses), one stack create with every node (the driver
-    first makes the stack empty, for the API's address: that is the driver's own
-    cost), a PUT per change, and a stack list by name once a second until the stack
-    settles.
+    as a list, which Heat refuses), one stack create with every node (as the driver
+    does when the API has a floating IP; without one it makes the stack empty first,
+    for the API's address: that is the driver's own cost), a PUT per change, and a
+    stack list by name once a second until the stack settles.
     """
 
     def __init__(self, template, name, interval=1.0, timeout=1800):
