@@ -81,7 +81,9 @@ def merge_observation(record, obs, now):
             new["status_reason"] = None
         new["status_updated_at"] = iso(now)
         message = "observed %s" % observed + (": %s" % new["status_reason"] if new.get("status_reason") else "")
-    elif observed is not None and obs.status_reason is not None:
+    elif observed is not None and obs.status_reason is not None and not observed.endswith("_COMPLETE"):
+        # a settled state keeps the reason it was reached with (an adopted cluster's "not
+        # recovered: ..."): a stack's "Stack CREATE completed successfully" is no news
         new["status_reason"] = obs.status_reason
     if not obs.exists and observed is not None:
         # nothing of the cluster in the cloud, but something to say of its operation (a stack

@@ -199,3 +199,34 @@ def test_an_adopted_cluster_without_its_cas_scales_in_but_not_out(store):
     # with the CAs back in the store (a restore), scale-out is planned again
     store.put_secret(UUID, "pki", b"sealed")
     assert clusters.ensure_cluster(store, desired(node_count=3), check_mode=True)["operation"] == "update"
+
+
+@pytest.mark.parametrize(
+    "status, reason, expected",
+    [
+        ("CREATE_COMPLETE", "Stack CREATE completed successfully", "not recovered: credentials"),
+        ("CREATE_FAILED", "Resource CREATE failed: NoValidHost", "NoValidHost"),
+    ],
+    ids=["settled-stack", "failed-stack"],
+)
+def test_a_settled_stacks_own_reason_does_not_hide_what_adoption_missed(store, status, reason, expected):
+    """A Heat stack created in one step settles CREATE_COMPLETE with its own words: the record
+    still says what was not recovered; a failure the cloud shows is the reason."""
+    found = census.pick(census.take_census(FakeConn(servers=cluster_servers(workers=2))), "prod-a")
+    fake = FakeSynchroniser()
+    fake.observations = {
+        c["uuid"]: dict(
+            exists=True,
+            status=status,
+            status_reason=reason,
+            master_addresses=["10.0.0.5"],
+            nodegroups={
+                "default-master": dict(node_count=1, nodes=[dict(name="%s-master-0" % c["name"])], last_index=0)
+            },
+        )
+        for c in found
+    }
+    adopt_clusters(store, found, "default", lambda driver: fake)
+    record = store.find_cluster("default", "prod-a")
+    assert record["status"] == status
+    assert expected in record["status_reason"], record["status_reason"]
