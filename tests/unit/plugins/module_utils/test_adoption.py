@@ -120,10 +120,12 @@ def store(tmp_path):
     s.close()
 
 
-def adopt(store, found, **kw):
+def adopt(store, found, observed=None, **kw):
+    """adopt_clusters with a synchroniser that sees each cluster whole (plus ``observed``)."""
     fake = FakeSynchroniser()
     fake.observations = {
         c["uuid"]: dict(
+            observed or {},
             exists=True,
             master_addresses=["10.0.0.5"],
             nodegroups={
@@ -213,20 +215,7 @@ def test_a_settled_stacks_own_reason_does_not_hide_what_adoption_missed(store, s
     """A Heat stack created in one step settles CREATE_COMPLETE with its own words: the record
     still says what was not recovered; a failure the cloud shows is the reason."""
     found = census.pick(census.take_census(FakeConn(servers=cluster_servers(workers=2))), "prod-a")
-    fake = FakeSynchroniser()
-    fake.observations = {
-        c["uuid"]: dict(
-            exists=True,
-            status=status,
-            status_reason=reason,
-            master_addresses=["10.0.0.5"],
-            nodegroups={
-                "default-master": dict(node_count=1, nodes=[dict(name="%s-master-0" % c["name"])], last_index=0)
-            },
-        )
-        for c in found
-    }
-    adopt_clusters(store, found, "default", lambda driver: fake)
+    adopt(store, found, observed=dict(status=status, status_reason=reason))
     record = store.find_cluster("default", "prod-a")
     assert record["status"] == status
     assert expected in record["status_reason"], record["status_reason"]
